@@ -1,0 +1,61 @@
+"""warded: execution authority for AI agents.
+
+Tools an agent is not authorized for do not exist for it; every call is
+decided with its arguments by Cedar policy, fail-closed, and audited before it
+runs.
+"""
+
+from warded.audit.record import AuditEntry, AuditRecord, Checkpoint, VerifyResult, verify
+from warded.audit.store import AuditStore, MemoryAuditStore
+from warded.clock import Clock, ManualClock, SystemClock
+from warded.errors import (
+    ArgumentError,
+    AuditIntegrityError,
+    BundleError,
+    Problem,
+    RefusalCode,
+    StoreError,
+    ToolDefinitionError,
+    WardedError,
+)
+from warded.gate import Gate
+from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
+from warded.policy.bundle import PolicyBundle, PolicyInfo
+from warded.policy.source import BundleFiles, DirectorySource, PolicySource
+from warded.stores.sqlite import SQLiteAuditStore
+from warded.tools import Tool
+
+__all__ = [
+    "ArgumentError",
+    "AuditEntry",
+    "AuditIntegrityError",
+    "AuditRecord",
+    "AuditStore",
+    "BundleError",
+    "BundleFiles",
+    "Checkpoint",
+    "Clock",
+    "Decision",
+    "DirectorySource",
+    "Gate",
+    "ManualClock",
+    "MemoryAuditStore",
+    "PolicyBundle",
+    "PolicyInfo",
+    "PolicySource",
+    "Principal",
+    "Problem",
+    "Refusal",
+    "RefusalCode",
+    "SQLiteAuditStore",
+    "Session",
+    "StoreError",
+    "SystemClock",
+    "Tool",
+    "ToolDefinitionError",
+    "ToolFailure",
+    "ToolSpec",
+    "VerifyResult",
+    "WardedError",
+    "verify",
+]

@@ -1,0 +1,1 @@
+"""The hash-chained audit log: records, the store port, verification."""

@@ -1,0 +1,174 @@
+"""Audit records and the hash chain.
+
+Each stored record is the canonical JSON (RFC 8785) of its body, which holds
+its position `seq` and the previous record's hash `prev`; its hash is a
+domain-separated SHA-256 over those exact bytes. Editing, deleting,
+reordering or inserting a record breaks the chain at that record; truncation
+is caught against an exported `Checkpoint`.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from warded.canonical import canonical_json, digest
+
+AUDIT_DOMAIN = "warded.audit.v1"
+GENESIS = "0" * 64
+
+Kind = Literal["decision", "outcome", "event"]
+
+
+def new_id() -> str:
+    """A random, opaque record or call id."""
+    return secrets.token_hex(8)
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEntry:
+    """What the gate asks the store to append; the store seals it into the chain."""
+
+    kind: Kind
+    call: str
+    time: float
+    principal: str | None = None
+    tool: str | None = None
+    args_digest: str | None = None
+    args: Any = None
+    decision: Literal["allow", "deny"] | None = None
+    code: str | None = None
+    policies: tuple[str, ...] = ()
+    reasons: tuple[str, ...] = ()
+    bundle_version: str | None = None
+    mode: str = "enforce"
+    outcome: str | None = None
+    latency_us: int | None = None
+    detail: Mapping[str, Any] = field(default_factory=dict)
+    id: str = field(default_factory=new_id)
+
+    def body(self, seq: int, prev: str) -> dict[str, Any]:
+        return {
+            "seq": seq,
+            "prev": prev,
+            "id": self.id,
+            "kind": self.kind,
+            "call": self.call,
+            "time": round(self.time, 6),
+            "principal": self.principal,
+            "tool": self.tool,
+            "args_digest": self.args_digest,
+            "args": self.args,
+            "decision": self.decision,
+            "code": self.code,
+            "policies": list(self.policies),
+            "reasons": list(self.reasons),
+            "bundle_version": self.bundle_version,
+            "mode": self.mode,
+            "outcome": self.outcome,
+            "latency_us": self.latency_us,
+            "detail": dict(self.detail),
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    """A sealed record: its canonical bytes and their chained hash."""
+
+    seq: int
+    hash: str
+    raw: bytes
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = json.loads(self.raw)
+        return body
+
+    def to_json(self) -> dict[str, Any]:
+        return {**self.body, "hash": self.hash}
+
+
+def seal(entry: AuditEntry, seq: int, prev: str) -> AuditRecord:
+    """Chain `entry` after a record whose hash is `prev`."""
+    raw = canonical_json(entry.body(seq, prev))
+    return AuditRecord(seq, digest(AUDIT_DOMAIN, raw), raw)
+
+
+def seal_all(entries: Iterable[AuditEntry], seq: int, prev: str) -> list[AuditRecord]:
+    out = []
+    for entry in entries:
+        record = seal(entry, seq, prev)
+        out.append(record)
+        seq, prev = seq + 1, record.hash
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """The chain's size and head hash, exported so truncation can be detected later."""
+
+    size: int
+    head: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {"size": self.size, "head": self.head}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Checkpoint:
+        size, head = data.get("size"), data.get("head")
+        if not isinstance(size, int) or size < 0 or not isinstance(head, str) or len(head) != 64:
+            raise ValueError('checkpoint must be {"size": int >= 0, "head": 64 hex chars}')
+        return cls(size, head)
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """`ok`, or the index of the first bad record and what is wrong with it."""
+
+    ok: bool
+    size: int
+    head: str
+    first_bad: int | None = None
+    reason: str | None = None
+
+
+def verify(records: Iterable[AuditRecord], checkpoint: Checkpoint | None = None) -> VerifyResult:
+    """Walk the chain; name the first record that does not verify."""
+    prev, count = GENESIS, 0
+    hashes_at: dict[int, str] = {}
+    for index, record in enumerate(records):
+        bad = _check(record, index, prev)
+        if bad:
+            return VerifyResult(False, index, prev, index, bad)
+        prev, count = record.hash, index + 1
+        if checkpoint is not None and index == checkpoint.size - 1:
+            hashes_at[index] = record.hash
+    if checkpoint is not None and checkpoint.size > 0:
+        if count < checkpoint.size:
+            reason = f"log has {count} records, checkpoint says at least {checkpoint.size}"
+            return VerifyResult(False, count, prev, count, reason)
+        if hashes_at.get(checkpoint.size - 1) != checkpoint.head:
+            reason = "record does not match the checkpoint's head hash"
+            return VerifyResult(False, count, prev, checkpoint.size - 1, reason)
+    return VerifyResult(True, count, prev)
+
+
+def _check(record: AuditRecord, index: int, prev: str) -> str | None:
+    if digest(AUDIT_DOMAIN, record.raw) != record.hash:
+        return "hash does not match the record's contents"
+    try:
+        body = json.loads(record.raw)
+    except ValueError:
+        return "record is not valid JSON"
+    if not isinstance(body, dict):
+        return "record is not an object"
+    if body.get("seq") != index or record.seq != index:
+        return f"out of sequence (expected {index})"
+    if body.get("prev") != prev:
+        return "previous-hash link is broken"
+    if canonical_json(body) != record.raw:
+        return "record is not in canonical form"
+    return None

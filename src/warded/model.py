@@ -1,0 +1,158 @@
+"""Plain data: principals, sessions, decisions, refusals, tool listings."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from warded.errors import RefusalCode
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The acting agent: a Cedar entity (`Agent::"billing-bot"`)."""
+
+    type: str
+    id: str
+
+    @classmethod
+    def agent(cls, agent_id: str) -> Principal:
+        return cls("Agent", agent_id)
+
+    def __str__(self) -> str:
+        return f"{self.type}::{json.dumps(self.id)}"
+
+    def uid(self) -> dict[str, str]:
+        return {"type": self.type, "id": self.id}
+
+
+class Session:
+    """One run of an agent. Labels only accumulate; `calls` counts decided calls."""
+
+    def __init__(self, session_id: str, labels: Iterable[str] = ()) -> None:
+        self.id = session_id
+        self._labels: frozenset[str] = frozenset(labels)
+        self._calls = 0
+        self._lock = threading.Lock()
+
+    @property
+    def labels(self) -> frozenset[str]:
+        return self._labels
+
+    @property
+    def calls(self) -> int:
+        return self._calls
+
+    def add_labels(self, labels: Iterable[str]) -> None:
+        with self._lock:
+            self._labels = self._labels | frozenset(labels)
+
+    def count_call(self) -> None:
+        with self._lock:
+            self._calls += 1
+
+    def __repr__(self) -> str:
+        return f"Session({self.id!r}, labels={sorted(self._labels)!r}, calls={self._calls})"
+
+
+Mode = Literal["enforce", "shadow"]
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """What the policy engine said about one request.
+
+    `allowed` is true only for a clean Allow: Cedar said Allow and reported no
+    evaluation error. `policies` are the determining policy ids; `errors` the
+    engine's diagnostics.
+    """
+
+    allowed: bool
+    policies: tuple[str, ...]
+    errors: tuple[str, ...]
+    bundle_version: str
+    mode: Mode = "enforce"
+
+
+Kind = Literal["safety", "capability"]
+
+_MESSAGES: Mapping[RefusalCode, tuple[Kind, str]] = {
+    "unknown_tool": ("capability", "No tool by that name is available."),
+    "invalid_arguments": ("capability", "The arguments do not match the tool's parameters."),
+    "not_permitted": ("safety", "This call is not permitted by policy."),
+    "approval_required": ("safety", "This call needs human approval before it can run."),
+    "limit_exceeded": ("safety", "A rate or budget limit for this call has been reached."),
+    "unavailable": ("capability", "The call could not be authorized right now and did not run."),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    """The structured answer an agent gets instead of a result.
+
+    The message is fixed per code. `policy` is the public id of the policy that
+    determined a denial, when one did; `detail` names the parameter and the
+    constraint an invalid argument broke, never its value; `ref` is the audit
+    record id.
+    """
+
+    code: RefusalCode
+    ref: str
+    policy: str | None = None
+    detail: str | None = None
+    approval_id: str | None = None
+    refused: Literal[True] = field(default=True, init=False)
+
+    @property
+    def kind(self) -> Kind:
+        return _MESSAGES[self.code][0]
+
+    @property
+    def message(self) -> str:
+        return _MESSAGES[self.code][1]
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "refused": True,
+            "code": self.code,
+            "kind": self.kind,
+            "message": self.message,
+            "policy": self.policy,
+            "ref": self.ref,
+        }
+        if self.detail is not None:
+            out["detail"] = self.detail
+        if self.approval_id is not None:
+            out["approval_id"] = self.approval_id
+        return out
+
+    def to_model(self) -> str:
+        """The JSON text an agent loop hands back to the model as the tool result."""
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSpec:
+    """A tool as listed to a model: name, description, JSON Schema of the arguments."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    effect: str
+
+
+@dataclass(frozen=True, slots=True)
+class ToolFailure:
+    """The answer when an authorized tool raised: the call ran and failed; `ref` has the story."""
+
+    ref: str
+    message: str = "The tool failed while running."
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": True, "message": self.message, "ref": self.ref}
+
+    def to_model(self) -> str:
+        return json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))

@@ -1,0 +1,1 @@
+"""Policy bundles: loading, validation, versions, annotations, the Cedar engine."""

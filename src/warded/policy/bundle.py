@@ -1,0 +1,310 @@
+"""A policy bundle: Cedar policies, schema and entities, parsed, validated and frozen.
+
+Loading never leaves a half-built bundle: it either returns a complete,
+immutable `PolicyBundle` whose `version` is the content hash of its files, or
+raises `BundleError` naming every problem with its file and line.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import cedarpy
+from cedarpy import pst
+
+from warded.canonical import canonical_json, digest
+from warded.errors import BundleError, Problem
+from warded.policy import annotations as ann
+from warded.policy.locate import error_line, statements
+from warded.policy.source import BundleFiles, DirectorySource
+
+BUNDLE_DOMAIN = "warded.bundle.v1"
+Uid = tuple[str, str]
+
+# Every action that a tool maps to must give policies this context.
+CONTEXT_CONTRACT = (
+    'context.args == context.args && context.session.id == "" && '
+    'context.session.labels.contains("") && context.session.calls > 0 && '
+    "context.now.epoch > 0 && context.now.hour > 0 && context.now.weekday > 0"
+)
+CONTEXT_CONTRACT_TEXT = (
+    "context { args: {...}, session: { id: String, labels: Set<String>, calls: Long }, "
+    "now: { epoch: Long, hour: Long, weekday: Long } }"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class PolicyInfo:
+    """One policy as the governance document sees it."""
+
+    id: str
+    effect: str
+    file: str
+    line: int | None
+    annotations: Mapping[str, str]
+    approval: str | None = None
+    rate: ann.Rate | None = None
+    budget: ann.Budget | None = None
+
+    @property
+    def description(self) -> str | None:
+        return self.annotations.get("description")
+
+    @property
+    def owner(self) -> str | None:
+        return self.annotations.get("owner")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class PolicyBundle:
+    """An immutable, validated bundle. Build one with `load` or `from_directory`."""
+
+    version: str
+    files: BundleFiles
+    policies: Mapping[str, PolicyInfo]
+    tree: pst.PolicySet
+    policy_set: cedarpy.PolicySet
+    schema: cedarpy.Schema
+    entities: cedarpy.Entities
+    ancestors: Mapping[Uid, frozenset[Uid]]
+    actions: Mapping[str, Uid]
+
+    @classmethod
+    def from_directory(cls, path: str | Path) -> PolicyBundle:
+        return cls.load(DirectorySource(path).read())
+
+    @classmethod
+    def load(cls, files: BundleFiles) -> PolicyBundle:
+        """Parse and validate `files`; raise BundleError with every problem found."""
+        schema_name, schema_text = files.schema
+        schema = _parse_schema(schema_name, schema_text)
+        infos, tree = _parse_policies(files.policies)
+        text = "\n".join(t for _, t in files.policies)
+        _validate(text, schema_text, infos)
+        entities, entity_list = _parse_entities(files.entities, schema)
+        ancestors = _ancestors(entity_list)
+        actions = _tool_actions(entity_list, schema_name, schema_text)
+        return cls(
+            version=bundle_version(files),
+            files=files,
+            policies=MappingProxyType(infos),
+            tree=tree,
+            policy_set=_build(tree, "policies"),
+            schema=schema,
+            entities=entities,
+            ancestors=MappingProxyType(ancestors),
+            actions=MappingProxyType(actions),
+        )
+
+    def action_uid(self, tool: str) -> dict[str, str] | None:
+        """The Cedar action a tool name maps to, if the schema declares it."""
+        uid = self.actions.get(tool)
+        return None if uid is None else {"type": uid[0], "id": uid[1]}
+
+
+def bundle_version(files: BundleFiles) -> str:
+    """The content hash of a bundle's files: its version."""
+    body = {
+        "policies": [list(p) for p in files.policies],
+        "schema": list(files.schema),
+        "entities": list(files.entities) if files.entities else None,
+    }
+    return digest(BUNDLE_DOMAIN, canonical_json(body))[:16]
+
+
+def _parse_schema(name: str, text: str) -> cedarpy.Schema:
+    is_json = name.endswith(".json")
+    loader = cedarpy.Schema.from_json_str if is_json else cedarpy.Schema.from_str
+    try:
+        return loader(text)
+    except ValueError as exc:
+        line = None if is_json else error_line(text, loader)
+        raise BundleError([Problem(name, line, f"invalid schema: {exc}")]) from None
+
+
+def _parse_policies(
+    files: tuple[tuple[str, str], ...],
+) -> tuple[dict[str, PolicyInfo], pst.PolicySet]:
+    problems: list[Problem] = []
+    infos: dict[str, PolicyInfo] = {}
+    nodes: dict[str, pst.Template] = {}
+    for name, text in files:
+        try:
+            parsed = cedarpy.PolicySet.from_str(text).to_pst()
+        except ValueError as exc:
+            problems.append(
+                Problem(name, error_line(text, cedarpy.PolicySet.from_str), f"cannot parse: {exc}")
+            )
+            continue
+        if parsed.templates or parsed.template_links:
+            problems.append(Problem(name, None, "policy templates are not supported"))
+            continue
+        starts = [line for line, _ in statements(text)]
+        policies = list(parsed.static_policies.values())
+        if len(starts) != len(policies):
+            starts = [None] * len(policies)  # type: ignore[list-item]
+        for node, line in zip(policies, starts, strict=True):
+            info = _policy_info(node, name, line, problems)
+            if info is None:
+                continue
+            if info.id in infos:
+                first = infos[info.id]
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        f"duplicate @id {info.id!r} (first at {first.file}:{first.line})",
+                    )
+                )
+                continue
+            infos[info.id] = info
+            nodes[info.id] = replace(node, id=info.id)
+    if problems:
+        raise BundleError(problems)
+    return infos, pst.PolicySet(templates={}, static_policies=nodes, template_links=())
+
+
+def _policy_info(
+    node: pst.Template, file: str, line: int | None, problems: list[Problem]
+) -> PolicyInfo | None:
+    notes = dict(node.annotations)
+    public = notes.get("id") or f"{file}:{line if line is not None else node.id}"
+    obligations: dict[str, Any] = {}
+    for key, parse in (
+        ("approval", ann.parse_approval),
+        ("rate", ann.parse_rate),
+        ("budget", ann.parse_budget),
+    ):
+        if key not in notes:
+            continue
+        if node.effect != "permit":
+            problems.append(Problem(file, line, f"@{key} is only meaningful on a permit policy"))
+            return None
+        try:
+            obligations[key] = parse(notes[key])
+        except ValueError as exc:
+            problems.append(Problem(file, line, str(exc)))
+            return None
+    return PolicyInfo(
+        id=public,
+        effect=str(node.effect),
+        file=file,
+        line=line,
+        annotations=MappingProxyType(notes),
+        **obligations,
+    )
+
+
+def _validate(text: str, schema_text: str, infos: dict[str, PolicyInfo]) -> None:
+    result = cedarpy.validate_policies(text, schema_text)
+    if result.validation_passed:
+        return
+    ordered = list(infos.values())
+    problems = []
+    for err in result.errors:
+        info = _positional(err.policy_id, ordered)
+        where = (info.file, info.line) if info else ("policies", None)
+        message = err.error.replace(f"for policy `{err.policy_id}`, ", "")
+        label = f"policy {info.id!r}: " if info else ""
+        problems.append(Problem(where[0], where[1], f"{label}{message}"))
+    raise BundleError(problems)
+
+
+def _positional(policy_id: str, ordered: list[PolicyInfo]) -> PolicyInfo | None:
+    if policy_id.startswith("policy") and policy_id[6:].isdigit():
+        k = int(policy_id[6:])
+        if k < len(ordered):
+            return ordered[k]
+    return None
+
+
+def _parse_entities(
+    entities: tuple[str, str] | None, schema: cedarpy.Schema
+) -> tuple[cedarpy.Entities, list[dict[str, Any]]]:
+    name, text = entities if entities else ("entities.json", "[]")
+    try:
+        handle = cedarpy.Entities.from_json_str(text, schema=schema)
+        listed = json.loads(str(handle))
+    except ValueError as exc:
+        raise BundleError([Problem(name, None, f"invalid entities: {exc}")]) from None
+    return handle, listed
+
+
+def _ancestors(entity_list: list[dict[str, Any]]) -> dict[Uid, frozenset[Uid]]:
+    parents: dict[Uid, set[Uid]] = {}
+    for e in entity_list:
+        uid = (e["uid"]["type"], e["uid"]["id"])
+        parents[uid] = {(p["type"], p["id"]) for p in e.get("parents", [])}
+    closed: dict[Uid, frozenset[Uid]] = {}
+
+    def close(uid: Uid, seen: frozenset[Uid]) -> frozenset[Uid]:
+        if uid in closed:
+            return closed[uid]
+        out: set[Uid] = set()
+        for p in parents.get(uid, ()):
+            if p in seen:
+                continue
+            out.add(p)
+            out |= close(p, seen | {p})
+        closed[uid] = frozenset(out)
+        return closed[uid]
+
+    for uid in parents:
+        close(uid, frozenset({uid}))
+    return closed
+
+
+def _tool_actions(
+    entity_list: list[dict[str, Any]], schema_name: str, schema_text: str
+) -> dict[str, Uid]:
+    """Actions that apply to requests (not pure groups), checked against the context contract."""
+    actions = [
+        (e["uid"]["type"], e["uid"]["id"])
+        for e in entity_list
+        if e["uid"]["type"] == "Action" or e["uid"]["type"].endswith("::Action")
+    ]
+    probes = "\n".join(
+        f"permit(principal, action == {t}::{json.dumps(i)}, resource) "
+        f"when {{ {CONTEXT_CONTRACT} }};"
+        for t, i in actions
+    )
+    result = cedarpy.validate_policies(probes, schema_text) if actions else None
+    failures: dict[int, str] = {}
+    for err in result.errors if result is not None else []:
+        failures.setdefault(int(err.policy_id[6:]), err.error)
+    out: dict[str, Uid] = {}
+    problems: list[Problem] = []
+    for k, (t, i) in enumerate(actions):
+        error = failures.get(k)
+        if error and "unable to find an applicable action" in error:
+            continue  # an action group: no request can name it
+        if error:
+            problems.append(
+                Problem(
+                    schema_name,
+                    None,
+                    f"action {t}::{json.dumps(i)} does not declare the context warded provides: "
+                    f"{CONTEXT_CONTRACT_TEXT} ({error.split(', ', 1)[-1]})",
+                )
+            )
+        elif i in out:
+            problems.append(
+                Problem(schema_name, None, f"action name {i!r} is declared in two namespaces")
+            )
+        else:
+            out[i] = (t, i)
+    if problems:
+        raise BundleError(problems)
+    return out
+
+
+def _build(tree: pst.PolicySet, what: str) -> cedarpy.PolicySet:
+    try:
+        return cedarpy.PolicySet.from_pst(tree)
+    except ValueError as exc:  # pragma: no cover - the tree came from a successful parse
+        raise BundleError([Problem(what, None, f"cannot build policy set: {exc}")]) from None

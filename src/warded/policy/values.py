@@ -1,0 +1,141 @@
+"""Turn frozen JSON arguments into Cedar values, guided by the tool's JSON Schema.
+
+Cedar has no floats and no null: a JSON Schema `number` becomes a Cedar
+`decimal` (at most four fractional digits; given as its string form, which
+Cedar's schema-based parsing reads as a decimal where the schema declares
+one, and rejects otherwise), an `integer` a `Long` (64-bit),
+arrays become sets, objects records, and null-valued properties are left out.
+A value with no Cedar form raises ArgumentError, which the gate answers with
+`invalid_arguments` before any policy is consulted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+from warded.errors import ArgumentError
+
+LONG_MIN, LONG_MAX = -(2**63), 2**63 - 1
+DECIMAL_MAX = Decimal("922337203685477.5807")
+
+
+def to_cedar(
+    value: Any, schema: Mapping[str, Any] | None, root: Mapping[str, Any] | None = None
+) -> Any:
+    """Convert `value` (already valid against `schema`) to Cedar's JSON value form."""
+    root = root if root is not None else (schema or {})
+    schema = _resolve(schema, root)
+    schema = _branch(value, schema, root)
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        if _wants_decimal(value, schema):
+            return decimal(value)
+        if isinstance(value, float):
+            value = int(value)
+        if not LONG_MIN <= value <= LONG_MAX:
+            raise ArgumentError("integer out of the 64-bit range")
+        return value
+    if isinstance(value, str):
+        return value
+    if isinstance(value, list):
+        items = schema.get("items") if schema else None
+        out = []
+        for v in value:
+            if v is None:
+                raise ArgumentError("null inside an array has no Cedar value")
+            out.append(to_cedar(v, items, root))
+        return out
+    if isinstance(value, dict):
+        props = schema.get("properties", {}) if schema else {}
+        extra = schema.get("additionalProperties") if schema else None
+        sub_default = extra if isinstance(extra, Mapping) else None
+        return {
+            k: to_cedar(v, props.get(k, sub_default), root)
+            for k, v in value.items()
+            if v is not None
+        }
+    if value is None:
+        raise ArgumentError("null has no Cedar value")
+    raise ArgumentError(f"unsupported value type {type(value).__name__}")
+
+
+def decimal(value: int | float | Decimal) -> str:
+    """A Cedar decimal's text; raises ArgumentError beyond 4 fractional digits or range."""
+    try:
+        d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
+    except InvalidOperation:
+        raise ArgumentError("not a decimal number") from None
+    if not d.is_finite() or abs(d) > DECIMAL_MAX:
+        raise ArgumentError("number out of Cedar decimal range")
+    exponent = d.as_tuple().exponent
+    if isinstance(exponent, int) and exponent < -4 and d != d.quantize(Decimal("0.0001")):
+        raise ArgumentError("more than 4 fractional digits")
+    text = format(d.quantize(Decimal("0.0001")).normalize(), "f")
+    if "." not in text:
+        text += ".0"
+    return text
+
+
+def _wants_decimal(value: int | float, schema: Mapping[str, Any] | None) -> bool:
+    types = _types(schema)
+    if "integer" in types and (isinstance(value, int) or float(value).is_integer()):
+        return False
+    if "number" in types:
+        return True
+    return isinstance(value, float)
+
+
+def _types(schema: Mapping[str, Any] | None) -> set[str]:
+    if not schema:
+        return set()
+    t = schema.get("type")
+    if isinstance(t, str):
+        return {t}
+    if isinstance(t, list):
+        return {x for x in t if isinstance(x, str)}
+    return set()
+
+
+_JSON_TYPE = {
+    bool: "boolean",
+    int: "integer",
+    float: "number",
+    str: "string",
+    list: "array",
+    dict: "object",
+}
+
+
+def _branch(
+    value: Any, schema: Mapping[str, Any] | None, root: Mapping[str, Any]
+) -> Mapping[str, Any] | None:
+    """Pick the anyOf/oneOf branch that fits `value`'s JSON type."""
+    if not schema:
+        return schema
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if not options:
+        return schema
+    kind = _JSON_TYPE.get(type(value))
+    for option in options:
+        option = _resolve(option, root)
+        types = _types(option)
+        if kind in types or (kind == "integer" and "number" in types):
+            return option
+    return None
+
+
+def _resolve(schema: Mapping[str, Any] | None, root: Mapping[str, Any]) -> Mapping[str, Any] | None:
+    seen = 0
+    while schema and "$ref" in schema and seen < 32:
+        ref = schema["$ref"]
+        if not isinstance(ref, str) or not ref.startswith("#/"):
+            return None
+        node: Any = root
+        for part in ref[2:].split("/"):
+            node = node.get(part) if isinstance(node, Mapping) else None
+        schema = node if isinstance(node, Mapping) else None
+        seen += 1
+    return schema

@@ -1,0 +1,142 @@
+"""Tools: registered callables or executors described by a JSON Schema.
+
+A tool's argument schema is derived from its type hints with pydantic (or
+given directly, as MCP servers describe theirs). Arguments are validated with
+`jsonschema` against that schema, strictly: a string is never coerced into a
+number. Parameters with defaults are filled in before the arguments are
+frozen, so the policy sees exactly the values the tool will receive.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal, get_type_hints
+
+import jsonschema
+import pydantic
+
+from warded.errors import ArgumentError, ToolDefinitionError
+from warded.model import ToolSpec
+
+Effect = Literal["read", "write", "irreversible", "external"]
+EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
+ResourceRule = Callable[[Mapping[str, Any]], tuple[str, str]]
+NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Tool:
+    """One registered tool."""
+
+    name: str
+    description: str
+    parameters: Mapping[str, Any]
+    effect: Effect
+    executor: Callable[..., Any]
+    resource: ResourceRule | None = None
+    sensitive: frozenset[str] = frozenset()
+    validator: jsonschema.protocols.Validator = field(repr=False, default=None)  # type: ignore[assignment]
+
+    @property
+    def is_async(self) -> bool:
+        return inspect.iscoroutinefunction(self.executor)
+
+    def spec(self) -> ToolSpec:
+        return ToolSpec(self.name, self.description, self.parameters, self.effect)
+
+    def prepare(self, args: Mapping[str, Any]) -> dict[str, Any]:
+        """A copy of `args` with defaults filled in; ArgumentError if not an object."""
+        if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+            raise ArgumentError("arguments must be an object with string keys")
+        out = dict(args)
+        for key, prop in self.parameters.get("properties", {}).items():
+            if key not in out and isinstance(prop, Mapping) and "default" in prop:
+                out[key] = copy.deepcopy(prop["default"])
+        return out
+
+    def check(self, value: Any) -> str | None:
+        """None if `value` is valid, else where and which constraint failed (never the value)."""
+        error = jsonschema.exceptions.best_match(self.validator.iter_errors(value))
+        if error is None:
+            return None
+        path = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
+        return f"{path}: violates {error.validator!r}"
+
+
+def make_tool(
+    name: str,
+    parameters: Mapping[str, Any],
+    executor: Callable[..., Any],
+    *,
+    description: str = "",
+    effect: str = "read",
+    resource: ResourceRule | None = None,
+    sensitive: tuple[str, ...] | frozenset[str] = (),
+) -> Tool:
+    """Build a Tool from a name, a JSON Schema of its arguments and an executor."""
+    if not NAME.match(name):
+        raise ToolDefinitionError(f"tool name {name!r} must match {NAME.pattern}")
+    if effect not in EFFECTS:
+        raise ToolDefinitionError(f"effect must be one of {', '.join(EFFECTS)}, got {effect!r}")
+    if not callable(executor):
+        raise ToolDefinitionError(f"tool {name!r}: executor is not callable")
+    if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
+        raise ToolDefinitionError(f"tool {name!r}: parameters must be a JSON Schema of type object")
+    cls = jsonschema.validators.validator_for(parameters, default=jsonschema.Draft202012Validator)
+    try:
+        cls.check_schema(dict(parameters))
+    except jsonschema.SchemaError as exc:
+        raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from None
+    frozen_params = copy.deepcopy(dict(parameters))
+    return Tool(
+        name=name,
+        description=description,
+        parameters=frozen_params,
+        effect=effect,
+        executor=executor,
+        resource=resource,
+        sensitive=frozenset(sensitive),
+        validator=cls(frozen_params),
+    )
+
+
+def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
+    """The JSON Schema of `fn`'s keyword arguments, from its type hints (pydantic)."""
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:
+        raise ToolDefinitionError(f"{fn.__name__}: cannot read type hints: {exc}") from None
+    fields: dict[str, Any] = {}
+    for p in inspect.signature(fn).parameters.values():
+        if p.kind in (p.VAR_POSITIONAL, p.VAR_KEYWORD, p.POSITIONAL_ONLY):
+            raise ToolDefinitionError(
+                f"{fn.__name__}: parameter {p.name!r} must be a plain keyword"
+            )
+        annotation = hints.get(p.name, Any)
+        default = ... if p.default is p.empty else p.default
+        fields[p.name] = (annotation, default)
+    try:
+        model = pydantic.create_model(
+            fn.__name__, __config__=pydantic.ConfigDict(extra="forbid"), **fields
+        )
+        schema: dict[str, Any] = model.model_json_schema()
+    except (
+        pydantic.PydanticUserError,
+        pydantic.errors.PydanticSchemaGenerationError,
+        TypeError,
+    ) as exc:
+        raise ToolDefinitionError(f"{fn.__name__}: cannot derive a JSON Schema: {exc}") from None
+    schema.pop("title", None)
+    for prop in schema.get("properties", {}).values():
+        if isinstance(prop, dict):
+            prop.pop("title", None)
+    return schema
+
+
+def describe(fn: Callable[..., Any]) -> str:
+    doc = inspect.getdoc(fn) or ""
+    return doc.strip().split("\n\n")[0].replace("\n", " ")

@@ -1,0 +1,76 @@
+"""Shared fixtures: the banking example bundle and a gate with its tools."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from warded import Gate, MemoryAuditStore, Principal, Session
+
+ROOT = Path(__file__).resolve().parent.parent
+BANKING = ROOT / "examples" / "banking" / "policies"
+KNOWN_PAYEE = "GB33BUKB20201555555555"
+
+
+@pytest.fixture
+def banking_dir() -> Path:
+    return BANKING
+
+
+@pytest.fixture
+def executed() -> list[tuple[str, dict[str, Any]]]:
+    """Every tool execution, in order, as (tool, kwargs)."""
+    return []
+
+
+@pytest.fixture
+def gate(executed: list[tuple[str, dict[str, Any]]]) -> Iterator[Gate]:
+    """A gate over the banking policies with recording tools and an in-memory audit log."""
+    g = Gate.from_directory(BANKING, audit=MemoryAuditStore())
+    register_banking_tools(g, executed)
+    yield g
+
+
+def register_banking_tools(g: Gate, executed: list[tuple[str, dict[str, Any]]]) -> None:
+    @g.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
+    def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
+        executed.append(("send_money", {"recipient": recipient, "amount": amount, "subject": subject}))
+        return {"status": "sent"}
+
+    @g.tool
+    def get_balance() -> float:
+        executed.append(("get_balance", {}))
+        return 100.0
+
+    @g.tool
+    def get_transactions(limit: int = 10) -> list[int]:
+        executed.append(("get_transactions", {"limit": limit}))
+        return list(range(limit))
+
+    @g.tool(effect="external")
+    def read_document(path: str) -> str:
+        executed.append(("read_document", {"path": path}))
+        return "text"
+
+    @g.tool(effect="write", sensitive=["password"])
+    def update_password(password: str) -> str:
+        executed.append(("update_password", {"password": password}))
+        return "changed"
+
+
+@pytest.fixture
+def billing() -> Principal:
+    return Principal.agent("billing-bot")
+
+
+@pytest.fixture
+def support() -> Principal:
+    return Principal.agent("support-bot")
+
+
+@pytest.fixture
+def session() -> Session:
+    return Session("test-session")
