@@ -258,7 +258,11 @@ class Gate:
     def decide(
         self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
     ) -> Decision | Refusal:
-        """The decision a call would get now, without executing or auditing it."""
+        """What a call would get now, without executing or auditing it (a dry run).
+
+        Returns the allowing Decision, or the Refusal the call would get (with an
+        empty `ref`, since nothing is recorded).
+        """
         engine = self._engine
         t = self._tools.get(tool) if isinstance(tool, str) else None
         if t is None or not engine.visible(principal, tool):
@@ -270,11 +274,18 @@ class Gate:
                 return Refusal("invalid_arguments", ref="", detail=problem)
             resource = _resource(t, value)
             context = build_context(to_cedar(value, t.parameters), session, self.clock.now())
-            return engine.decide(principal, tool, resource, context)
+            decision = engine.decide(principal, tool, resource, context)
         except ArgumentError as exc:
             return Refusal("invalid_arguments", ref="", detail=str(exc))
         except Exception:
             return Refusal("unavailable", ref="")
+        if not decision.allowed:
+            cited = decision.policies[0] if decision.policies and not decision.errors else None
+            return Refusal("not_permitted", ref="", policy=cited)
+        held = _unmet_obligation(engine.bundle, decision)
+        if held is not None:
+            return Refusal(held[0], ref="")
+        return decision
 
     # -- the lifecycle ------------------------------------------------------
 
