@@ -37,7 +37,9 @@ def gate(executed: list[tuple[str, dict[str, Any]]]) -> Iterator[Gate]:
 def register_banking_tools(g: Gate, executed: list[tuple[str, dict[str, Any]]]) -> None:
     @g.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
     def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
-        executed.append(("send_money", {"recipient": recipient, "amount": amount, "subject": subject}))
+        executed.append(
+            ("send_money", {"recipient": recipient, "amount": amount, "subject": subject})
+        )
         return {"status": "sent"}
 
     @g.tool

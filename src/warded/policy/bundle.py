@@ -137,9 +137,7 @@ def _parse_policies(
         try:
             parsed = cedarpy.PolicySet.from_str(text).to_pst()
         except ValueError as exc:
-            problems.append(
-                Problem(name, error_line(text, cedarpy.PolicySet.from_str), f"cannot parse: {exc}")
-            )
+            problems.append(_parse_problem(name, text, str(exc)))
             continue
         if parsed.templates or parsed.template_links:
             problems.append(Problem(name, None, "policy templates are not supported"))
@@ -167,6 +165,17 @@ def _parse_policies(
     if problems:
         raise BundleError(problems)
     return infos, pst.PolicySet(templates={}, static_policies=nodes, template_links=())
+
+
+def _parse_problem(name: str, text: str, message: str) -> Problem:
+    """Where a parse error is: the policy it is in, and the line it was noticed on."""
+    noticed = error_line(text, cedarpy.PolicySet.from_str)
+    if noticed is None:
+        return Problem(name, None, f"cannot parse: {message}")
+    starts = [line for line, _ in statements(text) if line <= noticed]
+    start = starts[-1] if starts else noticed
+    near = f" (noticed at line {noticed})" if noticed != start else ""
+    return Problem(name, start, f"cannot parse the policy starting here: {message}{near}")
 
 
 def _policy_info(
