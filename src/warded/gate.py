@@ -25,7 +25,7 @@ from warded.clock import Clock, SystemClock
 from warded.errors import ArgumentError, BundleError, Problem, RefusalCode, WardedError
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
 from warded.policy.bundle import PolicyBundle
-from warded.policy.engine import Engine
+from warded.policy.engine import Engine, unmet_obligation
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor
@@ -282,7 +282,7 @@ class Gate:
         if not decision.allowed:
             cited = decision.policies[0] if decision.policies and not decision.errors else None
             return Refusal("not_permitted", ref="", policy=cited)
-        held = _unmet_obligation(engine.bundle, decision)
+        held = unmet_obligation(engine.bundle, decision)
         if held is not None:
             return Refusal(held[0], ref="")
         return decision
@@ -346,6 +346,13 @@ class Gate:
             context = build_context(to_cedar(value, tool.parameters), session, now)
             decision = engine.decide(principal, name, resource, context)
             shadow_decision = _shadow_decide(shadow, principal, name, resource, context)
+            request = {
+                "resource": resource,
+                "context": {
+                    **context,
+                    "args": self.redactor.redact(tool.sensitive, context["args"]),
+                },
+            }
         except ArgumentError as exc:
             return self._refuse(
                 "invalid_arguments",
@@ -380,6 +387,7 @@ class Gate:
             policies=decision.policies,
             reasons=decision.errors,
             latency_us=latency,
+            request=request,
             **base,
         )
         entries = [entry]
@@ -395,6 +403,7 @@ class Gate:
                     reasons=shadow_decision.errors,
                     mode="shadow",
                     latency_us=latency,
+                    request=request,
                     **{**base, "bundle_version": shadow_decision.bundle_version},
                 )
             )
@@ -402,7 +411,7 @@ class Gate:
             self._append(entries)
             cited = decision.policies[0] if decision.policies and not decision.errors else None
             return Refusal("not_permitted", ref=entry.id, policy=cited)
-        held = _unmet_obligation(engine.bundle, decision)
+        held = unmet_obligation(engine.bundle, decision)
         if held is not None:
             code, reason = held
             entries[0] = replace(entry, decision="deny", code=code, reasons=(reason,))
@@ -580,23 +589,6 @@ class Gate:
                         thread_name_prefix="warded-decide"
                     )
         return self._pool
-
-
-def _unmet_obligation(bundle: PolicyBundle, decision: Decision) -> tuple[RefusalCode, str] | None:
-    """The obligations of the determining permits that this gate cannot meet.
-
-    Every determining permit's obligations apply. Approvals and limits need
-    their stores, which this gate does not have yet, so such a call is refused.
-    """
-    for pid in decision.policies:
-        info = bundle.policies.get(pid)
-        if info is None:
-            continue
-        if info.approval is not None:
-            return "approval_required", f"policy {pid} requires approval from {info.approval}"
-        if info.rate is not None or info.budget is not None:
-            return "unavailable", f"policy {pid} carries a limit this gate cannot enforce"
-    return None
 
 
 def _resource(tool: Tool, value: Mapping[str, Any]) -> dict[str, str]:

@@ -47,6 +47,7 @@ class AuditEntry:
     mode: str = "enforce"
     outcome: str | None = None
     latency_us: int | None = None
+    request: Mapping[str, Any] | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
 
@@ -57,7 +58,7 @@ class AuditEntry:
             "id": self.id,
             "kind": self.kind,
             "call": self.call,
-            "time": round(self.time, 6),
+            "time_us": int(self.time * 1_000_000),
             "principal": self.principal,
             "tool": self.tool,
             "args_digest": self.args_digest,
@@ -70,6 +71,7 @@ class AuditEntry:
             "mode": self.mode,
             "outcome": self.outcome,
             "latency_us": self.latency_us,
+            "request": None if self.request is None else dict(self.request),
             "detail": dict(self.detail),
         }
 

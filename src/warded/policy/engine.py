@@ -16,6 +16,7 @@ from typing import Any
 
 import cedarpy
 
+from warded.errors import RefusalCode
 from warded.model import Decision, Mode, Principal
 from warded.policy.bundle import PolicyBundle
 from warded.policy.slicing import slice_tree
@@ -118,3 +119,20 @@ def _uid_text(entity_type: str, entity_id: str) -> str:
     """A Cedar entity reference in source form, for the APIs that take only text."""
     escaped = json.dumps(entity_id, ensure_ascii=False)[1:-1]
     return f'{entity_type}::"{escaped}"'
+
+
+def unmet_obligation(bundle: PolicyBundle, decision: Decision) -> tuple[RefusalCode, str] | None:
+    """The obligations of the determining permits that this gate cannot meet.
+
+    Every determining permit's obligations apply. Approvals and limits need
+    their stores, which this gate does not have yet, so such a call is refused.
+    """
+    for pid in decision.policies:
+        info = bundle.policies.get(pid)
+        if info is None:
+            continue
+        if info.approval is not None:
+            return "approval_required", f"policy {pid} requires approval from {info.approval}"
+        if info.rate is not None or info.budget is not None:
+            return "unavailable", f"policy {pid} carries a limit this gate cannot enforce"
+    return None

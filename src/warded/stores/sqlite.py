@@ -3,6 +3,14 @@
 Appends from several threads or processes serialize on SQLite's write lock;
 each append reads the head and writes the new records in one transaction, so
 the chain never forks. A failed append leaves nothing behind.
+
+Durability: every append that holds a decision or an event is committed with
+`synchronous=FULL` (the WAL is fsynced before `append` returns, so a decision
+is on disk before its tool runs). An append of outcome records only is
+committed with `synchronous=NORMAL`: it survives a process crash at once, and
+a power loss only after the next FULL commit (which fsyncs the WAL, and with
+it every earlier frame). An outcome lost that way leaves its call visibly
+"outcome unknown" — the state G11 already allows between decision and outcome.
 """
 
 from __future__ import annotations
@@ -39,6 +47,7 @@ class SQLiteAuditStore:
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open audit database {self.path}: {exc}") from None
         self._lock = threading.Lock()
+        self._relaxed = False
 
     @property
     def connection(self) -> sqlite3.Connection:
@@ -47,7 +56,11 @@ class SQLiteAuditStore:
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         with self._lock:
             db = self._db
+            relaxed = all(e.kind == "outcome" for e in entries)
             try:
+                if relaxed != self._relaxed:
+                    db.execute(f"PRAGMA synchronous={'NORMAL' if relaxed else 'FULL'}")
+                    self._relaxed = relaxed
                 db.execute("BEGIN IMMEDIATE")
                 try:
                     row = db.execute(

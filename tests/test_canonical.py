@@ -1,0 +1,58 @@
+"""Canonical JSON is RFC 8785: the fast path must give the reference library's bytes."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pytest
+import rfc8785
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from warded.canonical import canonical_json
+from warded.errors import ArgumentError
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: (
+        st.lists(children, max_size=5) | st.dictionaries(st.text(max_size=6), children, max_size=5)
+    ),
+    max_leaves=25,
+)
+
+
+@pytest.mark.requirement("G7")
+@given(json_values)
+@settings(max_examples=600, deadline=None)
+def test_canonical_json_equals_the_rfc8785_reference(value: Any) -> None:
+    try:
+        expected = rfc8785.dumps(value)
+    except rfc8785.CanonicalizationError:
+        with pytest.raises(ArgumentError):
+            canonical_json(value)
+        return
+    assert canonical_json(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"\U0001f600": 1, "\ue000": 2, "a": 3},
+        [5.0, -0.0, 1e21, 1e-7, 123456789012345680.0, 0.1, 1e-5, 1.5e300],
+        {"k": '\x00\x1f\x7f\u2028\ud7ff"\\'},
+        [2**53 - 1, -(2**53) + 1],
+    ],
+)
+def test_edge_values_match_the_reference(value: Any) -> None:
+    assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.parametrize("value", [2**53, float("nan"), math.inf, "\ud800", {"a": object()}])
+def test_values_without_a_canonical_form_are_refused(value: Any) -> None:
+    with pytest.raises(ArgumentError):
+        canonical_json(value)
