@@ -302,10 +302,10 @@ class Gate:
         call = new_id()
         engine = self._engine
         shadow = self._shadow
-        shown = name[:MAX_NAME] if isinstance(name, str) else repr(type(name))
+        shown = _printable(name)
         base: dict[str, Any] = {
             "call": call,
-            "principal": str(principal),
+            "principal": _utf8(str(principal)),
             "tool": shown,
             "bundle_version": engine.version,
         }
@@ -462,7 +462,7 @@ class Gate:
             kind="outcome",
             call=authorized.call,
             time=self._now_or_wall(),
-            principal=str(principal),
+            principal=_utf8(str(principal)),
             tool=authorized.tool.name,
             args_digest=authorized.digest,
             bundle_version=authorized.decision.bundle_version,
@@ -551,7 +551,7 @@ class Gate:
                             kind="outcome",
                             call=done.call,
                             time=self._now_or_wall(),
-                            principal=str(principal),
+                            principal=_utf8(str(principal)),
                             tool=done.tool.name,
                             args_digest=done.digest,
                             bundle_version=done.decision.bundle_version,
@@ -562,7 +562,7 @@ class Gate:
                 )
 
         future.add_done_callback(late)
-        shown = name[:MAX_NAME] if isinstance(name, str) else repr(type(name))
+        shown = _printable(name)
         self._append(
             [
                 AuditEntry(
@@ -570,7 +570,7 @@ class Gate:
                     id=ref,
                     call=new_id(),
                     time=time.time(),
-                    principal=str(principal),
+                    principal=_utf8(str(principal)),
                     tool=shown,
                     decision="deny",
                     code="unavailable",
@@ -615,6 +615,17 @@ def _shadow_decide(
         return Decision(
             False, (), (f"shadow engine error: {type(exc).__name__}",), shadow.version, "shadow"
         )
+
+
+def _printable(name: object) -> str:
+    """A requested tool name as the audit log can hold it: a bounded string."""
+    if not isinstance(name, str):
+        return f"<{type(name).__name__}>"
+    return _utf8(name[:MAX_NAME])
+
+
+def _utf8(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _loop_running() -> bool:
