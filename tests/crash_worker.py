@@ -1,0 +1,109 @@
+"""The worker for the kill -9 harness in tests/test_crash.py.
+
+It runs as a zygote: it imports warded and loads the banking bundle once, then
+answers one JSON line per JSON command on stdin.
+
+    {"cmd": "go", "run": 3, "db": ..., "effects": ..., "mode": "loop"}
+        fork a child that makes calls through a Gate over a SQLiteAuditStore
+        on `db` until it is killed; answer {"pid": <child pid>}
+    {"cmd": "reap", "pid": <pid>}
+        wait for that child; answer {"signal": n} or {"exit": n}
+    {"cmd": "quit"}
+
+The zygote is single-threaded, so forking it is safe. The child's tool appends
+the call's unique token (its `path` argument) to `effects` and fsyncs it: that
+line is the side effect the harness checks against the audit log. Modes:
+"loop" calls until killed; "die-before-effect" and "die-after-effect" make one
+call whose tool kills its own process at that point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import traceback
+from pathlib import Path
+from typing import Any
+
+from warded import Gate, PolicyBundle, Principal, Session, SQLiteAuditStore
+
+BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
+MAX_CALLS = 20_000  # a child whose parent is lost stops by itself
+
+
+def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mode: str) -> None:
+    store = SQLiteAuditStore(db, timeout=30)
+    gate = Gate(bundle, audit=store)
+    fd = os.open(effects, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+
+    @gate.tool(effect="external")
+    def read_document(path: str) -> str:
+        if mode == "die-before-effect":
+            os.kill(os.getpid(), signal.SIGKILL)
+        os.write(fd, f"{path}\n".encode())
+        os.fsync(fd)
+        if mode == "die-after-effect":
+            os.kill(os.getpid(), signal.SIGKILL)
+        return "read"
+
+    billing, support = Principal.agent("billing-bot"), Principal.agent("support-bot")
+    session = Session(f"crash-{run}")
+    calls = 1 if mode != "loop" else MAX_CALLS
+    for i in range(calls):
+        if os.getppid() != zygote:
+            break
+        # Every seventh call is refused (support-bot cannot read documents).
+        principal = support if i % 7 == 3 else billing
+        gate.call(principal, "read_document", {"path": f"{run}-{i}"}, session)
+
+
+def reply(message: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(message) + "\n")
+    sys.stdout.flush()
+
+
+def warm_up(bundle: PolicyBundle) -> None:
+    """Pay the first-use costs (schema derivation, slicing) once, before any fork."""
+    gate = Gate(bundle)
+
+    @gate.tool(effect="external")
+    def read_document(path: str) -> str:
+        return "read"
+
+    gate.call(Principal.agent("billing-bot"), "read_document", {"path": "warm"}, Session("warm"))
+
+
+def main() -> None:
+    bundle = PolicyBundle.from_directory(BANKING)
+    warm_up(bundle)
+    zygote = os.getpid()
+    while True:
+        line = sys.stdin.readline()
+        if not line:
+            return
+        msg = json.loads(line)
+        if msg["cmd"] == "go":
+            pid = os.fork()
+            if pid == 0:
+                try:
+                    child(bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"])
+                    os._exit(3)  # not killed: the harness treats this as a failure
+                except BaseException:
+                    traceback.print_exc()
+                    sys.stderr.flush()
+                    os._exit(4)
+            reply({"pid": pid})
+        elif msg["cmd"] == "reap":
+            _, status = os.waitpid(msg["pid"], 0)
+            if os.WIFSIGNALED(status):
+                reply({"signal": os.WTERMSIG(status)})
+            else:
+                reply({"exit": os.WEXITSTATUS(status)})
+        else:
+            return
+
+
+if __name__ == "__main__":
+    main()

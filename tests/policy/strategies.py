@@ -1,0 +1,364 @@
+"""Hypothesis strategies: random Cedar policy sets and requests over a fixed small world.
+
+The world: agents and bots in nested groups, five tool actions in nested
+action groups, every action's context in warded's shape. Policies combine
+permit/forbid with every principal and action scope form and conditions on
+arguments, the session, the time and principal attributes; a few conditions
+error at run time (Long overflow, an attribute of an entity not in the store).
+
+Test modules load this file by path (`load_strategies` in each), since the
+suite runs with `--import-mode=importlib`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from hypothesis import strategies as st
+
+from warded import BundleFiles, PolicyBundle, Principal, Session
+from warded.gate import build_context
+from warded.policy.values import to_cedar
+
+SCHEMA = """
+type Session = { id: String, labels: Set<String>, calls: Long };
+type Now = { epoch: Long, hour: Long, weekday: Long };
+type Args = { n: Long, amount: decimal, who: String, note?: String };
+type Ctx = { args: Args, session: Session, now: Now };
+
+entity Group in [Group];
+entity Agent in [Group] { level: Long, dept: String };
+entity Bot in [Group] { level: Long, dept: String };
+entity Tool;
+
+action everything;
+action reads in [everything];
+action writes in [everything];
+action read_a, read_b in [reads]
+  appliesTo { principal: [Agent, Bot], resource: [Tool], context: Ctx };
+action write_a in [writes]
+  appliesTo { principal: [Agent, Bot], resource: [Tool], context: Ctx };
+action write_b in [writes, reads]
+  appliesTo { principal: [Agent, Bot], resource: [Tool], context: Ctx };
+action admin
+  appliesTo { principal: [Agent, Bot], resource: [Tool], context: Ctx };
+"""
+
+
+def _entity(kind: str, uid: str, parents: Sequence[str] = (), **attrs: Any) -> dict[str, Any]:
+    return {
+        "uid": {"type": kind, "id": uid},
+        "attrs": attrs,
+        "parents": [{"type": "Group", "id": p} for p in parents],
+    }
+
+
+ENTITIES = [
+    _entity("Group", "all"),
+    _entity("Group", "eng", ["all"]),
+    _entity("Group", "ops", ["eng"]),
+    _entity("Group", "fin", ["all"]),
+    _entity("Agent", "alice", ["ops"], level=3, dept="eng"),
+    _entity("Agent", "bob", ["fin"], level=1, dept="fin"),
+    _entity("Agent", "carol", ["eng", "fin"], level=5, dept="eng"),
+    _entity("Bot", "bot1", ["ops"], level=0, dept="ops"),
+    _entity("Bot", "bot2", [], level=2, dept="ops"),
+]
+ENTITIES_TEXT = json.dumps(ENTITIES, indent=1)
+
+GROUPS = ("all", "eng", "ops", "fin")
+KNOWN = (
+    Principal("Agent", "alice"),
+    Principal("Agent", "bob"),
+    Principal("Agent", "carol"),
+    Principal("Bot", "bot1"),
+    Principal("Bot", "bot2"),
+)
+STRANGER = Principal("Agent", "mallory")  # a valid type, but not in the entity store
+PRINCIPALS = (*KNOWN, STRANGER)
+TOOLS = ("read_a", "read_b", "write_a", "write_b", "admin")
+ACTION_GROUPS = ("everything", "reads", "writes")
+LABELS = ("untrusted", "pii")
+WHO = ("alice", "bob", "x")
+
+PARAMETERS: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "n": {"type": "integer"},
+        "amount": {"type": "number"},
+        "who": {"type": "string"},
+        "note": {"type": "string"},
+    },
+    "required": ["n", "amount", "who"],
+    "additionalProperties": False,
+}
+
+MIDNIGHT = 1_767_225_600  # 2026-01-01T00:00:00Z
+OVERFLOW_N = 10_000_000  # n * 10^12 overflows a 64-bit Long; below 2^53, so JSON-safe
+OVERFLOWING = "context.args.n * 1000000000000 > 5"
+
+
+# -- policies ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Policy:
+    effect: str
+    principal: str = "principal"
+    action: str = "action"
+    resource: str = "resource"
+    clauses: tuple[str, ...] = ()
+
+    def text(self, pid: str, extra: str = "") -> str:
+        body = ",\n  ".join((self.principal, self.action, self.resource))
+        clauses = "".join(f"\n{c}" for c in self.clauses)
+        return f'@id("{pid}"){extra}\n{self.effect} (\n  {body}\n){clauses};\n'
+
+
+def uid(kind: str, name: str) -> str:
+    return f'{kind}::"{name}"'
+
+
+def _principal_scopes() -> st.SearchStrategy[str]:
+    member = st.sampled_from([uid(p.type, p.id) for p in PRINCIPALS])
+    group = st.sampled_from([uid("Group", g) for g in GROUPS])
+    kind = st.sampled_from(["Agent", "Bot"])
+    return st.one_of(
+        st.just("principal"),
+        member.map(lambda u: f"principal == {u}"),
+        st.one_of(group, member).map(lambda u: f"principal in {u}"),
+        kind.map(lambda k: f"principal is {k}"),
+        st.tuples(kind, group).map(lambda kg: f"principal is {kg[0]} in {kg[1]}"),
+    )
+
+
+def _action_scopes() -> st.SearchStrategy[str]:
+    tool = st.sampled_from([uid("Action", t) for t in TOOLS])
+    any_action = st.sampled_from([uid("Action", a) for a in (*TOOLS, *ACTION_GROUPS)])
+    return st.one_of(
+        st.just("action"),
+        tool.map(lambda u: f"action == {u}"),
+        any_action.map(lambda u: f"action in {u}"),
+        st.lists(any_action, min_size=1, max_size=3, unique=True).map(
+            lambda us: f"action in [{', '.join(us)}]"
+        ),
+    )
+
+
+def _resource_scopes() -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.just("resource"),
+        st.just("resource"),
+        st.just("resource is Tool"),
+        st.sampled_from(TOOLS).map(lambda t: f"resource == {uid('Tool', t)}"),
+    )
+
+
+def _safe_conditions() -> st.SearchStrategy[str]:
+    """Conditions that never error for any request the generator makes."""
+    op = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+    cents = st.integers(0, 3000).map(lambda c: f"{c // 100}.{c % 100:02d}")
+    return st.one_of(
+        st.tuples(op, st.integers(-3, 15)).map(lambda t: f"context.args.n {t[0]} {t[1]}"),
+        st.tuples(st.sampled_from(["lessThan", "greaterThanOrEqual"]), cents).map(
+            lambda t: f'context.args.amount.{t[0]}(decimal("{t[1]}"))'
+        ),
+        st.sampled_from(WHO).map(lambda w: f'context.args.who == "{w}"'),
+        st.just('context.args has note && context.args.note == "x"'),
+        st.sampled_from(LABELS).map(lambda lb: f'context.session.labels.contains("{lb}")'),
+        st.tuples(st.sampled_from([">=", "<"]), st.integers(0, 23)).map(
+            lambda t: f"context.now.hour {t[0]} {t[1]}"
+        ),
+        st.integers(0, 3).map(lambda k: f"context.session.calls < {k}"),
+        st.sampled_from(GROUPS).map(lambda g: f"principal in {uid('Group', g)}"),
+        st.sampled_from(TOOLS).map(lambda t: f"resource == {uid('Tool', t)}"),
+    )
+
+
+def _erroring_conditions() -> st.SearchStrategy[str]:
+    """Conditions that can error: Long overflow; attributes of an entity not in the store."""
+    return st.one_of(
+        st.just(OVERFLOWING),
+        st.integers(0, 5).map(lambda k: f"principal.level >= {k}"),
+        st.sampled_from(["eng", "ops", "fin"]).map(lambda d: f'principal.dept == "{d}"'),
+    )
+
+
+def conditions(safe: bool = False) -> st.SearchStrategy[str]:
+    if safe:
+        return _safe_conditions()
+    return st.one_of(_safe_conditions(), _safe_conditions(), _erroring_conditions())
+
+
+def clauses(safe: bool = False) -> st.SearchStrategy[tuple[str, ...]]:
+    clause = st.tuples(
+        st.sampled_from(["when", "when", "unless"]),
+        st.lists(conditions(safe), min_size=1, max_size=2),
+    ).map(lambda t: f"{t[0]} {{ {' && '.join(t[1])} }}")
+    return st.lists(clause, max_size=2).map(tuple)
+
+
+def policies(
+    effect: str | None = None, safe: bool = False, unconditional: bool = False
+) -> st.SearchStrategy[Policy]:
+    effects = st.just(effect) if effect else st.sampled_from(["permit", "permit", "forbid"])
+    return st.builds(
+        Policy,
+        effect=effects,
+        principal=_principal_scopes(),
+        action=_action_scopes(),
+        resource=_resource_scopes(),
+        clauses=st.just(()) if unconditional else clauses(safe),
+    )
+
+
+def policy_lists(
+    min_size: int = 0, max_size: int = 8, **kwargs: Any
+) -> st.SearchStrategy[list[Policy]]:
+    return st.lists(policies(**kwargs), min_size=min_size, max_size=max_size)
+
+
+# -- bundles -------------------------------------------------------------------
+
+
+def policy_text(policies: Sequence[Policy], ids: Sequence[str] | None = None) -> str:
+    ids = ids if ids is not None else [f"p{k}" for k in range(len(policies))]
+    return "\n".join(p.text(i) for p, i in zip(policies, ids, strict=True))
+
+
+def bundle_files(
+    policies: Sequence[Policy],
+    ids: Sequence[str] | None = None,
+    split: int | None = None,
+) -> BundleFiles:
+    """The policies as one or two files (the first `split` in a.cedar, the rest in b.cedar)."""
+    ids = list(ids) if ids is not None else [f"p{k}" for k in range(len(policies))]
+    cut = len(policies) if split is None else split
+    files = [("a.cedar", policy_text(policies[:cut], ids[:cut]))]
+    if cut < len(policies):
+        files.append(("b.cedar", policy_text(policies[cut:], ids[cut:])))
+    return BundleFiles(
+        tuple(files), ("schema.cedarschema", SCHEMA), ("entities.json", ENTITIES_TEXT)
+    )
+
+
+def load(policies: Sequence[Policy], **kwargs: Any) -> PolicyBundle:
+    return PolicyBundle.load(bundle_files(policies, **kwargs))
+
+
+# -- requests ------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Request:
+    principal: Principal
+    tool: str
+    args: dict[str, Any] = field(hash=False)
+    labels: frozenset[str] = frozenset()
+    hour: int = 12
+    calls: int = 0
+
+    def session(self) -> Session:
+        session = Session("s-1", self.labels)
+        for _ in range(self.calls):
+            session.count_call()
+        return session
+
+    @property
+    def now(self) -> float:
+        return float(MIDNIGHT + self.hour * 3600 + 59)
+
+    def context(self) -> dict[str, Any]:
+        return build_context(to_cedar(self.args, PARAMETERS), self.session(), self.now)
+
+    def resource(self) -> dict[str, str]:
+        return {"type": "Tool", "id": self.tool}
+
+    def cedar(self) -> dict[str, Any]:
+        """The request as `cedarpy.is_authorized` takes it."""
+        return {
+            "principal": self.principal.uid(),
+            "action": {"type": "Action", "id": self.tool},
+            "resource": self.resource(),
+            "context": self.context(),
+        }
+
+
+def arguments(overflow: bool = True) -> st.SearchStrategy[dict[str, Any]]:
+    n = st.integers(-5, 20)
+    if overflow:
+        n = st.one_of(n, n, n, st.just(OVERFLOW_N))
+    return st.builds(
+        lambda n, cents, who, note: {
+            "n": n,
+            "amount": cents / 100,
+            "who": who,
+            **({"note": note} if note is not None else {}),
+        },
+        n,
+        st.integers(0, 3000),
+        st.sampled_from(WHO),
+        st.one_of(st.none(), st.sampled_from(["x", "y"])),
+    )
+
+
+def requests(
+    principals: Sequence[Principal] = PRINCIPALS,
+    tools: Sequence[str] = TOOLS,
+    overflow: bool = True,
+) -> st.SearchStrategy[Request]:
+    return st.builds(
+        Request,
+        principal=st.sampled_from(list(principals)),
+        tool=st.sampled_from(list(tools)),
+        args=arguments(overflow),
+        labels=st.frozensets(st.sampled_from(LABELS)),
+        hour=st.integers(0, 23),
+        calls=st.integers(0, 3),
+    )
+
+
+# -- gates ---------------------------------------------------------------------
+
+
+def register_tools(gate: Any, executed: list[tuple[str, dict[str, Any]]]) -> None:
+    """Register every generated tool on `gate`; each run is appended to `executed`."""
+    for name in TOOLS:
+
+        def run(_name: str = name, **kwargs: Any) -> str:
+            executed.append((_name, kwargs))
+            return f"{_name} ran"
+
+        gate.register(name, PARAMETERS, run, description=f"the {name} tool")
+
+
+def register_banking_tools(gate: Any, executed: list[tuple[str, dict[str, Any]]]) -> None:
+    """The banking example's tools (examples/banking), recording each run in `executed`."""
+
+    @gate.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
+    def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
+        executed.append(("send_money", {"recipient": recipient, "amount": amount}))
+        return {"status": "sent"}
+
+    @gate.tool
+    def get_balance() -> float:
+        executed.append(("get_balance", {}))
+        return 100.0
+
+    @gate.tool
+    def get_transactions(limit: int = 10) -> list[int]:
+        executed.append(("get_transactions", {"limit": limit}))
+        return list(range(limit))
+
+    @gate.tool(effect="external")
+    def read_document(path: str) -> str:
+        executed.append(("read_document", {"path": path}))
+        return "text"
+
+    @gate.tool(effect="write", sensitive=["password"])
+    def update_password(password: str) -> str:
+        executed.append(("update_password", {}))
+        return "changed"
