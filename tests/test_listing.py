@@ -266,3 +266,40 @@ def test_a_listed_tool_is_still_refused_for_arguments_policy_does_not_permit(
     assert executed == []
     # ... and the same tool with permitted arguments runs: the refusal was about the call.
     assert gate.call(billing, "send_money", PAY, Session("s")) == {"status": "sent"}
+
+
+PRINCIPAL_IDS = [
+    "plain",
+    'quote"inside',
+    "back\\slash",
+    "tab\there",
+    "山田",
+    "jose\u0301",
+    "nul\x00inside",
+    "control\x01char",
+    "del\x7fchar",
+    "no\u00a0break",
+    "zero\u200bwidth",
+    "zwj\u200djoin",
+    "heart\u2764\ufe0f",
+    "line\u2028separator",
+]
+
+
+@pytest.mark.requirement("G2")
+@pytest.mark.parametrize("agent_id", PRINCIPAL_IDS, ids=ascii)
+def test_a_principal_whose_id_needs_escaping_is_listed_the_tools_it_may_call(
+    agent_id: str,
+) -> None:
+    executed: list[Any] = []
+    gate, _ = generated_gate(
+        [gen.Policy("permit", "principal is Agent", 'action == Action::"read_a"')], executed
+    )
+    principal = Principal.agent(agent_id)
+    request = gen.Request(principal, "read_a", {"n": 1, "amount": 1.0, "who": "x"})
+    decision = Engine(gate.bundle).decide(
+        principal, "read_a", request.resource(), request.context()
+    )
+    assert decision.allowed
+    assert listed(gate, principal) == {"read_a"}
+    assert gate.call(principal, "read_a", request.args, request.session()) == "read_a ran"

@@ -402,12 +402,16 @@ def explain(directory: Path, principal: tuple[str, str], as_json: bool) -> None:
 
 @dataclass(frozen=True, slots=True)
 class ToolDecl:
+    """A tool as a case file declares it: its JSON Schema and how calls name a resource."""
+
     parameters: Mapping[str, Any] | None
     resource: ResourceRule | None
 
 
 @dataclass(frozen=True, slots=True)
 class Case:
+    """One policy test case: a request and the answer expected for it."""
+
     name: str
     principal: Principal
     tool: str
@@ -422,6 +426,8 @@ class Case:
 
 @dataclass(frozen=True, slots=True)
 class CaseFile:
+    """A loaded case file: its bundle, its tool declarations and its cases."""
+
     path: Path
     bundle_dir: Path
     bundle: PolicyBundle

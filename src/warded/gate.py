@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
+import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -18,7 +19,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
-from warded.audit.record import AuditEntry, new_id
+from warded.audit.record import AuditEntry, AuditRecord, new_id
 from warded.audit.store import AuditStore, MemoryAuditStore
 from warded.canonical import args_digest, canonical_json, thaw
 from warded.clock import Clock, SystemClock
@@ -28,7 +29,7 @@ from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine, unmet_obligation
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
-from warded.redaction import DefaultRedactor, Redactor
+from warded.redaction import DefaultRedactor, Redactor, scrub
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
 
 log = logging.getLogger("warded")
@@ -272,9 +273,9 @@ class Gate:
             problem = t.check(value)
             if problem:
                 return Refusal("invalid_arguments", ref="", detail=problem)
-            resource = _resource(t, value)
+            resource = _resource(t, value, engine.bundle)
             context = build_context(to_cedar(value, t.parameters), session, self.clock.now())
-            decision = engine.decide(principal, tool, resource, context)
+            decision = _checked(engine.decide(principal, tool, resource, context))
         except ArgumentError as exc:
             return Refusal("invalid_arguments", ref="", detail=str(exc))
         except Exception:
@@ -284,7 +285,9 @@ class Gate:
             return Refusal("not_permitted", ref="", policy=cited)
         held = unmet_obligation(engine.bundle, decision)
         if held is not None:
-            return Refusal(held[0], ref="")
+            return Refusal(
+                held[0], ref="", policy=held[2] if held[0] == "approval_required" else None
+            )
         return decision
 
     # -- the lifecycle ------------------------------------------------------
@@ -311,8 +314,10 @@ class Gate:
         }
         digest: str | None = None
         redacted: Any = None
+        tool: Tool | None = None
+        value: Any = None
         try:
-            now = float(self.clock.now())
+            now = _instant(self.clock.now())
             tool = self._tools.get(name) if isinstance(name, str) else None
             if tool is None or not engine.visible(principal, name):
                 return self._refuse("unknown_tool", base, now, started)
@@ -342,9 +347,9 @@ class Gate:
                     args=redacted,
                     reasons=(reason,),
                 )
-            resource = _resource(tool, value)
+            resource = _resource(tool, value, engine.bundle)
             context = build_context(to_cedar(value, tool.parameters), session, now)
-            decision = engine.decide(principal, name, resource, context)
+            decision = _checked(engine.decide(principal, name, resource, context))
             shadow_decision = _shadow_decide(shadow, principal, name, resource, context)
             request = {
                 "resource": resource,
@@ -365,6 +370,8 @@ class Gate:
             )
         except Exception as exc:
             reason = f"internal error before decision: {type(exc).__name__}: {exc}"
+            if tool is not None and value is not None:
+                (reason,) = scrub((reason,), tool.sensitive, value)
             return self._refuse(
                 "unavailable",
                 base,
@@ -375,6 +382,8 @@ class Gate:
                 reasons=(reason,),
             )
 
+        if tool.sensitive:
+            decision = replace(decision, errors=scrub(decision.errors, tool.sensitive, value))
         session.count_call()
         latency = _us(started)
         entry = AuditEntry(
@@ -413,12 +422,12 @@ class Gate:
             return Refusal("not_permitted", ref=entry.id, policy=cited)
         held = unmet_obligation(engine.bundle, decision)
         if held is not None:
-            code, reason = held
+            code, reason, pid = held
             entries[0] = replace(entry, decision="deny", code=code, reasons=(reason,))
             self._append(entries)
-            return Refusal(code, ref=entry.id)
+            return Refusal(code, ref=entry.id, policy=pid if code == "approval_required" else None)
         try:
-            self.audit.append(entries)
+            _sealed(self.audit.append(entries), entries)
         except Exception as exc:
             log.error("audit append failed; call %s refused: %s", call, exc)
             return Refusal("unavailable", ref=entry.id)
@@ -470,12 +479,20 @@ class Gate:
             latency_us=_us(started),
             detail={}
             if error is None
-            else {"error": type(error).__name__, "message": str(error)[:500]},
+            else {
+                "error": type(error).__name__,
+                "message": self._scrubbed_error(authorized, error),
+            },
         )
         self._append([entry])
         if error is not None:
             return ToolFailure(ref=entry.id)
         return result
+
+    def _scrubbed_error(self, authorized: _Authorized, error: Exception) -> str:
+        tool = authorized.tool
+        (message,) = scrub((str(error)[:500],), tool.sensitive, thaw(authorized.frozen))
+        return message
 
     def _append(self, entries: list[AuditEntry]) -> bool:
         try:
@@ -499,7 +516,7 @@ class Gate:
 
     def _now_or_wall(self) -> float:
         try:
-            return float(self.clock.now())
+            return _instant(self.clock.now())
         except Exception:
             return time.time()
 
@@ -563,7 +580,8 @@ class Gate:
 
         future.add_done_callback(late)
         shown = _printable(name)
-        self._append(
+        self._executor().submit(
+            self._append,
             [
                 AuditEntry(
                     kind="decision",
@@ -577,7 +595,7 @@ class Gate:
                     reasons=(f"decision timed out after {self.decision_timeout}s",),
                     bundle_version=self._engine.version,
                 )
-            ]
+            ],
         )
         return Refusal("unavailable", ref=ref)
 
@@ -591,9 +609,11 @@ class Gate:
         return self._pool
 
 
-def _resource(tool: Tool, value: Mapping[str, Any]) -> dict[str, str]:
+def _resource(tool: Tool, value: Mapping[str, Any], bundle: PolicyBundle) -> dict[str, str]:
     if tool.resource is None:
-        return {"type": "Tool", "id": tool.name}
+        action = bundle.actions.get(tool.name)
+        namespace = action[0][: -len("Action")] if action else ""
+        return {"type": f"{namespace}Tool", "id": tool.name}
     entity_type, entity_id = tool.resource(value)
     if not isinstance(entity_type, str) or not isinstance(entity_id, str):
         raise TypeError("resource rule must return (type, id) strings")
@@ -615,6 +635,41 @@ def _shadow_decide(
         return Decision(
             False, (), (f"shadow engine error: {type(exc).__name__}",), shadow.version, "shadow"
         )
+
+
+def _checked(decision: object) -> Decision:
+    """An engine's answer, if it is a well-formed Decision; anything else is an error."""
+    well_formed = (
+        type(decision) is Decision
+        and type(decision.allowed) is bool
+        and isinstance(decision.policies, tuple)
+        and all(type(p) is str for p in decision.policies)
+        and isinstance(decision.errors, tuple)
+        and all(type(e) is str for e in decision.errors)
+        and type(decision.bundle_version) is str
+    )
+    if not well_formed:
+        raise TypeError(f"policy engine answered a malformed {type(decision).__name__}")
+    assert isinstance(decision, Decision)
+    if decision.allowed and decision.errors:
+        return replace(decision, allowed=False)
+    return decision
+
+
+def _sealed(records: object, entries: Sequence[AuditEntry]) -> None:
+    """Raise unless the store answered with one sealed record per entry, in order."""
+    if not isinstance(records, list) or len(records) != len(entries):
+        raise TypeError("audit store did not return the sealed records")
+    for record, entry in zip(records, entries, strict=True):
+        if not isinstance(record, AuditRecord) or record.body.get("id") != entry.id:
+            raise TypeError("audit store returned records that are not the ones appended")
+
+
+def _instant(value: object) -> float:
+    """A clock reading: a finite number of seconds."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise TypeError(f"clock returned {type(value).__name__}, not a finite number of seconds")
+    return float(value)
 
 
 def _printable(name: object) -> str:

@@ -7,6 +7,7 @@ marks sensitive are masked, and long strings are cut.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Protocol
 
 MASK = "[redacted]"
@@ -33,3 +34,38 @@ class DefaultRedactor:
         if isinstance(value, str) and len(value) > self.max_string:
             return f"{value[: self.max_string]}…[+{len(value) - self.max_string} chars]"
         return value
+
+
+def scrub(texts: tuple[str, ...], sensitive: frozenset[str], value: Any) -> tuple[str, ...]:
+    """`texts` (error messages, reasons) with every sensitive argument value masked.
+
+    Engine diagnostics and exception messages can quote the request they
+    failed on; what the audit log keeps of them must not reveal what the
+    redacted copy of the arguments hides.
+    """
+    if not sensitive or not texts:
+        return texts
+    secrets: set[str] = set()
+    _collect(sensitive, value, secrets, inside=False)
+    forms = sorted(
+        {f for s in secrets for f in (s, json.dumps(s), json.dumps(s)[1:-1]) if len(f) >= 3},
+        key=len,
+        reverse=True,
+    )
+    out = []
+    for text in texts:
+        for form in forms:
+            text = text.replace(form, MASK)
+        out.append(text)
+    return tuple(out)
+
+
+def _collect(sensitive: frozenset[str], value: Any, into: set[str], *, inside: bool) -> None:
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _collect(sensitive, v, into, inside=inside or k in sensitive)
+    elif isinstance(value, list):
+        for v in value:
+            _collect(sensitive, v, into, inside=inside)
+    elif inside and value is not None and not isinstance(value, bool):
+        into.add(str(value))

@@ -8,7 +8,8 @@ raises `BundleError` naming every problem with its file and line.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -80,7 +81,18 @@ class PolicyBundle:
 
     @classmethod
     def load(cls, files: BundleFiles) -> PolicyBundle:
-        """Parse and validate `files`; raise BundleError with every problem found."""
+        """Parse and validate `files`; raise BundleError with every problem found.
+
+        Cedar's parsers recurse; so that no policy text can exhaust the stack
+        and take the process down, loading runs on a thread with a large
+        stack and statements above `MAX_STATEMENT` characters are refused
+        before they reach the parser.
+        """
+        _check_sizes(files)
+        return _on_big_stack(lambda: cls._load(files))
+
+    @classmethod
+    def _load(cls, files: BundleFiles) -> PolicyBundle:
         schema_name, schema_text = files.schema
         schema = _parse_schema(schema_name, schema_text)
         infos, tree = _parse_policies(files.policies)
@@ -105,6 +117,57 @@ class PolicyBundle:
         """The Cedar action a tool name maps to, if the schema declares it."""
         uid = self.actions.get(tool)
         return None if uid is None else {"type": uid[0], "id": uid[1]}
+
+
+MAX_STATEMENT = 100_000
+MAX_SCHEMA = 2_000_000
+STACK_BYTES = 512 * 1024 * 1024
+
+
+def _check_sizes(files: BundleFiles) -> None:
+    problems = []
+    for name, text in files.policies:
+        for line, statement in statements(text):
+            if len(statement) > MAX_STATEMENT:
+                problems.append(
+                    Problem(
+                        name,
+                        line,
+                        f"policy is {len(statement)} characters; the limit is {MAX_STATEMENT}",
+                    )
+                )
+    if len(files.schema[1]) > MAX_SCHEMA:
+        problems.append(
+            Problem(files.schema[0], None, f"schema is larger than {MAX_SCHEMA} characters")
+        )
+    if problems:
+        raise BundleError(problems)
+
+
+def _on_big_stack(load: Callable[[], PolicyBundle]) -> PolicyBundle:
+    result: list[PolicyBundle] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(load())
+        except BaseException as exc:
+            failure.append(exc)
+
+    with _STACK_LOCK:
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            worker = threading.Thread(target=run, name="warded-bundle-load")
+            worker.start()
+        finally:
+            threading.stack_size(previous)
+    worker.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+_STACK_LOCK = threading.Lock()
 
 
 def bundle_version(files: BundleFiles) -> str:
@@ -135,9 +198,14 @@ def _parse_policies(
     nodes: dict[str, pst.Template] = {}
     for name, text in files:
         try:
-            parsed = cedarpy.PolicySet.from_str(text).to_pst()
+            handle = cedarpy.PolicySet.from_str(text)
         except ValueError as exc:
             problems.append(_parse_problem(name, text, str(exc)))
+            continue
+        try:
+            parsed = handle.to_pst()
+        except ValueError as exc:
+            problems.append(Problem(name, None, f"cannot load: {exc}"))
             continue
         if parsed.templates or parsed.template_links:
             problems.append(Problem(name, None, "policy templates are not supported"))

@@ -63,7 +63,11 @@ class Engine:
         diagnostics = result.diagnostics
         errors = tuple(diagnostics.errors)
         allowed = result.decision == _ALLOW and not errors
-        return Decision(allowed, tuple(diagnostics.reasons), errors, self.version, self.mode)
+        # Cedar reports determining policies in no fixed order; sort them so the
+        # same request always cites the same policy (G3)
+        return Decision(
+            allowed, tuple(sorted(diagnostics.reasons)), errors, self.version, self.mode
+        )
 
     def visible(self, principal: Principal, tool: str) -> bool:
         """Whether some resource and context could permit `principal` to call `tool`.
@@ -121,18 +125,27 @@ def _uid_text(entity_type: str, entity_id: str) -> str:
     return f'{entity_type}::"{escaped}"'
 
 
-def unmet_obligation(bundle: PolicyBundle, decision: Decision) -> tuple[RefusalCode, str] | None:
+def unmet_obligation(
+    bundle: PolicyBundle, decision: Decision
+) -> tuple[RefusalCode, str, str] | None:
     """The obligations of the determining permits that this gate cannot meet.
 
     Every determining permit's obligations apply. Approvals and limits need
     their stores, which this gate does not have yet, so such a call is refused.
     """
-    for pid in decision.policies:
-        info = bundle.policies.get(pid)
-        if info is None:
-            continue
+    infos = [bundle.policies[p] for p in sorted(decision.policies) if p in bundle.policies]
+    for info in infos:
         if info.approval is not None:
-            return "approval_required", f"policy {pid} requires approval from {info.approval}"
+            return (
+                "approval_required",
+                f"policy {info.id} requires approval from {info.approval}",
+                info.id,
+            )
+    for info in infos:
         if info.rate is not None or info.budget is not None:
-            return "unavailable", f"policy {pid} carries a limit this gate cannot enforce"
+            return (
+                "unavailable",
+                f"policy {info.id} carries a limit this gate cannot enforce",
+                info.id,
+            )
     return None

@@ -5,6 +5,9 @@ Cedar has no floats and no null: a JSON Schema `number` becomes a Cedar
 Cedar's schema-based parsing reads as a decimal where the schema declares
 one, and rejects otherwise), an `integer` a `Long` (64-bit),
 arrays become sets, objects records, and null-valued properties are left out.
+Without schema guidance an integral number is a `Long` and any other a
+`decimal`: canonical JSON does not keep `1200.0` apart from `1200`, so a tool
+whose amounts must be decimals says `"type": "number"` in its schema.
 A value with no Cedar form raises ArgumentError, which the gate answers with
 `invalid_arguments` before any policy is consulted.
 """

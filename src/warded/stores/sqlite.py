@@ -77,7 +77,7 @@ class SQLiteAuditStore:
                     if db.in_transaction:
                         db.execute("ROLLBACK")
                     raise
-            except sqlite3.Error as exc:
+            except (sqlite3.Error, ValueError, TypeError) as exc:
                 raise StoreError(f"audit append failed: {exc}") from None
             return sealed
 
@@ -89,7 +89,7 @@ class SQLiteAuditStore:
                 ).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"audit read failed: {exc}") from None
-        return (AuditRecord(seq, h, bytes(body)) for seq, h, body in rows)
+        return (AuditRecord(seq, str(h), _raw(body)) for seq, h, body in rows)
 
     def checkpoint(self) -> Checkpoint:
         try:
@@ -104,3 +104,12 @@ class SQLiteAuditStore:
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+def _raw(body: object) -> bytes:
+    """A stored body as bytes, whatever type an outside edit left in the column."""
+    if isinstance(body, bytes):
+        return body
+    if isinstance(body, str):
+        return body.encode("utf-8", "surrogateescape")
+    return repr(body).encode()

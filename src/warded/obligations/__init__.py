@@ -1,0 +1,1 @@
+"""Obligations an allow carries: human approvals, rate and budget limits."""

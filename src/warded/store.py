@@ -1,0 +1,165 @@
+"""The store port: one transactional store for the audit chain, approvals and limits.
+
+The gate needs a few things to happen atomically — a decision record with
+the consumption of an approval and the reservation of every limit it is
+subject to — so audit, approvals and counters live behind one interface with
+transactions. Backends: `MemoryStore` here (tests, short-lived embedding),
+`warded.stores.sqlite.SQLiteStore` (the embedded default).
+
+A transaction either commits everything it did or nothing; an exception
+inside `with store.transaction() as tx:` rolls it back.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from decimal import Decimal
+from typing import Protocol
+
+from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
+from warded.obligations.approvals import Approval, Status
+from warded.obligations.limits import Reservation
+
+
+class Tx(Protocol):
+    """What can happen inside one store transaction."""
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        """Seal entries onto the chain (visible to others only at commit)."""
+        ...
+
+    def reserve(self, reservation: Reservation) -> bool:
+        """Add the amount to its counter unless the total would exceed the limit."""
+        ...
+
+    def release(self, reservation: Reservation) -> None:
+        """Take a reserved amount back off its counter."""
+        ...
+
+    def claim(self, key: str) -> bool:
+        """Record a single-use key (a call id); False if it was used before."""
+        ...
+
+    def approval(self, approval_id: str) -> Approval | None: ...
+
+    def approval_for(self, digest: str, status: Status) -> Approval | None:
+        """The newest approval bound to `digest` in `status`."""
+        ...
+
+    def put_approval(self, approval: Approval) -> None: ...
+
+    def approvals(self, status: Status | None = None) -> list[Approval]: ...
+
+
+class Store(Protocol):
+    """A transactional store. `append` is a transaction holding only an append."""
+
+    def transaction(self) -> AbstractContextManager[Tx]: ...
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]: ...
+
+    def records(self, start: int = 0) -> Iterator[AuditRecord]: ...
+
+    def checkpoint(self) -> Checkpoint: ...
+
+    def counter(self, key: str, window: int) -> Decimal: ...
+
+    def close(self) -> None: ...
+
+
+class MemoryStore:
+    """Everything in Python objects behind one lock."""
+
+    def __init__(self) -> None:
+        self._records: list[AuditRecord] = []
+        self._counters: dict[tuple[str, int], Decimal] = {}
+        self._approvals: dict[str, Approval] = {}
+        self._claimed: set[str] = set()
+        self._lock = threading.RLock()
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Tx]:
+        with self._lock:
+            tx = _MemoryTx(self)
+            yield tx
+            self._records.extend(tx.sealed)
+            self._counters.update(tx.counters)
+            self._approvals.update(tx.changed)
+            self._claimed |= tx.claimed
+
+    def transaction(self) -> AbstractContextManager[Tx]:
+        return self._transaction()
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        with self.transaction() as tx:
+            return tx.append(entries)
+
+    def records(self, start: int = 0) -> Iterator[AuditRecord]:
+        with self._lock:
+            return iter(self._records[start:])
+
+    def checkpoint(self) -> Checkpoint:
+        with self._lock:
+            if not self._records:
+                return Checkpoint(0, GENESIS)
+            return Checkpoint(len(self._records), self._records[-1].hash)
+
+    def counter(self, key: str, window: int) -> Decimal:
+        with self._lock:
+            return self._counters.get((key, window), Decimal(0))
+
+    def close(self) -> None:
+        return None
+
+
+class _MemoryTx:
+    def __init__(self, store: MemoryStore) -> None:
+        self.store = store
+        self.sealed: list[AuditRecord] = []
+        self.counters: dict[tuple[str, int], Decimal] = {}
+        self.changed: dict[str, Approval] = {}
+        self.claimed: set[str] = set()
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        chain = self.store._records + self.sealed
+        head = chain[-1].hash if chain else GENESIS
+        sealed = seal_all(entries, len(chain), head)
+        self.sealed.extend(sealed)
+        return sealed
+
+    def _total(self, key: tuple[str, int]) -> Decimal:
+        return self.counters.get(key, self.store._counters.get(key, Decimal(0)))
+
+    def reserve(self, reservation: Reservation) -> bool:
+        key = (reservation.key, reservation.window)
+        total = self._total(key) + reservation.amount
+        if total > reservation.limit:
+            return False
+        self.counters[key] = total
+        return True
+
+    def release(self, reservation: Reservation) -> None:
+        key = (reservation.key, reservation.window)
+        self.counters[key] = max(Decimal(0), self._total(key) - reservation.amount)
+
+    def claim(self, key: str) -> bool:
+        if key in self.claimed or key in self.store._claimed:
+            return False
+        self.claimed.add(key)
+        return True
+
+    def approval(self, approval_id: str) -> Approval | None:
+        return self.changed.get(approval_id) or self.store._approvals.get(approval_id)
+
+    def approval_for(self, digest: str, status: Status) -> Approval | None:
+        found = [a for a in self.approvals(status) if a.digest == digest]
+        return max(found, key=lambda a: a.created) if found else None
+
+    def put_approval(self, approval: Approval) -> None:
+        self.changed[approval.id] = approval
+
+    def approvals(self, status: Status | None = None) -> list[Approval]:
+        merged = {**self.store._approvals, **self.changed}
+        return [a for a in merged.values() if status is None or a.status == status]
