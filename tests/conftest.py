@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -27,11 +26,11 @@ def executed() -> list[tuple[str, dict[str, Any]]]:
 
 
 @pytest.fixture
-def gate(executed: list[tuple[str, dict[str, Any]]]) -> Iterator[Gate]:
+def gate(executed: list[tuple[str, dict[str, Any]]]) -> Gate:
     """A gate over the banking policies with recording tools and an in-memory audit log."""
     g = Gate.from_directory(BANKING, audit=MemoryAuditStore())
     register_banking_tools(g, executed)
-    yield g
+    return g
 
 
 def register_banking_tools(g: Gate, executed: list[tuple[str, dict[str, Any]]]) -> None:

@@ -137,7 +137,8 @@ def main() -> None:
     result = verify(records)
     state = "verifies" if result.ok else f"BROKEN at record {result.first_bad}: {result.reason}"
     print(f"\n{result.size} records; the hash chain {state}; head {result.head[:16]}…")
-    print(f"try: warded audit verify {db}   |   warded explain {HERE / 'policies'} --principal billing-bot")
+    print(f"try: warded audit verify {db}")
+    print(f"     warded explain {HERE / 'policies'} --principal billing-bot")
 
 
 if __name__ == "__main__":

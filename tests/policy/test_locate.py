@@ -19,7 +19,11 @@ def test_statements_start_at_their_first_annotation_and_skip_comments_and_string
 
 
 def test_error_line_points_at_the_line_where_the_parser_gives_up() -> None:
-    text = "permit(principal, action, resource);\npermit(principal, action, resource)\nwhen { context.a == };\n"
+    text = (
+        "permit(principal, action, resource);\n"
+        "permit(principal, action, resource)\n"
+        "when { context.a == };\n"
+    )
     assert error_line(text, cedarpy.PolicySet.from_str) == 3
 
 
