@@ -56,7 +56,9 @@ class Tx(Protocol):
 class Store(Protocol):
     """A transactional store. `append` is a transaction holding only an append."""
 
-    def transaction(self) -> AbstractContextManager[Tx]: ...
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        """A transaction; `durable=False` may defer the fsync (outcomes, releases)."""
+        ...
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]: ...
 
@@ -89,7 +91,7 @@ class MemoryStore:
             self._approvals.update(tx.changed)
             self._claimed |= tx.claimed
 
-    def transaction(self) -> AbstractContextManager[Tx]:
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._transaction()
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
@@ -163,3 +165,8 @@ class _MemoryTx:
     def approvals(self, status: Status | None = None) -> list[Approval]:
         merged = {**self.store._approvals, **self.changed}
         return [a for a in merged.values() if status is None or a.status == status]
+
+
+MemoryAuditStore = (
+    MemoryStore  # the name the enforcement core shipped with; removed with the rename
+)

@@ -1,39 +1,53 @@
-"""The SQLite audit store: one file, WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` appends.
+"""The SQLite store: one file, WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` transactions.
 
-Appends from several threads or processes serialize on SQLite's write lock;
-each append reads the head and writes the new records in one transaction, so
-the chain never forks. A failed append leaves nothing behind.
+The audit chain, approvals, limit counters and used call ids share one file,
+so one SQLite transaction covers a decision record together with the
+approval it consumes and the limits it reserves. Transactions from several
+threads or processes serialize on SQLite's write lock; each reads the chain's
+head inside the transaction, so the chain never forks. A failed transaction
+leaves nothing behind.
 
-Durability: every append that holds a decision or an event is committed with
-`synchronous=FULL` (the WAL is fsynced before `append` returns, so a decision
-is on disk before its tool runs). An append of outcome records only is
-committed with `synchronous=NORMAL`: it survives a process crash at once, and
-a power loss only after the next FULL commit (which fsyncs the WAL, and with
-it every earlier frame). An outcome lost that way leaves its call visibly
-"outcome unknown" — the state G11 already allows between decision and outcome.
+Durability: a transaction is committed with `synchronous=FULL` (the WAL is
+fsynced before the commit returns, so a decision is on disk before its tool
+runs) unless it is opened with `durable=False`, which the gate uses only for
+outcome records and the release of reservations. Those commit with
+`synchronous=NORMAL`: they survive a process crash at once, and a power loss
+from the next FULL commit on (which fsyncs the WAL and every earlier frame).
+What such a loss can leave is a call visibly "outcome unknown" with its
+reservation still counted — never an unlogged action or an overspend.
 """
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager, suppress
+from decimal import Decimal
 from pathlib import Path
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
 from warded.errors import StoreError
+from warded.obligations.approvals import Approval, Status
+from warded.obligations.limits import Reservation
+from warded.store import Tx
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS audit (
-    seq  INTEGER PRIMARY KEY,
-    hash TEXT NOT NULL,
-    body BLOB NOT NULL
+SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS audit ("
+    " seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body BLOB NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS counters ("
+    " key TEXT NOT NULL, window INTEGER NOT NULL, total TEXT NOT NULL, PRIMARY KEY (key, window))",
+    "CREATE TABLE IF NOT EXISTS approvals ("
+    " id TEXT PRIMARY KEY, digest TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,"
+    " body TEXT NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS approvals_digest ON approvals (digest, status)",
+    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY)",
 )
-"""
 
 
-class SQLiteAuditStore:
-    """Audit chain in a SQLite file (created if missing)."""
+class SQLiteStore:
+    """The transactional store in a SQLite file (created if missing)."""
 
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
         self.path = str(path)
@@ -43,43 +57,45 @@ class SQLiteAuditStore:
             )
             self._db.execute("PRAGMA journal_mode=WAL")
             self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(SCHEMA)
+            for statement in SCHEMA:
+                self._db.execute(statement)
         except sqlite3.Error as exc:
-            raise StoreError(f"cannot open audit database {self.path}: {exc}") from None
-        self._lock = threading.Lock()
-        self._relaxed = False
+            raise StoreError(f"cannot open store {self.path}: {exc}") from None
+        self._lock = threading.RLock()
+        self._durable = True
 
     @property
     def connection(self) -> sqlite3.Connection:
         return self._db
 
-    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+    @contextmanager
+    def _transaction(self, durable: bool) -> Iterator[Tx]:
         with self._lock:
             db = self._db
-            relaxed = all(e.kind == "outcome" for e in entries)
             try:
-                if relaxed != self._relaxed:
-                    db.execute(f"PRAGMA synchronous={'NORMAL' if relaxed else 'FULL'}")
-                    self._relaxed = relaxed
+                if durable != self._durable:
+                    db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
+                    self._durable = durable
                 db.execute("BEGIN IMMEDIATE")
-                try:
-                    row = db.execute(
-                        "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                    ).fetchone()
-                    seq, head = (row[0] + 1, row[1]) if row else (0, GENESIS)
-                    sealed = seal_all(entries, seq, head)
-                    db.executemany(
-                        "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)",
-                        [(r.seq, r.hash, r.raw) for r in sealed],
-                    )
-                    db.execute("COMMIT")
-                except BaseException:
-                    if db.in_transaction:
+            except sqlite3.Error as exc:
+                raise StoreError(f"cannot begin a transaction: {exc}") from None
+            try:
+                yield _SQLiteTx(db)
+                db.execute("COMMIT")
+            except BaseException as exc:
+                if db.in_transaction:
+                    with suppress(sqlite3.Error):
                         db.execute("ROLLBACK")
-                    raise
-            except (sqlite3.Error, ValueError, TypeError) as exc:
-                raise StoreError(f"audit append failed: {exc}") from None
-            return sealed
+                if isinstance(exc, sqlite3.Error):
+                    raise StoreError(f"store transaction failed: {exc}") from None
+                raise
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        return self._transaction(durable)
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        with self.transaction() as tx:
+            return tx.append(entries)
 
     def records(self, start: int = 0) -> Iterator[AuditRecord]:
         try:
@@ -101,9 +117,96 @@ class SQLiteAuditStore:
             raise StoreError(f"audit read failed: {exc}") from None
         return Checkpoint(row[0] + 1, row[1]) if row else Checkpoint(0, GENESIS)
 
+    def counter(self, key: str, window: int) -> Decimal:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT total FROM counters WHERE key = ? AND window = ?", (key, window)
+            ).fetchone()
+        return Decimal(row[0]) if row else Decimal(0)
+
     def close(self) -> None:
         with self._lock:
             self._db.close()
+
+
+class _SQLiteTx:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self.db = db
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        row = self.db.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
+        seq, head = (row[0] + 1, row[1]) if row else (0, GENESIS)
+        try:
+            sealed = seal_all(entries, seq, head)
+        except (ValueError, TypeError) as exc:
+            raise StoreError(f"cannot seal audit entries: {exc}") from None
+        self.db.executemany(
+            "INSERT INTO audit (seq, hash, body) VALUES (?, ?, ?)",
+            [(r.seq, r.hash, r.raw) for r in sealed],
+        )
+        return sealed
+
+    def _total(self, key: str, window: int) -> Decimal:
+        row = self.db.execute(
+            "SELECT total FROM counters WHERE key = ? AND window = ?", (key, window)
+        ).fetchone()
+        return Decimal(row[0]) if row else Decimal(0)
+
+    def _set(self, key: str, window: int, total: Decimal) -> None:
+        self.db.execute(
+            "INSERT INTO counters (key, window, total) VALUES (?, ?, ?) "
+            "ON CONFLICT (key, window) DO UPDATE SET total = excluded.total",
+            (key, window, str(total)),
+        )
+
+    def reserve(self, reservation: Reservation) -> bool:
+        total = self._total(reservation.key, reservation.window) + reservation.amount
+        if total > reservation.limit:
+            return False
+        self._set(reservation.key, reservation.window, total)
+        return True
+
+    def release(self, reservation: Reservation) -> None:
+        total = self._total(reservation.key, reservation.window) - reservation.amount
+        self._set(reservation.key, reservation.window, max(Decimal(0), total))
+
+    def claim(self, key: str) -> bool:
+        cursor = self.db.execute("INSERT OR IGNORE INTO claims (key) VALUES (?)", (key,))
+        return cursor.rowcount == 1
+
+    def approval(self, approval_id: str) -> Approval | None:
+        row = self.db.execute("SELECT body FROM approvals WHERE id = ?", (approval_id,)).fetchone()
+        return Approval.from_json(json.loads(row[0])) if row else None
+
+    def approval_for(self, digest: str, status: Status) -> Approval | None:
+        row = self.db.execute(
+            "SELECT body FROM approvals WHERE digest = ? AND status = ? "
+            "ORDER BY created DESC LIMIT 1",
+            (digest, status),
+        ).fetchone()
+        return Approval.from_json(json.loads(row[0])) if row else None
+
+    def put_approval(self, approval: Approval) -> None:
+        self.db.execute(
+            "INSERT INTO approvals (id, digest, status, created, body) VALUES (?, ?, ?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET status = excluded.status, body = excluded.body",
+            (
+                approval.id,
+                approval.digest,
+                approval.status,
+                approval.created,
+                json.dumps(approval.to_json(), sort_keys=True),
+            ),
+        )
+
+    def approvals(self, status: Status | None = None) -> list[Approval]:
+        if status is None:
+            rows = self.db.execute("SELECT body FROM approvals ORDER BY created").fetchall()
+        else:
+            rows = self.db.execute(
+                "SELECT body FROM approvals WHERE status = ? ORDER BY created", (status,)
+            ).fetchall()
+        return [Approval.from_json(json.loads(r[0])) for r in rows]
 
 
 def _raw(body: object) -> bytes:
@@ -113,3 +216,8 @@ def _raw(body: object) -> bytes:
     if isinstance(body, str):
         return body.encode("utf-8", "surrogateescape")
     return repr(body).encode()
+
+
+SQLiteAuditStore = (
+    SQLiteStore  # the name the enforcement core shipped with; removed with the rename
+)
