@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from warded import Gate, MemoryAuditStore, Principal, Session
+from warded import Gate, MemoryStore, Principal, Session
 
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
@@ -28,7 +28,7 @@ def executed() -> list[tuple[str, dict[str, Any]]]:
 @pytest.fixture
 def gate(executed: list[tuple[str, dict[str, Any]]]) -> Gate:
     """A gate over the banking policies with recording tools and an in-memory audit log."""
-    g = Gate.from_directory(BANKING, audit=MemoryAuditStore())
+    g = Gate.from_directory(BANKING, store=MemoryStore())
     register_banking_tools(g, executed)
     return g
 

@@ -4,7 +4,7 @@ It runs as a zygote: it imports warded and loads the banking bundle once, then
 answers one JSON line per JSON command on stdin.
 
     {"cmd": "go", "run": 3, "db": ..., "effects": ..., "mode": "loop"}
-        fork a child that makes calls through a Gate over a SQLiteAuditStore
+        fork a child that makes calls through a Gate over a SQLiteStore
         on `db` until it is killed; answer {"pid": <child pid>}
     {"cmd": "reap", "pid": <pid>}
         wait for that child; answer {"signal": n} or {"exit": n}
@@ -27,15 +27,15 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from warded import Gate, PolicyBundle, Principal, Session, SQLiteAuditStore
+from warded import Gate, PolicyBundle, Principal, Session, SQLiteStore
 
 BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
 MAX_CALLS = 20_000  # a child whose parent is lost stops by itself
 
 
 def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mode: str) -> None:
-    store = SQLiteAuditStore(db, timeout=30)
-    gate = Gate(bundle, audit=store)
+    store = SQLiteStore(db, timeout=30)
+    gate = Gate(bundle, store=store)
     fd = os.open(effects, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 
     @gate.tool(effect="external")

@@ -39,7 +39,7 @@ def test_the_gate_answers_the_case_as_expected(case_file: CaseFile, case: Case) 
 
     gate, _ = case_file.gate(case, executor=tool)
     result = gate.call(case.principal, case.tool, case.args, Session(case.name, case.labels))
-    decision = next(r.body for r in gate.audit.records() if r.body["kind"] == "decision")
+    decision = next(r.body for r in gate.store.records() if r.body["kind"] == "decision")
     if case.expect == "allow":
         assert result == "ran"
         assert len(ran) == 1

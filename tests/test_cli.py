@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 
-from warded import Gate, ManualClock, PolicyBundle, Principal, Session, SQLiteAuditStore
+from warded import Gate, ManualClock, PolicyBundle, Principal, Session, SQLiteStore
 from warded.audit.record import AUDIT_DOMAIN
 from warded.canonical import canonical_json, digest
 from warded.cli import cli, main
@@ -436,8 +436,8 @@ def test_test_with_only_a_directory_is_an_error(banking_dir: Path) -> None:
 def audit_log(tmp_path: Path, banking_dir: Path) -> Path:
     """A real SQLite audit log written by a gate: allows, denials and outcomes."""
     db = tmp_path / "audit.db"
-    store = SQLiteAuditStore(db)
-    gate = Gate.from_directory(banking_dir, audit=store, clock=ManualClock())
+    store = SQLiteStore(db)
+    gate = Gate.from_directory(banking_dir, store=store, clock=ManualClock())
     gate.register("get_balance", {"type": "object"}, lambda: 100.0)
     gate.register(
         "send_money", SEND_SCHEMA, lambda **_: "sent", resource=lambda a: ("Payee", a["recipient"])

@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,16 +32,17 @@ from warded import (
     AuditRecord,
     Checkpoint,
     Gate,
-    MemoryAuditStore,
+    MemoryStore,
     PolicyBundle,
     Principal,
     Refusal,
     Session,
-    SQLiteAuditStore,
+    SQLiteStore,
     StoreError,
     verify,
 )
 from warded.canonical import args_digest, canonical_json
+from warded.store import Tx
 
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
@@ -139,7 +141,7 @@ def _digest(token: str) -> str:
 
 def inspect_after_crash(db: Path, effects: Path, before: Checkpoint | None) -> Inspection:
     """Reopen the store and check G11 against the side-effect file; fail with the reason."""
-    store = SQLiteAuditStore(db)
+    store = SQLiteStore(db)
     try:
         records = list(store.records())
         checkpoint = store.checkpoint()
@@ -229,7 +231,7 @@ def test_a_crash_while_the_tool_runs_leaves_a_visible_outcome_unknown(
 
 @pytest.mark.requirement("G11")
 def test_the_checker_flags_a_side_effect_without_a_committed_decision(tmp_path: Path) -> None:
-    store = MemoryAuditStore()
+    store = MemoryStore()
     entry = AuditEntry(
         kind="decision",
         call="c1",
@@ -253,7 +255,7 @@ def test_the_checker_flags_a_side_effect_without_a_committed_decision(tmp_path: 
 
 
 def _gate(store: Any, executed: list[str]) -> Gate:
-    gate = Gate(PolicyBundle.from_directory(BANKING), audit=store)
+    gate = Gate(PolicyBundle.from_directory(BANKING), store=store)
 
     @gate.tool(effect="external")
     def read_document(path: str) -> str:
@@ -270,9 +272,9 @@ def test_the_decision_is_committed_to_disk_before_the_tool_runs(
     tmp_path: Path, billing: Principal, session: Session
 ) -> None:
     path = tmp_path / "audit.db"
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     seen_by_tool: list[list[tuple[str, str]]] = []
-    gate = Gate(PolicyBundle.from_directory(BANKING), audit=store)
+    gate = Gate(PolicyBundle.from_directory(BANKING), store=store)
 
     @gate.tool(effect="external")
     def read_document(path: str) -> str:
@@ -299,8 +301,8 @@ def test_the_decision_is_committed_to_disk_before_the_tool_runs(
     ]
 
 
-class FailingStore(MemoryAuditStore):
-    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+class FailingStore(MemoryStore):
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         raise StoreError("cannot write")
 
 
@@ -313,7 +315,7 @@ def test_when_the_decision_cannot_be_recorded_the_tool_is_not_called(
     if fault == "raising-store":
         store = FailingStore()
     else:
-        store = SQLiteAuditStore(tmp_path / "audit.db")
+        store = SQLiteStore(tmp_path / "audit.db")
         if fault == "sqlite-query-only":
             store.connection.execute("PRAGMA query_only = ON")
         else:
@@ -335,7 +337,7 @@ def test_when_the_decision_cannot_be_recorded_the_tool_is_not_called(
 def test_the_outcome_is_recorded_after_the_tool_returns_or_raises(
     billing: Principal, session: Session
 ) -> None:
-    store = MemoryAuditStore()
+    store = MemoryStore()
     executed: list[str] = []
     gate = _gate(store, executed)
 

@@ -14,6 +14,7 @@ import math
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 from types import SimpleNamespace
@@ -30,15 +31,16 @@ from warded import (
     Decision,
     Gate,
     ManualClock,
-    MemoryAuditStore,
+    MemoryStore,
     PolicyBundle,
     Principal,
     Refusal,
     Session,
-    SQLiteAuditStore,
+    SQLiteStore,
     StoreError,
 )
 from warded.policy.engine import Engine
+from warded.store import Tx
 
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
@@ -54,18 +56,25 @@ SETTLE_BOUND = 10.0  # bound on background work finishing once a hang is release
 # -- shared helpers -----------------------------------------------------------
 
 
-class WatchedStore(MemoryAuditStore):
-    """A memory audit store a test can wait on, with a bound, for records to appear."""
+class WatchedStore(MemoryStore):
+    """A memory store a test can wait on, with a bound, for records to appear."""
 
     def __init__(self) -> None:
         super().__init__()
         self._changed = threading.Condition()
 
-    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        sealed = super().append(entries)
+    @contextmanager
+    def _watched(self, durable: bool) -> Iterator[Tx]:
+        with MemoryStore.transaction(self, durable=durable) as tx:
+            yield self.wrap(tx)
         with self._changed:
             self._changed.notify_all()
-        return sealed
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        return self._watched(durable)
+
+    def wrap(self, tx: Tx) -> Tx:
+        return tx
 
     def bodies(self) -> list[dict[str, Any]]:
         return [r.body for r in self.records()]
@@ -184,15 +193,27 @@ class FaultyEngine:
 
 
 class FaultyStore(WatchedStore):
-    """An audit store whose `append` misbehaves; garbage answers store nothing."""
+    """A store whose audit appends misbehave; garbage answers store nothing."""
 
     def __init__(self, act: Misbehaviour) -> None:
         super().__init__()
         self._act = act
 
+    def wrap(self, tx: Tx) -> Tx:
+        return _FaultyTx(tx, self._act)
+
+
+class _FaultyTx:
+    def __init__(self, tx: Tx, act: Misbehaviour) -> None:
+        self._tx = tx
+        self._act = act
+
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        result: list[AuditRecord] = self._act(lambda: WatchedStore.append(self, entries))
+        result: list[AuditRecord] = self._act(lambda: self._tx.append(entries))
         return result
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._tx, name)
 
 
 class FaultyClock:
@@ -242,13 +263,13 @@ def build_gate(
     port: str | None = None,
     act: Misbehaviour | None = None,
     timeout: float | None = None,
-    audit: Any = None,
+    store: Any = None,
     source: FaultySource | None = None,
 ) -> tuple[Gate, Any]:
     """A gate over the banking bundle with `send_money`; the port named is faulty."""
-    store = FaultyStore(act) if port == "audit" and act else audit or WatchedStore()
+    store = FaultyStore(act) if port == "audit" and act else store or WatchedStore()
     clock = FaultyClock(act) if port == "clock" and act else ManualClock()
-    gate = Gate(bundle, source=source, audit=store, clock=clock, decision_timeout=timeout)
+    gate = Gate(bundle, source=source, store=store, clock=clock, decision_timeout=timeout)
 
     def payee(args: Any) -> tuple[str, str]:
         return ("Payee", args["recipient"])
@@ -581,7 +602,7 @@ def probe_dir(tmp_path: Path) -> Path:
 
 def _probe_gate(probe_dir: Path, executed: list[Any], param: type) -> tuple[Gate, WatchedStore]:
     store = WatchedStore()
-    gate = Gate.from_directory(probe_dir, audit=store, clock=ManualClock())
+    gate = Gate.from_directory(probe_dir, store=store, clock=ManualClock())
 
     def probe(n: Any) -> str:
         executed.append(n)
@@ -614,7 +635,7 @@ def test_the_reason_recorded_for_a_rejected_context_does_not_reveal_a_sensitive_
 ) -> None:
     # Not a G1 property itself: the reason G1 makes the audit give must respect redaction.
     store = WatchedStore()
-    gate = Gate.from_directory(probe_dir, audit=store, clock=ManualClock())
+    gate = Gate.from_directory(probe_dir, store=store, clock=ManualClock())
 
     @gate.tool(sensitive=["n"])
     def probe(n: str) -> str:
@@ -704,7 +725,7 @@ def test_a_clean_cedar_allow_double_lets_the_call_run(
 # -- real SQLite faults ---------------------------------------------------------
 
 
-class ReadOnlyFileStore(SQLiteAuditStore):
+class ReadOnlyFileStore(SQLiteStore):
     """The store over its file opened `mode=ro`: what SQLite does with a file it cannot write.
 
     (Tests may run as root, where chmod 0o444 does not stop writes.)
@@ -721,18 +742,18 @@ class ReadOnlyFileStore(SQLiteAuditStore):
 @pytest.fixture
 def sqlite_gate(
     tmp_path: Path, bundle: PolicyBundle, executed: list[tuple[str, dict[str, Any]]]
-) -> Iterator[tuple[Gate, SQLiteAuditStore]]:
-    store = SQLiteAuditStore(tmp_path / "audit.db", timeout=0.05)
-    gate, _ = build_gate(bundle, executed, audit=store)
+) -> Iterator[tuple[Gate, SQLiteStore]]:
+    store = SQLiteStore(tmp_path / "audit.db", timeout=0.05)
+    gate, _ = build_gate(bundle, executed, store=store)
     yield gate, store
     store.close()
 
 
-def _count(store: SQLiteAuditStore) -> int:
+def _count(store: SQLiteStore) -> int:
     return len(list(store.records()))
 
 
-def _fill(store: SQLiteAuditStore) -> int:
+def _fill(store: SQLiteStore) -> int:
     """Append events until not even an empty one fits; return the record count."""
     for pad in (2000, 200, 0):
         for _ in range(100):  # bounded: the file may only grow a few pages
@@ -749,7 +770,7 @@ def _fill(store: SQLiteAuditStore) -> int:
 
 @pytest.mark.requirement("G1")
 def test_a_full_disk_refuses_the_call_as_unavailable(
-    sqlite_gate: tuple[Gate, SQLiteAuditStore],
+    sqlite_gate: tuple[Gate, SQLiteStore],
     executed: list[tuple[str, dict[str, Any]]],
     billing: Principal,
     session: Session,
@@ -782,12 +803,12 @@ def test_a_read_only_database_refuses_the_call_as_unavailable(
 ) -> None:
     path = tmp_path / "audit.db"
     if how == "query_only":
-        store = SQLiteAuditStore(path)
+        store = SQLiteStore(path)
         store.connection.execute("PRAGMA query_only = ON")
     else:
         store = ReadOnlyFileStore(path)
     try:
-        gate, _ = build_gate(bundle, executed, audit=store)
+        gate, _ = build_gate(bundle, executed, store=store)
 
         result = gate.call(billing, "send_money", PAYMENT, session)
 
@@ -801,7 +822,7 @@ def test_a_read_only_database_refuses_the_call_as_unavailable(
 
 @pytest.mark.requirement("G1")
 def test_a_database_locked_by_another_connection_refuses_the_call_as_unavailable(
-    sqlite_gate: tuple[Gate, SQLiteAuditStore],
+    sqlite_gate: tuple[Gate, SQLiteStore],
     executed: list[tuple[str, dict[str, Any]]],
     billing: Principal,
     session: Session,

@@ -12,7 +12,7 @@ import pytest
 from warded import (
     Decision,
     Gate,
-    MemoryAuditStore,
+    MemoryStore,
     Principal,
     Refusal,
     Session,
@@ -27,7 +27,7 @@ PAY = {"recipient": KNOWN, "amount": 42.5, "subject": "paper"}
 
 
 def _bodies(gate: Gate) -> list[dict[str, Any]]:
-    return [r.body for r in gate.audit.records()]
+    return [r.body for r in gate.store.records()]
 
 
 def test_an_allowed_call_runs_once_and_is_recorded_before_and_after(
@@ -236,11 +236,12 @@ def test_every_determining_permits_obligations_apply(
     def send_money(recipient: str, amount: float, subject: str) -> str:
         return "sent"
 
-    # the plain permit and the rate-limited permit both determine the allow:
-    # the limit cannot be enforced by this gate, so the call does not run
-    result = gate.call(billing, "send_money", PAY, session)
-    assert isinstance(result, Refusal)
-    assert result.code == "unavailable"
+    # the plain permit and the rate-limited permit both determine the allow,
+    # so the rate limit applies to payments the plain permit allows too
+    results = [gate.call(billing, "send_money", PAY, session) for _ in range(6)]
+    assert results[:5] == ["sent"] * 5
+    assert isinstance(results[5], Refusal)
+    assert results[5].code == "limit_exceeded"
 
 
 def test_session_labels_only_accumulate_and_reach_the_policy(
@@ -387,13 +388,13 @@ def test_an_unknown_principal_sees_no_tools_and_runs_nothing(
 def test_audit_keeps_a_redacted_copy_of_sensitive_arguments(
     billing: Principal, session: Session, banking_dir: Any
 ) -> None:
-    gate = Gate.from_directory(banking_dir, audit=MemoryAuditStore())
+    gate = Gate.from_directory(banking_dir, store=MemoryStore())
 
     @gate.tool(sensitive=["subject"], resource=lambda a: ("Payee", a["recipient"]))
     def send_money(recipient: str, amount: float, subject: str) -> str:
         return "ok"
 
     gate.call(billing, "send_money", {**PAY, "subject": "pin 4242"}, session)
-    raw = b"".join(r.raw for r in gate.audit.records())
+    raw = b"".join(r.raw for r in gate.store.records())
     assert b"4242" not in raw
     assert _bodies(gate)[0]["args"]["subject"] == "[redacted]"

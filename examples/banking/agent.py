@@ -13,7 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from warded import Gate, Principal, Refusal, Session, SQLiteAuditStore, ToolFailure, verify
+from warded import Gate, Principal, Refusal, Session, SQLiteStore, ToolFailure, verify
 
 HERE = Path(__file__).parent
 KNOWN = "GB33BUKB20201555555555"
@@ -35,7 +35,7 @@ class Bank:
 
 
 def build_gate(db: Path, bank: Bank) -> Gate:
-    gate = Gate.from_directory(HERE / "policies", audit=SQLiteAuditStore(db))
+    gate = Gate.from_directory(HERE / "policies", store=SQLiteStore(db))
 
     @gate.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
     def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
@@ -125,7 +125,7 @@ def main() -> None:
     call(billing, "get_transactions", {"limit": 5})
 
     print("\nThe audit trail (newest last):")
-    records = list(gate.audit.records())
+    records = list(gate.store.records())
     for record in records[-16:]:
         b = record.body
         if b["kind"] == "decision":

@@ -6,7 +6,6 @@ runs.
 """
 
 from warded.audit.record import AuditEntry, AuditRecord, Checkpoint, VerifyResult, verify
-from warded.audit.store import AuditStore, MemoryAuditStore
 from warded.clock import Clock, ManualClock, SystemClock
 from warded.errors import (
     ArgumentError,
@@ -20,17 +19,30 @@ from warded.errors import (
 )
 from warded.gate import Gate
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
+from warded.obligations.approvals import Approval, Approver
+from warded.obligations.desk import ApprovalDesk, ApprovalError
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.stores.sqlite import SQLiteAuditStore
+from warded.store import (
+    MemoryAuditStore,  # noqa: F401  (transition alias)
+    MemoryStore,
+    Store,
+)
+from warded.stores.sqlite import (
+    SQLiteAuditStore,  # noqa: F401  (transition alias)
+    SQLiteStore,
+)
 from warded.tools import Tool
 
 __all__ = [
+    "Approval",
+    "ApprovalDesk",
+    "ApprovalError",
+    "Approver",
     "ArgumentError",
     "AuditEntry",
     "AuditIntegrityError",
     "AuditRecord",
-    "AuditStore",
     "BundleError",
     "BundleFiles",
     "Checkpoint",
@@ -39,7 +51,7 @@ __all__ = [
     "DirectorySource",
     "Gate",
     "ManualClock",
-    "MemoryAuditStore",
+    "MemoryStore",
     "PolicyBundle",
     "PolicyInfo",
     "PolicySource",
@@ -47,8 +59,9 @@ __all__ = [
     "Problem",
     "Refusal",
     "RefusalCode",
-    "SQLiteAuditStore",
+    "SQLiteStore",
     "Session",
+    "Store",
     "StoreError",
     "SystemClock",
     "Tool",

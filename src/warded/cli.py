@@ -32,13 +32,14 @@ from warded.audit.record import AuditRecord, Checkpoint, verify
 from warded.canonical import canonical_json, thaw
 from warded.clock import ManualClock
 from warded.errors import REFUSAL_CODES, ArgumentError, BundleError, WardedError
-from warded.gate import Gate, build_context
+from warded.gate import Gate
 from warded.model import Decision, Principal, Session
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.engine import Engine
 from warded.policy.slicing import slice_tree
 from warded.policy.values import to_cedar
-from warded.stores.sqlite import SQLiteAuditStore
+from warded.request import build_context
+from warded.stores.sqlite import SQLiteStore
 from warded.tools import ResourceRule, Tool, make_tool
 
 DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
@@ -596,7 +597,7 @@ def audit() -> None:
 
 
 @contextmanager
-def _store(path: Path) -> Iterator[SQLiteAuditStore]:
+def _store(path: Path) -> Iterator[SQLiteStore]:
     """An existing audit log; never creates one for a mistyped path."""
     if not path.is_file():
         raise Failure(f"no audit log at {path}")
@@ -607,7 +608,7 @@ def _store(path: Path) -> Iterator[SQLiteAuditStore]:
         found = None
     if found is None:
         raise Failure(f"{path} is not a warded audit log")
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     try:
         yield store
     finally:

@@ -1,9 +1,10 @@
 """The gate: lists visible tools, decides every call, audits before acting, executes.
 
 One path per call (DESIGN.md, "The request lifecycle"):
-resolve → freeze → validate → build the request → decide → audit → execute →
-record the outcome. Every failure before execution is a refusal, never an
-exception, and the tool does not run.
+resolve → freeze → validate → build the request → decide → apply obligations
+and record the decision (one store transaction) → execute → record the
+outcome. Every failure before execution is a refusal, never an exception, and
+the tool does not run.
 """
 
 from __future__ import annotations
@@ -11,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import logging
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -20,21 +20,26 @@ from pathlib import Path
 from typing import Any, TypeVar, overload
 
 from warded.audit.record import AuditEntry, AuditRecord, new_id
-from warded.audit.store import AuditStore, MemoryAuditStore
 from warded.canonical import args_digest, canonical_json, thaw
 from warded.clock import Clock, SystemClock
 from warded.errors import ArgumentError, BundleError, Problem, RefusalCode, WardedError
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
+from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
+from warded.obligations.desk import ApprovalDesk, ApprovalError
+from warded.obligations.limits import Reservation
+from warded.obligations.plan import Obligations, obligations
 from warded.policy.bundle import PolicyBundle
-from warded.policy.engine import Engine, unmet_obligation
+from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor, scrub
+from warded.replay import parse_principal
+from warded.request import build_context, instant, printable, resource_of, utf8
+from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
 
 log = logging.getLogger("warded")
 F = TypeVar("F", bound=Callable[..., Any])
-MAX_NAME = 128
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,17 +49,16 @@ class _Authorized:
     frozen: bytes
     digest: str
     decision: Decision
-    ref: str
+    reservations: tuple[Reservation, ...]
 
 
-def build_context(args: Any, session: Session, now: float) -> dict[str, Any]:
-    """The Cedar context warded provides to every action (see CONTEXT_CONTRACT)."""
-    t = time.gmtime(now)
-    return {
-        "args": args,
-        "session": {"id": session.id, "labels": sorted(session.labels), "calls": session.calls},
-        "now": {"epoch": int(now), "hour": t.tm_hour, "weekday": t.tm_wday + 1},
-    }
+class _Held(Exception):
+    """Raised inside a store transaction to roll it back and refuse the call."""
+
+    def __init__(self, code: RefusalCode, reason: str, detail: Mapping[str, Any] | None = None):
+        self.code = code
+        self.reason = reason
+        self.detail = detail or {}
 
 
 class Gate:
@@ -65,19 +69,24 @@ class Gate:
         bundle: PolicyBundle,
         *,
         source: PolicySource | None = None,
-        audit: AuditStore | None = None,
+        store: Store | None = None,
         clock: Clock | None = None,
         redactor: Redactor | None = None,
         decision_timeout: float | None = None,
+        approval_ttl: float = DEFAULT_TTL,
+        audit: Store | None = None,
     ) -> None:
+        store = store if store is not None else audit
         self._engine = Engine(bundle)
         self._shadow: Engine | None = None
         self._source = source
         self._tools: dict[str, Tool] = {}
-        self.audit: AuditStore = audit if audit is not None else MemoryAuditStore()
+        self.store: Store = store if store is not None else MemoryStore()
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.redactor: Redactor = redactor if redactor is not None else DefaultRedactor()
         self.decision_timeout = decision_timeout
+        self.approval_ttl = approval_ttl
+        self.approvals = ApprovalDesk(self.store, self.clock)
         self._reload_lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -88,6 +97,10 @@ class Gate:
         return cls(PolicyBundle.load(source.read()), source=source, **kwargs)
 
     # -- policy -------------------------------------------------------------
+
+    @property
+    def audit(self) -> Store:
+        return self.store
 
     @property
     def bundle(self) -> PolicyBundle:
@@ -101,12 +114,19 @@ class Gate:
         """Swap in a new bundle atomically and return its version.
 
         Raises BundleError if the new bundle is invalid; the running one stays.
+        Open approvals bound to another version are voided.
         """
         bundle = self._load(new)
         with self._reload_lock:
             old = self._engine.version
             self._engine = Engine(bundle)
-        self._event("reload", {"from": old, "to": bundle.version})
+        now = self._now_or_wall()
+        try:
+            with self.store.transaction() as tx:
+                tx.append([_event("reload", now, {"from": old, "to": bundle.version})])
+                self.approvals.void(bundle.version, now, tx)
+        except Exception as exc:
+            log.error("could not record the reload or void approvals: %s", exc)
         return bundle.version
 
     def shadow(self, new: PolicyBundle | BundleFiles | str | Path | None) -> str | None:
@@ -214,15 +234,31 @@ class Gate:
     # -- calls --------------------------------------------------------------
 
     def call(
-        self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
+        self,
+        principal: Principal,
+        tool: str,
+        args: Mapping[str, Any],
+        session: Session,
+        *,
+        call_id: str | None = None,
     ) -> Any:
         """Decide and, if allowed, run one call.
 
         Returns the tool's result, a Refusal, or a ToolFailure if the tool raised.
+        A `call_id` (e.g. the model's tool-call id) runs at most once: a resend
+        is refused.
         """
-        authorized = self._authorize_bounded(
-            principal, tool, args, session, in_loop=_loop_running()
-        )
+        in_loop = _loop_running()
+        if self.decision_timeout is None:
+            authorized = self._authorize(principal, tool, args, session, in_loop, call_id)
+        else:
+            future = self._executor().submit(
+                self._authorize, principal, tool, args, session, in_loop, call_id
+            )
+            try:
+                authorized = future.result(timeout=self.decision_timeout)
+            except concurrent.futures.TimeoutError:
+                return self._timed_out(future, principal, tool)
         if isinstance(authorized, Refusal):
             return authorized
         started = time.perf_counter()
@@ -237,13 +273,27 @@ class Gate:
         return self._finish(principal, authorized, started, None, result)
 
     async def acall(
-        self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
+        self,
+        principal: Principal,
+        tool: str,
+        args: Mapping[str, Any],
+        session: Session,
+        *,
+        call_id: str | None = None,
     ) -> Any:
         """`call` for asyncio code: async tools are awaited, sync tools called in place."""
         if self.decision_timeout is None:
-            authorized = self._authorize(principal, tool, args, session, in_loop=False)
+            authorized = self._authorize(principal, tool, args, session, False, call_id)
         else:
-            authorized = await self._authorize_async_bounded(principal, tool, args, session)
+            future = self._executor().submit(
+                self._authorize, principal, tool, args, session, False, call_id
+            )
+            try:
+                authorized = await asyncio.wait_for(
+                    asyncio.wrap_future(future), self.decision_timeout
+                )
+            except TimeoutError:
+                return self._timed_out(future, principal, tool)
         if isinstance(authorized, Refusal):
             return authorized
         started = time.perf_counter()
@@ -256,39 +306,64 @@ class Gate:
             return self._finish(principal, authorized, started, exc)
         return self._finish(principal, authorized, started, None, result)
 
+    def run_approved(self, approval_id: str, session: Session) -> Any:
+        """Run an approved call exactly as it was approved, consuming the approval.
+
+        It is the same as the agent retrying the identical call in its session.
+        Raises ApprovalError if the approval is not approved and usable here.
+        """
+        approval = self.approvals.get(approval_id)
+        if approval.status != "approved":
+            raise ApprovalError("not_pending", f"approval {approval_id} is {approval.status}")
+        if approval.session != session.id:
+            raise ApprovalError("not_found", f"approval {approval_id} is for another session")
+        args = thaw(approval.args.encode())
+        return self.call(parse_principal(approval.principal), approval.tool, args, session)
+
     def decide(
         self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
     ) -> Decision | Refusal:
-        """What a call would get now, without executing or auditing it (a dry run).
+        """What a call would get now, without executing or recording it (a dry run).
 
         Returns the allowing Decision, or the Refusal the call would get (with an
-        empty `ref`, since nothing is recorded).
+        empty `ref`). Approvals already granted are not consulted: a call that
+        needs one answers `approval_required`.
         """
         engine = self._engine
         t = self._tools.get(tool) if isinstance(tool, str) else None
         if t is None or not engine.visible(principal, tool):
             return Refusal("unknown_tool", ref="")
         try:
+            now = instant(self.clock.now())
             value = thaw(canonical_json(t.prepare(args)))
             problem = t.check(value)
             if problem:
                 return Refusal("invalid_arguments", ref="", detail=problem)
-            resource = _resource(t, value, engine.bundle)
-            context = build_context(to_cedar(value, t.parameters), session, self.clock.now())
+            resource = resource_of(t, value, engine.bundle)
+            context = build_context(to_cedar(value, t.parameters), session, now)
             decision = _checked(engine.decide(principal, tool, resource, context))
+            if not decision.allowed:
+                cited = decision.policies[0] if decision.policies and not decision.errors else None
+                return Refusal("not_permitted", ref="", policy=cited)
+            owed = obligations(engine.bundle, decision, str(principal), tool, value, now)
+            if owed.approval is not None:
+                return Refusal("approval_required", ref="", policy=owed.policy)
+            if owed.reservations and not self._would_fit(owed.reservations):
+                return Refusal("limit_exceeded", ref="")
         except ArgumentError as exc:
             return Refusal("invalid_arguments", ref="", detail=str(exc))
         except Exception:
             return Refusal("unavailable", ref="")
-        if not decision.allowed:
-            cited = decision.policies[0] if decision.policies and not decision.errors else None
-            return Refusal("not_permitted", ref="", policy=cited)
-        held = unmet_obligation(engine.bundle, decision)
-        if held is not None:
-            return Refusal(
-                held[0], ref="", policy=held[2] if held[0] == "approval_required" else None
-            )
         return decision
+
+    def _would_fit(self, reservations: tuple[Reservation, ...]) -> bool:
+        """Whether the reservations would fit now; nothing is kept (the transaction rolls back)."""
+        try:
+            with self.store.transaction() as tx:
+                fits = all(tx.reserve(r) for r in reservations)
+                raise _Held("limit_exceeded", "dry run")
+        except _Held:
+            return fits
 
     # -- the lifecycle ------------------------------------------------------
 
@@ -298,18 +373,16 @@ class Gate:
         name: str,
         args: Mapping[str, Any],
         session: Session,
-        *,
         in_loop: bool,
+        call_id: str | None,
     ) -> _Authorized | Refusal:
         started = time.perf_counter()
-        call = new_id()
         engine = self._engine
         shadow = self._shadow
-        shown = _printable(name)
         base: dict[str, Any] = {
-            "call": call,
-            "principal": _utf8(str(principal)),
-            "tool": shown,
+            "call": new_id(),
+            "principal": utf8(str(principal)),
+            "tool": printable(name),
             "bundle_version": engine.version,
         }
         digest: str | None = None
@@ -317,7 +390,7 @@ class Gate:
         tool: Tool | None = None
         value: Any = None
         try:
-            now = _instant(self.clock.now())
+            now = instant(self.clock.now())
             tool = self._tools.get(name) if isinstance(name, str) else None
             if tool is None or not engine.visible(principal, name):
                 return self._refuse("unknown_tool", base, now, started)
@@ -328,64 +401,41 @@ class Gate:
             problem = tool.check(value)
             if problem is not None:
                 return self._refuse(
-                    "invalid_arguments",
-                    base,
-                    now,
-                    started,
-                    digest=digest,
-                    args=redacted,
-                    detail=problem,
+                    "invalid_arguments", base, now, started, digest, redacted, detail=problem
                 )
             if tool.is_async and in_loop:
                 reason = "async tool called with call() inside a running event loop; use acall()"
                 return self._refuse(
-                    "unavailable",
-                    base,
-                    now,
-                    started,
-                    digest=digest,
-                    args=redacted,
-                    reasons=(reason,),
+                    "unavailable", base, now, started, digest, redacted, reasons=(reason,)
                 )
-            resource = _resource(tool, value, engine.bundle)
+            resource = resource_of(tool, value, engine.bundle)
             context = build_context(to_cedar(value, tool.parameters), session, now)
             decision = _checked(engine.decide(principal, name, resource, context))
             shadow_decision = _shadow_decide(shadow, principal, name, resource, context)
-            request = {
-                "resource": resource,
-                "context": {
-                    **context,
-                    "args": self.redactor.redact(tool.sensitive, context["args"]),
-                },
-            }
+            owed = (
+                obligations(engine.bundle, decision, base["principal"], name, value, now)
+                if decision.allowed
+                else None
+            )
         except ArgumentError as exc:
             return self._refuse(
-                "invalid_arguments",
-                base,
-                time.time(),
-                started,
-                digest=digest,
-                args=redacted,
-                detail=str(exc),
+                "invalid_arguments", base, time.time(), started, digest, redacted, detail=str(exc)
             )
         except Exception as exc:
             reason = f"internal error before decision: {type(exc).__name__}: {exc}"
             if tool is not None and value is not None:
                 (reason,) = scrub((reason,), tool.sensitive, value)
             return self._refuse(
-                "unavailable",
-                base,
-                time.time(),
-                started,
-                digest=digest,
-                args=redacted,
-                reasons=(reason,),
+                "unavailable", base, time.time(), started, digest, redacted, reasons=(reason,)
             )
 
         if tool.sensitive:
             decision = replace(decision, errors=scrub(decision.errors, tool.sensitive, value))
         session.count_call()
-        latency = _us(started)
+        request = {
+            "resource": resource,
+            "context": {**context, "args": self.redactor.redact(tool.sensitive, context["args"])},
+        }
         entry = AuditEntry(
             kind="decision",
             time=now,
@@ -395,43 +445,137 @@ class Gate:
             code=None if decision.allowed else "not_permitted",
             policies=decision.policies,
             reasons=decision.errors,
-            latency_us=latency,
+            latency_us=_us(started),
             request=request,
             **base,
         )
-        entries = [entry]
+        shadows = []
         if shadow_decision is not None:
-            entries.append(
-                AuditEntry(
-                    kind="decision",
-                    time=now,
-                    args_digest=digest,
-                    args=redacted,
+            shadows.append(
+                replace(
+                    entry,
+                    id=new_id(),
                     decision="allow" if shadow_decision.allowed else "deny",
+                    code=None,
                     policies=shadow_decision.policies,
                     reasons=shadow_decision.errors,
                     mode="shadow",
-                    latency_us=latency,
-                    request=request,
-                    **{**base, "bundle_version": shadow_decision.bundle_version},
+                    bundle_version=shadow_decision.bundle_version,
                 )
             )
-        if not decision.allowed:
-            self._append(entries)
+        if owed is None:
+            self._append([entry, *shadows])
             cited = decision.policies[0] if decision.policies and not decision.errors else None
             return Refusal("not_permitted", ref=entry.id, policy=cited)
-        held = unmet_obligation(engine.bundle, decision)
-        if held is not None:
-            code, reason, pid = held
-            entries[0] = replace(entry, decision="deny", code=code, reasons=(reason,))
-            self._append(entries)
-            return Refusal(code, ref=entry.id, policy=pid if code == "approval_required" else None)
+        return self._commit(
+            entry, shadows, owed, tool, frozen, digest, resource, decision, session, now, call_id
+        )
+
+    def _commit(
+        self,
+        entry: AuditEntry,
+        shadows: list[AuditEntry],
+        owed: Obligations,
+        tool: Tool,
+        frozen: bytes,
+        digest: str,
+        resource: Mapping[str, str],
+        decision: Decision,
+        session: Session,
+        now: float,
+        call_id: str | None,
+    ) -> _Authorized | Refusal:
+        """Apply the obligations and record the decision in one transaction."""
         try:
-            _sealed(self.audit.append(entries), entries)
+            with self.store.transaction() as tx:
+                if owed.approval is not None:
+                    bound = binding_digest(
+                        entry.principal or "",
+                        tool.name,
+                        digest,
+                        resource,
+                        session.id,
+                        decision.bundle_version,
+                    )
+                    approved = _usable(tx, bound, now)
+                    if approved is None:
+                        pending = self._pending(
+                            tx, bound, entry, owed, frozen, resource, session, now
+                        )
+                        held = replace(
+                            entry,
+                            decision="deny",
+                            code="approval_required",
+                            detail={"approval": pending.id, "group": pending.group},
+                        )
+                        _sealed(tx.append([held, *shadows]), [held, *shadows])
+                        return Refusal(
+                            "approval_required",
+                            ref=entry.id,
+                            policy=owed.policy,
+                            approval_id=pending.id,
+                        )
+                    tx.put_approval(approved.with_status("consumed"))
+                    entry = replace(
+                        entry,
+                        detail={"approval": approved.id, "approved_by": approved.decided_by},
+                    )
+                if call_id is not None and not tx.claim(f"{entry.principal}|{call_id}"):
+                    raise _Held("not_permitted", "call id already used", {"reused_call_id": True})
+                for reservation in owed.reservations:
+                    if not tx.reserve(reservation):
+                        raise _Held("limit_exceeded", f"limit {reservation.key} reached")
+                _sealed(tx.append([entry, *shadows]), [entry, *shadows])
+        except _Held as held:
+            refused = replace(
+                entry,
+                decision="deny",
+                code=held.code,
+                reasons=(held.reason,),
+                detail={**entry.detail, **held.detail},
+            )
+            self._append([refused, *shadows])
+            return Refusal(held.code, ref=entry.id)
         except Exception as exc:
-            log.error("audit append failed; call %s refused: %s", call, exc)
+            log.error("decision could not be recorded; call %s refused: %s", entry.call, exc)
             return Refusal("unavailable", ref=entry.id)
-        return _Authorized(call, tool, frozen, digest, decision, entry.id)
+        return _Authorized(entry.call, tool, frozen, digest, decision, owed.reservations)
+
+    def _pending(
+        self,
+        tx: Tx,
+        bound: str,
+        entry: AuditEntry,
+        owed: Obligations,
+        frozen: bytes,
+        resource: Mapping[str, str],
+        session: Session,
+        now: float,
+    ) -> Approval:
+        """The open approval request for this exact call, created if there is none."""
+        pending = tx.approval_for(bound, "pending")
+        if pending is not None and now < pending.expires:
+            return pending
+        if pending is not None:
+            tx.put_approval(pending.with_status("expired"))
+        created = Approval(
+            id=new_id(),
+            digest=bound,
+            call=entry.call,
+            principal=entry.principal or "",
+            tool=entry.tool or "",
+            args=frozen.decode(),
+            args_digest=entry.args_digest or "",
+            resource=dict(resource),
+            session=session.id,
+            bundle_version=entry.bundle_version or "",
+            group=owed.approval or "",
+            policy=owed.policy or "",
+            created=now,
+            expires=now + self.approval_ttl,
+        )
+        tx.put_approval(created)
+        return created
 
     def _refuse(
         self,
@@ -439,9 +583,9 @@ class Gate:
         base: Mapping[str, Any],
         now: float,
         started: float,
-        *,
         digest: str | None = None,
         args: Any = None,
+        *,
         detail: str | None = None,
         reasons: tuple[str, ...] = (),
     ) -> Refusal:
@@ -466,90 +610,53 @@ class Gate:
         started: float,
         error: Exception | None,
         result: Any = None,
+        outcome: str | None = None,
+        detail: Mapping[str, Any] | None = None,
     ) -> Any:
+        """Record the outcome; a call that failed or never ran releases its reservations."""
+        if error is not None:
+            tool = authorized.tool
+            (message,) = scrub((str(error)[:500],), tool.sensitive, thaw(authorized.frozen))
+            detail = {"error": type(error).__name__, "message": message}
         entry = AuditEntry(
             kind="outcome",
             call=authorized.call,
             time=self._now_or_wall(),
-            principal=_utf8(str(principal)),
+            principal=utf8(str(principal)),
             tool=authorized.tool.name,
             args_digest=authorized.digest,
             bundle_version=authorized.decision.bundle_version,
-            outcome="ok" if error is None else "error",
+            outcome=outcome or ("ok" if error is None else "error"),
             latency_us=_us(started),
-            detail={}
-            if error is None
-            else {
-                "error": type(error).__name__,
-                "message": self._scrubbed_error(authorized, error),
-            },
+            detail=detail or {},
         )
-        self._append([entry])
+        release = authorized.reservations if outcome or error is not None else ()
+        try:
+            with self.store.transaction(durable=False) as tx:
+                tx.append([entry])
+                for reservation in release:
+                    tx.release(reservation)
+        except Exception as exc:
+            log.error("outcome of call %s could not be recorded: %s", authorized.call, exc)
         if error is not None:
             return ToolFailure(ref=entry.id)
         return result
 
-    def _scrubbed_error(self, authorized: _Authorized, error: Exception) -> str:
-        tool = authorized.tool
-        (message,) = scrub((str(error)[:500],), tool.sensitive, thaw(authorized.frozen))
-        return message
-
     def _append(self, entries: list[AuditEntry]) -> bool:
         try:
-            self.audit.append(entries)
+            _sealed(self.store.append(entries), entries)
             return True
         except Exception as exc:
             log.error("audit append failed: %s", exc)
             return False
 
-    def _event(self, event: str, detail: Mapping[str, Any]) -> None:
-        self._append(
-            [
-                AuditEntry(
-                    kind="event",
-                    call=new_id(),
-                    time=self._now_or_wall(),
-                    detail={"event": event, **detail},
-                )
-            ]
-        )
-
     def _now_or_wall(self) -> float:
         try:
-            return _instant(self.clock.now())
+            return instant(self.clock.now())
         except Exception:
             return time.time()
 
-    # -- bounded authorization (decision_timeout) ------------------------------
-
-    def _authorize_bounded(
-        self,
-        principal: Principal,
-        name: str,
-        args: Mapping[str, Any],
-        session: Session,
-        *,
-        in_loop: bool,
-    ) -> _Authorized | Refusal:
-        if self.decision_timeout is None:
-            return self._authorize(principal, name, args, session, in_loop=in_loop)
-        pool = self._executor()
-        future = pool.submit(self._authorize, principal, name, args, session, in_loop=in_loop)
-        try:
-            return future.result(timeout=self.decision_timeout)
-        except concurrent.futures.TimeoutError:
-            return self._timed_out(future, principal, name)
-
-    async def _authorize_async_bounded(
-        self, principal: Principal, name: str, args: Mapping[str, Any], session: Session
-    ) -> _Authorized | Refusal:
-        future = self._executor().submit(
-            self._authorize, principal, name, args, session, in_loop=False
-        )
-        try:
-            return await asyncio.wait_for(asyncio.wrap_future(future), self.decision_timeout)
-        except TimeoutError:
-            return self._timed_out(future, principal, name)
+    # -- decision_timeout ---------------------------------------------------------
 
     def _timed_out(
         self,
@@ -557,46 +664,29 @@ class Gate:
         principal: Principal,
         name: str,
     ) -> Refusal:
+        """Refuse now; if the decision completes later, record that the call never ran."""
         ref = new_id()
 
         def late(f: concurrent.futures.Future[_Authorized | Refusal]) -> None:
             done = f.result() if not f.exception() else None
             if isinstance(done, _Authorized):
-                self._append(
-                    [
-                        AuditEntry(
-                            kind="outcome",
-                            call=done.call,
-                            time=self._now_or_wall(),
-                            principal=_utf8(str(principal)),
-                            tool=done.tool.name,
-                            args_digest=done.digest,
-                            bundle_version=done.decision.bundle_version,
-                            outcome="not_run",
-                            detail={"reason": "decision timed out", "timeout_ref": ref},
-                        )
-                    ]
-                )
+                reason = {"reason": "decision timed out", "timeout_ref": ref}
+                self._finish(principal, done, time.perf_counter(), None, None, "not_run", reason)
 
         future.add_done_callback(late)
-        shown = _printable(name)
-        self._executor().submit(
-            self._append,
-            [
-                AuditEntry(
-                    kind="decision",
-                    id=ref,
-                    call=new_id(),
-                    time=time.time(),
-                    principal=_utf8(str(principal)),
-                    tool=shown,
-                    decision="deny",
-                    code="unavailable",
-                    reasons=(f"decision timed out after {self.decision_timeout}s",),
-                    bundle_version=self._engine.version,
-                )
-            ],
+        entry = AuditEntry(
+            kind="decision",
+            id=ref,
+            call=new_id(),
+            time=time.time(),
+            principal=utf8(str(principal)),
+            tool=printable(name),
+            decision="deny",
+            code="unavailable",
+            reasons=(f"decision timed out after {self.decision_timeout}s",),
+            bundle_version=self._engine.version,
         )
+        self._executor().submit(self._append, [entry])  # never wait on a hung store
         return Refusal("unavailable", ref=ref)
 
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
@@ -609,15 +699,19 @@ class Gate:
         return self._pool
 
 
-def _resource(tool: Tool, value: Mapping[str, Any], bundle: PolicyBundle) -> dict[str, str]:
-    if tool.resource is None:
-        action = bundle.actions.get(tool.name)
-        namespace = action[0][: -len("Action")] if action else ""
-        return {"type": f"{namespace}Tool", "id": tool.name}
-    entity_type, entity_id = tool.resource(value)
-    if not isinstance(entity_type, str) or not isinstance(entity_id, str):
-        raise TypeError("resource rule must return (type, id) strings")
-    return {"type": entity_type, "id": entity_id}
+def _usable(tx: Tx, bound: str, now: float) -> Approval | None:
+    """The approved, unexpired approval for this digest; an expired one is marked so."""
+    approved = tx.approval_for(bound, "approved")
+    if approved is None:
+        return None
+    if not approved.usable(now):
+        tx.put_approval(approved.with_status("expired"))
+        return None
+    return approved
+
+
+def _event(event: str, now: float, detail: Mapping[str, Any]) -> AuditEntry:
+    return AuditEntry(kind="event", call=new_id(), time=now, detail={"event": event, **detail})
 
 
 def _shadow_decide(
@@ -630,7 +724,7 @@ def _shadow_decide(
     if shadow is None:
         return None
     try:
-        return shadow.decide(principal, name, resource, context)
+        return _checked(shadow.decide(principal, name, resource, context))
     except Exception as exc:
         return Decision(
             False, (), (f"shadow engine error: {type(exc).__name__}",), shadow.version, "shadow"
@@ -663,24 +757,6 @@ def _sealed(records: object, entries: Sequence[AuditEntry]) -> None:
     for record, entry in zip(records, entries, strict=True):
         if not isinstance(record, AuditRecord) or record.body.get("id") != entry.id:
             raise TypeError("audit store returned records that are not the ones appended")
-
-
-def _instant(value: object) -> float:
-    """A clock reading: a finite number of seconds."""
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise TypeError(f"clock returned {type(value).__name__}, not a finite number of seconds")
-    return float(value)
-
-
-def _printable(name: object) -> str:
-    """A requested tool name as the audit log can hold it: a bounded string."""
-    if not isinstance(name, str):
-        return f"<{type(name).__name__}>"
-    return _utf8(name[:MAX_NAME])
-
-
-def _utf8(text: str) -> str:
-    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def _loop_running() -> bool:

@@ -2,9 +2,12 @@
 
 Every decision record that reached the policy engine holds its request (the
 resource and the Cedar context, with sensitive arguments redacted). Replaying
-it against the bundle of the recorded version must reproduce the decision
-(G3); replaying it against a candidate bundle shows what that bundle would
-have decided on real traffic before it goes live.
+it against the bundle of the recorded version must reproduce the policy's
+verdict — allow or deny, whether an approval is required, and the determining
+policies (G3); replaying it against a candidate bundle shows what that bundle
+would have decided on real traffic before it goes live. What depends on store
+state rather than policy (an approval already granted, a limit reached, a
+reused call id) is not part of the verdict.
 """
 
 from __future__ import annotations
@@ -16,10 +19,11 @@ from typing import Any, Literal
 
 from warded.audit.record import AuditRecord
 from warded.model import Principal
+from warded.obligations.plan import approval_of
 from warded.policy.bundle import PolicyBundle
-from warded.policy.engine import Engine, unmet_obligation
+from warded.policy.engine import Engine
 
-Outcome = tuple[str, str | None, tuple[str, ...]]
+Outcome = tuple[str, bool, tuple[str, ...]]  # verdict, approval required, policies
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,7 +53,7 @@ def replay(
         body = record.body
         if body.get("kind") != "decision" or not body.get("request"):
             continue
-        recorded: Outcome = (body["decision"], body["code"], tuple(sorted(body["policies"])))
+        recorded = _recorded(body)
         if isinstance(bundles, PolicyBundle):
             bundle: PolicyBundle | None = bundles
         else:
@@ -71,6 +75,14 @@ def replay(
     return out
 
 
+def _recorded(body: Mapping[str, Any]) -> Outcome:
+    code, detail = body["code"], body.get("detail") or {}
+    policy_allowed = body["decision"] == "allow" or code in ("approval_required", "limit_exceeded")
+    policy_allowed = policy_allowed or bool(detail.get("reused_call_id"))
+    approval = code == "approval_required" or "approval" in detail
+    return ("allow" if policy_allowed else "deny", approval, tuple(sorted(body["policies"])))
+
+
 def _decide(engine: Engine, body: Mapping[str, Any]) -> Outcome:
     request = body["request"]
     decision = engine.decide(
@@ -78,11 +90,8 @@ def _decide(engine: Engine, body: Mapping[str, Any]) -> Outcome:
     )
     policies = tuple(sorted(decision.policies))
     if not decision.allowed:
-        return ("deny", "not_permitted", policies)
-    held = unmet_obligation(engine.bundle, decision)
-    if held is not None:
-        return ("deny", held[0], policies)
-    return ("allow", None, policies)
+        return ("deny", False, policies)
+    return ("allow", approval_of(engine.bundle, decision) is not None, policies)
 
 
 def parse_principal(text: str) -> Principal:

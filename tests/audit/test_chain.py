@@ -17,7 +17,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warded import AuditEntry, AuditRecord, Checkpoint, MemoryAuditStore, verify
+from warded import AuditEntry, AuditRecord, Checkpoint, MemoryStore, verify
 from warded.audit.record import AUDIT_DOMAIN, seal
 from warded.canonical import canonical_json, digest
 
@@ -39,7 +39,7 @@ def entry(i: int) -> AuditEntry:
 
 def chain(n: int) -> tuple[Records, Checkpoint]:
     """A chain of `n` records, appended in batches of one and two, and its checkpoint."""
-    store = MemoryAuditStore()
+    store = MemoryStore()
     i = 0
     while i < n:
         size = min(1 + i % 2, n - i)
@@ -344,7 +344,7 @@ MUTATIONS: dict[str, Mutation] = {
 def test_any_single_mutation_of_a_random_chain_is_caught_at_the_mutated_index(
     chain_entries: list[AuditEntry], mutation: str, data: st.DataObject
 ) -> None:
-    store = MemoryAuditStore()
+    store = MemoryStore()
     for e in chain_entries:
         store.append([e])
     records, cp = list(store.records()), store.checkpoint()

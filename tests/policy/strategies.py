@@ -20,8 +20,8 @@ from typing import Any
 from hypothesis import strategies as st
 
 from warded import BundleFiles, PolicyBundle, Principal, Session
-from warded.gate import build_context
 from warded.policy.values import to_cedar
+from warded.request import build_context
 
 SCHEMA = """
 type Session = { id: String, labels: Set<String>, calls: Long };

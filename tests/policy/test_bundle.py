@@ -337,9 +337,18 @@ DEEP = {
         "policy",
         "permit (principal, action, resource) when { " + "[" * 800 + "]" * 800 + " == [] };",
     ),
-    "a schema type nested 3000 deep": (
-        "schema",
-        "type Deep = " + "{ a: " * 3000 + "Long" + " }" * 3000 + ";\n" + SCHEMA,
+    # Under the loader's 100,000-character statement limit, past what its big stack holds.
+    "49000 nested parentheses": (
+        "policy",
+        "permit (principal, action, resource) when { "
+        + "(" * 49_000
+        + "true"
+        + ")" * 49_000
+        + " };",
+    ),
+    "49000 nested set literals": (
+        "policy",
+        "permit (principal, action, resource) when { " + "[" * 49_000 + "]" * 49_000 + " == [] };",
     ),
 }
 

@@ -26,7 +26,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warded import AuditEntry, Checkpoint, SQLiteAuditStore, VerifyResult, WardedError, verify
+from warded import AuditEntry, Checkpoint, SQLiteStore, VerifyResult, WardedError, verify
 from warded.audit.record import AUDIT_DOMAIN, seal
 from warded.canonical import canonical_json, digest
 
@@ -52,7 +52,7 @@ def entry(i: int, **detail: Any) -> AuditEntry:
 def db(tmp_path: Path) -> Path:
     """An audit file holding a chain of N records."""
     path = tmp_path / "audit.db"
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     try:
         store.append([entry(0)])
         store.append([entry(1), entry(2)])
@@ -63,7 +63,7 @@ def db(tmp_path: Path) -> Path:
 
 
 def checkpoint_of(path: Path) -> Checkpoint:
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     try:
         return store.checkpoint()
     finally:
@@ -71,7 +71,7 @@ def checkpoint_of(path: Path) -> Checkpoint:
 
 
 def verify_file(path: Path, checkpoint: Checkpoint | None = None) -> VerifyResult:
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     try:
         return verify(store.records(), checkpoint)
     finally:
@@ -257,7 +257,7 @@ def test_a_truncated_tail_regrown_through_the_store_is_caught_at_the_checkpoint_
     cp = checkpoint_of(db)
     with tamper(db) as conn:
         conn.execute("DELETE FROM audit WHERE seq >= 5")
-    store = SQLiteAuditStore(db)
+    store = SQLiteStore(db)
     try:
         store.append([entry(100 + i) for i in range(5, N)])
     finally:
@@ -385,7 +385,7 @@ def test_any_single_mutation_of_a_random_file_is_caught_at_the_mutated_index(
 ) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "audit.db"
-        store = SQLiteAuditStore(path)
+        store = SQLiteStore(path)
         try:
             batches = data.draw(st.lists(st.integers(1, 3), min_size=n, max_size=n), label="sizes")
             i = 0
@@ -412,7 +412,7 @@ def test_any_single_mutation_of_a_random_file_is_caught_at_the_mutated_index(
 
 def assert_one_chain(path: Path, writers: int, batches: int, size: int) -> None:
     """The file verifies, holds every record once, and each batch is contiguous."""
-    store = SQLiteAuditStore(path)
+    store = SQLiteStore(path)
     try:
         records = list(store.records())
     finally:
@@ -445,8 +445,8 @@ def test_concurrent_appends_from_threads_form_one_unforked_chain(
 ) -> None:
     writers, batches, size = 6, 25, 3
     path = tmp_path / "audit.db"
-    stores = [SQLiteAuditStore(path, timeout=BOUND)]
-    stores += [SQLiteAuditStore(path, timeout=BOUND) for _ in range(writers - 1) if not shared]
+    stores = [SQLiteStore(path, timeout=BOUND)]
+    stores += [SQLiteStore(path, timeout=BOUND) for _ in range(writers - 1) if not shared]
     barrier = threading.Barrier(writers, timeout=BOUND)
     errors: list[BaseException] = []
 
@@ -474,9 +474,9 @@ def test_concurrent_appends_from_threads_form_one_unforked_chain(
 
 WRITER = """
 import sys
-from warded import AuditEntry, SQLiteAuditStore
+from warded import AuditEntry, SQLiteStore
 path, w, batches, size = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
-store = SQLiteAuditStore(path, timeout=30)
+store = SQLiteStore(path, timeout=30)
 print("ready", flush=True)
 if sys.stdin.readline().strip() != "go":
     sys.exit(2)
@@ -501,7 +501,7 @@ def _read_line(proc: subprocess.Popen[bytes], deadline: float) -> bytes:
 def test_concurrent_appends_from_processes_form_one_unforked_chain(tmp_path: Path) -> None:
     writers, batches, size = 3, 40, 3
     path = tmp_path / "audit.db"
-    SQLiteAuditStore(path).close()  # create the file and table before the race
+    SQLiteStore(path).close()  # create the file and table before the race
     procs = [
         subprocess.Popen(
             [sys.executable, "-c", WRITER, str(path), str(w), str(batches), str(size)],
@@ -534,7 +534,7 @@ def test_concurrent_appends_from_processes_form_one_unforked_chain(tmp_path: Pat
 @pytest.mark.requirement("G11")
 @pytest.mark.parametrize("failure", ["disk-full", "unserializable"])
 def test_a_batch_that_fails_part_way_leaves_nothing_behind(tmp_path: Path, failure: str) -> None:
-    store = SQLiteAuditStore(tmp_path / "audit.db")
+    store = SQLiteStore(tmp_path / "audit.db")
     try:
         store.append([entry(0)])
         before = store.checkpoint()

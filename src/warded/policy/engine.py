@@ -16,7 +16,6 @@ from typing import Any
 
 import cedarpy
 
-from warded.errors import RefusalCode
 from warded.model import Decision, Mode, Principal
 from warded.policy.bundle import PolicyBundle
 from warded.policy.slicing import slice_tree
@@ -123,29 +122,3 @@ def _uid_text(entity_type: str, entity_id: str) -> str:
     """A Cedar entity reference in source form, for the APIs that take only text."""
     escaped = json.dumps(entity_id, ensure_ascii=False)[1:-1]
     return f'{entity_type}::"{escaped}"'
-
-
-def unmet_obligation(
-    bundle: PolicyBundle, decision: Decision
-) -> tuple[RefusalCode, str, str] | None:
-    """The obligations of the determining permits that this gate cannot meet.
-
-    Every determining permit's obligations apply. Approvals and limits need
-    their stores, which this gate does not have yet, so such a call is refused.
-    """
-    infos = [bundle.policies[p] for p in sorted(decision.policies) if p in bundle.policies]
-    for info in infos:
-        if info.approval is not None:
-            return (
-                "approval_required",
-                f"policy {info.id} requires approval from {info.approval}",
-                info.id,
-            )
-    for info in infos:
-        if info.rate is not None or info.budget is not None:
-            return (
-                "unavailable",
-                f"policy {info.id} carries a limit this gate cannot enforce",
-                info.id,
-            )
-    return None
