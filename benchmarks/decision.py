@@ -4,7 +4,7 @@ Everything is measured in one run, on the same synthetic bundle (20 agents in
 4 teams, 50 tools in 5 action groups; see synthetic.py) and the same seeded
 requests for every variant. Run from the repository root:
 
-    .venv/bin/python benchmarks/decision.py            # full run (~2-4 minutes)
+    .venv/bin/python benchmarks/decision.py            # full run (~2 minutes)
     .venv/bin/python benchmarks/decision.py --quick    # a fast smoke run
 
 It prints the main table (100 policies), the scaling table (10 … 10,000

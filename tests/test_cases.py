@@ -15,7 +15,8 @@ import pytest
 from click.testing import CliRunner
 
 from warded import Refusal, Session
-from warded.cli import Case, CaseFile, cli, load_cases
+from warded.cli import cli
+from warded.cli.cases import Case, CaseFile, load_cases
 
 CASES = Path(__file__).resolve().parent / "cases"
 FILES = sorted(CASES.glob("*.yaml"))

@@ -1,7 +1,9 @@
 """A scripted payments agent run against the banking policies.
 
 It plays a model that asks for calls, some fine and some not, and shows what
-warded answers: results, refusals, and the audit trail in SQLite.
+warded answers: results, refusals, a payment that waits for a person who
+approves it from the `warded approvals` command line, a burst of payments
+stopped at the daily budget, and the audit trail in SQLite.
 
     python examples/banking/agent.py [--db warded-banking.db]
 """
@@ -10,6 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +35,7 @@ class Bank:
     """A toy account the tools act on."""
 
     def __init__(self) -> None:
-        self.balance = 1_000.0
+        self.balance = 5_000.0
         self.transactions: list[dict[str, Any]] = []
 
 
@@ -54,7 +59,7 @@ def build_gate(db: Path, bank: Bank) -> Gate:
         """The most recent transactions."""
         return bank.transactions[-limit:]
 
-    @gate.tool(effect="external")
+    @gate.tool(effect="external", labels=["untrusted"])
     def read_document(path: str) -> str:
         """Read a document that arrived from outside (an invoice, a letter)."""
         return INVOICE
@@ -101,15 +106,48 @@ def main() -> None:
     call(billing, "get_balance", {})
     call(billing, "send_money", {"recipient": KNOWN, "amount": 42.5, "subject": "paper"})
 
-    print("\n2. A large payment waits for a person (finance approval)")
-    call(billing, "send_money", {"recipient": KNOWN, "amount": 1200, "subject": "laptop"})
+    print("\n2. A large payment waits for a person from finance")
+    laptop = {"recipient": KNOWN, "amount": 1200, "subject": "laptop"}
+    held = call(billing, "send_money", laptop)
+    approval = held.approval_id if isinstance(held, Refusal) else None
+    print(f"  approval {approval} is pending; the approvers decide from the command line:")
+    policies = str(HERE / "policies")
+    for who in ("bob", "alice"):
+        command = ["approvals", "approve", str(db), str(approval), "--as", who]
+        command += ["--policies", policies, "--reason", "laptop for the new hire"]
+        print(f"  $ warded approvals approve {approval} --as {who} ...")
+        done = subprocess.run(
+            [sys.executable, "-m", "warded.cli", *command], capture_output=True, text=True
+        )
+        print(f"    {(done.stdout or done.stderr).strip()}")
+    print("  the agent retries the identical call: it runs, exactly once")
+    call(billing, "send_money", laptop)
+    print("  the same call again is a new payment: the approval was used up")
+    call(billing, "send_money", laptop)
 
-    print("\n3. Unknown payees, bad arguments and negative amounts are refused")
+    print("\n3. A burst of parallel payments stops at the daily budget (300.00)")
+    burst = [{"recipient": KNOWN, "amount": 80, "subject": f"invoice {k}"} for k in range(5)]
+    results: list[Any] = [None] * len(burst)
+    start = threading.Barrier(len(burst))
+
+    def pay(k: int) -> None:
+        start.wait()
+        results[k] = gate.call(billing, "send_money", burst[k], Session(f"burst-{k}"))
+
+    workers = [threading.Thread(target=pay, args=(k,)) for k in range(len(burst))]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for args, result in zip(burst, results, strict=True):
+        show(billing, "send_money", args, result)
+
+    print("\n4. Unknown payees, bad arguments and negative amounts are refused")
     call(billing, "send_money", {"recipient": STRANGER, "amount": 10, "subject": "hi"})
     call(billing, "send_money", {"recipient": KNOWN, "amount": "lots", "subject": "x"})
     call(billing, "send_money", {"recipient": KNOWN, "amount": -50, "subject": "refund"})
 
-    print("\n4. Tools outside an agent's boundary do not exist for it")
+    print("\n5. Tools outside an agent's boundary do not exist for it")
     hidden = call(support, "send_money", {"recipient": KNOWN, "amount": 1, "subject": "x"})
     never = call(support, "wire_all_funds", {})
     call(billing, "update_password", {"password": "hunter2"})
@@ -117,16 +155,15 @@ def main() -> None:
     same = same and {**hidden.to_dict(), "ref": ""} == {**never.to_dict(), "ref": ""}
     print(f"  a hidden tool and a tool that never existed get the same answer: {same}")
 
-    print("\n5. After untrusted content enters the session, payments are gone")
+    print("\n6. After untrusted content enters the session, payments are gone")
     call(billing, "read_document", {"path": "inbox/invoice-117.txt"})
-    session.add_labels({"untrusted"})  # the document came from outside
-    print(f"  session labels now: {sorted(session.labels)}")
+    print(f"  read_document's output comes from outside; session labels: {sorted(session.labels)}")
     call(billing, "send_money", {"recipient": KNOWN, "amount": 95, "subject": "refund"})
     call(billing, "get_transactions", {"limit": 5})
 
     print("\nThe audit trail (newest last):")
     records = list(gate.store.records())
-    for record in records[-16:]:
+    for record in records[-40:]:
         b = record.body
         if b["kind"] == "decision":
             what = b["decision"] + (f" ({b['code']})" if b["code"] else "")
@@ -134,6 +171,10 @@ def main() -> None:
             print(f"  #{b['seq']:<4} {b['principal']:<24} {b['tool']:<16} {what:<30} {why}")
         elif b["kind"] == "outcome":
             print(f"  #{b['seq']:<4} {'':<24} {b['tool']:<16} outcome: {b['outcome']}")
+        else:
+            event = b["detail"].get("event", "event")
+            by = f" by {b['detail']['by']}" if b["detail"].get("by") else ""
+            print(f"  #{b['seq']:<4} {'':<24} {b['tool'] or '':<16} {event}{by}")
     result = verify(records)
     state = "verifies" if result.ok else f"BROKEN at record {result.first_bad}: {result.reason}"
     print(f"\n{result.size} records; the hash chain {state}; head {result.head[:16]}…")

@@ -172,6 +172,7 @@ class Gate:
         effect: str = "read",
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
+        labels: Sequence[str] = (),
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -183,6 +184,7 @@ class Gate:
         effect: str = "read",
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
+        labels: Sequence[str] = (),
     ) -> F | Callable[[F], F]:
         """Register a function as a tool; its argument schema comes from its type hints."""
 
@@ -195,6 +197,7 @@ class Gate:
                 effect=effect,
                 resource=resource,
                 sensitive=sensitive,
+                labels=labels,
             )
             return f
 
@@ -210,8 +213,12 @@ class Gate:
         effect: str = "read",
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
+        labels: Sequence[str] = (),
     ) -> Tool:
-        """Register a tool described by a name and a JSON Schema, run by `executor(**args)`."""
+        """Register a tool described by a name and a JSON Schema, run by `executor(**args)`.
+
+        `labels` are added to the calling session each time the tool runs.
+        """
         tool = make_tool(
             name,
             parameters,
@@ -220,6 +227,7 @@ class Gate:
             effect=effect,
             resource=resource,
             sensitive=tuple(sensitive),
+            labels=tuple(labels),
         )
         if name in self._tools:
             raise WardedError(f"tool {name!r} is already registered")
@@ -269,8 +277,8 @@ class Gate:
             else:
                 result = authorized.tool.executor(**kwargs)
         except Exception as exc:
-            return self._finish(principal, authorized, started, exc)
-        return self._finish(principal, authorized, started, None, result)
+            return self._finish(principal, authorized, started, exc, session=session)
+        return self._finish(principal, authorized, started, None, result, session=session)
 
     async def acall(
         self,
@@ -303,8 +311,8 @@ class Gate:
             if asyncio.iscoroutine(result):
                 result = await result
         except Exception as exc:
-            return self._finish(principal, authorized, started, exc)
-        return self._finish(principal, authorized, started, None, result)
+            return self._finish(principal, authorized, started, exc, session=session)
+        return self._finish(principal, authorized, started, None, result, session=session)
 
     def run_approved(self, approval_id: str, session: Session) -> Any:
         """Run an approved call exactly as it was approved, consuming the approval.
@@ -612,12 +620,21 @@ class Gate:
         result: Any = None,
         outcome: str | None = None,
         detail: Mapping[str, Any] | None = None,
+        *,
+        session: Session | None = None,
     ) -> Any:
-        """Record the outcome; a call that failed or never ran releases its reservations."""
+        """Record the outcome; a call that failed or never ran releases its reservations.
+
+        A tool that ran (returned or raised) adds its labels to the session.
+        """
+        labels = authorized.tool.labels
+        if session is not None and labels:
+            session.add_labels(labels)
+            detail = {**(detail or {}), "labels_added": sorted(labels)}
         if error is not None:
             tool = authorized.tool
             (message,) = scrub((str(error)[:500],), tool.sensitive, thaw(authorized.frozen))
-            detail = {"error": type(error).__name__, "message": message}
+            detail = {**(detail or {}), "error": type(error).__name__, "message": message}
         entry = AuditEntry(
             kind="outcome",
             call=authorized.call,

@@ -39,6 +39,7 @@ class Tool:
     executor: Callable[..., Any]
     resource: ResourceRule | None = None
     sensitive: frozenset[str] = frozenset()
+    labels: frozenset[str] = frozenset()
     validator: jsonschema.protocols.Validator = field(repr=False, default=None)  # type: ignore[assignment]
 
     @property
@@ -76,14 +77,22 @@ def make_tool(
     effect: str = "read",
     resource: ResourceRule | None = None,
     sensitive: tuple[str, ...] | frozenset[str] = (),
+    labels: tuple[str, ...] | frozenset[str] = (),
 ) -> Tool:
-    """Build a Tool from a name, a JSON Schema of its arguments and an executor."""
+    """Build a Tool from a name, a JSON Schema of its arguments and an executor.
+
+    `labels` are added to the session whenever the tool has run: declare
+    `("untrusted",)` for a tool whose output comes from outside (web pages,
+    e-mail, files, other agents), so policy can condition on it.
+    """
     if not NAME.match(name):
         raise ToolDefinitionError(f"tool name {name!r} must match {NAME.pattern}")
     if effect not in EFFECTS:
         raise ToolDefinitionError(f"effect must be one of {', '.join(EFFECTS)}, got {effect!r}")
     if not callable(executor):
         raise ToolDefinitionError(f"tool {name!r}: executor is not callable")
+    if isinstance(labels, str) or not all(isinstance(x, str) and x for x in labels):
+        raise ToolDefinitionError(f"tool {name!r}: labels must be non-empty strings")
     if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
         raise ToolDefinitionError(f"tool {name!r}: parameters must be a JSON Schema of type object")
     cls = jsonschema.validators.validator_for(parameters, default=jsonschema.Draft202012Validator)
@@ -100,6 +109,7 @@ def make_tool(
         executor=executor,
         resource=resource,
         sensitive=frozenset(sensitive),
+        labels=frozenset(labels),
         validator=cls(frozen_params),
     )
 

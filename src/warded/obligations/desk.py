@@ -82,6 +82,11 @@ class ApprovalDesk:
                 )
             else:
                 problem = _check(found, approver)
+                if problem is not None:
+                    detail_by = approver.id
+                    tx.append(
+                        [_event("approval.refused", found, now, by=detail_by, reason=problem[0])]
+                    )
             if problem is None:
                 decided = found.with_status(
                     status, decided_by=approver.id, decided_at=now, reason=reason

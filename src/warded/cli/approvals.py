@@ -1,0 +1,123 @@
+"""`warded approvals`: see pending approvals and decide them.
+
+Approvers are the bundle's `Approver` entities; their `ApproverGroup` parents
+are the groups that `@approval("…")` names. Approving never runs anything: the
+agent's identical retry (or `Gate.run_approved`) runs the call exactly once.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+
+from warded.cli.audit import DB_ARG, open_store
+from warded.cli.common import Failure, _Group
+from warded.clock import ManualClock, SystemClock
+from warded.obligations.approvals import STATUSES, Approval
+from warded.obligations.desk import ApprovalDesk, ApprovalError, approver_from_bundle
+from warded.policy.bundle import PolicyBundle
+
+_NOW = click.option(
+    "--now", type=float, default=None, help="The time in seconds since the epoch (default: now)."
+)
+
+
+@click.group(cls=_Group)
+def approvals() -> None:
+    """List, show, approve and deny approvals in a SQLite store."""
+
+
+def _desk(store: Any, now: float | None) -> ApprovalDesk:
+    return ApprovalDesk(store, SystemClock() if now is None else ManualClock(now))
+
+
+def _when(t: float) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(t))
+
+
+def _line(a: Approval) -> str:
+    return (
+        f"{a.id}  {a.status:<9} {a.principal:<24} {a.tool:<16} group {a.group:<10} "
+        f"expires {_when(a.expires)}  policy {a.policy}"
+    )
+
+
+@approvals.command("list")
+@DB_ARG
+@click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per approval.")
+@_NOW
+def list_approvals(db: Path, status: str | None, as_json: bool, now: float | None) -> None:
+    """Approvals, oldest first; open ones past their expiry show as expired."""
+    with open_store(db) as store:
+        found = _desk(store, now).approvals(status)  # type: ignore[arg-type]
+    for a in found:
+        click.echo(json.dumps(a.to_json(), sort_keys=True) if as_json else _line(a))
+    if not as_json:
+        click.echo(f"{len(found)} approval{'' if len(found) == 1 else 's'}")
+
+
+@approvals.command()
+@DB_ARG
+@click.argument("approval_id")
+@_NOW
+def show(db: Path, approval_id: str, now: float | None) -> None:
+    """One approval with the exact arguments it would let run."""
+    with open_store(db) as store:
+        a = _get(_desk(store, now), approval_id)
+    click.echo(_line(a))
+    click.echo(f"  session {a.session}, bundle {a.bundle_version}, created {_when(a.created)}")
+    click.echo(f"  resource {a.resource['type']}::{json.dumps(a.resource['id'])}")
+    click.echo(f"  arguments (digest {a.args_digest[:16]}…):")
+    for line in json.dumps(json.loads(a.args), indent=2, sort_keys=True).splitlines():
+        click.echo(f"    {line}")
+    if a.decided_by:
+        click.echo(f"  {a.status} by {a.decided_by}" + (f": {a.reason}" if a.reason else ""))
+
+
+def _get(desk: ApprovalDesk, approval_id: str) -> Approval:
+    try:
+        return desk.get(approval_id)
+    except ApprovalError as exc:
+        raise Failure(str(exc)) from None
+
+
+def _decide_command(verb: str) -> click.Command:
+    @click.command(
+        verb, help=f"{verb.capitalize()} a pending approval as an approver of the bundle."
+    )
+    @DB_ARG
+    @click.argument("approval_id")
+    @click.option("--as", "who", required=True, help="Your id: an Approver entity of the bundle.")
+    @click.option(
+        "--policies",
+        required=True,
+        type=click.Path(exists=True, file_okay=False, path_type=Path),
+        help="The policy directory whose entities say which groups you approve for.",
+    )
+    @click.option("--reason", default=None, help="Why; kept in the audit log.")
+    @_NOW
+    def command(
+        db: Path, approval_id: str, who: str, policies: Path, reason: str | None, now: float | None
+    ) -> None:
+        bundle = PolicyBundle.from_directory(policies)
+        try:
+            approver = approver_from_bundle(bundle, who)
+            with open_store(db) as store:
+                desk = _desk(store, now)
+                decided = (desk.approve if verb == "approve" else desk.deny)(
+                    approval_id, approver, reason
+                )
+        except ApprovalError as exc:
+            raise Failure(f"{exc} [{exc.problem}]") from None
+        click.echo(f"{decided.status}: {_line(decided)}")
+
+    return command
+
+
+for _verb in ("approve", "deny"):
+    approvals.add_command(_decide_command(_verb))
