@@ -101,8 +101,8 @@ BROKEN = [
     ),
     pytest.param(
         "payments.cedar",
-        lambda text: "\n".join(text.splitlines()[:23]),
-        "payments.cedar:13",
+        lambda text: "\n".join(text.splitlines()[:24]),
+        "payments.cedar:14",
         id="a truncated file",
     ),
     pytest.param(

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warded import Gate, ManualClock, MemoryAuditStore, Principal, Refusal, Session
+from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session
 from warded.policy.engine import Engine
 
 
@@ -37,7 +37,7 @@ PAY = {"recipient": KNOWN_PAYEE, "amount": 42.5, "subject": "invoice 7"}
 
 def generated_gate(policies: list[Any], executed: list[Any]) -> tuple[Gate, ManualClock]:
     clock = ManualClock(gen.MIDNIGHT)
-    gate = Gate(gen.load(policies), audit=MemoryAuditStore(), clock=clock)
+    gate = Gate(gen.load(policies), store=MemoryStore(), clock=clock)
     gen.register_tools(gate, executed)
     return gate, clock
 

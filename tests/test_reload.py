@@ -15,7 +15,7 @@ from warded import (
     BundleError,
     BundleFiles,
     Gate,
-    MemoryAuditStore,
+    MemoryStore,
     PolicyBundle,
     Principal,
     Refusal,
@@ -67,7 +67,7 @@ class Ran:
 
 
 def make_gate(bundle: PolicyBundle, ran: Ran) -> Gate:
-    gate = Gate(bundle, audit=MemoryAuditStore())
+    gate = Gate(bundle, store=MemoryStore())
 
     def get_transactions(limit: int) -> int:
         ran.add(limit)
@@ -88,7 +88,7 @@ def make_gate(bundle: PolicyBundle, ran: Ran) -> Gate:
 def decisions(gate: Gate, mode: str = "enforce") -> list[dict[str, Any]]:
     return [
         r.body
-        for r in gate.audit.records()
+        for r in gate.store.records()
         if r.body["kind"] == "decision" and r.body["mode"] == mode
     ]
 
@@ -156,13 +156,13 @@ def test_a_failed_reload_changes_nothing(bad: Any) -> None:
     gate = make_gate(A, ran)
     gate.reload(B)
     listed = gate.tools(SUPPORT)
-    events = [r.body for r in gate.audit.records() if r.body["kind"] == "event"]
+    events = [r.body for r in gate.store.records() if r.body["kind"] == "event"]
     with pytest.raises(BundleError):
         gate.reload(bad)
     assert gate.version == B.version
     assert gate.bundle is B
     assert gate.tools(SUPPORT) == listed
-    assert [r.body for r in gate.audit.records() if r.body["kind"] == "event"] == events
+    assert [r.body for r in gate.store.records() if r.body["kind"] == "event"] == events
     answer = transactions(gate, 1)
     assert isinstance(answer, Refusal)
     assert answer.code == "not_permitted"
@@ -323,7 +323,7 @@ def test_calls_racing_reloads_use_a_or_b_and_never_the_old_bundle_after_a_reload
     # Only calls decided under A ran, each once, and their outcomes carry that version.
     allowed = sorted(t for t, b in records.items() if b["decision"] == "allow")
     assert sorted(ran.tags) == allowed
-    outcomes = [r.body for r in gate.audit.records() if r.body["kind"] == "outcome"]
+    outcomes = [r.body for r in gate.store.records() if r.body["kind"] == "outcome"]
     decided = {b["call"]: b["bundle_version"] for b in records.values()}
     assert len(outcomes) == len(allowed)
     for outcome in outcomes:

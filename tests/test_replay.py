@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from warded import Gate, PolicyBundle, Principal, Session
-from warded.replay import parse_principal, replay
+from warded.replay import replay
 
 KNOWN = "GB33BUKB20201555555555"
 
@@ -84,7 +84,7 @@ def test_records_of_unknown_versions_are_skipped_not_guessed(gate: Gate) -> None
     "p", [Principal.agent("a"), Principal("NS::Agent", 'we"ird::"id\n'), Principal.agent("")]
 )
 def test_principals_round_trip_through_their_text_form(p: Principal) -> None:
-    assert parse_principal(str(p)) == p
+    assert Principal.parse(str(p)) == p
 
 
 def test_replay_ignores_refusals_that_never_reached_the_engine(gate: Gate) -> None:

@@ -23,15 +23,8 @@ from warded.obligations.approvals import Approval, Approver
 from warded.obligations.desk import ApprovalDesk, ApprovalError
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.store import (
-    MemoryAuditStore,  # noqa: F401  (transition alias)
-    MemoryStore,
-    Store,
-)
-from warded.stores.sqlite import (
-    SQLiteAuditStore,  # noqa: F401  (transition alias)
-    SQLiteStore,
-)
+from warded.store import MemoryStore, Store
+from warded.stores.sqlite import SQLiteStore
 from warded.tools import Tool
 
 __all__ = [

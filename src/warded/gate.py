@@ -25,7 +25,7 @@ from warded.clock import Clock, SystemClock
 from warded.errors import ArgumentError, BundleError, Problem, RefusalCode, WardedError
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
 from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
-from warded.obligations.desk import ApprovalDesk, ApprovalError
+from warded.obligations.desk import ApprovalDesk, ApprovalError, approval_event
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
 from warded.policy.bundle import PolicyBundle
@@ -33,7 +33,6 @@ from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor, scrub
-from warded.replay import parse_principal
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
@@ -74,9 +73,7 @@ class Gate:
         redactor: Redactor | None = None,
         decision_timeout: float | None = None,
         approval_ttl: float = DEFAULT_TTL,
-        audit: Store | None = None,
     ) -> None:
-        store = store if store is not None else audit
         self._engine = Engine(bundle)
         self._shadow: Engine | None = None
         self._source = source
@@ -97,10 +94,6 @@ class Gate:
         return cls(PolicyBundle.load(source.read()), source=source, **kwargs)
 
     # -- policy -------------------------------------------------------------
-
-    @property
-    def audit(self) -> Store:
-        return self.store
 
     @property
     def bundle(self) -> PolicyBundle:
@@ -326,7 +319,7 @@ class Gate:
         if approval.session != session.id:
             raise ApprovalError("not_found", f"approval {approval_id} is for another session")
         args = thaw(approval.args.encode())
-        return self.call(parse_principal(approval.principal), approval.tool, args, session)
+        return self.call(Principal.parse(approval.principal), approval.tool, args, session)
 
     def decide(
         self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
@@ -565,7 +558,7 @@ class Gate:
         if pending is not None and now < pending.expires:
             return pending
         if pending is not None:
-            tx.put_approval(pending.with_status("expired"))
+            _expire(tx, pending, now)
         created = Approval(
             id=new_id(),
             digest=bound,
@@ -722,9 +715,15 @@ def _usable(tx: Tx, bound: str, now: float) -> Approval | None:
     if approved is None:
         return None
     if not approved.usable(now):
-        tx.put_approval(approved.with_status("expired"))
+        _expire(tx, approved, now)
         return None
     return approved
+
+
+def _expire(tx: Tx, approval: Approval, now: float) -> None:
+    expired = approval.with_status("expired")
+    tx.put_approval(expired)
+    tx.append([approval_event("approval.expired", expired, now)])
 
 
 def _event(event: str, now: float, detail: Mapping[str, Any]) -> AuditEntry:

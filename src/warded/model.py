@@ -25,6 +25,18 @@ class Principal:
     def __str__(self) -> str:
         return f"{self.type}::{json.dumps(self.id)}"
 
+    @classmethod
+    def parse(cls, text: str) -> Principal:
+        """The inverse of `str(principal)`: `Type::"id"`, the id JSON-quoted."""
+        head, sep, rest = text.partition('::"')
+        try:
+            entity_id = json.loads('"' + rest) if sep else None
+        except ValueError:
+            entity_id = None
+        if not head or not isinstance(entity_id, str):
+            raise ValueError(f"not a principal: {text!r}")
+        return cls(head, entity_id)
+
     def uid(self) -> dict[str, str]:
         return {"type": self.type, "id": self.id}
 

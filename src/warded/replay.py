@@ -12,7 +12,6 @@ reused call id) is not part of the verdict.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -86,20 +85,9 @@ def _recorded(body: Mapping[str, Any]) -> Outcome:
 def _decide(engine: Engine, body: Mapping[str, Any]) -> Outcome:
     request = body["request"]
     decision = engine.decide(
-        parse_principal(body["principal"]), body["tool"], request["resource"], request["context"]
+        Principal.parse(body["principal"]), body["tool"], request["resource"], request["context"]
     )
     policies = tuple(sorted(decision.policies))
     if not decision.allowed:
         return ("deny", False, policies)
     return ("allow", approval_of(engine.bundle, decision) is not None, policies)
-
-
-def parse_principal(text: str) -> Principal:
-    """The inverse of `str(Principal)`: `Type::"id"`."""
-    head, sep, rest = text.partition('::"')
-    if not sep:
-        raise ValueError(f"not a principal: {text!r}")
-    entity_id = json.loads('"' + rest)
-    if not isinstance(entity_id, str):
-        raise ValueError(f"not a principal: {text!r}")
-    return Principal(head, entity_id)

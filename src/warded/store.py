@@ -165,8 +165,3 @@ class _MemoryTx:
     def approvals(self, status: Status | None = None) -> list[Approval]:
         merged = {**self.store._approvals, **self.changed}
         return [a for a in merged.values() if status is None or a.status == status]
-
-
-MemoryAuditStore = (
-    MemoryStore  # the name the enforcement core shipped with; removed with the rename
-)

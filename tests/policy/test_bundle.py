@@ -211,7 +211,7 @@ def test_a_rejected_reload_leaves_the_running_bundle_and_its_decisions_untouched
     assert probe(gate) == before
     answer = gate.call(Principal.agent("support-bot"), "get_balance", {}, Session("s"))
     assert answer == 100.0
-    record = [r.body for r in gate.audit.records() if r.body["kind"] == "decision"][-1]
+    record = [r.body for r in gate.store.records() if r.body["kind"] == "decision"][-1]
     assert record["bundle_version"] == version
 
 

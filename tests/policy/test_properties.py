@@ -18,7 +18,7 @@ from warded import (
     BundleFiles,
     Gate,
     ManualClock,
-    MemoryAuditStore,
+    MemoryStore,
     PolicyBundle,
     Refusal,
     Session,
@@ -161,7 +161,7 @@ def test_a_forbid_whose_condition_overflows_does_not_let_the_call_through() -> N
     # ... warded denies, and through the gate the tool does not run.
     assert not decide(Engine(bundle), request).allowed
     executed: list[tuple[str, dict]] = []
-    gate = Gate(bundle, audit=MemoryAuditStore(), clock=ManualClock(request.now))
+    gate = Gate(bundle, store=MemoryStore(), clock=ManualClock(request.now))
     gen.register_tools(gate, executed)
     answer = gate.call(request.principal, request.tool, request.args, request.session())
     assert isinstance(answer, Refusal)
@@ -251,13 +251,13 @@ def test_a_denied_call_cites_the_same_policy_every_time() -> None:
         gen.Policy("forbid", clauses=("when { context.session.calls >= 0 }",)),
         gen.Policy("forbid", clauses=("when { context.now.hour >= 0 }",)),
     ]
-    audit = MemoryAuditStore()
-    gate = Gate(gen.load(policies), audit=audit, clock=ManualClock(gen.MIDNIGHT))
+    store = MemoryStore()
+    gate = Gate(gen.load(policies), store=store, clock=ManualClock(gen.MIDNIGHT))
     gen.register_tools(gate, [])
     args = {"n": 1, "amount": 1.0, "who": "x"}
     answers = [gate.call(gen.KNOWN[0], "read_a", args, Session("s")) for _ in range(40)]
     cited = {(a.code, a.policy) for a in answers}
-    recorded = {tuple(r.body["policies"]) for r in audit.records() if r.body["kind"] == "decision"}
+    recorded = {tuple(r.body["policies"]) for r in store.records() if r.body["kind"] == "decision"}
     assert len(cited) == 1
     assert len(recorded) == 1
 
@@ -274,7 +274,7 @@ def test_a_call_held_by_two_obligations_gets_the_same_refusal_every_time() -> No
             ("entities.json", gen.ENTITIES_TEXT),
         )
     )
-    gate = Gate(bundle, audit=MemoryAuditStore(), clock=ManualClock(gen.MIDNIGHT))
+    gate = Gate(bundle, store=MemoryStore(), clock=ManualClock(gen.MIDNIGHT))
     gen.register_tools(gate, [])
     args = {"n": 1, "amount": 1.0, "who": "x"}
     answers = [gate.call(gen.KNOWN[0], "read_a", args, Session("s")) for _ in range(40)]

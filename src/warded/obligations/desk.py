@@ -14,6 +14,7 @@ from typing import Literal
 from warded.audit.record import AuditEntry, new_id
 from warded.clock import Clock
 from warded.errors import WardedError
+from warded.model import Principal
 from warded.obligations.approvals import OPEN, Approval, Approver, Status
 from warded.policy.bundle import PolicyBundle
 from warded.store import Store, Tx
@@ -75,7 +76,7 @@ class ApprovalDesk:
             if found.status == "pending" and now >= found.expires:
                 expired = found.with_status("expired")
                 tx.put_approval(expired)
-                tx.append([_event("approval.expired", expired, now)])
+                tx.append([approval_event("approval.expired", expired, now)])
                 problem: tuple[ApprovalProblem, str] | None = (
                     "expired",
                     f"approval {approval_id} expired",
@@ -85,7 +86,11 @@ class ApprovalDesk:
                 if problem is not None:
                     detail_by = approver.id
                     tx.append(
-                        [_event("approval.refused", found, now, by=detail_by, reason=problem[0])]
+                        [
+                            approval_event(
+                                "approval.refused", found, now, by=detail_by, reason=problem[0]
+                            )
+                        ]
                     )
             if problem is None:
                 decided = found.with_status(
@@ -93,7 +98,11 @@ class ApprovalDesk:
                 )
                 tx.put_approval(decided)
                 tx.append(
-                    [_event(f"approval.{status}", decided, now, by=approver.id, reason=reason)]
+                    [
+                        approval_event(
+                            f"approval.{status}", decided, now, by=approver.id, reason=reason
+                        )
+                    ]
                 )
         if problem is not None:
             raise ApprovalError(*problem)
@@ -107,7 +116,7 @@ class ApprovalDesk:
                 if a.bundle_version != keep_version:
                     gone = a.with_status("voided", decided_at=now, reason="policy bundle changed")
                     tx.put_approval(gone)
-                    tx.append([_event("approval.voided", gone, now)])
+                    tx.append([approval_event("approval.voided", gone, now)])
                     voided.append(gone)
         return voided
 
@@ -115,7 +124,10 @@ class ApprovalDesk:
 def _check(found: Approval, approver: Approver) -> tuple[ApprovalProblem, str] | None:
     if found.status != "pending":
         return "not_pending", f"approval {found.id} is {found.status}"
-    agent_id = found.principal.partition('::"')[2][:-1]
+    try:
+        agent_id = Principal.parse(found.principal).id
+    except ValueError:
+        agent_id = found.principal
     if approver.id in (found.principal, agent_id):
         return "self_approval", "an agent can never approve its own calls"
     missing = set(found.group.split(",")) - approver.groups
@@ -128,7 +140,7 @@ def _as_of(a: Approval, now: float) -> Approval:
     return a.with_status("expired") if a.status in OPEN and now >= a.expires else a
 
 
-def _event(
+def approval_event(
     event: str, a: Approval, now: float, *, by: str | None = None, reason: str | None = None
 ) -> AuditEntry:
     return AuditEntry(

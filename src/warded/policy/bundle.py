@@ -21,7 +21,7 @@ from cedarpy import pst
 from warded.canonical import canonical_json, digest
 from warded.errors import BundleError, Problem
 from warded.policy import annotations as ann
-from warded.policy.locate import error_line, statements
+from warded.policy.locate import error_line, max_depth, statements
 from warded.policy.source import BundleFiles, DirectorySource
 
 BUNDLE_DOMAIN = "warded.bundle.v1"
@@ -97,10 +97,10 @@ class PolicyBundle:
         schema = _parse_schema(schema_name, schema_text)
         infos, tree = _parse_policies(files.policies)
         text = "\n".join(t for _, t in files.policies)
-        _validate(text, schema_text, infos)
+        _validate(text, schema, infos)
         entities, entity_list = _parse_entities(files.entities, schema)
         ancestors = _ancestors(entity_list)
-        actions = _tool_actions(entity_list, schema_name, schema_text)
+        actions = _tool_actions(entity_list, schema_name, schema)
         return cls(
             version=bundle_version(files),
             files=files,
@@ -120,6 +120,7 @@ class PolicyBundle:
 
 
 MAX_STATEMENT = 100_000
+MAX_DEPTH = 200  # Cedar's own tree conversion refuses nesting deeper than 100
 MAX_SCHEMA = 2_000_000
 STACK_BYTES = 512 * 1024 * 1024
 
@@ -129,17 +130,18 @@ def _check_sizes(files: BundleFiles) -> None:
     for name, text in files.policies:
         for line, statement in statements(text):
             if len(statement) > MAX_STATEMENT:
-                problems.append(
-                    Problem(
-                        name,
-                        line,
-                        f"policy is {len(statement)} characters; the limit is {MAX_STATEMENT}",
-                    )
-                )
-    if len(files.schema[1]) > MAX_SCHEMA:
+                size = f"policy is {len(statement)} characters; the limit is {MAX_STATEMENT}"
+                problems.append(Problem(name, line, size))
+            elif max_depth(statement) > MAX_DEPTH:
+                nesting = f"brackets are nested more than {MAX_DEPTH} deep"
+                problems.append(Problem(name, line, nesting))
+    schema_name, schema_text = files.schema
+    if len(schema_text) > MAX_SCHEMA:
         problems.append(
-            Problem(files.schema[0], None, f"schema is larger than {MAX_SCHEMA} characters")
+            Problem(schema_name, None, f"schema is larger than {MAX_SCHEMA} characters")
         )
+    elif max_depth(schema_text) > MAX_DEPTH:
+        problems.append(Problem(schema_name, None, f"nested more than {MAX_DEPTH} deep"))
     if problems:
         raise BundleError(problems)
 
@@ -237,13 +239,15 @@ def _parse_policies(
 
 def _parse_problem(name: str, text: str, message: str) -> Problem:
     """Where a parse error is: the policy it is in, and the line it was noticed on."""
-    noticed = error_line(text, cedarpy.PolicySet.from_str)
-    if noticed is None:
-        return Problem(name, None, f"cannot parse: {message}")
-    starts = [line for line, _ in statements(text) if line <= noticed]
-    start = starts[-1] if starts else noticed
-    near = f" (noticed at line {noticed})" if noticed != start else ""
-    return Problem(name, start, f"cannot parse the policy starting here: {message}{near}")
+    for start, statement in statements(text):
+        try:
+            cedarpy.PolicySet.from_str(statement)
+        except ValueError as exc:
+            noticed = error_line(statement, cedarpy.PolicySet.from_str)
+            at = None if noticed is None else start + noticed - 1
+            near = f" (noticed at line {at})" if at is not None and at != start else ""
+            return Problem(name, start, f"cannot parse the policy starting here: {exc}{near}")
+    return Problem(name, None, f"cannot parse: {message}")
 
 
 def _policy_info(
@@ -277,8 +281,8 @@ def _policy_info(
     )
 
 
-def _validate(text: str, schema_text: str, infos: dict[str, PolicyInfo]) -> None:
-    result = cedarpy.validate_policies(text, schema_text)
+def _validate(text: str, schema: cedarpy.Schema, infos: dict[str, PolicyInfo]) -> None:
+    result = cedarpy.validate_policies(text, schema)
     if result.validation_passed:
         return
     ordered = list(infos.values())
@@ -337,7 +341,7 @@ def _ancestors(entity_list: list[dict[str, Any]]) -> dict[Uid, frozenset[Uid]]:
 
 
 def _tool_actions(
-    entity_list: list[dict[str, Any]], schema_name: str, schema_text: str
+    entity_list: list[dict[str, Any]], schema_name: str, schema: cedarpy.Schema
 ) -> dict[str, Uid]:
     """Actions that apply to requests (not pure groups), checked against the context contract."""
     actions = [
@@ -350,7 +354,7 @@ def _tool_actions(
         f"when {{ {CONTEXT_CONTRACT} }};"
         for t, i in actions
     )
-    result = cedarpy.validate_policies(probes, schema_text) if actions else None
+    result = cedarpy.validate_policies(probes, schema) if actions else None
     failures: dict[int, str] = {}
     for err in result.errors if result is not None else []:
         failures.setdefault(int(err.policy_id[6:]), err.error)

@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 
 import cedarpy
+from cedarpy import pst
 
 from warded.model import Decision, Mode, Principal
 from warded.policy.bundle import PolicyBundle
@@ -71,9 +72,13 @@ class Engine:
     def visible(self, principal: Principal, tool: str) -> bool:
         """Whether some resource and context could permit `principal` to call `tool`.
 
-        Cedar partial evaluation with the resource and context unknown: a Deny
-        means no request can be allowed, so the tool is hidden. An error also
-        hides it (listing fails closed; every call is decided in full anyway).
+        Cedar partial evaluation with the resource and the context unknown: a
+        Deny means no request can be allowed, so the tool is hidden. Where
+        partial evaluation cannot answer (it takes entity ids only in Cedar's
+        text syntax, which cannot spell every id), a scope analysis decides
+        instead: some permit's scope matches and no unconditional forbid
+        does. Both only ever over-approximate what is allowed; every call is
+        decided in full anyway.
         """
         key = (principal.type, principal.id, tool)
         cached = self._visible.get(key)
@@ -94,11 +99,27 @@ class Engine:
                     self.bundle.entities,
                     self.bundle.schema,
                 )
-                shown = result.decision != _DENY and not result.diagnostics.errors
+                if result.diagnostics.errors:
+                    raise ValueError("partial evaluation reported errors")
+                shown = result.decision != _DENY
             except (ValueError, TypeError):
-                shown = False
+                shown = self._scope_allows(principal, action)
         self._visible[key] = shown
         return shown
+
+    def _scope_allows(self, principal: Principal, action: Mapping[str, str]) -> bool:
+        tree = slice_tree(
+            self.bundle.tree,
+            (principal.type, principal.id),
+            (action["type"], action["id"]),
+            self.bundle.ancestors,
+        )
+        nodes = tree.static_policies.values()
+        banned = any(
+            n.effect == "forbid" and not n.clauses and isinstance(n.resource, pst.ScopeAny)
+            for n in nodes
+        )
+        return not banned and any(n.effect == "permit" for n in nodes)
 
     def _slice(self, principal: Principal, action: Mapping[str, str]) -> cedarpy.PolicySet:
         key = (principal.type, principal.id, action["id"])

@@ -3,7 +3,9 @@
 `statements` splits policy text into top-level statements with the line each
 starts on (a small lexer that knows comments and string literals).
 `error_line` finds the line a parse error is on: the first line whose prefix
-fails with an error other than running out of input.
+fails with an error other than running out of input. `max_depth` is the
+deepest bracket nesting outside comments and strings, checked before any text
+reaches Cedar's recursive parsers.
 """
 
 from __future__ import annotations
@@ -52,7 +54,7 @@ def statements(text: str) -> list[tuple[int, str]]:
 
 def error_line(text: str, parse: Callable[[str], object]) -> int | None:
     """The 1-based line where `parse(text)` first fails, or None if unknown."""
-    lines = text.split("\n")
+    lines = text.rstrip().split("\n")
     for k in range(1, len(lines) + 1):
         prefix = "\n".join(lines[:k])
         try:
@@ -63,3 +65,26 @@ def error_line(text: str, parse: Callable[[str], object]) -> int | None:
         except Exception:
             return k
     return len(lines) if lines else None
+
+
+def max_depth(text: str) -> int:
+    """The deepest nesting of (), [] and {} outside comments and string literals."""
+    depth = deepest = 0
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "/" and text.startswith("//", i):
+            j = text.find("\n", i)
+            i = n if j < 0 else j
+            continue
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "([{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in ")]}":
+            depth = max(0, depth - 1)
+        i += 1
+    return deepest

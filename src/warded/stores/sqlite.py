@@ -216,8 +216,3 @@ def _raw(body: object) -> bytes:
     if isinstance(body, str):
         return body.encode("utf-8", "surrogateescape")
     return repr(body).encode()
-
-
-SQLiteAuditStore = (
-    SQLiteStore  # the name the enforcement core shipped with; removed with the rename
-)
