@@ -1,0 +1,155 @@
+"""Findings, the scanner protocol, and the walk over JSON-like values.
+
+A scanner looks at one string and returns findings with spans in that
+string. `scan_value` runs scanners over every string value of a call's
+arguments or a tool's result and records where each string sits (`path`);
+`redact` masks the findings' spans; `summary` is what the policy sees as
+`context.scan`.
+
+Paths name string *values*: dictionary keys are not scanned (they are the
+structure that paths name and that redaction preserves; a tool's argument
+keys are fixed by its JSON Schema). A path is the keys and list indexes from
+the root joined with "/", each key escaped as in a JSON Pointer (RFC 6901:
+"~" as "~0", "/" as "~1"); "" is the root string itself.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any, Protocol, runtime_checkable
+
+BUILTIN_NAMES = ("secrets", "pii", "injection")
+MASK = "[redacted:{kind}]"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One thing a scanner found: what, where, and how sure.
+
+    `start`/`end` delimit the full matched span in the string at `path`
+    (never a partial value); `score` is in [0, 1], as each scanner documents.
+    """
+
+    scanner: str
+    kind: str
+    path: str
+    start: int
+    end: int
+    score: float
+
+
+@runtime_checkable
+class Scanner(Protocol):
+    """Anything with a `name` and a `scan(text)` returning findings with path "".
+
+    Plug-ins implement this; a plug-in named like a built-in ("secrets",
+    "pii", "injection") contributes to that key of `summary`.
+    """
+
+    name: str
+
+    def scan(self, text: str) -> list[Finding]: ...
+
+
+def scan_value(scanners: Sequence[Scanner], value: Any) -> list[Finding]:
+    """Every scanner's findings on every string value in `value`, with `path` set.
+
+    Walks dicts (values only, not keys), lists and tuples at any depth; other
+    leaves (numbers, booleans, None) are skipped. Findings come in walk order,
+    then scanner order, then as each scanner returned them.
+    """
+    out: list[Finding] = []
+    for path, text in _strings(value, ""):
+        for scanner in scanners:
+            out.extend(replace(f, path=path) for f in scanner.scan(text))
+    return out
+
+
+def redact(value: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
+    """A copy of `value` with every finding's span masked; structure preserved.
+
+    Overlapping or touching spans at one path are merged into a single mask,
+    whose `{kind}` is the merged findings' kinds, sorted and joined with "+".
+    Spans are clamped to the string, so a stale finding never leaves a tail
+    unmasked. Dicts come back as dicts, tuples as tuples, other sequences as
+    lists; non-string leaves are returned as they are.
+    """
+    by_path: dict[str, list[Finding]] = {}
+    for f in findings:
+        by_path.setdefault(f.path, []).append(f)
+    return _rebuild(value, "", by_path, mask)
+
+
+def summary(findings: Sequence[Finding]) -> dict[str, bool]:
+    """`{"secrets": …, "pii": …, "injection": …}`: whether each built-in name has a finding.
+
+    Always exactly these three keys, for the Cedar context `context.scan`;
+    findings of plug-ins with other names are not summarised here.
+    """
+    seen = {f.scanner for f in findings}
+    return {name: name in seen for name in BUILTIN_NAMES}
+
+
+def merge_spans(findings: Sequence[Finding], length: int) -> list[tuple[int, int, str]]:
+    """Non-overlapping (start, end, kinds) covering every finding's span, clamped to `length`."""
+    spans = sorted(
+        (max(0, min(f.start, length)), max(0, min(f.end, length)), f.kind) for f in findings
+    )
+    merged: list[tuple[int, int, set[str]]] = []
+    for start, end, kind in spans:
+        if end <= start:
+            continue
+        if merged and start <= merged[-1][1]:
+            last = merged[-1]
+            merged[-1] = (last[0], max(last[1], end), last[2] | {kind})
+        else:
+            merged.append((start, end, {kind}))
+    return [(s, e, "+".join(sorted(k))) for s, e, k in merged]
+
+
+def mask_text(text: str, findings: Sequence[Finding], mask: str = MASK) -> str:
+    """`text` with the findings' spans masked (their `path` is ignored)."""
+    parts: list[str] = []
+    pos = 0
+    for start, end, kinds in merge_spans(findings, len(text)):
+        parts.append(text[pos:start])
+        parts.append(mask.format(kind=kinds))
+        pos = end
+    parts.append(text[pos:])
+    return "".join(parts)
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")
+
+
+def _join(path: str, key: str) -> str:
+    return f"{path}/{key}" if path else key
+
+
+def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+    if isinstance(value, str):
+        return [(path, value)]
+    out: list[tuple[str, str]] = []
+    if isinstance(value, Mapping):
+        for k, v in value.items():
+            out.extend(_strings(v, _join(path, _escape(str(k)))))
+    elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        for i, v in enumerate(value):
+            out.extend(_strings(v, _join(path, str(i))))
+    return out
+
+
+def _rebuild(value: Any, path: str, by_path: dict[str, list[Finding]], mask: str) -> Any:
+    if isinstance(value, str):
+        found = by_path.get(path)
+        return mask_text(value, found, mask) if found else value
+    if isinstance(value, Mapping):
+        return {
+            k: _rebuild(v, _join(path, _escape(str(k))), by_path, mask) for k, v in value.items()
+        }
+    if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
+        items = [_rebuild(v, _join(path, str(i)), by_path, mask) for i, v in enumerate(value)]
+        return tuple(items) if isinstance(value, tuple) else items
+    return value
