@@ -771,7 +771,7 @@ def _sealed(records: object, entries: Sequence[AuditEntry]) -> None:
     if not isinstance(records, list) or len(records) != len(entries):
         raise TypeError("audit store did not return the sealed records")
     for record, entry in zip(records, entries, strict=True):
-        if not isinstance(record, AuditRecord) or record.body.get("id") != entry.id:
+        if not isinstance(record, AuditRecord) or f'"id":"{entry.id}"'.encode() not in record.raw:
             raise TypeError("audit store returned records that are not the ones appended")
 
 

@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warded.errors import ArgumentError
 from warded.policy.values import decimal, to_cedar
@@ -58,3 +60,19 @@ def test_decimal_keeps_four_fractional_digits_and_no_more() -> None:
     assert decimal(1.10) == "1.1"
     with pytest.raises(ArgumentError):
         decimal(12.34567)
+
+
+@given(st.floats(min_value=-9.2e14, max_value=9.2e14, allow_nan=False))
+@settings(max_examples=500, deadline=None)
+def test_the_decimal_fast_path_agrees_with_exact_decimal_arithmetic(x: float) -> None:
+    from decimal import Decimal
+
+    try:
+        text = decimal(x)
+    except ArgumentError:
+        assert Decimal(repr(x)) != Decimal(repr(x)).quantize(Decimal("0.0001"))
+        return
+    assert Decimal(text) == Decimal(repr(x))
+    whole, _, frac = text.partition(".")
+    assert whole.lstrip("-").isdigit()
+    assert 1 <= len(frac) <= 4

@@ -25,6 +25,9 @@ class Obligations:
     reservations: tuple[Reservation, ...]
 
 
+NONE = Obligations(None, None, ())
+
+
 def permits(bundle: PolicyBundle, decision: Decision) -> list[PolicyInfo]:
     """The determining policies' info, in id order."""
     return [bundle.policies[p] for p in sorted(decision.policies) if p in bundle.policies]
@@ -48,6 +51,8 @@ def obligations(
     now: float,
 ) -> Obligations:
     """The obligations of an allowed decision; ArgumentError if a budget cannot be charged."""
+    if bundle.obligated.isdisjoint(decision.policies):
+        return NONE
     approval = approval_of(bundle, decision)
     reserved = reservations(permits(bundle, decision), principal, tool, args, now)
     return Obligations(

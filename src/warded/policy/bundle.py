@@ -74,6 +74,7 @@ class PolicyBundle:
     entities: cedarpy.Entities
     ancestors: Mapping[Uid, frozenset[Uid]]
     actions: Mapping[str, Uid]
+    obligated: frozenset[str] = frozenset()
 
     @classmethod
     def from_directory(cls, path: str | Path) -> PolicyBundle:
@@ -111,6 +112,7 @@ class PolicyBundle:
             entities=entities,
             ancestors=MappingProxyType(ancestors),
             actions=MappingProxyType(actions),
+            obligated=frozenset(i.id for i in infos.values() if i.approval or i.rate or i.budget),
         )
 
     def action_uid(self, tool: str) -> dict[str, str] | None:

@@ -67,6 +67,10 @@ def to_cedar(
 
 def decimal(value: int | float | Decimal) -> str:
     """A Cedar decimal's text; raises ArgumentError beyond 4 fractional digits or range."""
+    if type(value) is float and abs(value) < 9e14:
+        text = repr(value)
+        if "e" not in text and len(text) - text.index(".") <= 5:
+            return text  # already Cedar's form: digits, a point, one to four decimals
     try:
         d = Decimal(repr(value)) if isinstance(value, float) else Decimal(value)
     except InvalidOperation:
