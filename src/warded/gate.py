@@ -34,6 +34,8 @@ from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor, scrub
 from warded.request import build_context, instant, printable, resource_of, utf8
+from warded.scanners.base import Finding, Scanner, scan_value
+from warded.scanners.base import redact as mask_findings
 from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
 
@@ -49,6 +51,7 @@ class _Authorized:
     digest: str
     decision: Decision
     reservations: tuple[Reservation, ...]
+    redact: frozenset[str]  # output scanners whose findings the determining permits mask
 
 
 class _Held(Exception):
@@ -73,6 +76,8 @@ class Gate:
         redactor: Redactor | None = None,
         decision_timeout: float | None = None,
         approval_ttl: float = DEFAULT_TTL,
+        scanners: Sequence[Scanner] = (),
+        output_scanners: Sequence[Scanner] = (),
     ) -> None:
         self._engine = Engine(bundle)
         self._shadow: Engine | None = None
@@ -83,6 +88,8 @@ class Gate:
         self.redactor: Redactor = redactor if redactor is not None else DefaultRedactor()
         self.decision_timeout = decision_timeout
         self.approval_ttl = approval_ttl
+        self.scanners = tuple(scanners)
+        self.output_scanners = tuple(output_scanners)
         self.approvals = ApprovalDesk(self.store, self.clock)
         self._reload_lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
@@ -341,7 +348,8 @@ class Gate:
             if problem:
                 return Refusal("invalid_arguments", ref="", detail=problem)
             resource = resource_of(t, value, engine.bundle)
-            context = build_context(to_cedar(value, t.parameters), session, now)
+            found = scan_value(self.scanners, value) if self.scanners else []
+            context = self._context(engine, t, value, session, now, found)
             decision = _checked(engine.decide(principal, tool, resource, context))
             if not decision.allowed:
                 cited = decision.policies[0] if decision.policies and not decision.errors else None
@@ -356,6 +364,32 @@ class Gate:
         except Exception:
             return Refusal("unavailable", ref="")
         return decision
+
+    def _context(
+        self,
+        engine: Engine,
+        tool: Tool,
+        value: Any,
+        session: Session,
+        now: float,
+        found: list[Finding],
+    ) -> dict[str, Any]:
+        """The Cedar context, with `scan` where the tool's action declares it.
+
+        `context.scan` has, per declared field, whether the input scanner of
+        that name found anything. A field with no such scanner on this gate
+        cannot be answered truthfully, so the call is refused rather than told
+        "nothing found".
+        """
+        context = build_context(to_cedar(value, tool.parameters), session, now)
+        fields = engine.bundle.scanned.get(tool.name)
+        if fields:
+            missing = fields - {s.name for s in self.scanners}
+            if missing:
+                raise LookupError(f"the policy reads context.scan.{min(missing)}; no such scanner")
+            seen = {f.scanner for f in found}
+            context["scan"] = {field: field in seen for field in fields}
+        return context
 
     def _would_fit(self, reservations: tuple[Reservation, ...]) -> bool:
         """Whether the reservations would fit now; nothing is kept (the transaction rolls back)."""
@@ -398,7 +432,8 @@ class Gate:
             frozen = canonical_json(tool.prepare(args))
             digest = args_digest(frozen)
             value = thaw(frozen)
-            redacted = self.redactor.redact(tool.sensitive, value)
+            found = scan_value(self.scanners, value) if self.scanners else []
+            redacted = self.redactor.redact(tool.sensitive, mask_findings(value, found))
             problem = tool.check(value)
             if problem is not None:
                 return self._refuse(
@@ -410,7 +445,7 @@ class Gate:
                     "unavailable", base, now, started, digest, redacted, reasons=(reason,)
                 )
             resource = resource_of(tool, value, engine.bundle)
-            context = build_context(to_cedar(value, tool.parameters), session, now)
+            context = self._context(engine, tool, value, session, now, found)
             decision = _checked(engine.decide(principal, name, resource, context))
             shadow_decision = _shadow_decide(shadow, principal, name, resource, context)
             owed = (
@@ -433,9 +468,10 @@ class Gate:
         if tool.sensitive:
             decision = replace(decision, errors=scrub(decision.errors, tool.sensitive, value))
         session.count_call()
+        cedar_args = mask_findings(context["args"], found)
         request = {
             "resource": resource,
-            "context": {**context, "args": self.redactor.redact(tool.sensitive, context["args"])},
+            "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
         }
         entry = AuditEntry(
             kind="decision",
@@ -540,7 +576,9 @@ class Gate:
         except Exception as exc:
             log.error("decision could not be recorded; call %s refused: %s", entry.call, exc)
             return Refusal("unavailable", ref=entry.id)
-        return _Authorized(entry.call, tool, frozen, digest, decision, owed.reservations)
+        return _Authorized(
+            entry.call, tool, frozen, digest, decision, owed.reservations, owed.redact
+        )
 
     def _pending(
         self,
@@ -620,7 +658,15 @@ class Gate:
 
         A tool that ran (returned or raised) adds its labels to the session.
         """
-        labels = authorized.tool.labels
+        labels = set(authorized.tool.labels)
+        if error is None and outcome is None and self.output_scanners:
+            found = scan_value(self.output_scanners, result)
+            labels |= {f.scanner for f in found}
+            hidden = authorized.redact
+            result = mask_findings(result, [f for f in found if f.scanner in hidden])
+            if found:
+                seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
+                detail = {**(detail or {}), "findings": seen, "redacted": sorted(hidden)}
         if session is not None and labels:
             session.add_labels(labels)
             detail = {**(detail or {}), "labels_added": sorted(labels)}

@@ -23,9 +23,11 @@ class Obligations:
     approval: str | None
     policy: str | None
     reservations: tuple[Reservation, ...]
+    redact: frozenset[str] = frozenset()
 
 
 NONE = Obligations(None, None, ())
+"""What an allow owes when no determining permit carries an obligation."""
 
 
 def permits(bundle: PolicyBundle, decision: Decision) -> list[PolicyInfo]:
@@ -54,9 +56,10 @@ def obligations(
     if bundle.obligated.isdisjoint(decision.policies):
         return NONE
     approval = approval_of(bundle, decision)
-    reserved = reservations(permits(bundle, decision), principal, tool, args, now)
+    infos = permits(bundle, decision)
     return Obligations(
         approval[0] if approval else None,
         approval[1] if approval else None,
-        tuple(reserved),
+        tuple(reservations(infos, principal, tool, args, now)),
+        frozenset(name for i in infos for name in i.redact),
     )

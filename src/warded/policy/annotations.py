@@ -4,6 +4,7 @@
     @rate("20/minute")                   at most 20 calls per principal per minute
     @rate("20/minute per tool")          ... per principal and tool
     @budget("args.amount 500/day")       the sum of args.amount per principal per day
+    @redact("secrets, pii")              mask what these output scanners find in the result
 
 Each parses into a value here, so a malformed annotation rejects the bundle.
 """
@@ -16,7 +17,8 @@ from decimal import Decimal, InvalidOperation
 from typing import Literal
 
 PERIODS: dict[str, int] = {"second": 1, "minute": 60, "hour": 3600, "day": 86400}
-OBLIGATION_KEYS = ("approval", "rate", "budget")
+OBLIGATION_KEYS = ("approval", "rate", "budget", "redact")
+_SCANNER = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 _GROUP = re.compile(r"^[A-Za-z0-9_.:-]{1,64}$")
 _RATE = re.compile(r"^\s*(\d+)\s*/\s*(second|minute|hour|day)\s*(per tool)?\s*$")
@@ -72,3 +74,10 @@ def parse_budget(text: str) -> Budget:
     if limit <= 0:
         raise ValueError(f"@budget limit must be positive, got {text!r}")
     return Budget(tuple(m.group(1).split(".")), limit, PERIODS[m.group(3)])
+
+
+def parse_redact(text: str) -> tuple[str, ...]:
+    names = tuple(sorted({n.strip() for n in text.split(",")}))
+    if not names or not all(_SCANNER.match(n) for n in names):
+        raise ValueError(f'@redact names output scanners, e.g. "secrets, pii"; got {text!r}')
+    return names

@@ -33,6 +33,9 @@ CONTEXT_CONTRACT = (
     'context.session.labels.contains("") && context.session.calls > 0 && '
     "context.now.epoch > 0 && context.now.hour > 0 && context.now.weekday > 0"
 )
+# An action whose context also declares `scan` gets the input scanners' findings,
+# one Bool per declared field (each needs a scanner of that name on the gate).
+SCAN_FIELDS = ("secrets", "pii", "injection")
 CONTEXT_CONTRACT_TEXT = (
     "context { args: {...}, session: { id: String, labels: Set<String>, calls: Long }, "
     "now: { epoch: Long, hour: Long, weekday: Long } }"
@@ -51,6 +54,7 @@ class PolicyInfo:
     approval: str | None = None
     rate: ann.Rate | None = None
     budget: ann.Budget | None = None
+    redact: tuple[str, ...] = ()
 
     @property
     def description(self) -> str | None:
@@ -75,6 +79,7 @@ class PolicyBundle:
     ancestors: Mapping[Uid, frozenset[Uid]]
     actions: Mapping[str, Uid]
     obligated: frozenset[str] = frozenset()
+    scanned: Mapping[str, frozenset[str]] = MappingProxyType({})
 
     @classmethod
     def from_directory(cls, path: str | Path) -> PolicyBundle:
@@ -102,6 +107,7 @@ class PolicyBundle:
         entities, entity_list = _parse_entities(files.entities, schema)
         ancestors = _ancestors(entity_list)
         actions = _tool_actions(entity_list, schema_name, schema)
+        scanned = _scan_fields(actions, schema)
         return cls(
             version=bundle_version(files),
             files=files,
@@ -112,7 +118,10 @@ class PolicyBundle:
             entities=entities,
             ancestors=MappingProxyType(ancestors),
             actions=MappingProxyType(actions),
-            obligated=frozenset(i.id for i in infos.values() if i.approval or i.rate or i.budget),
+            obligated=frozenset(
+                i.id for i in infos.values() if i.approval or i.rate or i.budget or i.redact
+            ),
+            scanned=MappingProxyType(scanned),
         )
 
     def action_uid(self, tool: str) -> dict[str, str] | None:
@@ -262,6 +271,7 @@ def _policy_info(
         ("approval", ann.parse_approval),
         ("rate", ann.parse_rate),
         ("budget", ann.parse_budget),
+        ("redact", ann.parse_redact),
     ):
         if key not in notes:
             continue
@@ -351,15 +361,7 @@ def _tool_actions(
         for e in entity_list
         if e["uid"]["type"] == "Action" or e["uid"]["type"].endswith("::Action")
     ]
-    probes = "\n".join(
-        f"permit(principal, action == {t}::{json.dumps(i)}, resource) "
-        f"when {{ {CONTEXT_CONTRACT} }};"
-        for t, i in actions
-    )
-    result = cedarpy.validate_policies(probes, schema) if actions else None
-    failures: dict[int, str] = {}
-    for err in result.errors if result is not None else []:
-        failures.setdefault(int(err.policy_id[6:]), err.error)
+    failures = _probe(actions, CONTEXT_CONTRACT, schema)
     out: dict[str, Uid] = {}
     problems: list[Problem] = []
     for k, (t, i) in enumerate(actions):
@@ -384,6 +386,33 @@ def _tool_actions(
     if problems:
         raise BundleError(problems)
     return out
+
+
+def _probe(actions: list[Uid], condition: str, schema: cedarpy.Schema) -> dict[int, str]:
+    """Validate `condition` for each action; the first error per action, by position."""
+    if not actions:
+        return {}
+    probes = "\n".join(
+        f"permit(principal, action == {t}::{json.dumps(i)}, resource) when {{ {condition} }};"
+        for t, i in actions
+    )
+    failures: dict[int, str] = {}
+    for err in cedarpy.validate_policies(probes, schema).errors:
+        failures.setdefault(int(err.policy_id[6:]), err.error)
+    return failures
+
+
+def _scan_fields(actions: Mapping[str, Uid], schema: cedarpy.Schema) -> dict[str, frozenset[str]]:
+    """Per tool action, the `context.scan` fields its context declares (Bool each)."""
+    names = list(actions)
+    uids = [actions[n] for n in names]
+    declared: dict[str, set[str]] = {}
+    for field in SCAN_FIELDS:
+        failures = _probe(uids, f"context.scan.{field}", schema)
+        for k, name in enumerate(names):
+            if k not in failures:
+                declared.setdefault(name, set()).add(field)
+    return {name: frozenset(fields) for name, fields in declared.items()}
 
 
 def _build(tree: pst.PolicySet, what: str) -> cedarpy.PolicySet:
