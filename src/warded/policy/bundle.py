@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -79,7 +79,7 @@ class PolicyBundle:
     ancestors: Mapping[Uid, frozenset[Uid]]
     actions: Mapping[str, Uid]
     obligated: frozenset[str] = frozenset()
-    scanned: Mapping[str, frozenset[str]] = MappingProxyType({})
+    scanned: Mapping[str, frozenset[str]] = field(default_factory=dict)
 
     @classmethod
     def from_directory(cls, path: str | Path) -> PolicyBundle:
@@ -407,11 +407,11 @@ def _scan_fields(actions: Mapping[str, Uid], schema: cedarpy.Schema) -> dict[str
     names = list(actions)
     uids = [actions[n] for n in names]
     declared: dict[str, set[str]] = {}
-    for field in SCAN_FIELDS:
-        failures = _probe(uids, f"context.scan.{field}", schema)
+    for scan_field in SCAN_FIELDS:
+        failures = _probe(uids, f"context.scan.{scan_field}", schema)
         for k, name in enumerate(names):
             if k not in failures:
-                declared.setdefault(name, set()).add(field)
+                declared.setdefault(name, set()).add(scan_field)
     return {name: frozenset(fields) for name, fields in declared.items()}
 
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -51,20 +52,22 @@ EXTRA_PATTERNS: dict[str, str] = {
     ),
 }
 
-# Cheap necessary conditions for detect-secrets plugins whose own patterns are
-# slow to search (no literal start); a plugin not listed here always runs.
-GATES: dict[str, str] = {
-    "AWSKeyDetector": r"A3T|ABIA|ACCA|AKIA|ASIA|(?i:aws)",
-    "ArtifactoryDetector": r"AKC|AP[\dA-F]",
-    "CloudantDetector": r"(?i:cl(?:oudant|ou)?[_-]?(?:api)?(?:key|pwd|pw|pass|token)|cloudant\.com)",
-    "DiscordBotTokenDetector": r"\.[a-zA-Z\d_-]{6}\.",
-    "IbmCosHmacDetector": r"(?i:secret[-_]?(?:access)?[-_]?key)",
-    "IbmCloudIamDetector": r"[a-zA-Z0-9_\-]{44}",
-    "MailchimpDetector": r"-us\d",
-    "SlackDetector": r"(?i:xox|hooks\.slack\.com)",
-    "SoftlayerDetector": r"(?i:softlayer|sl[_-]?(?:api)?(?:key|pwd|pass|token))",
-    "StripeDetector": r"k_live_",
-    "TelegramBotTokenDetector": r"\d{8}:",
+# Where the slower detect-secrets patterns can match: near one of these
+# literals (lowercase, found in the lowercased text, or as written when the
+# plugin's pattern is case-sensitive), within (before, after) characters of it.
+# A plugin not listed here is searched over the whole text.
+_ASSIGN = ("key", "pwd", "pw", "pass", "token")
+GATES: dict[str, tuple[tuple[str, ...], bool, int, int]] = {
+    "AWSKeyDetector": (("a3t", "abia", "acca", "akia", "asia", "aws"), True, 2, 128),
+    "ArtifactoryDetector": (("AKC", "AP"), False, 2, 128),
+    "CloudantDetector": ((*_ASSIGN, "cloudant"), True, 16, 100),
+    "IbmCosHmacDetector": (("secret",), True, 20, 80),
+    "IbmCloudIamDetector": (_ASSIGN, True, 24, 80),
+    "MailchimpDetector": (("-us",), True, 40, 8),
+    "SlackDetector": (("xox", "hooks.slack.com"), True, 2, 512),
+    "SoftlayerDetector": ((*_ASSIGN, "softlayer"), True, 16, 100),
+    "StripeDetector": (("k_live_",), True, 2, 128),
+    "TelegramBotTokenDetector": ((":",), False, 12, 40),
 }
 SKIPPED = frozenset(
     {
@@ -82,6 +85,7 @@ _EDGE = " \t\r\n\"'`=:,;"
 _KEY_BEGIN = re.compile(r"-{3,}\s*BEGIN [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?|PuTTY-User-Key-File-\d")
 _KEY_END = re.compile(r"END [A-Z0-9 ]*PRIVATE KEY(?: BLOCK)?[ \t]*-*|Private-MAC:[^\r\n]*")
 _TOKEN = re.compile(r"[A-Za-z0-9+/=_\-]{20,}")
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _PLACEHOLDERS = frozenset(
     {"password", "passwd", "secret", "changeme", "example", "redacted", "none", "null", "true"}
@@ -92,7 +96,8 @@ _PLACEHOLDERS = frozenset(
 class _Rule:
     kind: str
     pattern: re.Pattern[str]
-    gate: re.Pattern[str] | None
+    gate: tuple[tuple[str, ...], bool, int, int] | None = None
+    score: float = PROVIDER
 
 
 class SecretsScanner:
@@ -109,25 +114,23 @@ class SecretsScanner:
 
     def __init__(self, *, keywords: bool = True, entropy: bool = False) -> None:
         self.rules = tuple(_catalogue())
-        self.keywords = _keyword_rules() if keywords else ()
+        self.keywords = _Keywords() if keywords else None
         self.entropy = entropy
 
     def scan(self, text: str) -> list[Finding]:
         """Findings (path "") for every secret in `text`, sorted by position."""
         found: set[tuple[str, int, int, float]] = set()
+        low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
         for rule in self.rules:
-            if rule.gate is not None and rule.gate.search(text) is None:
-                continue
-            for m in rule.pattern.finditer(text):
+            for m in _matches(rule, text, low):
                 span = _full_span(text, m)
                 if span is not None:
-                    found.add((rule.kind, *span, PROVIDER))
+                    found.add((rule.kind, *span, rule.score))
         for start, end in _private_keys(text):
             found.add(("private_key", start, end, PRIVATE_KEY))
-        for pattern in self.keywords:
-            for m in pattern.finditer(text):
-                if _plausible(m.group("v"), quoted=m.groupdict().get("q") is not None):
-                    found.add(("secret_keyword", m.start("v"), m.end("v"), KEYWORD))
+        if self.keywords is not None:
+            for start, end in self.keywords.find(text, low):
+                found.add(("secret_keyword", start, end, KEYWORD))
         if self.entropy:
             for m in _TOKEN.finditer(text):
                 if _high_entropy(m.group()):
@@ -145,27 +148,67 @@ def _catalogue() -> Iterable[_Rule]:
     for secret_type, cls in sorted(plugins):
         if cls.__name__ in SKIPPED or not issubclass(cls, base.RegexBasedDetector):
             continue
-        gate = GATES.get(cls.__name__)
         for pattern in cls.denylist:
-            yield _Rule(_slug(secret_type), pattern, re.compile(gate) if gate else None)
+            yield _Rule(_slug(secret_type), pattern, GATES.get(cls.__name__))
     for kind, source in EXTRA_PATTERNS.items():
-        yield _Rule(kind, re.compile(source), None)
+        yield _Rule(kind, re.compile(source))
 
 
-def _keyword_rules() -> tuple[re.Pattern[str], ...]:
-    keyword = require("detect_secrets.plugins.keyword", "SecretsScanner")
-    names = "|".join(keyword.DENYLIST)
-    head = rf"(?:{names})[\w.-]*[\"'\]]{{0,2}}[ \t]*"
-    return (
-        re.compile(
-            head + r"(?:=|:=|:|=>|==|!=)[ \t]*(?P<q>[\"'`])(?P<v>(?:(?!(?P=q))[^\r\n]){1,256})(?P=q)",
-            re.IGNORECASE,
-        ),
-        re.compile(
-            head + r"(?:=|:=|:)[ \t]*(?P<v>[^\s\"'`,;&<>(){}\[\]]{6,256})",
-            re.IGNORECASE,
-        ),
-    )
+def _matches(rule: _Rule, text: str, low: str) -> Iterable[re.Match[str]]:
+    if rule.gate is None:
+        yield from rule.pattern.finditer(text)
+        return
+    literals, lowered, before, after = rule.gate
+    hay = low if lowered else text
+    spans: list[tuple[int, int]] = []
+    for literal in literals:
+        i = hay.find(literal)
+        while i != -1:
+            spans.append((max(0, i - before), i + len(literal) + after))
+            i = hay.find(literal, i + 1)
+    spans.sort()
+    start = end = -1
+    for s, e in [*spans, (sys.maxsize, 0)]:
+        if s > end:
+            if end > start:
+                yield from rule.pattern.finditer(text, start, min(end, len(text)))
+            start, end = s, e
+        else:
+            end = max(end, e)
+
+
+class _Keywords:
+    """`name = value` where the name is on detect-secrets' keyword list (`api_key`, `password`).
+
+    Searched from each occurrence of a keyword's core (the text's lowercase
+    copy has the same length), so the cost follows the number of keywords.
+    """
+
+    CORES = ("key", "pass", "pwd", "secret", "contrase")
+
+    def __init__(self) -> None:
+        keyword = require("detect_secrets.plugins.keyword", "SecretsScanner")
+        self.names = re.compile("|".join(keyword.DENYLIST))
+        rest = r"[\w.-]*[\"'\]]{0,2}[ \t]*"
+        self.quoted = re.compile(
+            rest
+            + r"(?:=|:=|:|=>|==|!=)[ \t]*(?P<q>[\"'`])(?P<v>(?:(?!(?P=q))[^\r\n]){1,256})(?P=q)"
+        )
+        self.bare = re.compile(rest + r"(?:=|:=|:)[ \t]*(?P<v>[^\s\"'`,<>(){}\[\]]{6,256})")
+
+    def find(self, text: str, low: str) -> Iterable[tuple[int, int]]:
+        for core in self.CORES:
+            i = low.find(core)
+            while i != -1:
+                after = i + len(core)
+                name = self.names.search(low, max(0, i - 9), after + 4)
+                if name is not None and name.start() <= i < name.end():
+                    m = self.quoted.match(low, after) or self.bare.match(low, after)
+                    if m is not None:
+                        start, end = m.span("v")
+                        if _plausible(text[start:end], quoted=m.re is self.quoted):
+                            yield start, end
+                i = low.find(core, after)
 
 
 def _slug(secret_type: str) -> str:

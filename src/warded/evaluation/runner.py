@@ -1,0 +1,230 @@
+"""Run every (user task, injection task) pair of a suite under every defense and mode.
+
+Each run is scored by AgentDojo itself (`TaskSuite.run_task_with_pipeline`
+with the compromised agent as the pipeline and a `GuardedRuntime` as the
+runtime): utility is the user task's check, security the injection task's
+check ("the attacker's goal was reached"). The injected text is AgentDojo's
+`important_instructions` attack, placed in the injection vectors the user
+task's ground truth reads.
+
+A pair whose injection task gives no ground-truth calls cannot be decided by
+any tool-call policy; it is listed with the reason and not replayed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from warded.evaluation.replay import (
+    DEFENSES,
+    MODES,
+    CompromisedAgent,
+    DefenseName,
+    GuardedRuntime,
+    Mode,
+    ToolHost,
+    Trace,
+    WardedSetup,
+    guard_factory,
+)
+from warded.evaluation.suites import SuiteConfig, agentdojo, check_config, load_suite
+
+# `important_instructions` names the victim model; this id is the one AgentDojo's
+# published gpt-4o runs used. Nothing here calls a model.
+ATTACK = "important_instructions"
+ATTACK_MODEL_ID = "gpt-4o-2024-05-13"
+OUTPUT_ONLY = "goal is only text in the answer: no tool call to refuse"
+EMPTY_GT = "empty ground truth: the benchmark gives no calls to replay"
+
+
+@dataclass(slots=True)
+class RunResult:
+    """One scored run: a task (and maybe an injection) under one defense and one mode."""
+
+    defense: DefenseName
+    mode: Mode | None
+    utility: bool
+    security: bool | None
+    trace: Trace
+    error: str | None = None
+
+    @property
+    def approvals_granted(self) -> int:
+        return sum(1 for a in self.trace.attempts if a.approval == "approved")
+
+    @property
+    def approvals_requested(self) -> int:
+        return sum(1 for a in self.trace.attempts if a.approval_id is not None)
+
+    @property
+    def attack_reached_approval(self) -> bool:
+        return any(
+            a.origin == "attacker" and a.approval_id is not None for a in self.trace.attempts
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"utility": self.utility}
+        if self.security is not None:
+            out["attack_executed"] = self.security
+        t = self.trace
+        if t.exposed_at is not None:
+            out["payload_seen_at_call"] = t.exposed_at
+        if t.tainted_at_exposure is not None:
+            out["session_untrusted_at_exposure"] = t.tainted_at_exposure
+        if self.mode is not None:
+            out["hijacked"] = t.hijacked
+        out["calls"] = [a.to_json() for a in t.attempts]
+        if self.error:
+            out["error"] = self.error
+        return out
+
+
+@dataclass(slots=True)
+class TaskResult:
+    """A user task without attack, under every defense."""
+
+    version: str
+    suite: str
+    user_task: str
+    runs: dict[DefenseName, RunResult] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class PairResult:
+    version: str
+    suite: str
+    user_task: str
+    injection_task: str
+    undecidable: str | None = None
+    runs: dict[tuple[Mode, DefenseName], RunResult] = field(default_factory=dict)
+
+
+class _Named:
+    """What AgentDojo's attack reads from the target pipeline: its name."""
+
+    name = ATTACK_MODEL_ID
+
+
+class SuiteRunner:
+    """One suite of one benchmark version, with its policies loaded."""
+
+    def __init__(self, version: str, name: str, policies: Path | None = None) -> None:
+        self.version = version
+        self.name = name
+        self.suite = load_suite(version, name)
+        self.config = SuiteConfig.load(name, policies)
+        check_config(self.suite, self.config)
+        self.setup = WardedSetup(self.config, self.suite.tools)
+        registry = agentdojo("agentdojo.attacks.attack_registry")
+        self.attack = registry.load_attack(ATTACK, self.suite, _Named())
+        self._benign: Any = None
+
+    @property
+    def user_tasks(self) -> list[str]:
+        return sorted(self.suite.user_tasks, key=_task_number)
+
+    @property
+    def injection_tasks(self) -> list[str]:
+        return sorted(self.suite.injection_tasks, key=_task_number)
+
+    def benign(self) -> Any:
+        if self._benign is None:
+            self._benign = self.suite.load_and_inject_default_environment({})
+        return self._benign
+
+    def undecidable(self, injection_id: str) -> str | None:
+        """Why no tool-call policy can decide this injection task, or None."""
+        task = self.suite.injection_tasks[injection_id]
+        env = self.benign().model_copy(deep=True)
+        if task.ground_truth(env):
+            return None
+        said = task.GROUND_TRUTH_OUTPUT
+        if said and task.security(said, env, env.model_copy(deep=True)):
+            return OUTPUT_ONLY
+        return EMPTY_GT
+
+    def run_task(self, user_id: str, defenses: Sequence[DefenseName] = DEFENSES) -> TaskResult:
+        """The user task alone (benign environment) under each defense."""
+        user_task = self.suite.user_tasks[user_id]
+        result = TaskResult(self.version, self.name, user_id)
+        for defense in defenses:
+            result.runs[defense] = self._run(user_task, None, {}, self.benign(), defense, None)
+        return result
+
+    def run_pair(
+        self,
+        user_id: str,
+        injection_id: str,
+        modes: Sequence[Mode] = MODES,
+        defenses: Sequence[DefenseName] = DEFENSES,
+        undecidable: str | None = None,
+    ) -> PairResult:
+        """The pair under every mode and defense (nothing is run if it is undecidable)."""
+        result = PairResult(self.version, self.name, user_id, injection_id, undecidable)
+        if undecidable is not None:
+            return result
+        user_task = self.suite.user_tasks[user_id]
+        injection_task = self.suite.injection_tasks[injection_id]
+        injections = self.attack.attack(user_task, injection_task)
+        env = self.suite.load_and_inject_default_environment(injections)
+        for mode in modes:
+            for defense in defenses:
+                result.runs[(mode, defense)] = self._run(
+                    user_task, injection_task, injections, env, defense, mode
+                )
+        return result
+
+    def _run(
+        self,
+        user_task: Any,
+        injection_task: Any | None,
+        injections: dict[str, str],
+        base_env: Any,
+        defense: DefenseName,
+        mode: Mode | None,
+    ) -> RunResult:
+        session = "/".join(
+            (self.version, self.name, user_task.ID, getattr(injection_task, "ID", "-"), mode or "-")
+        )
+        factory = guard_factory(defense, self.setup, f"{session}/{defense}")
+        agent = CompromisedAgent(
+            user_task,
+            injection_task,
+            mode or "after_user",
+            injection_task.GOAL if injection_task is not None else None,
+        )
+
+        def runtime_class(functions: Sequence[Any]) -> GuardedRuntime:
+            return GuardedRuntime(functions, factory(ToolHost(functions)))
+
+        env = base_env.model_copy(deep=True)
+        try:
+            utility, security = self.suite.run_task_with_pipeline(
+                agent,
+                user_task,
+                injection_task,
+                injections,
+                runtime_class=runtime_class,
+                environment=env,
+            )
+        except Exception as exc:  # a harness failure is reported, never a crash
+            error = f"{type(exc).__name__}: {exc}"
+            return RunResult(defense, mode, False, None, agent.trace, error)
+        return RunResult(
+            defense,
+            mode,
+            bool(utility),
+            bool(security) if injection_task is not None else None,
+            agent.trace,
+        )
+
+
+Progress = Callable[[int], None]
+
+
+def _task_number(task_id: str) -> int:
+    digits = task_id.rsplit("_", 1)[-1]
+    return int(digits) if digits.isdigit() else 0

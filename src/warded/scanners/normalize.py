@@ -1,0 +1,145 @@
+"""Text folding for the injection heuristics, with a map back to the original.
+
+`fold(text)` returns the text as the phrase patterns should see it, and the
+index in `text` of every folded character, so a match is reported as a span
+of the original:
+
+* invisible characters are dropped: zero-width spaces and joiners, word
+  joiner, soft hyphen, BOM, bidirectional controls, variation selectors and
+  Unicode tag characters (which `hidden_payloads` decodes separately);
+* every other character is NFKD-decomposed with its combining marks dropped
+  (full-width and mathematical letters, ligatures, accents, "zalgo" marks),
+  and Cyrillic and Greek letters that look like Latin ones become Latin;
+* ASCII letters are lowercased (other letters keep their case).
+
+`deleet` and `collapse` derive further views: digits and symbols read as
+letters ("1gn0r3"), and letters spaced out one by one ("i g n o r e").
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+import unicodedata
+from collections import Counter
+from dataclasses import dataclass
+
+INVISIBLE = frozenset(
+    "\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b\u200c\u200d\u200e\u200f"
+    "\u202a\u202b\u202c\u202d\u202e\u2060\u2061\u2062\u2063\u2064\u2066\u2067\u2068\u2069"
+    "\u3164\ufeff\uffa0"
+)
+BIDI = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+# Cyrillic and Greek letters that render like Latin ones (a subset of Unicode's
+# confusables that covers the lowercase and capital look-alikes).
+_LOOKALIKES = (
+    "аa еe оo рp сc уy хx іi јj ѕs ԁd һh ԛq ԝw үy ӏl кk ɡg "
+    "αa οo ιi κk νv τt υu χx ρp εe "
+    "АA ВB ЕE КK МM НH ОO РP СC ТT ХX ІI ЈJ ЅS ҮY "
+    "ΑA ΒB ΕE ΖZ ΗH ΙI ΚK ΜM ΝN ΟO ΡP ΤT ΥY ΧX"
+)
+CONFUSABLES = {ord(pair[0]): pair[1] for pair in _LOOKALIKES.split()}
+_ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
+_LEET = str.maketrans("013457@$", "oieastas")
+_ODD = re.compile(
+    "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
+    "\u2060-\u2064\u2066-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e01ef"
+    "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+    "\u0370-\u03ff\u0400-\u04ff]"
+)
+_GAP = re.compile(r"[^a-z]+")
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
+_SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ \t.\-_*+|/]{1,3}){3,}[a-z](?![a-z0-9])")
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    """A transformed text and, per character, its index in the original (None: the same)."""
+
+    text: str
+    origin: list[int] | None = None
+
+    def span(self, start: int, end: int) -> tuple[int, int]:
+        """The span of the original text that `text[start:end]` came from."""
+        if self.origin is None or end <= start:
+            return start, end
+        return self.origin[start], self.origin[end - 1] + 1
+
+
+def fold(text: str) -> View:
+    """`text` folded as the module docstring says, with its origin map."""
+    if text.isascii():
+        return View(text.translate(_ASCII_LOWER))
+    if unicodedata.is_normalized("NFKD", text) and _ODD.search(text) is None:
+        return View(text.translate(_ASCII_LOWER))
+    out: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for run in _NON_ASCII.finditer(text):
+        out.append(text[pos : run.start()])
+        origin.extend(range(pos, run.start()))
+        for i in range(run.start(), run.end()):
+            part = _fold_char(text[i])
+            out.append(part)
+            origin.extend([i] * len(part))
+        pos = run.end()
+    out.append(text[pos:])
+    origin.extend(range(pos, len(text)))
+    return View("".join(out).translate(_ASCII_LOWER), origin)
+
+
+def deleet(view: View) -> View:
+    """`view` with digits and symbols that stand for letters read as those letters."""
+    return View(view.text.translate(_LEET), view.origin)
+
+
+def collapse(view: View) -> View | None:
+    """`view` with runs of single spaced-out letters joined into words; None if there are none.
+
+    Within a run the most common gap is dropped ("i g n o r e" → "ignore")
+    and any other gap becomes one space ("i-g-n-o-r-e a-l-l" → "ignore all").
+    """
+    runs = list(_SPACED.finditer(view.text))
+    if not runs:
+        return None
+    src = view.text
+    out: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for run in runs:
+        _copy(view, pos, run.start(), out, origin)
+        gaps = [(g.start(), g.end()) for g in _GAP.finditer(src, run.start(), run.end())]
+        usual = Counter(src[s:e] for s, e in gaps).most_common(1)[0][0]
+        letter = run.start()
+        for start, end in [*gaps, (run.end(), run.end())]:
+            _copy(view, letter, start, out, origin)
+            if start < run.end() and src[start:end] != usual:
+                out.append(" ")
+                origin.append(view.origin[start] if view.origin is not None else start)
+            letter = end
+        pos = run.end()
+    _copy(view, pos, len(src), out, origin)
+    return View("".join(out), origin)
+
+
+def _copy(view: View, start: int, end: int, out: list[str], origin: list[int]) -> None:
+    out.append(view.text[start:end])
+    origin.extend(view.origin[start:end] if view.origin is not None else range(start, end))
+
+
+@functools.lru_cache(maxsize=4096)
+def _fold_char(ch: str) -> str:
+    if ch in INVISIBLE or _is_selector_or_tag(ch):
+        return ""
+    parts = unicodedata.normalize("NFKD", ch)
+    kept = "".join(p for p in parts if not unicodedata.combining(p) and not _is_mark(p))
+    return kept.translate(CONFUSABLES)
+
+
+def _is_mark(ch: str) -> bool:
+    return unicodedata.category(ch) in ("Mn", "Me")
+
+
+def _is_selector_or_tag(ch: str) -> bool:
+    code = ord(ch)
+    return 0xFE00 <= code <= 0xFE0F or 0xE0000 <= code <= 0xE01EF
