@@ -52,6 +52,7 @@ class _Authorized:
     decision: Decision
     reservations: tuple[Reservation, ...]
     redact: frozenset[str]  # output scanners whose findings the determining permits mask
+    approval: str | None  # the approval this call consumed
 
 
 class _Held(Exception):
@@ -576,8 +577,9 @@ class Gate:
         except Exception as exc:
             log.error("decision could not be recorded; call %s refused: %s", entry.call, exc)
             return Refusal("unavailable", ref=entry.id)
+        consumed = entry.detail.get("approval") if owed.approval is not None else None
         return _Authorized(
-            entry.call, tool, frozen, digest, decision, owed.reservations, owed.redact
+            entry.call, tool, frozen, digest, decision, owed.reservations, owed.redact, consumed
         )
 
     def _pending(
@@ -686,12 +688,19 @@ class Gate:
             latency_us=_us(started),
             detail=detail or {},
         )
-        release = authorized.reservations if outcome or error is not None else ()
+        never_ran = outcome == "not_run"
+        release = [
+            r
+            for r in authorized.reservations
+            if never_ran or (error is not None and r.kind == "budget")
+        ]
         try:
-            with self.store.transaction(durable=False) as tx:
+            with self.store.transaction(durable=not never_ran) as tx:
                 tx.append([entry])
                 for reservation in release:
                     tx.release(reservation)
+                if never_ran and authorized.approval is not None:
+                    _restore(tx, authorized.approval)
         except Exception as exc:
             log.error("outcome of call %s could not be recorded: %s", authorized.call, exc)
         if error is not None:
@@ -764,6 +773,13 @@ def _usable(tx: Tx, bound: str, now: float) -> Approval | None:
         _expire(tx, approved, now)
         return None
     return approved
+
+
+def _restore(tx: Tx, approval_id: str) -> None:
+    """Give back an approval consumed by a call that then never ran."""
+    consumed = tx.approval(approval_id)
+    if consumed is not None and consumed.status == "consumed":
+        tx.put_approval(consumed.with_status("approved"))
 
 
 def _expire(tx: Tx, approval: Approval, now: float) -> None:

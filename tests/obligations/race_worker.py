@@ -94,7 +94,12 @@ def main() -> None:
         msg = json.loads(line)
         if msg["cmd"] == "arm":
             fd = os.open(msg["effects"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
-            gate = armed_gate(bundles[msg["bundle"]], msg["bundle"], msg["db"], fd, msg["now"])
+            try:
+                gate = armed_gate(bundles[msg["bundle"]], msg["bundle"], msg["db"], fd, msg["now"])
+            except Exception as exc:
+                os.close(fd)
+                reply({"error": f"{type(exc).__name__}: {exc}"})
+                continue
             calls = msg["calls"]
             reply({"armed": os.getpid()})
         elif msg["cmd"] == "go":

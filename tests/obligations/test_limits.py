@@ -10,7 +10,8 @@ is the ground truth: whatever the gate answers, a tool that ran left a line.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ from typing import Any
 import pytest
 
 from warded import (
+    AuditEntry,
+    AuditRecord,
     Gate,
     ManualClock,
     MemoryStore,
@@ -28,6 +31,7 @@ from warded import (
     Store,
     ToolFailure,
 )
+from warded.store import Tx
 
 LEDGER = Path(__file__).resolve().parent / "bundles" / "ledger"
 OPS = Principal.agent("ops-bot")
@@ -61,8 +65,10 @@ def effects() -> list[tuple[str, Any]]:
     return []
 
 
-def ledger_gate(store: Store, clock: ManualClock, effects: list[tuple[str, Any]]) -> Gate:
-    gate = Gate.from_directory(LEDGER, store=store, clock=clock)
+def ledger_gate(
+    store: Store, clock: ManualClock, effects: list[tuple[str, Any]], **kw: Any
+) -> Gate:
+    gate = Gate.from_directory(LEDGER, store=store, clock=clock, **kw)
     lock = threading.Lock()
 
     def spend(memo: str, amount: int | None = None) -> str:
@@ -292,14 +298,16 @@ def test_a_tool_that_raises_releases_its_reservation(gate: Gate, effects: list[A
 
 
 @pytest.mark.requirement("G10")
-def test_a_failed_call_releases_its_rate_slot(gate: Gate, effects: list[Any]) -> None:
+def test_a_failed_call_keeps_its_rate_slot_so_failing_attempts_are_limited_too(
+    gate: Gate, effects: list[Any]
+) -> None:
     s = Session("s")
 
     failed = gate.call(OPS, "ping", {"n": -1}, s)
-    after = [code(gate.call(OPS, "ping", {"n": i}, s)) for i in range(4)]
+    after = [code(gate.call(OPS, "ping", {"n": i}, s)) for i in range(3)]
 
     assert isinstance(failed, ToolFailure)
-    assert after == ["ran", "ran", "ran", "limit_exceeded"]
+    assert after == ["ran", "ran", "limit_exceeded"]
 
 
 @pytest.mark.requirement("G10")
@@ -330,6 +338,71 @@ def test_a_release_after_midnight_returns_the_amount_to_the_day_it_was_reserved_
     assert spent(store, START + DAY) == 0
 
 
+class HeldStore:
+    """Delegates to a store; the transaction recording an allowing decision waits,
+    open, until the test lets it go. `outcome` is set once an outcome commits."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.holding = threading.Event()
+        self.let_go = threading.Event()
+        self.outcome = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    @contextmanager
+    def _transaction(self, durable: bool) -> Iterator[Tx]:
+        held = HeldTx(self)
+        with self.inner.transaction(durable=durable) as tx:
+            held.tx = tx
+            yield held  # type: ignore[misc]
+        if held.wrote_outcome:
+            self.outcome.set()
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        return self._transaction(durable)
+
+
+class HeldTx:
+    def __init__(self, owner: HeldStore) -> None:
+        self.owner = owner
+        self.tx: Tx
+        self.wrote_outcome = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.tx, name)
+
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        if any(e.decision == "allow" for e in entries):
+            self.owner.holding.set()
+            assert self.owner.let_go.wait(JOIN_BOUND)
+        self.wrote_outcome |= any(e.kind == "outcome" for e in entries)
+        return self.tx.append(entries)
+
+
+@pytest.mark.requirement("G10")
+def test_a_call_whose_decision_timed_out_after_reserving_gives_the_amount_back(
+    clock: ManualClock, effects: list[Any]
+) -> None:
+    store = HeldStore(MemoryStore())
+    gate = ledger_gate(store, clock, effects, decision_timeout=0.2)  # type: ignore[arg-type]
+    s = Session("s")
+
+    timed_out = gate.call(OPS, "spend", {"amount": 600, "memo": "slow"}, s)
+    reserved_while_held = store.holding.is_set()
+    store.let_go.set()
+    assert store.outcome.wait(JOIN_BOUND), "the late decision never recorded its outcome"
+
+    assert code(timed_out) == "unavailable"
+    assert reserved_while_held
+    assert effects == []
+    outcome = next(r.body for r in store.records() if r.body["kind"] == "outcome")
+    assert outcome["outcome"] == "not_run"
+    assert spent(store) == 0  # type: ignore[arg-type]
+    assert gate.call(OPS, "spend", {"amount": 1000, "memo": "whole"}, s) == "spent"
+
+
 # -- what may not be charged ------------------------------------------------------------
 
 
@@ -352,7 +425,8 @@ def test_a_negative_or_missing_budget_amount_is_refused_and_spends_nothing(
     assert code(after) == "limit_exceeded"
     assert effects == [("spend", 1000)]
     assert spent(gate.store) == 1000
-    record = next(r.body for r in gate.store.records() if r.body["id"] == result.ref)  # type: ignore[union-attr]
+    assert isinstance(result, Refusal)
+    record = next(r.body for r in gate.store.records() if r.body["id"] == result.ref)
     assert (record["decision"], record["code"]) == ("deny", "invalid_arguments")
 
 

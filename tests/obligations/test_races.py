@@ -5,6 +5,10 @@ each with its own Gate over the same SQLite file and bundle. A round arms every
 worker with its calls, then releases them together by writing "go" down every
 pipe. Side effects are lines the tools append to a file: the count the
 guarantees are checked against, whatever the answers say.
+
+Real parallelism only samples interleavings, so one test also enumerates them
+at the grain that matters: one call is stopped before each of its store
+transactions in turn while a second, identical call runs from start to end.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -23,6 +28,7 @@ from typing import Any
 import pytest
 
 from warded import (
+    Approval,
     ApprovalError,
     Approver,
     Gate,
@@ -34,6 +40,7 @@ from warded import (
     Session,
     SQLiteStore,
     Store,
+    StoreError,
     ToolFailure,
     verify,
 )
@@ -94,7 +101,8 @@ class Worker:
         return self._stderr_path.read_text(errors="replace")
 
     def close(self) -> None:
-        assert self.proc.stdin is not None and self.proc.stdout is not None
+        assert self.proc.stdin is not None
+        assert self.proc.stdout is not None
         self.proc.stdin.close()
         try:
             self.proc.wait(timeout=REPLY_BOUND)
@@ -114,12 +122,14 @@ class Pool:
     ) -> list[list[dict[str, Any]]]:
         """Arm worker i with calls[i], release them all at once, return their results."""
         assert len(calls) == len(self.workers)
+        if not db.exists():
+            SQLiteStore(db).close()  # workers opening a new file together can fail: see the end
         for worker, mine in zip(self.workers, calls, strict=True):
             worker.send(
                 cmd="arm", db=str(db), effects=str(effects), bundle=bundle, now=NOW, calls=mine
             )
-        for worker in self.workers:
-            assert "armed" in worker.receive()
+        armed = [worker.receive() for worker in self.workers]
+        assert all("armed" in a for a in armed), armed
         for worker in self.workers:  # the barrier: every worker is blocked reading this
             worker.send(cmd="go")
         return [worker.receive()["results"] for worker in self.workers]
@@ -255,7 +265,7 @@ def test_processes_racing_for_one_budget_never_spend_more_than_it(
     assert {r.get("code") for r in results if "ran" not in r} == {"limit_exceeded"}
     store = SQLiteStore(db)
     try:
-        assert store.counter(f'budget|ledger.spend|Agent::"ops-bot"', int(NOW)) == 900
+        assert store.counter('budget|ledger.spend|Agent::"ops-bot"', int(NOW)) == 900
     finally:
         store.close()
 
@@ -390,13 +400,111 @@ def test_racing_approvers_decide_an_approval_once(store: Store) -> None:
     assert len(winners) == 1
     assert {r.problem for r in results if isinstance(r, ApprovalError)} == {"not_pending"}
     final = gate.approvals.get(held.approval_id)
-    assert (final.status, final.decided_by) == (winners[0].status, winners[0].decided_by)  # type: ignore[attr-defined]
+    (winner,) = winners
+    assert isinstance(winner, Approval)
+    assert (final.status, final.decided_by) == (winner.status, winner.decided_by)
     decided = [
         b.body
         for b in gate.store.records()
         if b.body["detail"].get("event") in ("approval.approved", "approval.denied")
     ]
     assert len(decided) == 1
+
+
+# -- every interleaving at transaction boundaries ------------------------------------
+
+
+class PausingStore:
+    """Delegates to a store; the victim thread stops before its n-th transaction
+    until the test lets it go, so that another call runs from start to end there.
+    `reached` is set at the pause, or when the victim finished without reaching it."""
+
+    def __init__(self, inner: Store, pause_at: int) -> None:
+        self.inner = inner
+        self.pause_at = pause_at
+        self.victim: int | None = None
+        self.begun = 0
+        self.paused = False
+        self.reached = threading.Event()
+        self.resume = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def transaction(self, *, durable: bool = True) -> Any:
+        if threading.get_ident() == self.victim:
+            self.begun += 1
+            if self.begun == self.pause_at:
+                self.paused = True
+                self.reached.set()
+                assert self.resume.wait(JOIN_BOUND)
+        return self.inner.transaction(durable=durable)
+
+
+def contested_gate(contest: str, store: Store, ran: list[str]) -> tuple[Gate, Callable[[], object]]:
+    """A gate and the one call two callers contend for: an approved payment, a
+    payment under one call id, or a spend of 600 against a budget of 1000."""
+    if contest == "one budget":
+        gate = Gate.from_directory(LEDGER, store=store, clock=ManualClock(NOW))
+
+        @gate.tool(effect="irreversible")
+        def spend(memo: str, amount: int) -> str:
+            ran.append(memo)
+            return "spent"
+
+        ops = Principal.agent("ops-bot")
+        return gate, lambda: gate.call(ops, "spend", {"amount": 600, "memo": "m"}, Session("s"))
+    gate = Gate.from_directory(BANKING, store=store, clock=ManualClock(NOW))
+
+    @gate.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
+    def send_money(recipient: str, amount: float, subject: str) -> str:
+        ran.append(subject)
+        return "sent"
+
+    billing = Principal.agent("billing-bot")
+    if contest == "one call id":
+        small = {**PAY, "amount": 60}
+        return gate, lambda: gate.call(billing, "send_money", small, Session("s"), call_id="tc_1")
+    held = gate.call(billing, "send_money", PAY, Session("s"))
+    assert isinstance(held, Refusal)
+    assert held.approval_id is not None
+    gate.approvals.approve(held.approval_id, ALICE)
+    return gate, lambda: gate.call(billing, "send_money", PAY, Session("s"))
+
+
+@pytest.mark.requirement("G8")
+@pytest.mark.requirement("G9")
+@pytest.mark.requirement("G10")
+@pytest.mark.parametrize("pause_at", [1, 2, 3])
+@pytest.mark.parametrize("contest", ["one approval", "one call id", "one budget"])
+def test_a_call_run_between_any_two_transactions_of_another_cannot_make_both_run(
+    contest: str, pause_at: int, store: Store
+) -> None:
+    """The first call stops before its 1st, 2nd or 3rd store transaction while
+    the second runs from start to end: exactly one of them runs, at every point."""
+    pausing = PausingStore(store, pause_at)
+    ran: list[str] = []
+    _, contend = contested_gate(contest, pausing, ran)  # type: ignore[arg-type]
+    answers: list[object] = []
+
+    def first() -> None:
+        pausing.victim = threading.get_ident()
+        try:
+            answers.append(contend())
+        finally:
+            pausing.reached.set()
+
+    victim = threading.Thread(target=first)
+    victim.start()
+    assert pausing.reached.wait(JOIN_BOUND)
+    answers.append(contend())
+    pausing.resume.set()
+    victim.join(JOIN_BOUND)
+
+    assert not victim.is_alive()
+    assert pausing.paused or pause_at == 3  # the call has two transactions; 3 is past its end
+    assert len(ran) == 1, answers
+    assert sum(1 for a in answers if not isinstance(a, Refusal)) == 1
 
 
 # -- G9: call ids -------------------------------------------------------------------------
@@ -485,3 +593,46 @@ def test_threads_racing_on_one_call_id_run_it_at_most_once(store: Store) -> None
     assert results.count("sent") == 1
     assert len(sent) == 1
     assert all(isinstance(r, Refusal) and r.code == "not_permitted" for r in results if r != "sent")
+
+
+# -- opening one store file from several processes ------------------------------------
+
+
+def test_a_store_opened_while_another_connection_writes_a_new_file_waits_its_timeout(
+    tmp_path: Path,
+) -> None:
+    """SQLiteStore(path, timeout=...) must wait for a concurrent writer, not fail at once.
+
+    Several gate processes starting on one new file hit this: `PRAGMA
+    journal_mode=WAL` answers SQLITE_BUSY without consulting the busy timeout, so
+    all but one of them can fail with "database is locked" (see the pool's
+    pre-created files). Here another connection holds a write transaction on the
+    new, not yet WAL, file and lets go after a bounded wait.
+    """
+    path = tmp_path / "new.db"
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("CREATE TABLE t (x)")
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("INSERT INTO t VALUES (1)")
+    opened = threading.Event()
+    box: dict[str, object] = {}
+
+    def open_store() -> None:
+        try:
+            box["store"] = SQLiteStore(path, timeout=10)
+        except StoreError as exc:
+            box["error"] = exc
+        opened.set()
+
+    opener = threading.Thread(target=open_store)
+    opener.start()
+    answered_while_locked = opened.wait(0.5)
+    other.execute("COMMIT")
+    other.close()
+    opener.join(JOIN_BOUND)
+    store = box.get("store")
+    if isinstance(store, SQLiteStore):
+        store.close()
+
+    assert "error" not in box, box.get("error")
+    assert not answered_while_locked

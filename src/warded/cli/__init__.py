@@ -23,6 +23,7 @@ from warded.cli.audit import audit
 from warded.cli.cases import run_case_files
 from warded.cli.common import _Group, _one_line
 from warded.cli.decide import check, explain, validate
+from warded.cli.redteam import redteam
 
 
 @click.group(cls=_Group)
@@ -31,7 +32,7 @@ def cli() -> None:
     """warded: execution authority for AI agents."""
 
 
-for command in (validate, check, explain, run_case_files, audit, approvals):
+for command in (validate, check, explain, run_case_files, audit, approvals, redteam):
     cli.add_command(command)
 
 

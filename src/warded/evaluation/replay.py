@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -389,8 +389,14 @@ def _to_str(result: Any) -> str:
         return str(result)
 
 
-class WardedSetup:
-    """A suite's bundle and tool configuration, ready to build one fresh gate per run."""
+class Defenses:
+    """The defenses for one suite: one tool host and one gate, shared by successive runs.
+
+    Each warded run gets its own session and, on the gate's manual clock, its
+    own day (the clock moves two days before each run), so budgets and rates
+    start fresh and approvals bound to one run can never serve another.
+    `renew()` starts a new gate, with a new in-memory audit log.
+    """
 
     def __init__(self, config: SuiteConfig, functions: Sequence[Any]) -> None:
         self.config = config
@@ -399,16 +405,23 @@ class WardedSetup:
         self.schemas = {f.name: tool_schema(f) for f in self.functions}
         self.principal = Principal.agent(config.principal)
         self.approver = approver_from_bundle(self.bundle, config.approver)
+        self.host = ToolHost(self.functions)
+        self.clock = ManualClock(REPLAY_NOW)
+        self.gate, self.tools = self._gate()
 
-    def gate(self, host: ToolHost) -> tuple[Gate, dict[str, Tool]]:
-        gate = Gate(self.bundle, store=MemoryStore(), clock=ManualClock(REPLAY_NOW))
+    def renew(self) -> None:
+        self.clock = ManualClock(REPLAY_NOW)
+        self.gate, self.tools = self._gate()
+
+    def _gate(self) -> tuple[Gate, dict[str, Tool]]:
+        gate = Gate(self.bundle, store=MemoryStore(), clock=self.clock)
         tools: dict[str, Tool] = {}
         for f in self.functions:
             tc = self.config.tools[f.name]
             tools[f.name] = gate.register(
                 f.name,
                 self.schemas[f.name],
-                functools.partial(host.execute, f.name),
+                functools.partial(self.host.execute, f.name),
                 description=f.description,
                 effect=tc.effect,
                 resource=tc.resource,
@@ -416,23 +429,19 @@ class WardedSetup:
             )
         return gate, tools
 
-
-GuardFactory = Callable[[ToolHost], Guard]
-
-
-def guard_factory(defense: DefenseName, setup: WardedSetup | None, session_id: str) -> GuardFactory:
-    """How to build the defense of one run."""
-    if defense == "none":
-        return Guard
-    if defense == "oracle":
-        return OracleGuard
-    if setup is None:
-        raise ValueError("the warded defense needs a WardedSetup")
-    answers = defense == "warded+approver"
-
-    def build(host: ToolHost) -> Guard:
-        gate, tools = setup.gate(host)
-        session = Session(session_id)
-        return WardedGuard(host, gate, tools, setup.principal, session, setup.approver, answers)
-
-    return build
+    def guard(self, defense: DefenseName, session_id: str) -> Guard:
+        """A fresh guard for one run."""
+        if defense == "none":
+            return Guard(self.host)
+        if defense == "oracle":
+            return OracleGuard(self.host)
+        self.clock.advance(2 * 86_400)
+        return WardedGuard(
+            self.host,
+            self.gate,
+            self.tools,
+            self.principal,
+            Session(session_id),
+            self.approver,
+            answers=defense == "warded+approver",
+        )

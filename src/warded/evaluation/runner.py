@@ -13,7 +13,9 @@ any tool-call policy; it is listed with the reason and not replayed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import concurrent.futures
+import multiprocessing
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +25,10 @@ from warded.evaluation.replay import (
     MODES,
     CompromisedAgent,
     DefenseName,
+    Defenses,
     GuardedRuntime,
     Mode,
-    ToolHost,
     Trace,
-    WardedSetup,
-    guard_factory,
 )
 from warded.evaluation.suites import SuiteConfig, agentdojo, check_config, load_suite
 
@@ -117,7 +117,7 @@ class SuiteRunner:
         self.suite = load_suite(version, name)
         self.config = SuiteConfig.load(name, policies)
         check_config(self.suite, self.config)
-        self.setup = WardedSetup(self.config, self.suite.tools)
+        self.defenses = Defenses(self.config, self.suite.tools)
         registry = agentdojo("agentdojo.attacks.attack_registry")
         self.attack = registry.load_attack(ATTACK, self.suite, _Named())
         self._benign: Any = None
@@ -189,7 +189,7 @@ class SuiteRunner:
         session = "/".join(
             (self.version, self.name, user_task.ID, getattr(injection_task, "ID", "-"), mode or "-")
         )
-        factory = guard_factory(defense, self.setup, f"{session}/{defense}")
+        guard = self.defenses.guard(defense, f"{session}/{defense}")
         agent = CompromisedAgent(
             user_task,
             injection_task,
@@ -198,9 +198,10 @@ class SuiteRunner:
         )
 
         def runtime_class(functions: Sequence[Any]) -> GuardedRuntime:
-            return GuardedRuntime(functions, factory(ToolHost(functions)))
+            return GuardedRuntime(functions, guard)
 
         env = base_env.model_copy(deep=True)
+        agent.trace.attempts.clear()
         try:
             utility, security = self.suite.run_task_with_pipeline(
                 agent,
@@ -212,17 +213,111 @@ class SuiteRunner:
             )
         except Exception as exc:  # a harness failure is reported, never a crash
             error = f"{type(exc).__name__}: {exc}"
-            return RunResult(defense, mode, False, None, agent.trace, error)
+            return RunResult(defense, mode, False, None, _bare(agent.trace), error)
         return RunResult(
             defense,
             mode,
             bool(utility),
             bool(security) if injection_task is not None else None,
-            agent.trace,
+            _bare(agent.trace),
         )
 
 
-Progress = Callable[[int], None]
+def _bare(trace: Trace) -> Trace:
+    """The trace without the tool results (environment objects): small and picklable."""
+    for attempt in trace.attempts:
+        attempt.result = None
+    return trace
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """One user task of one suite: the task alone, then every pair with it."""
+
+    version: str
+    suite: str
+    user_task: str
+    modes: tuple[Mode, ...] = MODES
+    policies: Path | None = None
+
+
+@dataclass(slots=True)
+class JobResult:
+    job: Job
+    task: TaskResult
+    pairs: list[PairResult]
+    audit: list[dict[str, Any]]
+    bundle_version: str
+
+
+_RUNNERS: dict[tuple[str, str, Path | None], SuiteRunner] = {}
+
+
+def runner_for(version: str, suite: str, policies: Path | None = None) -> SuiteRunner:
+    """The process's runner for a suite (suites are loaded once per process)."""
+    key = (version, suite, policies)
+    if key not in _RUNNERS:
+        _RUNNERS[key] = SuiteRunner(version, suite, policies)
+    return _RUNNERS[key]
+
+
+def run_job(job: Job) -> JobResult:
+    """Run a job on a fresh gate; its audit log comes back as JSON records."""
+    runner = runner_for(job.version, job.suite, job.policies)
+    runner.defenses.renew()
+    task = runner.run_task(job.user_task)
+    pairs = [
+        runner.run_pair(job.user_task, i, job.modes, undecidable=runner.undecidable(i))
+        for i in runner.injection_tasks
+    ]
+    audit = [r.to_json() for r in runner.defenses.gate.store.records()]
+    return JobResult(job, task, pairs, audit, runner.defenses.bundle.version)
+
+
+def plan(
+    versions: Sequence[str],
+    suites: Sequence[str],
+    modes: Sequence[Mode],
+    policies: Mapping[str, Path] | None = None,
+) -> list[tuple[Job, int]]:
+    """Every job, with the number of runs it will score (for a progress bar)."""
+    jobs = []
+    for version in versions:
+        for suite in suites:
+            runner = runner_for(version, suite, (policies or {}).get(suite))
+            decidable = sum(1 for i in runner.injection_tasks if runner.undecidable(i) is None)
+            for user_id in runner.user_tasks:
+                job = Job(version, suite, user_id, tuple(modes), (policies or {}).get(suite))
+                jobs.append((job, 1 + decidable))
+    return jobs
+
+
+Progress = Callable[[JobResult, int], None]
+
+
+def run_all(
+    jobs: Sequence[tuple[Job, int]], workers: int = 1, progress: Progress | None = None
+) -> list[JobResult]:
+    """Run the jobs, in `workers` processes; results in plan order."""
+    results: dict[Job, JobResult] = {}
+
+    def done(result: JobResult, units: int) -> None:
+        results[result.job] = result
+        if progress is not None:
+            progress(result, units)
+
+    units = dict(jobs)
+    if workers <= 1:
+        for job, n in jobs:
+            done(run_job(job), n)
+    else:
+        context = multiprocessing.get_context("spawn")
+        with concurrent.futures.ProcessPoolExecutor(workers, mp_context=context) as pool:
+            futures = [pool.submit(run_job, job) for job, _ in jobs]
+            for future in concurrent.futures.as_completed(futures):
+                result = future.result()
+                done(result, units[result.job])
+    return [results[job] for job, _ in jobs]
 
 
 def _task_number(task_id: str) -> int:

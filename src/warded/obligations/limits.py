@@ -6,7 +6,10 @@ principal, each in fixed windows aligned to the UTC epoch (a day is a UTC
 calendar day). Each limit gets its own counter, named after the policy that
 declares it. The gate reserves every applicable amount in the same store
 transaction that records the decision, so concurrent calls can never
-overspend; a call whose tool raised releases what it reserved.
+overspend. A budget counts what was spent: a call whose tool raised or never
+ran gives its amount back. A rate counts attempts: a slot stays used whatever
+the tool did, so failing calls (a password guess, say) are limited too; only
+a call that never ran returns its slot.
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ class Reservation:
     window: int
     amount: Decimal
     limit: Decimal
+    kind: str = "budget"  # "rate" or "budget"
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -49,9 +53,8 @@ def reservations(
             if info.rate.scope == "principal_tool":
                 key += f"|{tool}"
             period = info.rate.period
-            out.append(
-                Reservation(key, int(now // period) * period, Decimal(1), Decimal(info.rate.limit))
-            )
+            window = int(now // period) * period
+            out.append(Reservation(key, window, Decimal(1), Decimal(info.rate.limit), "rate"))
         if info.budget is not None:
             period = info.budget.period
             amount = _amount(args, info.budget.path[1:])

@@ -51,7 +51,8 @@ _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyz", codecs.encode("abcdefghijklmnopqrstuvwxyz", "rot13")
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
-_HEX_SPACED = re.compile(r"(?:\\x[0-9a-fA-F]{2}){8,}|(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
+_HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
+_HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LEET_LETTERS = frozenset("aeiostb")  # single letters that digits and symbols also read as
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
@@ -135,7 +136,7 @@ class InjectionScanner:
 
     def _find(self, text: str, view: View, leet: View, words: frozenset[str]) -> Iterable[Signal]:
         yield from self._match(text, leet, words, disguised=False)
-        if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:
+        if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
                 spaced_words = frozenset(spaced.text.translate(_NON_LETTERS).split())
@@ -194,16 +195,26 @@ class InjectionScanner:
             yield from self._decoded(raw.decode("utf-8", "replace"), *m.span())
 
     def _encoded(self, text: str, words: frozenset[str]) -> Iterable[Signal]:
-        for m in _BASE64.finditer(text):
-            decoded = _decode_run(m.group()[:MAX_DECODE])
+        cursor = 0
+        for token in text.split():
+            if len(token) < 20:
+                continue
+            at = text.find(token, cursor)
+            cursor = at + len(token)
+            for m in _BASE64.finditer(token):
+                decoded = _decode_run(m.group()[:MAX_DECODE])
+                if decoded is not None:
+                    yield from self._decoded(decoded, at + m.start(), at + m.end())
+        runs: list[re.Match[str]] = []
+        if "\\x" in text:
+            runs.extend(_HEX_ESCAPED.finditer(text))
+        if "hex" in words or "hexadecimal" in words:
+            runs.extend(_HEX_SPACED.finditer(text))
+        for m in runs:
+            digits = re.sub(r"\\x|[ :]", "", m.group()[:MAX_DECODE])
+            decoded = _as_text(binascii.unhexlify(digits[: len(digits) // 2 * 2]))
             if decoded is not None:
                 yield from self._decoded(decoded, *m.span())
-        if "\\x" in text or "hex" in words or "hexadecimal" in words:
-            for m in _HEX_SPACED.finditer(text):
-                digits = re.sub(r"\\x|[ :]", "", m.group()[:MAX_DECODE])
-                decoded = _as_text(binascii.unhexlify(digits[: len(digits) // 2 * 2]))
-                if decoded is not None:
-                    yield from self._decoded(decoded, *m.span())
 
 
 def _windows(text: str, hits: Iterable[str], before: int) -> list[tuple[int, int]]:

@@ -47,6 +47,10 @@ _ODD = re.compile(
     "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
     "\u0370-\u03ff\u0400-\u04ff]"
 )
+_SEPARATORS = " \t.-_*+|/"
+_SHAPE = str.maketrans(
+    {chr(c): "a" if chr(c).isalpha() else " " if chr(c) in _SEPARATORS else "#" for c in range(128)}
+)
 _GAP = re.compile(r"[^a-z]+")
 _NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 _SPACED = re.compile(r"(?<![a-z0-9])(?:[a-z][ \t.\-_*+|/]{1,3}){3,}[a-z](?![a-z0-9])")
@@ -99,6 +103,9 @@ def collapse(view: View) -> View | None:
     Within a run the most common gap is dropped ("i g n o r e" → "ignore")
     and any other gap becomes one space ("i-g-n-o-r-e a-l-l" → "ignore all").
     """
+    shape = f" {view.text.translate(_SHAPE)} "
+    if " a a a " not in shape and " a  a  a " not in shape:
+        return None  # three lone letters in a row: a cheap test before the pattern
     runs = list(_SPACED.finditer(view.text))
     if not runs:
         return None

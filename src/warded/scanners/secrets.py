@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 import re
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -57,7 +56,8 @@ EXTRA_PATTERNS: dict[str, str] = {
 # plugin's pattern is case-sensitive), within (before, after) characters of it.
 # A plugin not listed here is searched over the whole text.
 _ASSIGN = ("key", "pwd", "pw", "pass", "token")
-GATES: dict[str, tuple[tuple[str, ...], bool, int, int]] = {
+Gate = tuple[tuple[str, ...], bool, int, int]
+GATES: dict[str, Gate] = {
     "AWSKeyDetector": (("a3t", "abia", "acca", "akia", "asia", "aws"), True, 2, 128),
     "ArtifactoryDetector": (("AKC", "AP"), False, 2, 128),
     "CloudantDetector": ((*_ASSIGN, "cloudant"), True, 16, 100),
@@ -67,8 +67,9 @@ GATES: dict[str, tuple[tuple[str, ...], bool, int, int]] = {
     "SlackDetector": (("xox", "hooks.slack.com"), True, 2, 512),
     "SoftlayerDetector": ((*_ASSIGN, "softlayer"), True, 16, 100),
     "StripeDetector": (("k_live_",), True, 2, 128),
-    "TelegramBotTokenDetector": ((":",), False, 12, 40),
+    "TelegramBotTokenDetector": (tuple(f"{d}:" for d in range(10)), False, 12, 40),
 }
+EXTRA_GATES: dict[str, Gate] = {"authorization_header": (("authorization",), True, 2, 256)}
 SKIPPED = frozenset(
     {
         "IPPublicDetector",  # an address is personal data at most: PiiScanner
@@ -96,7 +97,7 @@ _PLACEHOLDERS = frozenset(
 class _Rule:
     kind: str
     pattern: re.Pattern[str]
-    gate: tuple[tuple[str, ...], bool, int, int] | None = None
+    gate: Gate | None = None
     score: float = PROVIDER
 
 
@@ -121,8 +122,9 @@ class SecretsScanner:
         """Findings (path "") for every secret in `text`, sorted by position."""
         found: set[tuple[str, int, int, float]] = set()
         low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
+        cache: dict[Gate, list[tuple[int, int]]] = {}
         for rule in self.rules:
-            for m in _matches(rule, text, low):
+            for m in _matches(rule, text, low, cache):
                 span = _full_span(text, m)
                 if span is not None:
                     found.add((rule.kind, *span, rule.score))
@@ -151,30 +153,39 @@ def _catalogue() -> Iterable[_Rule]:
         for pattern in cls.denylist:
             yield _Rule(_slug(secret_type), pattern, GATES.get(cls.__name__))
     for kind, source in EXTRA_PATTERNS.items():
-        yield _Rule(kind, re.compile(source))
+        yield _Rule(kind, re.compile(source), EXTRA_GATES.get(kind))
 
 
-def _matches(rule: _Rule, text: str, low: str) -> Iterable[re.Match[str]]:
+def _matches(
+    rule: _Rule, text: str, low: str, cache: dict[Gate, list[tuple[int, int]]]
+) -> Iterable[re.Match[str]]:
     if rule.gate is None:
         yield from rule.pattern.finditer(text)
         return
-    literals, lowered, before, after = rule.gate
+    windows = cache.get(rule.gate)
+    if windows is None:
+        windows = cache[rule.gate] = _windows(rule.gate, text, low)
+    for start, end in windows:
+        yield from rule.pattern.finditer(text, start, end)
+
+
+def _windows(gate: Gate, text: str, low: str) -> list[tuple[int, int]]:
+    literals, lowered, before, after = gate
     hay = low if lowered else text
     spans: list[tuple[int, int]] = []
     for literal in literals:
         i = hay.find(literal)
         while i != -1:
-            spans.append((max(0, i - before), i + len(literal) + after))
+            spans.append((max(0, i - before), min(len(text), i + len(literal) + after)))
             i = hay.find(literal, i + 1)
     spans.sort()
-    start = end = -1
-    for s, e in [*spans, (sys.maxsize, 0)]:
-        if s > end:
-            if end > start:
-                yield from rule.pattern.finditer(text, start, min(end, len(text)))
-            start, end = s, e
+    merged: list[tuple[int, int]] = []
+    for start, end in spans:
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
         else:
-            end = max(end, e)
+            merged.append((start, end))
+    return merged
 
 
 class _Keywords:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
@@ -55,7 +56,7 @@ class SQLiteStore:
             self._db = sqlite3.connect(
                 self.path, timeout=timeout, isolation_level=None, check_same_thread=False
             )
-            self._db.execute("PRAGMA journal_mode=WAL")
+            _wal(self._db, timeout)
             self._db.execute("PRAGMA synchronous=FULL")
             for statement in SCHEMA:
                 self._db.execute(statement)
@@ -207,6 +208,26 @@ class _SQLiteTx:
                 "SELECT body FROM approvals WHERE status = ? ORDER BY created", (status,)
             ).fetchall()
         return [Approval.from_json(json.loads(r[0])) for r in rows]
+
+
+def _wal(db: sqlite3.Connection, timeout: float) -> None:
+    """Switch to WAL, waiting up to `timeout` while another connection holds the file.
+
+    SQLite answers a journal-mode change with "database is locked" at once,
+    without its busy handler, while another connection writes a file that is
+    not in WAL mode yet (several processes creating one store together).
+    """
+    deadline = time.monotonic() + timeout
+    pause = 0.001
+    while True:
+        try:
+            db.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) or time.monotonic() >= deadline:
+                raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.05)
 
 
 def _raw(body: object) -> bytes:
