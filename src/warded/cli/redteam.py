@@ -176,7 +176,7 @@ def _print_tables(rich: Any, summaries: Any, report: Any) -> None:
     console.print(
         "none = no defense · tools = oracle tool allowlist · warded = autonomous · "
         "+approver = with the honest approver · queued = attacks that reached the approval "
-        "queue · util. = utility under attack with the approver"
+        "queue"
     )
 
 

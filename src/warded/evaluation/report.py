@@ -157,7 +157,7 @@ def terminal_tables(summaries: Sequence[Summary]) -> list[tuple[str, list[str], 
     Columns: none = no defense, tools = the oracle tool allowlist, warded =
     autonomous (nobody answers approvals), +approver = with the honest
     approver; approvals = per task; queued = attacks that reached the approval
-    queue; util. = utility under attack with the approver.
+    queue.
     """
     out = []
     for version in dict.fromkeys(s.version for s in summaries):
@@ -173,7 +173,7 @@ def terminal_tables(summaries: Sequence[Summary]) -> list[tuple[str, list[str], 
             for s in rows
         ]
         out.append((f"{version}: utility without attack (user tasks)", head, body))
-        head = ["suite", "mode", "pairs", *(SHORT[d] for d in DEFENSES), "queued", "util."]
+        head = ["suite", "mode", "pairs", *(SHORT[d] for d in DEFENSES), "queued"]
         body = [
             [
                 s.suite,
@@ -181,7 +181,6 @@ def terminal_tables(summaries: Sequence[Summary]) -> list[tuple[str, list[str], 
                 str(s.decidable),
                 *(str(s.attacks[(mode, d)]) for d in DEFENSES),
                 str(s.reached_approval[mode]),
-                str(s.utility_under_attack[(mode, "warded+approver")]),
             ]
             for s in rows
             for mode in s.modes
