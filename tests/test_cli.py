@@ -75,7 +75,7 @@ def test_validate_accepts_the_banking_bundle_and_prints_its_version(banking_dir:
     result = run("validate", str(banking_dir))
     assert result.exit_code == 0
     version = PolicyBundle.from_directory(banking_dir).version
-    assert result.stdout == f"ok: 8 policies, 5 tools, version {version}\n"
+    assert result.stdout == f"ok: 9 policies, 5 tools, version {version}\n"
 
 
 def _replace(old: str, new: str) -> Callable[[str], str]:
@@ -333,6 +333,7 @@ def test_explain_json_gives_conditions_obligations_resources_and_forbids(
     assert {p["id"] for p in send["never"]} == {
         "session.untrusted-no-payments",
         "payments.positive",
+        "guard.no-secrets-in-arguments",
     }
     assert tools["get_balance"]["allowed_by"][0]["conditional"] is False
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from warded import Gate, Principal, Refusal, Session, SQLiteStore, ToolFailure, verify
+from warded.scanners import InjectionScanner, SecretsScanner
 
 HERE = Path(__file__).parent
 KNOWN = "GB33BUKB20201555555555"
@@ -40,7 +41,12 @@ class Bank:
 
 
 def build_gate(db: Path, bank: Bank) -> Gate:
-    gate = Gate.from_directory(HERE / "policies", store=SQLiteStore(db))
+    gate = Gate.from_directory(
+        HERE / "policies",
+        store=SQLiteStore(db),
+        scanners=[SecretsScanner()],  # what the policy sees as context.scan
+        output_scanners=[InjectionScanner()],  # a finding labels the session "injection"
+    )
 
     @gate.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
     def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
@@ -160,6 +166,13 @@ def main() -> None:
     print(f"  read_document's output comes from outside; session labels: {sorted(session.labels)}")
     call(billing, "send_money", {"recipient": KNOWN, "amount": 95, "subject": "refund"})
     call(billing, "get_transactions", {"limit": 5})
+
+    print("\n7. A secret in an argument never leaves")
+    clean = Session("demo-billing-2")
+    leak = {"recipient": KNOWN, "amount": 5, "subject": "key AKIAIOSFODNN7EXAMPLE"}
+    call(billing, "send_money", leak, clean)
+    record = list(gate.store.records())[-1].body
+    print(f"  the audit log keeps: subject={record['args']['subject']!r}")
 
     print("\nThe audit trail (newest last):")
     records = list(gate.store.records())

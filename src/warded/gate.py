@@ -34,7 +34,7 @@ from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor, scrub
 from warded.request import build_context, instant, printable, resource_of, utf8
-from warded.scanners.base import Finding, Scanner, scan_value
+from warded.scanners.base import Finding, Scanner, builtin_scanner, scan_value
 from warded.scanners.base import redact as mask_findings
 from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
@@ -53,6 +53,10 @@ class _Authorized:
     reservations: tuple[Reservation, ...]
     redact: frozenset[str]  # output scanners whose findings the determining permits mask
     approval: str | None  # the approval this call consumed
+
+
+class _Unknown(LookupError):
+    """The tool is not registered, or this principal can never be permitted it."""
 
 
 class _Held(Exception):
@@ -90,8 +94,10 @@ class Gate:
         self.decision_timeout = decision_timeout
         self.approval_ttl = approval_ttl
         self.scanners = tuple(scanners)
+        self._builtin: dict[str, Scanner] = {}
         self.output_scanners = tuple(output_scanners)
         self.approvals = ApprovalDesk(self.store, self.clock)
+        self._input_scanners(self._engine)  # a declared scan field without its scanner fails here
         self._reload_lock = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
@@ -118,9 +124,11 @@ class Gate:
         Open approvals bound to another version are voided.
         """
         bundle = self._load(new)
+        engine = Engine(bundle)
+        self._input_scanners(engine)
         with self._reload_lock:
             old = self._engine.version
-            self._engine = Engine(bundle)
+            self._engine = engine
         now = self._now_or_wall()
         try:
             with self.store.transaction() as tx:
@@ -338,33 +346,52 @@ class Gate:
         empty `ref`). Approvals already granted are not consulted: a call that
         needs one answers `approval_required`.
         """
-        engine = self._engine
-        t = self._tools.get(tool) if isinstance(tool, str) else None
-        if t is None or not engine.visible(principal, tool):
-            return Refusal("unknown_tool", ref="")
         try:
-            now = instant(self.clock.now())
-            value = thaw(canonical_json(t.prepare(args)))
-            problem = t.check(value)
-            if problem:
-                return Refusal("invalid_arguments", ref="", detail=problem)
-            resource = resource_of(t, value, engine.bundle)
-            found = scan_value(self.scanners, value) if self.scanners else []
-            context = self._context(engine, t, value, session, now, found)
-            decision = _checked(engine.decide(principal, tool, resource, context))
+            decision, value, now = self._evaluate(principal, tool, args, session)
             if not decision.allowed:
                 cited = decision.policies[0] if decision.policies and not decision.errors else None
                 return Refusal("not_permitted", ref="", policy=cited)
-            owed = obligations(engine.bundle, decision, str(principal), tool, value, now)
+            owed = obligations(self.bundle, decision, str(principal), tool, value, now)
             if owed.approval is not None:
                 return Refusal("approval_required", ref="", policy=owed.policy)
             if owed.reservations and not self._would_fit(owed.reservations):
                 return Refusal("limit_exceeded", ref="")
+        except _Unknown:
+            return Refusal("unknown_tool", ref="")
         except ArgumentError as exc:
             return Refusal("invalid_arguments", ref="", detail=str(exc))
         except Exception:
             return Refusal("unavailable", ref="")
         return decision
+
+    def evaluate(
+        self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
+    ) -> Decision:
+        """The policy engine's decision for a call, before obligations, without running it.
+
+        A diagnostic (what `warded check` shows behind a refusal). Raises
+        LookupError for a tool this principal cannot see and ArgumentError for
+        arguments the tool refuses.
+        """
+        return self._evaluate(principal, tool, args, session)[0]
+
+    def _evaluate(
+        self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
+    ) -> tuple[Decision, Any, float]:
+        engine = self._engine
+        t = self._tools.get(tool) if isinstance(tool, str) else None
+        if t is None or not engine.visible(principal, tool):
+            raise _Unknown("no tool by that name is available")
+        now = instant(self.clock.now())
+        value = thaw(canonical_json(t.prepare(args)))
+        problem = t.check(value)
+        if problem:
+            raise ArgumentError(problem)
+        resource = resource_of(t, value, engine.bundle)
+        scanners = self._input_scanners(engine)
+        found = scan_value(scanners, value) if scanners else []
+        context = self._context(engine, t, value, session, now, found)
+        return _checked(engine.decide(principal, tool, resource, context)), value, now
 
     def _context(
         self,
@@ -385,12 +412,27 @@ class Gate:
         context = build_context(to_cedar(value, tool.parameters), session, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
-            missing = fields - {s.name for s in self.scanners}
+            missing = fields - {s.name for s in self._input_scanners(engine)}
             if missing:
                 raise LookupError(f"the policy reads context.scan.{min(missing)}; no such scanner")
             seen = {f.scanner for f in found}
             context["scan"] = {field: field in seen for field in fields}
         return context
+
+    def _input_scanners(self, engine: Engine) -> tuple[Scanner, ...]:
+        """The gate's input scanners, plus a built-in one for every `context.scan`
+        field the bundle declares that none of them covers.
+
+        The policy is the governance document: declaring `scan: { secrets: Bool }`
+        in the schema is enough to get secrets scanned.
+        """
+        declared: frozenset[str] = frozenset().union(*engine.bundle.scanned.values())
+        if not declared:
+            return self.scanners
+        given = {s.name for s in self.scanners}
+        for name in sorted(declared - given - self._builtin.keys()):
+            self._builtin[name] = builtin_scanner(name)
+        return self.scanners + tuple(self._builtin[n] for n in sorted(declared - given))
 
     def _would_fit(self, reservations: tuple[Reservation, ...]) -> bool:
         """Whether the reservations would fit now; nothing is kept (the transaction rolls back)."""
@@ -433,7 +475,8 @@ class Gate:
             frozen = canonical_json(tool.prepare(args))
             digest = args_digest(frozen)
             value = thaw(frozen)
-            found = scan_value(self.scanners, value) if self.scanners else []
+            scanners = self._input_scanners(engine)
+            found = scan_value(scanners, value) if scanners else []
             redacted = self.redactor.redact(tool.sensitive, mask_findings(value, found))
             problem = tool.check(value)
             if problem is not None:
@@ -695,7 +738,7 @@ class Gate:
             if never_ran or (error is not None and r.kind == "budget")
         ]
         try:
-            with self.store.transaction(durable=not never_ran) as tx:
+            with self.store.transaction(durable=False) as tx:
                 tx.append([entry])
                 for reservation in release:
                     tx.release(reservation)

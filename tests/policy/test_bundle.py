@@ -139,14 +139,14 @@ BREAKAGES = {
     ),
     "context without session": Breakage(
         "schema.cedarschema",
-        "context: { args: { limit: Long }, session: Session, now: Now }",
-        "context: { args: { limit: Long }, now: Now }",
+        "context: { args: { limit: Long }, session: Session, now: Now, scan: Scan }",
+        "context: { args: { limit: Long }, now: Now, scan: Scan }",
         {("schema.cedarschema", None)},
     ),
     "context without now": Breakage(
         "schema.cedarschema",
-        "context: { args: { path: String }, session: Session, now: Now }",
-        "context: { args: { path: String }, session: Session }",
+        "context: { args: { path: String }, session: Session, now: Now, scan: Scan }",
+        "context: { args: { path: String }, session: Session, scan: Scan }",
         {("schema.cedarschema", None)},
     ),
 }

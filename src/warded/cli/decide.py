@@ -14,7 +14,6 @@ from typing import Any
 import click
 import yaml
 
-from warded.canonical import canonical_json, thaw
 from warded.cli.common import _DIR, _PRINCIPAL, _Entity, _JsonObject, _one_line
 from warded.clock import ManualClock
 from warded.errors import ArgumentError, WardedError
@@ -23,8 +22,6 @@ from warded.model import Decision, Principal, Session
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.engine import Engine
 from warded.policy.slicing import slice_tree
-from warded.policy.values import to_cedar
-from warded.request import build_context, resource_of
 from warded.tools import ResourceRule, Tool
 
 DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
@@ -114,15 +111,10 @@ def decide(
 def _engine_decision(
     gate: Gate, tool: Tool, principal: Principal, args: Mapping[str, Any], session: Session
 ) -> Decision | None:
-    """The engine's own answer, computed as the gate computes it; None if there is none."""
+    """The engine's own answer behind a refusal; None if there is none."""
     try:
-        value = thaw(canonical_json(tool.prepare(args)))
-        if tool.check(value) is not None:
-            return None
-        resource = resource_of(tool, value, gate.bundle)
-        context = build_context(to_cedar(value, tool.parameters), session, gate.clock.now())
-        return Engine(gate.bundle).decide(principal, tool.name, resource, context)
-    except Exception:  # only a diagnosis: the verdict itself comes from the gate
+        return gate.evaluate(principal, tool.name, args, session)
+    except Exception:  # only a diagnosis: the verdict itself comes from gate.decide
         return None
 
 

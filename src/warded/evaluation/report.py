@@ -210,16 +210,21 @@ def findings(summaries: Sequence[Summary], results: Sequence[JobResult]) -> list
         )
     for r in results:
         runs = r.task.runs
-        if "warded" in runs and not runs["warded"].utility:
-            waiting = [a.tool for a in runs["warded"].trace.attempts if a.code]
+        where = f"{r.job.version} {r.job.suite}/{r.job.user_task}"
+        approved = runs.get("warded+approver")
+        auto = runs.get("warded")
+        if approved is not None and approved.approvals_requested:
+            tools = [a.tool for a in approved.trace.attempts if a.approval_id is not None]
+            alone = "passes anyway" if auto is not None and auto.utility else "fails"
             out.append(
-                f"{r.job.version} {r.job.suite}/{r.job.user_task}: not done autonomously; "
-                f"waited for approval or was refused: {', '.join(waiting) or 'nothing'}"
+                f"{where}: {len(tools)} approval(s) for {', '.join(tools)}; "
+                f"without the approver AgentDojo's check {alone}"
             )
-        if "warded+approver" in runs and not runs["warded+approver"].utility:
-            out.append(
-                f"{r.job.version} {r.job.suite}/{r.job.user_task}: fails even with the approver"
-            )
+        elif auto is not None and not auto.utility:
+            refused = [f"{a.tool} ({a.code})" for a in auto.trace.attempts if a.code]
+            out.append(f"{where}: fails autonomously; refused: {', '.join(refused) or 'nothing'}")
+        if approved is not None and not approved.utility:
+            out.append(f"{where}: fails even with the approver")
     return out
 
 
@@ -281,9 +286,10 @@ def bar_chart(
     title: str, groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]]
 ) -> str:
     """A grouped bar chart (values in percent) as inline SVG."""
-    bar, gap, left, top, height = 16, 22, 44, 34, 160
+    bar, gap, left, top, height = 21, 24, 44, 34, 160
     per_group = len(series) * bar + gap
-    width = left + per_group * len(groups) + 20
+    legend = sum(14 + 7 * len(name) + 16 for name, _, _ in series)
+    width = max(left + per_group * len(groups) + 20, left + legend)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 60}" '
         f'role="img" aria-label="{html.escape(title)}">',
@@ -309,7 +315,7 @@ def bar_chart(
             )
             label = f"{v:.0f}" if v >= 1 or v == 0 else f"{v:.1f}"
             out.append(
-                f'<text x="{x + (bar - 2) / 2:.1f}" y="{y - 3:.1f}" font-size="8" '
+                f'<text x="{x + (bar - 2) / 2:.1f}" y="{y - 3:.1f}" font-size="9" '
                 f'text-anchor="middle">{label}</text>'
             )
         out.append(

@@ -42,7 +42,17 @@ from warded.store import MemoryStore
 from warded.tools import EFFECTS
 
 DEFAULT_NOW = 1_767_261_600.0  # 2026-01-01T10:00:00Z
-_TOP = {"bundle", "principal", "now", "tools", "steps", "description"}
+_TOP = {
+    "bundle",
+    "principal",
+    "now",
+    "tools",
+    "steps",
+    "description",
+    "scanners",
+    "output_scanners",
+}
+SCANNERS = ("secrets", "pii", "injection")
 _TOOL = {"parameters", "resource", "effect", "labels"}
 _CALL = {"name", "call", "args", "session", "labels", "principal", "repeat", "expect", "policy"}
 _DECIDE = {"name", "approve", "deny", "as", "expect"}
@@ -72,6 +82,8 @@ class Scenario:
     tools: Mapping[str, Mapping[str, Any]]
     steps: list[dict[str, Any]]
     description: str = ""
+    scanners: tuple[str, ...] = ()
+    output_scanners: tuple[str, ...] = ()
 
     @classmethod
     def load(cls, path: Path, bundle_dir: Path | None = None) -> Scenario:
@@ -103,8 +115,22 @@ class Scenario:
         now = data.get("now", DEFAULT_NOW)
         if not isinstance(now, int | float) or isinstance(now, bool):
             raise ScenarioError(f"{path}: now must be a number")
+        scanners = {}
+        for key in ("scanners", "output_scanners"):
+            names = data.get(key) or []
+            if not isinstance(names, list) or not all(n in SCANNERS for n in names):
+                raise ScenarioError(f"{path}: {key} must be a list of {', '.join(SCANNERS)}")
+            scanners[key] = tuple(names)
         return cls(
-            path, bundle_dir, principal, float(now), tools, steps, str(data.get("description", ""))
+            path,
+            bundle_dir,
+            principal,
+            float(now),
+            tools,
+            steps,
+            str(data.get("description", "")),
+            scanners["scanners"],
+            scanners["output_scanners"],
         )
 
     def run(self) -> list[StepResult]:
@@ -117,7 +143,13 @@ class _Run:
         self.s = scenario
         self.clock = ManualClock(scenario.now)
         self.bundle = PolicyBundle.from_directory(scenario.bundle_dir)
-        self.gate = Gate(self.bundle, store=MemoryStore(), clock=self.clock)
+        self.gate = Gate(
+            self.bundle,
+            store=MemoryStore(),
+            clock=self.clock,
+            scanners=[_scanner(n) for n in scenario.scanners],
+            output_scanners=[_scanner(n) for n in scenario.output_scanners],
+        )
         self.ran: Counter[str] = Counter()
         self.sessions: dict[str, Session] = {}
         self.last_approval: str | None = None
@@ -215,6 +247,18 @@ class _Run:
         except ApprovalError as exc:
             return expected, exc.problem
         return expected, "ok"
+
+
+def _scanner(name: str) -> Any:
+    """A built-in scanner by name (the secrets and PII ones need `warded[scan]`)."""
+    import warded.scanners as scanners
+
+    made = {
+        "secrets": scanners.SecretsScanner,
+        "pii": scanners.PiiScanner,
+        "injection": scanners.InjectionScanner,
+    }[name]
+    return made()
 
 
 def _principal(text: Any, default: Principal) -> Principal:

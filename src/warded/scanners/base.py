@@ -153,3 +153,23 @@ def _rebuild(value: Any, path: str, by_path: dict[str, list[Finding]], mask: str
         items = [_rebuild(v, _join(path, str(i)), by_path, mask) for i, v in enumerate(value)]
         return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def builtin_scanner(name: str) -> Scanner:
+    """A new built-in scanner by name ("secrets", "pii", "injection").
+
+    Raises ImportError naming the extra to install when its libraries are missing.
+    """
+    if name == "secrets":
+        from warded.scanners.secrets import SecretsScanner
+
+        return SecretsScanner()
+    if name == "pii":
+        from warded.scanners.pii import PiiScanner
+
+        return PiiScanner()
+    if name == "injection":
+        from warded.scanners.injection import InjectionScanner
+
+        return InjectionScanner()
+    raise LookupError(f"no built-in scanner named {name!r}")
