@@ -398,3 +398,48 @@ def test_audit_keeps_a_redacted_copy_of_sensitive_arguments(
     raw = b"".join(r.raw for r in gate.store.records())
     assert b"4242" not in raw
     assert _bodies(gate)[0]["args"]["subject"] == "[redacted]"
+
+
+class _Marker:
+    """A plug-in scanner: flags the word SECRET-<letters> as a secret."""
+
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Any]:
+        from warded.scanners import Finding
+
+        found = re.search(r"SECRET-[A-Z]+", text)
+        return [Finding("secrets", "marker", "", found.start(), found.end(), 1.0)] if found else []
+
+
+@pytest.mark.requirement("G16")
+def test_a_secret_found_in_arguments_is_masked_in_the_audit_even_inside_engine_errors(
+    tmp_path: Any,
+) -> None:
+    from warded import BundleFiles, PolicyBundle
+
+    schema = (
+        "type Session = { id: String, labels: Set<String>, calls: Long };\n"
+        "type Now = { epoch: Long, hour: Long, weekday: Long };\n"
+        "entity Agent; entity Tool;\n"
+        "action probe appliesTo { principal: [Agent], resource: [Tool],\n"
+        "  context: { args: { n: Long }, session: Session, now: Now } };\n"
+    )
+    files = BundleFiles(
+        (("p.cedar", "permit (principal, action, resource);\n"),),
+        ("schema.cedarschema", schema),
+    )
+    gate = Gate(PolicyBundle.load(files), scanners=[_Marker()])
+    ran: list[str] = []
+    # the tool says `n` is a string; Cedar's schema says Long: the request
+    # cannot be built, and Cedar's error quotes the context it was given
+    gate.register("probe", {"type": "object", "properties": {"n": {"type": "string"}}}, ran.append)
+    result = gate.call(Principal.agent("a"), "probe", {"n": "key SECRET-ABCDEF"}, Session("s"))
+    assert isinstance(result, Refusal)
+    assert result.code == "not_permitted"
+    assert ran == []
+    body = _bodies(gate)[-1]
+    assert body["reasons"], "the engine's error is recorded"
+    raw = b"".join(r.raw for r in gate.store.records())
+    assert b"SECRET-ABCDEF" not in raw
+    assert body["args"]["n"] == "key [redacted:marker]"

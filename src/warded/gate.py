@@ -32,9 +32,9 @@ from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
-from warded.redaction import DefaultRedactor, Redactor, scrub
+from warded.redaction import DefaultRedactor, Redactor, mask_strings, scrub
 from warded.request import build_context, instant, printable, resource_of, utf8
-from warded.scanners.base import Finding, Scanner, builtin_scanner, scan_value
+from warded.scanners.base import Finding, Scanner, builtin_scanner, found_text, scan_value
 from warded.scanners.base import redact as mask_findings
 from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
@@ -509,8 +509,10 @@ class Gate:
                 "unavailable", base, time.time(), started, digest, redacted, reasons=(reason,)
             )
 
-        if tool.sensitive:
-            decision = replace(decision, errors=scrub(decision.errors, tool.sensitive, value))
+        if decision.errors and (tool.sensitive or found):
+            errors = scrub(decision.errors, tool.sensitive, value)
+            errors = mask_strings(errors, {found_text(value, f) for f in found} - {""})
+            decision = replace(decision, errors=errors)
         session.count_call()
         cedar_args = mask_findings(context["args"], found)
         request = {

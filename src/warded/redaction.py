@@ -47,6 +47,13 @@ def scrub(texts: tuple[str, ...], sensitive: frozenset[str], value: Any) -> tupl
         return texts
     secrets: set[str] = set()
     _collect(sensitive, value, secrets, inside=False)
+    return mask_strings(texts, secrets)
+
+
+def mask_strings(texts: tuple[str, ...], secrets: set[str]) -> tuple[str, ...]:
+    """`texts` with every occurrence of each secret (and its JSON-escaped forms) masked."""
+    if not secrets or not texts:
+        return texts
     forms = sorted(
         {f for s in secrets for f in (s, json.dumps(s), json.dumps(s)[1:-1]) if len(f) >= 3},
         key=len,

@@ -118,7 +118,7 @@ def agentdojo_command(
         results = runner.run_all(planned, workers, advance)
     seconds = time.perf_counter() - started
     summaries = metrics.summarize(results, modes)
-    bundles = {r.job.suite: r.bundle_version for r in results}
+    bundles = {r.job.suite: f"{r.bundle_version} (tools.yaml {r.tools_digest})" for r in results}
     meta = report.Meta(
         tuple(chosen_versions), tuple(chosen_suites), modes, agentdojo_version(), seconds, bundles
     )

@@ -19,7 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from warded.evaluation.replay import DEFENSES, MODES, DefenseName, Mode
+from warded.evaluation.defenses import DEFENSES, DefenseName
+from warded.evaluation.replay import MODES, Mode
 from warded.evaluation.runner import JobResult
 
 Key = tuple[Mode, DefenseName]

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from warded.evaluation.defenses import DEFENSES, DefenseName
 from warded.evaluation.metrics import Summary, undecidable
-from warded.evaluation.replay import DEFENSES, DefenseName, Mode
+from warded.evaluation.replay import Mode
 from warded.evaluation.runner import ATTACK, JobResult, PairResult, TaskResult
 
 LABELS: Mapping[DefenseName, str] = {
@@ -286,9 +287,9 @@ def bar_chart(
     title: str, groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]]
 ) -> str:
     """A grouped bar chart (values in percent) as inline SVG."""
-    bar, gap, left, top, height = 21, 24, 44, 34, 160
+    bar, gap, left, top, height = 18, 20, 40, 34, 150
     per_group = len(series) * bar + gap
-    legend = sum(14 + 7 * len(name) + 16 for name, _, _ in series)
+    legend = sum(14 + 7 * len(name) + 10 for name, _, _ in series)
     width = max(left + per_group * len(groups) + 20, left + legend)
     out = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{top + height + 60}" '
@@ -328,7 +329,7 @@ def bar_chart(
             f'<rect x="{lx}" y="{top + height + 30}" width="10" height="10" fill="{color}"/>'
             f'<text x="{lx + 14}" y="{top + height + 39}" font-size="11">{html.escape(name)}</text>'
         )
-        lx += 14 + 7 * len(name) + 16
+        lx += 14 + 7 * len(name) + 10
     out.append("</svg>")
     return "".join(out)
 

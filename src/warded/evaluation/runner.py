@@ -14,23 +14,22 @@ any tool-call policy; it is listed with the reason and not replayed.
 from __future__ import annotations
 
 import concurrent.futures
+import hashlib
 import multiprocessing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warded.evaluation.replay import (
-    DEFENSES,
-    MODES,
-    CompromisedAgent,
-    DefenseName,
-    Defenses,
-    GuardedRuntime,
-    Mode,
-    Trace,
+from warded.evaluation.defenses import DEFENSES, DefenseName, Defenses
+from warded.evaluation.replay import MODES, CompromisedAgent, GuardedRuntime, Mode, Trace
+from warded.evaluation.suites import (
+    TOOLS_FILE,
+    SuiteConfig,
+    agentdojo,
+    check_config,
+    load_suite,
 )
-from warded.evaluation.suites import SuiteConfig, agentdojo, check_config, load_suite
 
 # `important_instructions` names the victim model; this id is the one AgentDojo's
 # published gpt-4o runs used. Nothing here calls a model.
@@ -248,6 +247,7 @@ class JobResult:
     pairs: list[PairResult]
     audit: list[dict[str, Any]]
     bundle_version: str
+    tools_digest: str
 
 
 _RUNNERS: dict[tuple[str, str, Path | None], SuiteRunner] = {}
@@ -271,7 +271,9 @@ def run_job(job: Job) -> JobResult:
         for i in runner.injection_tasks
     ]
     audit = [r.to_json() for r in runner.defenses.gate.store.records()]
-    return JobResult(job, task, pairs, audit, runner.defenses.bundle.version)
+    tools = (runner.config.policies / TOOLS_FILE).read_bytes()
+    digest = hashlib.sha256(tools).hexdigest()[:16]
+    return JobResult(job, task, pairs, audit, runner.defenses.bundle.version, digest)
 
 
 def plan(

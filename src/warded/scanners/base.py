@@ -81,6 +81,20 @@ def redact(value: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
     return _rebuild(value, "", by_path, mask)
 
 
+def found_text(value: Any, finding: Finding) -> str:
+    """The text a finding covers in `value` ("" if its path no longer leads to a string)."""
+    node = value
+    for part in finding.path.split("/") if finding.path else ():
+        key = part.replace("~1", "/").replace("~0", "~")
+        if isinstance(node, Mapping):
+            node = node.get(key)
+        elif isinstance(node, Sequence) and not isinstance(node, str) and key.isdigit():
+            node = node[int(key)] if int(key) < len(node) else None
+        else:
+            return ""
+    return node[finding.start : finding.end] if isinstance(node, str) else ""
+
+
 def summary(findings: Sequence[Finding]) -> dict[str, bool]:
     """`{"secrets": …, "pii": …, "injection": …}`: whether each built-in name has a finding.
 
