@@ -38,6 +38,7 @@ class Bank:
     def __init__(self) -> None:
         self.balance = 5_000.0
         self.transactions: list[dict[str, Any]] = []
+        self.lock = threading.Lock()
 
 
 def build_gate(db: Path, bank: Bank) -> Gate:
@@ -51,9 +52,10 @@ def build_gate(db: Path, bank: Bank) -> Gate:
     @gate.tool(effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
     def send_money(recipient: str, amount: float, subject: str) -> dict[str, Any]:
         """Send money from the account to a recipient IBAN."""
-        bank.balance -= amount
-        bank.transactions.append({"to": recipient, "amount": amount, "subject": subject})
-        return {"status": "sent", "amount": amount, "balance": round(bank.balance, 2)}
+        with bank.lock:
+            bank.balance -= amount
+            bank.transactions.append({"to": recipient, "amount": amount, "subject": subject})
+            return {"status": "sent", "amount": amount, "balance": round(bank.balance, 2)}
 
     @gate.tool
     def get_balance() -> float:
