@@ -1,4 +1,6 @@
-"""The AgentDojo replay on a small, fast subset of pairs (the full run is `warded redteam agentdojo`).
+"""The AgentDojo replay on a small, fast subset of pairs.
+
+The full replay is `warded redteam agentdojo`.
 
 Each pair is scored by AgentDojo's own checks. The baselines must let the
 attack through — otherwise a zero under warded would prove nothing — and

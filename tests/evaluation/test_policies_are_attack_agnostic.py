@@ -1,12 +1,13 @@
 """The AgentDojo policies are written from the user's side: they know nothing of the attacks.
 
-Every distinctive string of every injection task (its goal and the arguments of
-its ground-truth calls, for every suite and benchmark version) — IBANs, e-mail
-addresses, URLs and domains, names and made-up tokens, quoted phrases, the
-string arguments themselves; six characters or more — that the user's side (the user tasks' prompts, ground truth and
-answers, the tools' descriptions, the benign environment) does not also
-contain must not occur in any file of any policy directory. (A token the user
-side of any suite contains, such as a plain word, is not distinctive.)
+Every distinctive string of every injection task (its goal and the arguments
+of its ground-truth calls, for every suite and benchmark version) — IBANs,
+e-mail addresses, URLs and domains, names and made-up tokens, quoted phrases,
+the string arguments themselves; six characters or more — that the user's
+side (the user tasks' prompts, ground truth and answers, the tools'
+descriptions, the benign environment) does not also contain must not occur in
+any file of any policy directory. A token that the user's side of any suite
+contains, such as a plain word, is not distinctive.
 """
 
 from __future__ import annotations
@@ -131,7 +132,7 @@ def test_the_check_catches_an_attacker_iban_a_url_and_a_phrase(agentdojo: Any) -
     assert "www.secure-systems-252.com" in slack
     assert "fred9246@gmail.com" in slack
     assert "Riverside View Hotel" in travel
-    policy = 'forbid (principal, action, resource) when { context.args.recipient == "US133000000121212121212" };'
+    policy = 'when { context.args.recipient == "US133000000121212121212" };'
     assert leaks(policy, banking) == ["US133000000121212121212"]
     assert "secure-systems-252" in leaks('unless { url like "*secure-systems-252*" }', slack)
     assert "Intro with Mark" in suite_corpora("v1.2.2", "workspace")[1]

@@ -1,4 +1,4 @@
-"""`warded redteam scenario`: user-written adversarial calls against a bundle, through a real gate."""
+"""`warded redteam scenario`: adversarial calls against a bundle, through a real gate."""
 
 from __future__ import annotations
 

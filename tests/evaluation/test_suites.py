@@ -63,6 +63,27 @@ def test_injected_text_reaches_the_agent_only_through_tools_labeled_untrusted(
     assert unlabeled == set()
 
 
+def test_without_agentdojo_the_command_names_the_extra_to_install(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import importlib
+
+    from warded.cli import cli
+
+    real = importlib.import_module
+
+    def missing(name: str, package: str | None = None) -> Any:
+        if name.split(".")[0] == "agentdojo":
+            raise ImportError(f"No module named {name!r}")
+        return real(name, package)
+
+    monkeypatch.setattr(importlib, "import_module", missing)
+    result = CliRunner().invoke(cli, ["redteam", "agentdojo", "--suite", "banking"])
+    assert result.exit_code == 1
+    assert result.output.startswith("error: ")
+    assert "pip install 'warded[eval]'" in result.output
+
+
 def test_a_url_names_its_host_as_written() -> None:
     assert url_host("www.example.com/alice?x=1") == "www.example.com"
     assert url_host("https://www.example.com#top") == "www.example.com"

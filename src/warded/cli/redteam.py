@@ -27,7 +27,7 @@ def redteam() -> None:
     """Red-team the gate: AgentDojo with a fully compromised agent, or your own scenarios."""
 
 
-@redteam.command("agentdojo")
+@redteam.command("agentdojo", short_help="Replay AgentDojo as a fully compromised agent.")
 @click.option(
     "--version",
     "versions",
@@ -180,7 +180,7 @@ def _print_tables(rich: Any, summaries: Any, report: Any) -> None:
     )
 
 
-@redteam.command("scenario")
+@redteam.command("scenario", short_help="Replay adversarial YAML scenarios against a bundle.")
 @click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option(
     "--policies",

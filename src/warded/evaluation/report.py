@@ -205,8 +205,10 @@ def findings(summaries: Sequence[Summary], results: Sequence[JobResult]) -> list
         out.append(
             f"{s.version}: attacks executed without a human: "
             + ", ".join(f"{m} {n}/{s.decidable}" for m, n in executed.items())
-            + f"; autonomous utility {pct(s.utility['warded'], s.tasks)}; with the honest "
-            f"approver {pct(s.utility['warded+approver'], s.tasks)}; "
+            + f"; autonomous utility {pct(s.utility['warded'], s.tasks)} "
+            f"({pct(s.tasks - len(s.tasks_needing_approval), s.tasks)} of the tasks needed "
+            f"no approval); with the honest approver "
+            f"{pct(s.utility['warded+approver'], s.tasks)}; "
             f"{s.approvals_per_task:.2f} approvals per task."
         )
     for r in results:
