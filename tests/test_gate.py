@@ -443,3 +443,55 @@ def test_a_secret_found_in_arguments_is_masked_in_the_audit_even_inside_engine_e
     raw = b"".join(r.raw for r in gate.store.records())
     assert b"SECRET-ABCDEF" not in raw
     assert body["args"]["n"] == "key [redacted:marker]"
+
+
+def test_a_secret_in_the_arguments_is_refused_by_the_policy_that_reads_context_scan(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    leak = {**PAY, "subject": "key AKIAIOSFODNN7EXAMPLE"}
+    refused = gate.call(billing, "send_money", leak, session)
+    assert isinstance(refused, Refusal)
+    assert (refused.code, refused.policy) == ("not_permitted", "guard.no-secrets-in-arguments")
+    assert executed == []
+    raw = b"".join(r.raw for r in gate.store.records())
+    assert b"AKIAIOSFODNN7EXAMPLE" not in raw
+    assert gate.call(billing, "send_money", PAY, session) == {"status": "sent"}
+
+
+def _output_gate(redact: bool) -> tuple[Gate, Session]:
+    from warded import BundleFiles, PolicyBundle
+
+    schema = (
+        "type Session = { id: String, labels: Set<String>, calls: Long };\n"
+        "type Now = { epoch: Long, hour: Long, weekday: Long };\n"
+        "entity Agent; entity Tool;\n"
+        "action fetch appliesTo { principal: [Agent], resource: [Tool],\n"
+        "  context: { args: {}, session: Session, now: Now } };\n"
+    )
+    note = '@redact("secrets")\n' if redact else ""
+    files = BundleFiles(
+        (("p.cedar", f'@id("fetch")\n{note}permit (principal, action, resource);\n'),),
+        ("schema.cedarschema", schema),
+    )
+    gate = Gate(PolicyBundle.load(files), output_scanners=[_Marker()])
+    gate.register("fetch", {"type": "object"}, lambda: {"page": "token SECRET-XYZ here"})
+    return gate, Session("s")
+
+
+def test_output_findings_label_the_session_and_are_masked_where_the_permit_says_redact() -> None:
+    gate, session = _output_gate(redact=True)
+    result = gate.call(Principal.agent("a"), "fetch", {}, session)
+    assert result == {"page": "token [redacted:marker] here"}
+    assert "secrets" in session.labels
+    outcome = _bodies(gate)[-1]
+    assert outcome["detail"]["findings"] == [
+        {"scanner": "secrets", "kind": "marker", "path": "page"}
+    ]
+    assert b"SECRET-XYZ" not in b"".join(r.raw for r in gate.store.records())
+
+
+def test_without_redact_the_result_is_returned_whole_but_the_session_is_still_labelled() -> None:
+    gate, session = _output_gate(redact=False)
+    result = gate.call(Principal.agent("a"), "fetch", {}, session)
+    assert result == {"page": "token SECRET-XYZ here"}
+    assert "secrets" in session.labels

@@ -121,7 +121,8 @@ def _engine_decision(
 def _obligations(info: PolicyInfo) -> list[str]:
     out = [f"needs approval from {info.approval}"] if info.approval else []
     out += [f"rate limit {info.rate}"] if info.rate else []
-    return out + ([f"budget {info.budget}"] if info.budget else [])
+    out += [f"budget {info.budget}"] if info.budget else []
+    return out + ([f"results redacted for {', '.join(info.redact)}"] if info.redact else [])
 
 
 def _described(bundle: PolicyBundle, pid: str) -> str:
