@@ -8,8 +8,8 @@ runs.
 from warded.audit.record import AuditEntry, AuditRecord, Checkpoint, VerifyResult, verify
 from warded.clock import Clock, ManualClock, SystemClock
 from warded.errors import (
+    ApprovalError,
     ArgumentError,
-    AuditIntegrityError,
     BundleError,
     Problem,
     RefusalCode,
@@ -20,7 +20,7 @@ from warded.errors import (
 from warded.gate import Gate
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
 from warded.obligations.approvals import Approval, Approver
-from warded.obligations.desk import ApprovalDesk, ApprovalError
+from warded.obligations.desk import ApprovalDesk
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.store import MemoryStore, Store
@@ -34,7 +34,6 @@ __all__ = [
     "Approver",
     "ArgumentError",
     "AuditEntry",
-    "AuditIntegrityError",
     "AuditRecord",
     "BundleError",
     "BundleFiles",

@@ -10,7 +10,10 @@ refusals.
     ├── ToolDefinitionError  a tool was declared wrongly
     ├── ArgumentError        call arguments cannot be frozen or converted
     ├── StoreError           a store could not do what was asked
-    └── AuditIntegrityError  the audit chain does not verify
+    └── ApprovalError        an approval could not be decided (`problem` says why)
+
+A broken audit chain is not an exception:
+`verify` returns a `VerifyResult` naming the first bad record.
 """
 
 from __future__ import annotations
@@ -73,10 +76,14 @@ class StoreError(WardedError):
     """A store failed; the gate turns this into an `unavailable` refusal."""
 
 
-class AuditIntegrityError(WardedError):
-    """The audit chain does not verify; `index` is the first bad record."""
+ApprovalProblem = Literal[
+    "not_found", "not_pending", "expired", "self_approval", "not_in_group", "not_an_approver"
+]
 
-    def __init__(self, index: int, reason: str) -> None:
-        self.index = index
-        self.reason = reason
-        super().__init__(f"audit record {index}: {reason}")
+
+class ApprovalError(WardedError):
+    """An approval could not be decided; `problem` says why."""
+
+    def __init__(self, problem: ApprovalProblem, message: str) -> None:
+        self.problem = problem
+        super().__init__(message)

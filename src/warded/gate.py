@@ -22,10 +22,17 @@ from typing import Any, TypeVar, overload
 from warded.audit.record import AuditEntry, AuditRecord, new_id
 from warded.canonical import args_digest, canonical_json, thaw
 from warded.clock import Clock, SystemClock
-from warded.errors import ArgumentError, BundleError, Problem, RefusalCode, WardedError
+from warded.errors import (
+    ApprovalError,
+    ArgumentError,
+    BundleError,
+    Problem,
+    RefusalCode,
+    WardedError,
+)
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
 from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
-from warded.obligations.desk import ApprovalDesk, ApprovalError, approval_event
+from warded.obligations.desk import ApprovalDesk, approval_event
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
 from warded.policy.bundle import PolicyBundle

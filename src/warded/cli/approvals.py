@@ -17,8 +17,9 @@ import click
 from warded.cli.audit import DB_ARG, open_store
 from warded.cli.common import Failure, _Group
 from warded.clock import ManualClock, SystemClock
+from warded.errors import ApprovalError
 from warded.obligations.approvals import STATUSES, Approval
-from warded.obligations.desk import ApprovalDesk, ApprovalError, approver_from_bundle
+from warded.obligations.desk import ApprovalDesk, approver_from_bundle
 from warded.policy.bundle import PolicyBundle
 
 _NOW = click.option(

@@ -33,10 +33,10 @@ from typing import Any
 import yaml
 
 from warded.clock import ManualClock
-from warded.errors import REFUSAL_CODES, WardedError
+from warded.errors import REFUSAL_CODES, ApprovalError, WardedError
 from warded.gate import Gate
 from warded.model import Principal, Refusal, Session, ToolFailure
-from warded.obligations.desk import ApprovalError, approver_from_bundle
+from warded.obligations.desk import approver_from_bundle
 from warded.policy.bundle import PolicyBundle
 from warded.store import MemoryStore
 from warded.tools import EFFECTS

@@ -9,11 +9,10 @@ Every decision on the desk is an audit event.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
 
 from warded.audit.record import AuditEntry, new_id
 from warded.clock import Clock
-from warded.errors import WardedError
+from warded.errors import ApprovalError, ApprovalProblem
 from warded.model import Principal
 from warded.obligations.approvals import OPEN, Approval, Approver, Status
 from warded.policy.bundle import PolicyBundle
@@ -21,18 +20,6 @@ from warded.store import Store, Tx
 
 APPROVER_TYPE = "Approver"
 APPROVER_GROUP_TYPE = "ApproverGroup"
-
-ApprovalProblem = Literal[
-    "not_found", "not_pending", "expired", "self_approval", "not_in_group", "not_an_approver"
-]
-
-
-class ApprovalError(WardedError):
-    """An approval could not be decided; `problem` says why."""
-
-    def __init__(self, problem: ApprovalProblem, message: str) -> None:
-        self.problem = problem
-        super().__init__(message)
 
 
 @dataclass(frozen=True, slots=True)
