@@ -32,7 +32,7 @@ from warded.errors import (
 )
 from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
 from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
-from warded.obligations.desk import ApprovalDesk, approval_event
+from warded.obligations.desk import ApprovalDesk, approved_for, give_back, pending_for
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
 from warded.policy.bundle import PolicyBundle
@@ -587,7 +587,7 @@ class Gate:
                         session.id,
                         decision.bundle_version,
                     )
-                    approved = _usable(tx, bound, now)
+                    approved = approved_for(tx, bound, now)
                     if approved is None:
                         pending = self._pending(
                             tx, bound, entry, owed, frozen, resource, session, now
@@ -646,12 +646,7 @@ class Gate:
         now: float,
     ) -> Approval:
         """The open approval request for this exact call, created if there is none."""
-        pending = tx.approval_for(bound, "pending")
-        if pending is not None and now < pending.expires:
-            return pending
-        if pending is not None:
-            _expire(tx, pending, now)
-        created = Approval(
+        draft = Approval(
             id=new_id(),
             digest=bound,
             call=entry.call,
@@ -667,8 +662,7 @@ class Gate:
             created=now,
             expires=now + self.approval_ttl,
         )
-        tx.put_approval(created)
-        return created
+        return pending_for(tx, draft, now)
 
     def _refuse(
         self,
@@ -752,7 +746,7 @@ class Gate:
                 for reservation in release:
                     tx.release(reservation)
                 if never_ran and authorized.approval is not None:
-                    _restore(tx, authorized.approval)
+                    give_back(tx, authorized.approval)
         except Exception as exc:
             log.error("outcome of call %s could not be recorded: %s", authorized.call, exc)
         if error is not None:
@@ -814,30 +808,6 @@ class Gate:
                         thread_name_prefix="warded-decide"
                     )
         return self._pool
-
-
-def _usable(tx: Tx, bound: str, now: float) -> Approval | None:
-    """The approved, unexpired approval for this digest; an expired one is marked so."""
-    approved = tx.approval_for(bound, "approved")
-    if approved is None:
-        return None
-    if not approved.usable(now):
-        _expire(tx, approved, now)
-        return None
-    return approved
-
-
-def _restore(tx: Tx, approval_id: str) -> None:
-    """Give back an approval consumed by a call that then never ran."""
-    consumed = tx.approval(approval_id)
-    if consumed is not None and consumed.status == "consumed":
-        tx.put_approval(consumed.with_status("approved"))
-
-
-def _expire(tx: Tx, approval: Approval, now: float) -> None:
-    expired = approval.with_status("expired")
-    tx.put_approval(expired)
-    tx.append([approval_event("approval.expired", expired, now)])
 
 
 def _event(event: str, now: float, detail: Mapping[str, Any]) -> AuditEntry:

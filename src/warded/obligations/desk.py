@@ -61,9 +61,7 @@ class ApprovalDesk:
             if found is None:
                 raise ApprovalError("not_found", f"no approval {approval_id!r}")
             if found.status == "pending" and now >= found.expires:
-                expired = found.with_status("expired")
-                tx.put_approval(expired)
-                tx.append([approval_event("approval.expired", expired, now)])
+                _expire(tx, found, now)
                 problem: tuple[ApprovalProblem, str] | None = (
                     "expired",
                     f"approval {approval_id} expired",
@@ -106,6 +104,41 @@ class ApprovalDesk:
                     tx.append([approval_event("approval.voided", gone, now)])
                     voided.append(gone)
         return voided
+
+
+def approved_for(tx: Tx, digest: str, now: float) -> Approval | None:
+    """The approved, unexpired approval for this call digest; an expired one is marked so."""
+    approved = tx.approval_for(digest, "approved")
+    if approved is None:
+        return None
+    if not approved.usable(now):
+        _expire(tx, approved, now)
+        return None
+    return approved
+
+
+def pending_for(tx: Tx, draft: Approval, now: float) -> Approval:
+    """The open request for `draft`'s digest, or `draft` stored as the new one."""
+    pending = tx.approval_for(draft.digest, "pending")
+    if pending is not None and now < pending.expires:
+        return pending
+    if pending is not None:
+        _expire(tx, pending, now)
+    tx.put_approval(draft)
+    return draft
+
+
+def give_back(tx: Tx, approval_id: str) -> None:
+    """Restore an approval consumed by a call that then never ran."""
+    consumed = tx.approval(approval_id)
+    if consumed is not None and consumed.status == "consumed":
+        tx.put_approval(consumed.with_status("approved"))
+
+
+def _expire(tx: Tx, approval: Approval, now: float) -> None:
+    expired = approval.with_status("expired")
+    tx.put_approval(expired)
+    tx.append([approval_event("approval.expired", expired, now)])
 
 
 def _check(found: Approval, approver: Approver) -> tuple[ApprovalProblem, str] | None:
