@@ -20,12 +20,11 @@ every kill reopens the file and checks:
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import random
-import select
 import signal
-import subprocess
 import sys
 import time
 from collections import Counter, defaultdict
@@ -61,75 +60,24 @@ REPLY_BOUND = 10.0
 BUNDLE = PolicyBundle.from_directory(LEDGER)
 
 
-class Zygote:
-    """The worker process: forks children on request and reports how they ended."""
+def _load_zygote() -> Any:
+    name = "warded_tests_zygote"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("zygote.py"))
+        assert spec is not None
+        assert spec.loader is not None
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name].Zygote
 
-    def __init__(self, stderr: Path) -> None:
-        self._stderr_path = stderr
-        self._stderr = stderr.open("wb")
-        self.proc = subprocess.Popen(
-            [sys.executable, str(WORKER)],
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=self._stderr,
-            bufsize=0,
-        )
-        self.children: set[int] = set()
 
-    def ask(self, **message: Any) -> dict[str, Any]:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write((json.dumps(message) + "\n").encode())
-        answer: dict[str, Any] = json.loads(self._readline())
-        return answer
-
-    def go(self, run: int, db: Path, effects: Path, mode: str = "loop") -> int:
-        pid: int = self.ask(cmd="go", run=run, db=str(db), effects=str(effects), mode=mode)["pid"]
-        self.children.add(pid)
-        return pid
-
-    def reap(self, pid: int) -> dict[str, int]:
-        ended = self.ask(cmd="reap", pid=pid)
-        self.children.discard(pid)
-        return ended
-
-    def stderr(self) -> str:
-        self._stderr.flush()
-        return self._stderr_path.read_text(errors="replace")
-
-    def _readline(self) -> bytes:
-        assert self.proc.stdout is not None
-        out = self.proc.stdout.fileno()
-        buf = b""
-        deadline = time.monotonic() + REPLY_BOUND
-        while not buf.endswith(b"\n"):
-            ready, _, _ = select.select([out], [], [], max(0.0, deadline - time.monotonic()))
-            if not ready:
-                pytest.fail(f"crash worker did not answer within {REPLY_BOUND}s\n{self.stderr()}")
-            chunk = os.read(out, 4096)
-            if not chunk:
-                pytest.fail(f"crash worker exited\n{self.stderr()}")
-            buf += chunk
-        return buf
-
-    def close(self) -> None:
-        for pid in list(self.children):
-            os.kill(pid, signal.SIGKILL)
-            self.reap(pid)
-        assert self.proc.stdin is not None
-        self.proc.stdin.close()
-        try:
-            self.proc.wait(timeout=REPLY_BOUND)
-        except subprocess.TimeoutExpired:  # pragma: no cover
-            self.proc.kill()
-            self.proc.wait(timeout=REPLY_BOUND)
-        assert self.proc.stdout is not None
-        self.proc.stdout.close()
-        self._stderr.close()
+Zygote = _load_zygote()
 
 
 @pytest.fixture
 def zygote(tmp_path: Path) -> Iterator[Zygote]:
-    z = Zygote(tmp_path / "worker.stderr")
+    z = Zygote(WORKER, tmp_path / "worker.stderr")
     yield z
     z.close()
 

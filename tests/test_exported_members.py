@@ -13,7 +13,7 @@ def test_public_names_are_exactly_the_exported_ones() -> None:
         "Approver",
         "ArgumentError",
         "AuditEntry",
-            "AuditRecord",
+        "AuditRecord",
         "BundleError",
         "BundleFiles",
         "Checkpoint",
