@@ -50,7 +50,6 @@ WORKER = Path(__file__).resolve().parent / "crash_worker.py"
 SEED = 20260101
 KILLS = 50
 MAX_KILL_DELAY = 0.08  # seconds; a child makes a call about every millisecond
-REPLY_BOUND = 10.0
 
 
 def _load_zygote() -> Any:

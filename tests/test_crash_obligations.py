@@ -56,7 +56,6 @@ WORKER = Path(__file__).resolve().parent / "crash_obligations_worker.py"
 SEED = 20260113
 KILLS = 30
 MAX_KILL_DELAY = 0.1  # seconds; a child makes a call every millisecond or few
-REPLY_BOUND = 10.0
 BUNDLE = PolicyBundle.from_directory(LEDGER)
 
 
