@@ -19,7 +19,7 @@ A broken audit chain is not an exception:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 RefusalCode = Literal[
     "unknown_tool",
@@ -29,14 +29,7 @@ RefusalCode = Literal[
     "limit_exceeded",
     "unavailable",
 ]
-REFUSAL_CODES: tuple[RefusalCode, ...] = (
-    "unknown_tool",
-    "invalid_arguments",
-    "not_permitted",
-    "approval_required",
-    "limit_exceeded",
-    "unavailable",
-)
+REFUSAL_CODES: tuple[RefusalCode, ...] = get_args(RefusalCode)
 
 
 class WardedError(Exception):

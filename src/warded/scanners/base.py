@@ -105,6 +105,17 @@ def summary(findings: Sequence[Finding]) -> dict[str, bool]:
     return {name: name in seen for name in BUILTIN_NAMES}
 
 
+def merge_intervals(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Overlapping or touching (start, end) intervals merged, in order."""
+    merged: list[tuple[int, int]] = []
+    for start, end in sorted(spans):
+        if merged and start <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
+        else:
+            merged.append((start, end))
+    return merged
+
+
 def merge_spans(findings: Sequence[Finding], length: int) -> list[tuple[int, int, str]]:
     """Non-overlapping (start, end, kinds) covering every finding's span, clamped to `length`."""
     spans = sorted(

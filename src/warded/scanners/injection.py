@@ -29,7 +29,7 @@ import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from warded.scanners.base import Finding
+from warded.scanners.base import Finding, merge_intervals
 from warded.scanners.normalize import CONFUSABLES, View, collapse, deleet, fold
 from warded.scanners.patterns import (
     AFTER,
@@ -230,14 +230,7 @@ def _windows(text: str, hits: Iterable[str], before: int) -> list[tuple[int, int
                 if guard is None or _guarded(guard, text, i, j):
                     spans.append((max(0, i - before), min(n, j + AFTER)))
             i = text.find(word, j)
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+    return merge_intervals(spans)
 
 
 def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:

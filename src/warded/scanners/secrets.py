@@ -29,7 +29,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from warded.scanners._extras import require
-from warded.scanners.base import Finding
+from warded.scanners.base import Finding, merge_intervals
 
 NAME = "secrets"
 PROVIDER = 0.9
@@ -178,14 +178,7 @@ def _windows(gate: Gate, text: str, low: str) -> list[tuple[int, int]]:
         while i != -1:
             spans.append((max(0, i - before), min(len(text), i + len(literal) + after)))
             i = hay.find(literal, i + 1)
-    spans.sort()
-    merged: list[tuple[int, int]] = []
-    for start, end in spans:
-        if merged and start <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(merged[-1][1], end))
-        else:
-            merged.append((start, end))
-    return merged
+    return merge_intervals(spans)
 
 
 class _Keywords:
