@@ -10,13 +10,11 @@ with no outcome is the visible "outcome unknown" state; they are counted.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
 import signal
 import sqlite3
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager
@@ -42,6 +40,7 @@ from warded import (
 )
 from warded.canonical import args_digest, canonical_json
 from warded.store import Tx
+from zygote import Zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
@@ -50,21 +49,6 @@ WORKER = Path(__file__).resolve().parent / "crash_worker.py"
 SEED = 20260101
 KILLS = 50
 MAX_KILL_DELAY = 0.08  # seconds; a child makes a call about every millisecond
-
-
-def _load_zygote() -> Any:
-    name = "warded_tests_zygote"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("zygote.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].Zygote
-
-
-Zygote = _load_zygote()
 
 
 @pytest.fixture

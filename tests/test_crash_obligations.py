@@ -20,12 +20,10 @@ every kill reopens the file and checks:
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import random
 import signal
-import sys
 import time
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -48,6 +46,7 @@ from warded import (
     verify,
 )
 from warded.canonical import args_digest, canonical_json
+from zygote import Zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = ROOT / "tests" / "obligations" / "bundles" / "ledger"
@@ -57,21 +56,6 @@ SEED = 20260113
 KILLS = 30
 MAX_KILL_DELAY = 0.1  # seconds; a child makes a call every millisecond or few
 BUNDLE = PolicyBundle.from_directory(LEDGER)
-
-
-def _load_zygote() -> Any:
-    name = "warded_tests_zygote"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, Path(__file__).with_name("zygote.py"))
-        assert spec is not None
-        assert spec.loader is not None
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name].Zygote
-
-
-Zygote = _load_zygote()
 
 
 @pytest.fixture

@@ -1,6 +1,6 @@
 """The zygote both kill -9 harnesses drive: a worker that forks children on request.
 
-Tests load this file by path (the suite runs with --import-mode=importlib).
+Tests import it by name: pytest puts tests/ on the path (`pythonpath` in pyproject.toml).
 """
 
 from __future__ import annotations
