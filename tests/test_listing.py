@@ -2,34 +2,18 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
-import sys
-from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import policy_strategies as gen
 from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session
 from warded.policy.engine import Engine
 
-
-def _load_strategies() -> ModuleType:
-    name = "warded_tests_strategies"
-    if name not in sys.modules:
-        path = Path(__file__).parent / "policy" / "strategies.py"
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-gen = _load_strategies()
 PROPERTY = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 KNOWN_PAYEE = "GB33BUKB20201555555555"
 PAY = {"recipient": KNOWN_PAYEE, "amount": 42.5, "subject": "invoice 7"}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import subprocess
@@ -11,31 +10,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import policy_strategies as gen
 from warded import BundleError, BundleFiles, Gate, PolicyBundle, Principal, Session
 from warded.policy.annotations import PERIODS, Budget, Rate
 from warded.policy.bundle import bundle_version
 from warded.policy.source import DirectorySource
 
-
-def _load_strategies() -> ModuleType:
-    name = "warded_tests_strategies"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("strategies.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-gen = _load_strategies()
 BANKING = Path(__file__).resolve().parents[2] / "examples" / "banking" / "policies"
 BANKING_FILES = DirectorySource(BANKING).read()
 KNOWN_PAYEE = "GB33BUKB20201555555555"

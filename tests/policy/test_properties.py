@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
-import sys
 from dataclasses import replace
-from pathlib import Path
-from types import ModuleType
 
 import cedarpy
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import policy_strategies as gen
 from warded import (
     BundleError,
     BundleFiles,
@@ -25,19 +22,6 @@ from warded import (
 )
 from warded.policy.engine import Engine
 
-
-def _load_strategies() -> ModuleType:
-    name = "warded_tests_strategies"
-    if name not in sys.modules:
-        path = Path(__file__).with_name("strategies.py")
-        spec = importlib.util.spec_from_file_location(name, path)
-        module = importlib.util.module_from_spec(spec)  # type: ignore[arg-type]
-        sys.modules[name] = module
-        spec.loader.exec_module(module)  # type: ignore[union-attr]
-    return sys.modules[name]
-
-
-gen = _load_strategies()
 PROPERTY = settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 REQUESTS = st.lists(gen.requests(), min_size=1, max_size=8)
 

@@ -6,8 +6,7 @@ permit/forbid with every principal and action scope form and conditions on
 arguments, the session, the time and principal attributes; a few conditions
 error at run time (Long overflow, an attribute of an entity not in the store).
 
-Test modules load this file by path (`load_strategies` in each), since the
-suite runs with `--import-mode=importlib`.
+Test modules `import policy_strategies as gen` (pytest puts tests/ on the path).
 """
 
 from __future__ import annotations
