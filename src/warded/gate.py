@@ -41,7 +41,14 @@ from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
 from warded.redaction import DefaultRedactor, Redactor, mask_strings, scrub
 from warded.request import build_context, instant, printable, resource_of, utf8
-from warded.scanners.base import Finding, Scanner, builtin_scanner, found_text, scan_value
+from warded.scanners.base import (
+    Finding,
+    Scanner,
+    builtin_scanner,
+    found_text,
+    scan_value,
+    summary,
+)
 from warded.scanners.base import redact as mask_findings
 from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
@@ -101,7 +108,7 @@ class Gate:
         self.decision_timeout = decision_timeout
         self.approval_ttl = approval_ttl
         self.scanners = tuple(scanners)
-        self._builtin: dict[str, Scanner] = {}
+        self._scanners: dict[str, tuple[Scanner, ...]] = {}
         self.output_scanners = tuple(output_scanners)
         self.approvals = ApprovalDesk(self.store, self.clock)
         self._input_scanners(self._engine)  # a declared scan field without its scanner fails here
@@ -354,11 +361,12 @@ class Gate:
         needs one answers `approval_required`.
         """
         try:
-            decision, value, now = self._evaluate(principal, tool, args, session)
+            engine = self._engine
+            decision, value, now = self._evaluate(engine, principal, tool, args, session)
             if not decision.allowed:
                 cited = decision.policies[0] if decision.policies and not decision.errors else None
                 return Refusal("not_permitted", ref="", policy=cited)
-            owed = obligations(self.bundle, decision, str(principal), tool, value, now)
+            owed = obligations(engine.bundle, decision, str(principal), tool, value, now)
             if owed.approval is not None:
                 return Refusal("approval_required", ref="", policy=owed.policy)
             if owed.reservations and not self._would_fit(owed.reservations):
@@ -380,12 +388,16 @@ class Gate:
         LookupError for a tool this principal cannot see and ArgumentError for
         arguments the tool refuses.
         """
-        return self._evaluate(principal, tool, args, session)[0]
+        return self._evaluate(self._engine, principal, tool, args, session)[0]
 
     def _evaluate(
-        self, principal: Principal, tool: str, args: Mapping[str, Any], session: Session
+        self,
+        engine: Engine,
+        principal: Principal,
+        tool: str,
+        args: Mapping[str, Any],
+        session: Session,
     ) -> tuple[Decision, Any, float]:
-        engine = self._engine
         t = self._tools.get(tool) if isinstance(tool, str) else None
         if t is None or not engine.visible(principal, tool):
             raise _Unknown("no tool by that name is available")
@@ -409,37 +421,32 @@ class Gate:
         now: float,
         found: list[Finding],
     ) -> dict[str, Any]:
-        """The Cedar context, with `scan` where the tool's action declares it.
-
-        `context.scan` has, per declared field, whether the input scanner of
-        that name found anything. A field with no such scanner on this gate
-        cannot be answered truthfully, so the call is refused rather than told
-        "nothing found".
-        """
+        """The Cedar context, with `scan` where the tool's action declares it:
+        per declared field, whether the input scanner of that name found anything."""
         context = build_context(to_cedar(value, tool.parameters), session, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
-            missing = fields - {s.name for s in self._input_scanners(engine)}
-            if missing:
-                raise LookupError(f"the policy reads context.scan.{min(missing)}; no such scanner")
-            seen = {f.scanner for f in found}
-            context["scan"] = {field: field in seen for field in fields}
+            context["scan"] = summary(found, fields)
         return context
 
     def _input_scanners(self, engine: Engine) -> tuple[Scanner, ...]:
         """The gate's input scanners, plus a built-in one for every `context.scan`
-        field the bundle declares that none of them covers.
+        field the bundle declares that none of them covers (so every declared
+        field is answered by a scanner of its name).
 
         The policy is the governance document: declaring `scan: { secrets: Bool }`
-        in the schema is enough to get secrets scanned.
+        in the schema is enough to get secrets scanned. Resolved once per bundle
+        version; a built-in whose extra is missing fails the gate's construction
+        or the reload, never a call.
         """
+        cached = self._scanners.get(engine.version)
+        if cached is not None:
+            return cached
         declared: frozenset[str] = frozenset().union(*engine.bundle.scanned.values())
-        if not declared:
-            return self.scanners
-        given = {s.name for s in self.scanners}
-        for name in sorted(declared - given - self._builtin.keys()):
-            self._builtin[name] = builtin_scanner(name)
-        return self.scanners + tuple(self._builtin[n] for n in sorted(declared - given))
+        missing = sorted(declared - {s.name for s in self.scanners})
+        resolved = self.scanners + tuple(builtin_scanner(name) for name in missing)
+        self._scanners[engine.version] = resolved
+        return resolved
 
     def _would_fit(self, reservations: tuple[Reservation, ...]) -> bool:
         """Whether the reservations would fit now; nothing is kept (the transaction rolls back)."""
@@ -484,7 +491,8 @@ class Gate:
             value = thaw(frozen)
             scanners = self._input_scanners(engine)
             found = scan_value(scanners, value) if scanners else []
-            redacted = self.redactor.redact(tool.sensitive, mask_findings(value, found))
+            masked = mask_findings(value, found) if found else value
+            redacted = self.redactor.redact(tool.sensitive, masked)
             problem = tool.check(value)
             if problem is not None:
                 return self._refuse(
@@ -521,7 +529,7 @@ class Gate:
             errors = mask_strings(errors, {found_text(value, f) for f in found} - {""})
             decision = replace(decision, errors=errors)
         session.count_call()
-        cedar_args = mask_findings(context["args"], found)
+        cedar_args = mask_findings(context["args"], found) if found else context["args"]
         request = {
             "resource": resource,
             "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
@@ -711,7 +719,8 @@ class Gate:
             found = scan_value(self.output_scanners, result)
             labels |= {f.scanner for f in found}
             hidden = authorized.redact
-            result = mask_findings(result, [f for f in found if f.scanner in hidden])
+            masked = [f for f in found if f.scanner in hidden]
+            result = mask_findings(result, masked) if masked else result
             if found:
                 seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
                 detail = {**(detail or {}), "findings": seen, "redacted": sorted(hidden)}

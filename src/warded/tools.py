@@ -37,14 +37,11 @@ class Tool:
     parameters: Mapping[str, Any]
     effect: Effect
     executor: Callable[..., Any]
+    validator: jsonschema.protocols.Validator = field(repr=False)
+    is_async: bool
     resource: ResourceRule | None = None
     sensitive: frozenset[str] = frozenset()
     labels: frozenset[str] = frozenset()
-    validator: jsonschema.protocols.Validator = field(repr=False, default=None)  # type: ignore[assignment]
-
-    @property
-    def is_async(self) -> bool:
-        return inspect.iscoroutinefunction(self.executor)
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters, self.effect)
@@ -111,6 +108,7 @@ def make_tool(
         sensitive=frozenset(sensitive),
         labels=frozenset(labels),
         validator=cls(frozen_params),
+        is_async=inspect.iscoroutinefunction(executor),
     )
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
 import sqlite3
 import time
 from collections.abc import Iterator
@@ -12,18 +11,10 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from warded.audit.record import AuditRecord, Checkpoint, verify
 from warded.cli.common import Failure, _Group, _one_line
-from warded.errors import WardedError
 from warded.stores.sqlite import SQLiteStore
-
-DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
-_CASE_KEYS = {"args", "labels", "now", "policies", "errors", "requirement"}
-_EXPECTED = (WardedError, OSError, ValueError, yaml.YAMLError, sqlite3.Error)
-_UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(".*")$', re.S)
-
 
 # -- the audit log ------------------------------------------------------
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import re
-import sqlite3
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,8 +21,6 @@ from warded.tools import ResourceRule, Tool, make_tool
 
 DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
 _CASE_KEYS = {"args", "labels", "now", "policies", "errors", "requirement"}
-_EXPECTED = (WardedError, OSError, ValueError, yaml.YAMLError, sqlite3.Error)
-_UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(".*")$', re.S)
 
 
 # -- policy test cases --------------------------------------------------

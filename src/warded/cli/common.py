@@ -13,8 +13,6 @@ import yaml
 
 from warded.errors import BundleError, WardedError
 
-DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
-_CASE_KEYS = {"args", "labels", "now", "policies", "errors", "requirement"}
 _EXPECTED = (WardedError, OSError, ValueError, yaml.YAMLError, sqlite3.Error)
 _UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(".*")$', re.S)
 

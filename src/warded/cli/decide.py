@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import sqlite3
 import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -12,23 +10,16 @@ from pathlib import Path
 from typing import Any
 
 import click
-import yaml
 
 from warded.cli.common import _DIR, _PRINCIPAL, _Entity, _JsonObject, _one_line
 from warded.clock import ManualClock
-from warded.errors import ArgumentError, WardedError
+from warded.errors import ArgumentError
 from warded.gate import Gate
 from warded.model import Decision, Principal, Session
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.engine import Engine
 from warded.policy.slicing import slice_tree
 from warded.tools import ResourceRule, Tool
-
-DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no `now`
-_CASE_KEYS = {"args", "labels", "now", "policies", "errors", "requirement"}
-_EXPECTED = (WardedError, OSError, ValueError, yaml.YAMLError, sqlite3.Error)
-_UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(".*")$', re.S)
-
 
 # -- one decision: `check`, and each case of `test` --------------------
 

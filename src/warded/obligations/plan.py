@@ -37,7 +37,11 @@ def permits(bundle: PolicyBundle, decision: Decision) -> list[PolicyInfo]:
 
 def approval_of(bundle: PolicyBundle, decision: Decision) -> tuple[str, str] | None:
     """(approver groups, first policy requiring them), if the allow needs an approval."""
-    needing = [i for i in permits(bundle, decision) if i.approval is not None]
+    return _approval(permits(bundle, decision))
+
+
+def _approval(infos: list[PolicyInfo]) -> tuple[str, str] | None:
+    needing = [i for i in infos if i.approval is not None]
     if not needing:
         return None
     groups = ",".join(sorted({i.approval for i in needing if i.approval}))
@@ -55,8 +59,8 @@ def obligations(
     """The obligations of an allowed decision; ArgumentError if a budget cannot be charged."""
     if bundle.obligated.isdisjoint(decision.policies):
         return NONE
-    approval = approval_of(bundle, decision)
     infos = permits(bundle, decision)
+    approval = _approval(infos)
     return Obligations(
         approval[0] if approval else None,
         approval[1] if approval else None,

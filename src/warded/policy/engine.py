@@ -108,13 +108,7 @@ class Engine:
         return shown
 
     def _scope_allows(self, principal: Principal, action: Mapping[str, str]) -> bool:
-        tree = slice_tree(
-            self.bundle.tree,
-            (principal.type, principal.id),
-            (action["type"], action["id"]),
-            self.bundle.ancestors,
-        )
-        nodes = tree.static_policies.values()
+        nodes = self._tree(principal, action).static_policies.values()
         banned = any(
             n.effect == "forbid" and not n.clauses and isinstance(n.resource, pst.ScopeAny)
             for n in nodes
@@ -128,15 +122,18 @@ class Engine:
             with self._lock:
                 policies = self._slices.get(key)
                 if policies is None:
-                    tree = slice_tree(
-                        self.bundle.tree,
-                        (principal.type, principal.id),
-                        (action["type"], action["id"]),
-                        self.bundle.ancestors,
-                    )
-                    policies = cedarpy.PolicySet.from_pst(tree)
+                    policies = cedarpy.PolicySet.from_pst(self._tree(principal, action))
                     self._slices[key] = policies
         return policies
+
+    def _tree(self, principal: Principal, action: Mapping[str, str]) -> pst.PolicySet:
+        """The policies whose scope can match this (principal, action)."""
+        return slice_tree(
+            self.bundle.tree,
+            (principal.type, principal.id),
+            (action["type"], action["id"]),
+            self.bundle.ancestors,
+        )
 
 
 def _uid_text(entity_type: str, entity_id: str) -> str:

@@ -15,7 +15,7 @@ the root joined with "/", each key escaped as in a JSON Pointer (RFC 6901:
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -95,14 +95,14 @@ def found_text(value: Any, finding: Finding) -> str:
     return node[finding.start : finding.end] if isinstance(node, str) else ""
 
 
-def summary(findings: Sequence[Finding]) -> dict[str, bool]:
-    """`{"secrets": …, "pii": …, "injection": …}`: whether each built-in name has a finding.
+def summary(findings: Sequence[Finding], names: Iterable[str] = BUILTIN_NAMES) -> dict[str, bool]:
+    """For each of `names` (by default the three built-ins), whether it has a finding.
 
-    Always exactly these three keys, for the Cedar context `context.scan`;
-    findings of plug-ins with other names are not summarised here.
+    This is the Cedar context `context.scan`, with exactly the fields the
+    action declares; findings of other scanners are not summarised.
     """
     seen = {f.scanner for f in findings}
-    return {name: name in seen for name in BUILTIN_NAMES}
+    return {name: name in seen for name in names}
 
 
 def merge_intervals(spans: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
