@@ -29,12 +29,11 @@ from __future__ import annotations
 import json
 import os
 import signal
-import sys
-import traceback
 from pathlib import Path
 from typing import Any
 
 from warded import Approver, Gate, ManualClock, PolicyBundle, Principal, Session, SQLiteStore
+from zygote_worker import serve
 
 LEDGER = Path(__file__).resolve().parent / "obligations" / "bundles" / "ledger"
 KNOWN = "GB33BUKB20201555555555"
@@ -99,11 +98,6 @@ def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mo
             )
 
 
-def reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
 def warm_up(bundle: PolicyBundle) -> None:
     """Pay the first-use costs once, before any fork."""
     gate = Gate(bundle, clock=ManualClock(START))
@@ -124,31 +118,11 @@ def warm_up(bundle: PolicyBundle) -> None:
 def main() -> None:
     bundle = PolicyBundle.from_directory(LEDGER)
     warm_up(bundle)
-    zygote = os.getpid()
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            return
-        msg = json.loads(line)
-        if msg["cmd"] == "go":
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    child(bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"])
-                    os._exit(3)  # not killed: the harness treats this as a failure
-                except BaseException:
-                    traceback.print_exc()
-                    sys.stderr.flush()
-                    os._exit(4)
-            reply({"pid": pid})
-        elif msg["cmd"] == "reap":
-            _, status = os.waitpid(msg["pid"], 0)
-            if os.WIFSIGNALED(status):
-                reply({"signal": os.WTERMSIG(status)})
-            else:
-                reply({"exit": os.WEXITSTATUS(status)})
-        else:
-            return
+    serve(
+        lambda msg, zygote: child(
+            bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"]
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -19,15 +19,12 @@ call whose tool kills its own process at that point.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import sys
-import traceback
 from pathlib import Path
-from typing import Any
 
 from warded import Gate, PolicyBundle, Principal, Session, SQLiteStore
+from zygote_worker import serve
 
 BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
 MAX_CALLS = 20_000  # a child whose parent is lost stops by itself
@@ -59,11 +56,6 @@ def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mo
         gate.call(principal, "read_document", {"path": f"{run}-{i}"}, session)
 
 
-def reply(message: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(message) + "\n")
-    sys.stdout.flush()
-
-
 def warm_up(bundle: PolicyBundle) -> None:
     """Pay the first-use costs (schema derivation, slicing) once, before any fork."""
     gate = Gate(bundle)
@@ -78,31 +70,11 @@ def warm_up(bundle: PolicyBundle) -> None:
 def main() -> None:
     bundle = PolicyBundle.from_directory(BANKING)
     warm_up(bundle)
-    zygote = os.getpid()
-    while True:
-        line = sys.stdin.readline()
-        if not line:
-            return
-        msg = json.loads(line)
-        if msg["cmd"] == "go":
-            pid = os.fork()
-            if pid == 0:
-                try:
-                    child(bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"])
-                    os._exit(3)  # not killed: the harness treats this as a failure
-                except BaseException:
-                    traceback.print_exc()
-                    sys.stderr.flush()
-                    os._exit(4)
-            reply({"pid": pid})
-        elif msg["cmd"] == "reap":
-            _, status = os.waitpid(msg["pid"], 0)
-            if os.WIFSIGNALED(status):
-                reply({"signal": os.WTERMSIG(status)})
-            else:
-                reply({"exit": os.WEXITSTATUS(status)})
-        else:
-            return
+    serve(
+        lambda msg, zygote: child(
+            bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"]
+        )
+    )
 
 
 if __name__ == "__main__":

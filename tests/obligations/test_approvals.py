@@ -30,7 +30,6 @@ from warded import (
     Principal,
     Refusal,
     Session,
-    SQLiteStore,
     Store,
     StoreError,
     verify,
@@ -52,16 +51,6 @@ TTL = 600.0
 
 
 # -- fixtures and helpers -------------------------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = SQLiteStore(tmp_path / "store.db")
-    yield s
-    s.close()
 
 
 @pytest.fixture

@@ -44,16 +44,6 @@ BARRIER_BOUND = 10.0
 JOIN_BOUND = 30.0
 
 
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = SQLiteStore(tmp_path / "store.db")
-    yield s
-    s.close()
-
-
 @pytest.fixture
 def clock() -> ManualClock:
     return ManualClock(START)

@@ -33,7 +33,6 @@ from warded import (
     Approver,
     Gate,
     ManualClock,
-    MemoryStore,
     PolicyBundle,
     Principal,
     Refusal,
@@ -287,16 +286,6 @@ def test_processes_racing_for_one_rate_limit_get_exactly_its_count(
 
 
 # -- the same, with threads sharing one gate -----------------------------------------
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = SQLiteStore(tmp_path / "store.db")
-    yield s
-    s.close()
 
 
 def race(k: int, fn: Callable[[int], object]) -> list[object]:
