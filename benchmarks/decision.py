@@ -59,6 +59,7 @@ from warded import (
     Principal,
     Refusal,
     Session,
+    SessionState,
     SQLiteStore,
     Store,
 )
@@ -221,9 +222,14 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
     raw: list[dict[str, Any]] = []
     raw_noschema: list[dict[str, Any]] = []
     for i, r in enumerate(requests):
-        session = sessions.setdefault(r.labels, Session(f"bench-{i}", r.labels))
+        if r.labels not in sessions:
+            sessions[r.labels] = Session(f"bench-{i}")
+            for g in (decide_gate, call_gate, memory_gate):
+                if r.labels:
+                    g.label(sessions[r.labels], sorted(r.labels))
         value = thaw(canonical_json(dict(r.args)))
-        context = build_context(to_cedar(value, TOOL_PARAMETERS), session, NOW)
+        state = SessionState(sessions[r.labels].id, r.labels)
+        context = build_context(to_cedar(value, TOOL_PARAMETERS), state, NOW)
         contexts.append(context)
         request = {
             "principal": {"type": "Agent", "id": r.agent},
@@ -381,7 +387,7 @@ def breakdown(scale: Scale, passes: int) -> list[tuple[str, float]]:
     tool = make_tool("bench", TOOL_PARAMETERS, noop, resource=lambda a: ("Tool", "x"))
     engine, bundle = scale.engine, scale.bundle
     clock = ManualClock(NOW)
-    sessions = {r.labels: Session("s", r.labels) for r in scale.requests}
+    sessions = {r.labels: SessionState("s", r.labels) for r in scale.requests}
     slices = {
         (r.agent, r.tool): cedarpy.PolicySet.from_pst(
             slice_tree(bundle.tree, ("Agent", r.agent), ("Action", r.tool), bundle.ancestors)

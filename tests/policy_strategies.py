@@ -18,7 +18,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from warded import BundleFiles, PolicyBundle, Principal, Session
+from session_helpers import session_with
+from warded import BundleFiles, Gate, PolicyBundle, Principal, Session, SessionState
 from warded.policy.values import to_cedar
 from warded.request import build_context
 
@@ -260,18 +261,16 @@ class Request:
     hour: int = 12
     calls: int = 0
 
-    def session(self) -> Session:
-        session = Session("s-1", self.labels)
-        for _ in range(self.calls):
-            session.count_call()
-        return session
+    def session(self, gate: Gate) -> Session:
+        return session_with(gate, self.labels, self.calls)
 
     @property
     def now(self) -> float:
         return float(MIDNIGHT + self.hour * 3600 + 59)
 
     def context(self) -> dict[str, Any]:
-        return build_context(to_cedar(self.args, PARAMETERS), self.session(), self.now)
+        state = SessionState("s-1", self.labels, self.calls)
+        return build_context(to_cedar(self.args, PARAMETERS), state, self.now)
 
     def resource(self) -> dict[str, str]:
         return {"type": "Tool", "id": self.tool}

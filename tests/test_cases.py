@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from warded import Refusal, Session
+from session_helpers import session_with
+from warded import Refusal
 from warded.cli import cli
 from warded.cli.cases import Case, CaseFile, load_cases
 
@@ -39,7 +40,7 @@ def test_the_gate_answers_the_case_as_expected(case_file: CaseFile, case: Case) 
         return "ran"
 
     gate, _ = case_file.gate(case, executor=tool)
-    result = gate.call(case.principal, case.tool, case.args, Session(case.name, case.labels))
+    result = gate.call(case.principal, case.tool, case.args, session_with(gate, case.labels))
     decision = next(r.body for r in gate.store.records() if r.body["kind"] == "decision")
     if case.expect == "allow":
         assert result == "ran"

@@ -32,6 +32,7 @@ def test_public_names_are_exactly_the_exported_ones() -> None:
         "RefusalCode",
         "SQLiteStore",
         "Session",
+        "SessionState",
         "Store",
         "StoreError",
         "SystemClock",

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from session_helpers import session_with
 from warded import (
     Decision,
     Gate,
@@ -247,10 +248,11 @@ def test_every_determining_permits_obligations_apply(
 def test_session_labels_only_accumulate_and_reach_the_policy(
     gate: Gate, billing: Principal, executed: list[Any]
 ) -> None:
-    s = Session("s", labels={"seen-web"})
-    s.add_labels({"untrusted"})
-    s.add_labels(set())
-    assert s.labels == {"seen-web", "untrusted"}
+    s = Session("s")
+    gate.label(s, ["seen-web"])
+    gate.label(s, ["untrusted"])
+    gate.label(s, [])
+    assert gate.session_state(s).labels == {"seen-web", "untrusted"}
     result = gate.call(billing, "send_money", PAY, s)
     assert isinstance(result, Refusal)
     assert result.policy == "session.untrusted-no-payments"
@@ -311,7 +313,7 @@ def test_refusals_never_echo_arguments_hidden_names_or_policy_text(
             billing,
             "send_money",
             {"recipient": KNOWN, "amount": 5, "subject": SECRETS[0]},
-            Session("d", {"untrusted"}),
+            session_with(gate, {"untrusted"}),
         ),
         (billing, "update_password", {"password": SECRETS[0]}, Session("e")),
         (
@@ -349,7 +351,7 @@ def test_the_same_code_always_gives_the_same_message(
             for labels in ((), ("untrusted",)):
                 for tool in ("send_money", "update_password", "nope", "get_balance"):
                     args = {"recipient": KNOWN, "amount": amount, "subject": "s"}
-                    r = gate.call(who, tool, args, Session("s", labels))
+                    r = gate.call(who, tool, args, session_with(gate, labels))
                     if isinstance(r, Refusal):
                         d = json.loads(r.to_model())
                         messages.setdefault(d["code"], set()).add(d["message"])
@@ -482,7 +484,7 @@ def test_output_findings_label_the_session_and_are_masked_where_the_permit_says_
     gate, session = _output_gate(redact=True)
     result = gate.call(Principal.agent("a"), "fetch", {}, session)
     assert result == {"page": "token [redacted:marker] here"}
-    assert "secrets" in session.labels
+    assert "secrets" in gate.session_state(session).labels
     outcome = _bodies(gate)[-1]
     assert outcome["detail"]["findings"] == [
         {"scanner": "secrets", "kind": "marker", "path": "page"}
@@ -494,4 +496,4 @@ def test_without_redact_the_result_is_returned_whole_but_the_session_is_still_la
     gate, session = _output_gate(redact=False)
     result = gate.call(Principal.agent("a"), "fetch", {}, session)
     assert result == {"page": "token SECRET-XYZ here"}
-    assert "secrets" in session.labels
+    assert "secrets" in gate.session_state(session).labels

@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_strategies as gen
+from session_helpers import session_with
 from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session
 from warded.policy.engine import Engine
 
@@ -54,7 +55,7 @@ def test_a_listing_holds_every_tool_some_call_is_allowed_and_every_call_is_decid
             assert shown  # listing is sound: nothing callable is hidden
         clock.set(request.now)
         before = len(executed)
-        answer = gate.call(request.principal, request.tool, request.args, request.session())
+        answer = gate.call(request.principal, request.tool, request.args, request.session(gate))
         if allowed:
             assert answer == f"{request.tool} ran"
             assert len(executed) == before + 1
@@ -63,7 +64,7 @@ def test_a_listing_holds_every_tool_some_call_is_allowed_and_every_call_is_decid
             assert answer.code == ("not_permitted" if shown else "unknown_tool")
             assert len(executed) == before
             if not shown:
-                never = gate.call(request.principal, "never_registered", {}, request.session())
+                never = gate.call(request.principal, "never_registered", {}, request.session(gate))
                 assert shape(answer) == shape(never)
 
 
@@ -101,7 +102,7 @@ def test_a_tool_under_an_unconditional_forbid_for_the_principal_is_never_listed(
     gate, _ = generated_gate([*policies[:at], forbid, everything, *policies[at:]], [])
     assert tool not in listed(gate, principal)
     request = data.draw(gen.requests(principals=[principal], tools=[tool]))
-    answer = gate.call(principal, tool, request.args, request.session())
+    answer = gate.call(principal, tool, request.args, request.session(gate))
     assert isinstance(answer, Refusal)
     assert answer.code == "unknown_tool"
 
@@ -244,7 +245,7 @@ def test_a_listed_tool_is_still_refused_for_arguments_policy_does_not_permit(
     gate: Gate, billing: Principal, executed: list[Any], args: dict[str, Any], labels: Any
 ) -> None:
     assert "send_money" in listed(gate, billing)
-    answer = gate.call(billing, "send_money", args, Session("s", labels))
+    answer = gate.call(billing, "send_money", args, session_with(gate, labels))
     assert isinstance(answer, Refusal)
     assert answer.code == "not_permitted"
     assert executed == []
@@ -286,4 +287,4 @@ def test_a_principal_whose_id_needs_escaping_is_listed_the_tools_it_may_call(
     )
     assert decision.allowed
     assert listed(gate, principal) == {"read_a"}
-    assert gate.call(principal, "read_a", request.args, request.session()) == "read_a ran"
+    assert gate.call(principal, "read_a", request.args, request.session(gate)) == "read_a ran"

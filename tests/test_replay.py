@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from session_helpers import session_with
 from warded import Gate, PolicyBundle, Principal, Session
 from warded.replay import replay
 
@@ -16,7 +17,7 @@ KNOWN = "GB33BUKB20201555555555"
 def _traffic(gate: Gate) -> None:
     billing, support = Principal.agent("billing-bot"), Principal.agent("support-bot")
     for labels in ((), ("untrusted",)):
-        s = Session("s", labels)
+        s = session_with(gate, labels)
         for amount in (-3, 0.5, 42.5, 99.9999, 100, 4999, 5000, 5000.5, 123456):
             for payee in (KNOWN, "DE89370400440532013000", "XX00UNKNOWN"):
                 gate.call(

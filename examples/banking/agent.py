@@ -165,7 +165,8 @@ def main() -> None:
 
     print("\n6. After untrusted content enters the session, payments are gone")
     call(billing, "read_document", {"path": "inbox/invoice-117.txt"})
-    print(f"  read_document's output comes from outside; session labels: {sorted(session.labels)}")
+    labels = sorted(gate.session_state(session).labels)
+    print(f"  read_document's output comes from outside; session labels: {labels}")
     call(billing, "send_money", {"recipient": KNOWN, "amount": 95, "subject": "refund"})
     call(billing, "get_transactions", {"limit": 5})
 

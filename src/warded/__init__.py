@@ -18,7 +18,15 @@ from warded.errors import (
     WardedError,
 )
 from warded.gate import Gate
-from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
+from warded.model import (
+    Decision,
+    Principal,
+    Refusal,
+    Session,
+    SessionState,
+    ToolFailure,
+    ToolSpec,
+)
 from warded.obligations.approvals import Approval, Approver
 from warded.obligations.desk import ApprovalDesk
 from warded.policy.bundle import PolicyBundle, PolicyInfo
@@ -53,6 +61,7 @@ __all__ = [
     "RefusalCode",
     "SQLiteStore",
     "Session",
+    "SessionState",
     "Store",
     "StoreError",
     "SystemClock",

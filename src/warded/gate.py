@@ -30,7 +30,7 @@ from warded.errors import (
     RefusalCode,
     WardedError,
 )
-from warded.model import Decision, Principal, Refusal, Session, ToolFailure, ToolSpec
+from warded.model import Decision, Principal, Refusal, Session, SessionState, ToolFailure, ToolSpec
 from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
 from warded.obligations.desk import ApprovalDesk, approved_for, give_back, pending_for
 from warded.obligations.limits import Reservation
@@ -258,9 +258,35 @@ class Gate:
         return tool
 
     def tools(self, principal: Principal, session: Session | None = None) -> list[ToolSpec]:
-        """The tools some call could be permitted for; the rest do not exist for this principal."""
+        """The tools some call could be permitted for; the rest do not exist for this principal.
+
+        With a session, a tool that no call could be permitted in the session's
+        current state (its labels) is left out too.
+        """
         engine = self._engine
-        return [t.spec() for n, t in self._tools.items() if engine.visible(principal, n)]
+        labels = None if session is None else self.store.session(session.id).labels
+        return [t.spec() for n, t in self._tools.items() if engine.visible(principal, n, labels)]
+
+    # -- sessions -------------------------------------------------------------
+
+    def session_state(self, session: Session | str) -> SessionState:
+        """The session's state as the store keeps it (labels, decided calls)."""
+        return self.store.session(session if isinstance(session, str) else session.id)
+
+    def label(self, session: Session, labels: Sequence[str], *, reason: str = "") -> SessionState:
+        """Add labels to a session (they never go away); recorded in the audit log.
+
+        For a host that knows content from outside entered the session by
+        another way than a tool of this gate.
+        """
+        added = sorted(set(labels))
+        if not all(isinstance(x, str) and x for x in added):
+            raise WardedError("labels must be non-empty strings")
+        with self.store.transaction() as tx:
+            state = tx.update_session(session.id, labels=added)
+            event = {"session": session.id, "labels_added": added, "reason": reason}
+            tx.append([_event("session.labels", self._now_or_wall(), event)])
+        return state
 
     # -- calls --------------------------------------------------------------
 
@@ -423,7 +449,8 @@ class Gate:
     ) -> dict[str, Any]:
         """The Cedar context, with `scan` where the tool's action declares it:
         per declared field, whether the input scanner of that name found anything."""
-        context = build_context(to_cedar(value, tool.parameters), session, now)
+        state = self.store.session(session.id)
+        context = build_context(to_cedar(value, tool.parameters), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
             context["scan"] = summary(found, fields)
@@ -528,7 +555,6 @@ class Gate:
             errors = scrub(decision.errors, tool.sensitive, value)
             errors = mask_strings(errors, {found_text(value, f) for f in found} - {""})
             decision = replace(decision, errors=errors)
-        session.count_call()
         cedar_args = mask_findings(context["args"], found) if found else context["args"]
         request = {
             "resource": resource,
@@ -562,7 +588,7 @@ class Gate:
                 )
             )
         if owed is None:
-            self._append([entry, *shadows])
+            self._record([entry, *shadows], session.id)
             cited = decision.policies[0] if decision.policies and not decision.errors else None
             return Refusal("not_permitted", ref=entry.id, policy=cited)
         return self._commit(
@@ -606,6 +632,7 @@ class Gate:
                             code="approval_required",
                             detail={"approval": pending.id, "group": pending.group},
                         )
+                        tx.update_session(session.id, calls=1)
                         _sealed(tx.append([held, *shadows]), [held, *shadows])
                         return Refusal(
                             "approval_required",
@@ -623,6 +650,7 @@ class Gate:
                 for reservation in owed.reservations:
                     if not tx.reserve(reservation):
                         raise _Held("limit_exceeded", f"limit {reservation.key} reached")
+                tx.update_session(session.id, calls=1)
                 _sealed(tx.append([entry, *shadows]), [entry, *shadows])
         except _Held as held:
             refused = replace(
@@ -632,7 +660,7 @@ class Gate:
                 reasons=(held.reason,),
                 detail={**entry.detail, **held.detail},
             )
-            self._append([refused, *shadows])
+            self._record([refused, *shadows], session.id)
             return Refusal(held.code, ref=entry.id)
         except Exception as exc:
             log.error("decision could not be recorded; call %s refused: %s", entry.call, exc)
@@ -725,7 +753,6 @@ class Gate:
                 seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
                 detail = {**(detail or {}), "findings": seen, "redacted": sorted(hidden)}
         if session is not None and labels:
-            session.add_labels(labels)
             detail = {**(detail or {}), "labels_added": sorted(labels)}
         if error is not None:
             tool = authorized.tool
@@ -752,6 +779,8 @@ class Gate:
         try:
             with self.store.transaction(durable=False) as tx:
                 tx.append([entry])
+                if session is not None and labels:
+                    tx.update_session(session.id, labels=labels)
                 for reservation in release:
                     tx.release(reservation)
                 if never_ran and authorized.approval is not None:
@@ -761,6 +790,15 @@ class Gate:
         if error is not None:
             return ToolFailure(ref=entry.id)
         return result
+
+    def _record(self, entries: list[AuditEntry], session_id: str) -> None:
+        """Append a decision's records and count the call in its session."""
+        try:
+            with self.store.transaction() as tx:
+                tx.update_session(session_id, calls=1)
+                _sealed(tx.append(entries), entries)
+        except Exception as exc:
+            log.error("audit append failed: %s", exc)
 
     def _append(self, entries: list[AuditEntry]) -> bool:
         try:

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -41,33 +40,43 @@ class Principal:
         return {"type": self.type, "id": self.id}
 
 
+MAX_SESSION_ID = 256
+
+
 class Session:
-    """One run of an agent. Labels only accumulate; `calls` counts decided calls."""
+    """A handle on one run of an agent: its id. Cheap to recreate.
 
-    def __init__(self, session_id: str, labels: Iterable[str] = ()) -> None:
+    The session's state (labels, the count of decided calls, and what later
+    work adds per session) lives in the gate's store under this id, so a new
+    handle, another process or another node sees the same state
+    (`Gate.session_state`).
+    """
+
+    __slots__ = ("id",)
+
+    def __init__(self, session_id: str) -> None:
+        if not isinstance(session_id, str) or not 0 < len(session_id) <= MAX_SESSION_ID:
+            raise ValueError(f"a session id is a string of 1 to {MAX_SESSION_ID} characters")
         self.id = session_id
-        self._labels: frozenset[str] = frozenset(labels)
-        self._calls = 0
-        self._lock = threading.Lock()
 
-    @property
-    def labels(self) -> frozenset[str]:
-        return self._labels
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Session) and other.id == self.id
 
-    @property
-    def calls(self) -> int:
-        return self._calls
-
-    def add_labels(self, labels: Iterable[str]) -> None:
-        with self._lock:
-            self._labels = self._labels | frozenset(labels)
-
-    def count_call(self) -> None:
-        with self._lock:
-            self._calls += 1
+    def __hash__(self) -> int:
+        return hash(self.id)
 
     def __repr__(self) -> str:
-        return f"Session({self.id!r}, labels={sorted(self._labels)!r}, calls={self._calls})"
+        return f"Session({self.id!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class SessionState:
+    """What the store keeps for a session: its labels (which only ever grow) and
+    how many calls have been decided in it."""
+
+    id: str
+    labels: frozenset[str] = frozenset()
+    calls: int = 0
 
 
 Mode = Literal["enforce", "shadow"]

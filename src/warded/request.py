@@ -7,14 +7,14 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from warded.model import Session
+from warded.model import SessionState
 from warded.policy.bundle import PolicyBundle
 from warded.tools import Tool
 
 MAX_NAME = 128
 
 
-def build_context(args: Any, session: Session, now: float) -> dict[str, Any]:
+def build_context(args: Any, session: SessionState, now: float) -> dict[str, Any]:
     """The Cedar context warded provides to every action (see `CONTEXT_CONTRACT`)."""
     t = time.gmtime(now)
     return {

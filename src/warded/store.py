@@ -1,10 +1,12 @@
-"""The store port: one transactional store for the audit chain, approvals and limits.
+"""The store port: one transactional store for the audit chain, approvals, limits
+and session state.
 
 The gate needs a few things to happen atomically — a decision record with
-the consumption of an approval and the reservation of every limit it is
-subject to — so audit, approvals and counters live behind one interface with
-transactions. Backends: `MemoryStore` here (tests, short-lived embedding),
-`warded.stores.sqlite.SQLiteStore` (the embedded default).
+the consumption of an approval, the reservation of every limit it is
+subject to and the update of its session — so audit, approvals, counters and
+sessions live behind one interface with transactions. Backends: `MemoryStore`
+here (tests, short-lived embedding), `warded.stores.sqlite.SQLiteStore` (the
+embedded default).
 
 A transaction either commits everything it did or nothing; an exception
 inside `with store.transaction() as tx:` rolls it back.
@@ -13,12 +15,13 @@ inside `with store.transaction() as tx:` rolls it back.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from decimal import Decimal
 from typing import Protocol
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
+from warded.model import SessionState
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 
@@ -52,6 +55,16 @@ class Tx(Protocol):
 
     def approvals(self, status: Status | None = None) -> list[Approval]: ...
 
+    def session(self, session_id: str) -> SessionState:
+        """The session's state; an unknown session has no labels and no calls."""
+        ...
+
+    def update_session(
+        self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
+    ) -> SessionState:
+        """Add labels (they only ever grow) and count calls; the new state."""
+        ...
+
 
 class Store(Protocol):
     """A transactional store. `append` is a transaction holding only an append."""
@@ -68,6 +81,10 @@ class Store(Protocol):
 
     def counter(self, key: str, window: int) -> Decimal: ...
 
+    def session(self, session_id: str) -> SessionState:
+        """The session's committed state, read outside any transaction."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -79,6 +96,7 @@ class MemoryStore:
         self._counters: dict[tuple[str, int], Decimal] = {}
         self._approvals: dict[str, Approval] = {}
         self._claimed: set[str] = set()
+        self._sessions: dict[str, SessionState] = {}
         self._lock = threading.RLock()
 
     @contextmanager
@@ -90,6 +108,7 @@ class MemoryStore:
             self._counters.update(tx.counters)
             self._approvals.update(tx.changed)
             self._claimed |= tx.claimed
+            self._sessions.update(tx.sessions)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._transaction()
@@ -112,6 +131,10 @@ class MemoryStore:
         with self._lock:
             return self._counters.get((key, window), Decimal(0))
 
+    def session(self, session_id: str) -> SessionState:
+        with self._lock:
+            return self._sessions.get(session_id) or SessionState(session_id)
+
     def close(self) -> None:
         return None
 
@@ -123,6 +146,7 @@ class _MemoryTx:
         self.counters: dict[tuple[str, int], Decimal] = {}
         self.changed: dict[str, Approval] = {}
         self.claimed: set[str] = set()
+        self.sessions: dict[str, SessionState] = {}
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         chain = self.store._records + self.sealed
@@ -165,3 +189,14 @@ class _MemoryTx:
     def approvals(self, status: Status | None = None) -> list[Approval]:
         merged = {**self.store._approvals, **self.changed}
         return [a for a in merged.values() if status is None or a.status == status]
+
+    def session(self, session_id: str) -> SessionState:
+        return self.sessions.get(session_id) or self.store.session(session_id)
+
+    def update_session(
+        self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
+    ) -> SessionState:
+        state = self.session(session_id)
+        state = SessionState(session_id, state.labels | frozenset(labels), state.calls + calls)
+        self.sessions[session_id] = state
+        return state

@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_strategies as gen
+from session_helpers import session_with
 from warded import BundleError, BundleFiles, Gate, PolicyBundle, Principal, Session
 from warded.policy.annotations import PERIODS, Budget, Rate
 from warded.policy.bundle import bundle_version
@@ -158,7 +159,9 @@ def probe(gate: Gate) -> list[Any]:
         (support, "send_money", pay, ()),
         (billing, "update_password", {"password": "p"}, ()),
     ]
-    answers: list[Any] = [gate.decide(p, t, a, Session("s", labels)) for p, t, a, labels in calls]
+    answers: list[Any] = [
+        gate.decide(p, t, a, session_with(gate, labels)) for p, t, a, labels in calls
+    ]
     answers += [[spec.name for spec in gate.tools(p)] for p in (billing, support)]
     return answers
 

@@ -147,7 +147,7 @@ def test_a_forbid_whose_condition_overflows_does_not_let_the_call_through() -> N
     executed: list[tuple[str, dict]] = []
     gate = Gate(bundle, store=MemoryStore(), clock=ManualClock(request.now))
     gen.register_tools(gate, executed)
-    answer = gate.call(request.principal, request.tool, request.args, request.session())
+    answer = gate.call(request.principal, request.tool, request.args, request.session(gate))
     assert isinstance(answer, Refusal)
     assert answer.code == "not_permitted"
     assert answer.policy is None  # an error, not a policy, decided it

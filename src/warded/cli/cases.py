@@ -199,7 +199,10 @@ def run_case_files(ctx: click.Context, paths: tuple[Path, ...]) -> None:
         click.echo(f"{cf.path}: bundle {cf.bundle_dir}, version {cf.bundle.version}")
         for case in cf.cases:
             gate, tool = cf.gate(case)
-            got = decide(gate, tool, case.principal, case.args, Session(case.name, case.labels))
+            session = Session(case.name)
+            if case.labels:
+                gate.label(session, case.labels)
+            got = decide(gate, tool, case.principal, case.args, session)
             wrong = mismatches(case, got)
             passed, failed = passed + (not wrong), failed + bool(wrong)
             click.echo(f"FAIL  {case.name}: {'; '.join(wrong)}" if wrong else f"PASS  {case.name}")

@@ -174,7 +174,10 @@ def check(
     rule = _fixed(resource) if resource else None
     when = time.time() if now is None else now
     gate, t = _tool_gate(bundle, tool, permissive_schema(args), rule, when)
-    verdict = decide(gate, t, Principal(*principal), args, Session("warded-check", labels))
+    session = Session("warded-check")
+    if labels:
+        gate.label(session, labels)
+    verdict = decide(gate, t, Principal(*principal), args, session)
     click.echo("allow" if verdict.code == "allow" else f"refused: {verdict.code}")
     for pid in verdict.policies:
         click.echo(f"  policy {_described(bundle, pid)}")

@@ -192,7 +192,7 @@ class WardedGuard(Guard):
             else:
                 self.gate.approvals.deny(pending.id, self.approver, "not what the user asked for")
                 attempt.approval = "denied"
-        attempt.labels_after = tuple(sorted(self.session.labels))
+        attempt.labels_after = tuple(sorted(self.gate.session_state(self.session).labels))
         if isinstance(answer, Refusal):
             attempt.code, attempt.policy, attempt.ref = answer.code, answer.policy, answer.ref
             return

@@ -211,7 +211,8 @@ class _Run:
 
     def _call(self, step: Mapping[str, Any]) -> tuple[str, str]:
         session = self._session(str(step.get("session", "scenario")))
-        session.add_labels(step.get("labels") or ())
+        if step.get("labels"):
+            self.gate.label(session, step["labels"])
         who = _principal(step.get("principal"), self.s.principal)
         repeat = int(step.get("repeat", 1))
         expect = step["expect"]

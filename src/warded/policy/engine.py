@@ -33,6 +33,7 @@ class Engine:
         self.mode: Mode = mode
         self._slices: dict[tuple[str, str, str], cedarpy.PolicySet] = {}
         self._visible: dict[tuple[str, str, str], bool] = {}
+        self._visible_with: dict[tuple[str, str, str, frozenset[str]], bool] = {}
         self._lock = threading.Lock()
 
     @property
@@ -69,7 +70,9 @@ class Engine:
             allowed, tuple(sorted(diagnostics.reasons)), errors, self.version, self.mode
         )
 
-    def visible(self, principal: Principal, tool: str) -> bool:
+    def visible(
+        self, principal: Principal, tool: str, labels: frozenset[str] | None = None
+    ) -> bool:
         """Whether some resource and context could permit `principal` to call `tool`.
 
         Cedar partial evaluation with the resource and the context unknown: a
@@ -79,33 +82,61 @@ class Engine:
         instead: some permit's scope matches and no unconditional forbid
         does. Both only ever over-approximate what is allowed; every call is
         decided in full anyway.
+
+        With `labels` (a session's), the tool must also survive partial
+        evaluation with the session's labels known and everything else unknown:
+        a tool no call could be permitted with these labels is hidden.
         """
+        if not self._visible_any(principal, tool):
+            return False
+        if labels is None:
+            return True
+        key = (principal.type, principal.id, tool, labels)
+        cached = self._visible_with.get(key)
+        if cached is None:
+            cached = self._partial(principal, tool, _labelled_context(labels))
+            self._visible_with[key] = cached
+        return cached
+
+    def _visible_any(self, principal: Principal, tool: str) -> bool:
         key = (principal.type, principal.id, tool)
         cached = self._visible.get(key)
-        if cached is not None:
-            return cached
+        if cached is None:
+            cached = self._partial(principal, tool, None)
+            self._visible[key] = cached
+        return cached
+
+    def _partial(self, principal: Principal, tool: str, context: dict[str, Any] | None) -> bool:
+        """Whether partial evaluation leaves some request allowed (scope analysis if it fails).
+
+        A known context goes without the schema: Cedar's request validation
+        refuses unknown values inside a context, and leaving the schema out only
+        widens what the unknowns may be, so a Deny is still a Deny for every
+        request the schema admits.
+        """
         action = self.bundle.action_uid(tool)
-        shown = False
-        if action is not None:
+        if action is None:
+            return False
+        try:
+            result = cedarpy.is_authorized_partial(
+                {
+                    "principal": _uid_text(principal.type, principal.id),
+                    "action": _uid_text(action["type"], action["id"]),
+                    "resource": None,
+                    "context": context,
+                },
+                self._slice(principal, action),
+                self.bundle.entities,
+                self.bundle.schema if context is None else None,
+            )
+            if result.diagnostics.errors:
+                raise ValueError("partial evaluation reported errors")
+            return bool(result.decision != _DENY)
+        except Exception:
             try:
-                result = cedarpy.is_authorized_partial(
-                    {
-                        "principal": _uid_text(principal.type, principal.id),
-                        "action": _uid_text(action["type"], action["id"]),
-                        "resource": None,
-                        "context": None,
-                    },
-                    self._slice(principal, action),
-                    self.bundle.entities,
-                    self.bundle.schema,
-                )
-                if result.diagnostics.errors:
-                    raise ValueError("partial evaluation reported errors")
-                shown = result.decision != _DENY
-            except (ValueError, TypeError):
-                shown = self._scope_allows(principal, action)
-        self._visible[key] = shown
-        return shown
+                return self._scope_allows(principal, action)
+            except Exception:
+                return False  # nothing can tell: the tool does not exist for this principal
 
     def _scope_allows(self, principal: Principal, action: Mapping[str, str]) -> bool:
         nodes = self._tree(principal, action).static_policies.values()
@@ -134,6 +165,31 @@ class Engine:
             (action["type"], action["id"]),
             self.bundle.ancestors,
         )
+
+
+def _unknown(name: str) -> dict[str, Any]:
+    return {"__extn": {"fn": "unknown", "arg": name}}
+
+
+def _labelled_context(labels: frozenset[str]) -> dict[str, Any]:
+    """A context in which only the session's labels are known.
+
+    Every attribute a policy may read is present (as an unknown where it is not
+    known): an attribute missing from a partial context would make a permit
+    that reads it err, be skipped, and hide a tool that a full request could be
+    allowed.
+    """
+    return {
+        "args": _unknown("args"),
+        "session": {
+            "id": _unknown("session.id"),
+            "labels": sorted(labels),
+            "calls": _unknown("session.calls"),
+        },
+        "now": _unknown("now"),
+        "scan": _unknown("scan"),
+        "provenance": _unknown("provenance"),
+    }
 
 
 def _uid_text(entity_type: str, entity_id: str) -> str:

@@ -1,6 +1,7 @@
 """The SQLite store: one file, WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` transactions.
 
-The audit chain, approvals, limit counters and used call ids share one file,
+The audit chain, approvals, limit counters, used call ids and session state
+share one file,
 so one SQLite transaction covers a decision record together with the
 approval it consumes and the limits it reserves. Transactions from several
 threads or processes serialize on SQLite's write lock; each reads the chain's
@@ -23,13 +24,14 @@ import json
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
 from decimal import Decimal
 from pathlib import Path
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
 from warded.errors import StoreError
+from warded.model import SessionState
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 from warded.store import Tx
@@ -44,6 +46,8 @@ SCHEMA = (
     " body TEXT NOT NULL)",
     "CREATE INDEX IF NOT EXISTS approvals_digest ON approvals (digest, status)",
     "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY)",
+    "CREATE TABLE IF NOT EXISTS sessions ("
+    " id TEXT PRIMARY KEY, labels TEXT NOT NULL, calls INTEGER NOT NULL)",
 )
 
 
@@ -124,6 +128,13 @@ class SQLiteStore:
                 "SELECT total FROM counters WHERE key = ? AND window = ?", (key, window)
             ).fetchone()
         return Decimal(row[0]) if row else Decimal(0)
+
+    def session(self, session_id: str) -> SessionState:
+        try:
+            with self._lock:
+                return _session(self._db, session_id)
+        except sqlite3.Error as exc:
+            raise StoreError(f"session read failed: {exc}") from None
 
     def close(self) -> None:
         with self._lock:
@@ -208,6 +219,28 @@ class _SQLiteTx:
                 "SELECT body FROM approvals WHERE status = ? ORDER BY created", (status,)
             ).fetchall()
         return [Approval.from_json(json.loads(r[0])) for r in rows]
+
+    def session(self, session_id: str) -> SessionState:
+        return _session(self.db, session_id)
+
+    def update_session(
+        self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
+    ) -> SessionState:
+        state = _session(self.db, session_id)
+        state = SessionState(session_id, state.labels | frozenset(labels), state.calls + calls)
+        self.db.execute(
+            "INSERT INTO sessions (id, labels, calls) VALUES (?, ?, ?) "
+            "ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, calls = excluded.calls",
+            (session_id, json.dumps(sorted(state.labels)), state.calls),
+        )
+        return state
+
+
+def _session(db: sqlite3.Connection, session_id: str) -> SessionState:
+    row = db.execute("SELECT labels, calls FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    if row is None:
+        return SessionState(session_id)
+    return SessionState(session_id, frozenset(json.loads(row[0])), int(row[1]))
 
 
 def _wal(db: sqlite3.Connection, timeout: float) -> None:
