@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from support import TEST_KEY
 from warded import Gate, MemoryStore, Principal, Session
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,7 +29,7 @@ def executed() -> list[tuple[str, dict[str, Any]]]:
 @pytest.fixture
 def gate(executed: list[tuple[str, dict[str, Any]]]) -> Gate:
     """A gate over the banking policies with recording tools and an in-memory audit log."""
-    g = Gate.from_directory(BANKING, store=MemoryStore())
+    g = Gate.from_directory(BANKING, store=MemoryStore(), key=TEST_KEY)
     register_banking_tools(g, executed)
     return g
 

@@ -13,15 +13,18 @@ command on stdin.
 A child first finishes what killed children left open: it approves every
 pending approval (as the human approver "alice") and runs every approved one
 with `run_approved`. Then it loops: three budgeted `spend` calls (1000/day;
-every fifth fails in the tool, which releases its reservation) to one
-`transfer` (approval from finance, 5000/day) that it asks for, approves and
-retries. Each tool run appends its arguments as one fsynced JSON line to
-`effects`: the side effect the harness checks against the store. The clock
-is a ManualClock that moves 7 s per call, and each run starts on a later day.
+every fifth is declined in the tool, which is atomic, so its reservation is
+released) to one `transfer` (approval from finance, 5000/day) that it asks
+for, approves and retries. Each tool run appends its arguments as one fsynced
+JSON line to `effects`: the side effect the harness checks against the store.
+The clock is a ManualClock that moves 7 s per call, and each run starts on a
+later day.
 
-Modes: "loop" works until killed; "die-in-transfer" asks for, approves and
-retries one transfer whose tool kills its own process before its effect;
-"resume" finishes what is open and then kills itself.
+Modes: "loop" works until killed, reporting each step's phases ("call", "tool",
+"effect", "asked" and "approved" for a transfer, "done"; tests/zygote.py) and
+stopping dead at its pause point if it was given one; "die-in-transfer" asks
+for, approves and retries one transfer whose tool kills its own process before
+its effect; "resume" finishes what is open and then kills itself.
 """
 
 from __future__ import annotations
@@ -32,8 +35,9 @@ import signal
 from pathlib import Path
 from typing import Any
 
+from support import TEST_KEY
 from warded import Approver, Gate, ManualClock, PolicyBundle, Principal, Session, SQLiteStore
-from zygote_worker import serve
+from zygote_worker import reporter, serve
 
 LEDGER = Path(__file__).resolve().parent / "obligations" / "bundles" / "ledger"
 KNOWN = "GB33BUKB20201555555555"
@@ -47,16 +51,22 @@ OPS = Principal.agent("ops-bot")
 SESSION = "crash"
 
 
-def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mode: str) -> None:
+def child(bundle: PolicyBundle, zygote: int, msg: dict[str, Any]) -> None:
+    run, mode = msg["run"], msg["mode"]
+    mark = reporter(msg.get("progress"), run, msg.get("pause"))
     clock = ManualClock(START + run * RUN_SPACING)
-    gate = Gate(bundle, store=SQLiteStore(db, timeout=30), clock=clock, approval_ttl=APPROVAL_TTL)
-    fd = os.open(effects, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    store = SQLiteStore(msg["db"], timeout=30)
+    gate = Gate(bundle, store=store, clock=clock, approval_ttl=APPROVAL_TTL, key=TEST_KEY)
+    fd = os.open(msg["effects"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    step = -1  # finishing what earlier runs left open
 
     def effect(tool: str, args: dict[str, Any]) -> None:
+        mark(step, "tool")
         os.write(fd, (json.dumps({"tool": tool, "args": args}, sort_keys=True) + "\n").encode())
         os.fsync(fd)
+        mark(step, "effect")
 
-    @gate.tool(effect="irreversible")
+    @gate.tool(effect="irreversible", atomic=True)  # declined: nothing happened
     def spend(memo: str, amount: int) -> str:
         if memo.startswith("fail"):
             raise RuntimeError("declined")
@@ -79,23 +89,27 @@ def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mo
     if mode == "resume":
         os.kill(os.getpid(), signal.SIGKILL)
     calls = 1 if mode != "loop" else MAX_CALLS
-    for i in range(calls):
+    for step in range(calls):
         if os.getppid() != zygote:
             break
         clock.advance(STEP)
-        token = f"{run}-{i}"
-        if i % 4 == 3 or mode != "loop":
-            args = {"recipient": KNOWN, "amount": (run * 53 + i * 37) % 900 + 100, "memo": token}
+        token = f"{run}-{step}"
+        mark(step, "call")
+        if step % 4 == 3 or mode != "loop":
+            amount = (run * 53 + step * 37) % 900 + 100
+            args = {"recipient": KNOWN, "amount": amount, "memo": token}
             held = gate.call(OPS, "transfer", args, session)
             approval_id = getattr(held, "approval_id", None)
             if approval_id is not None:
+                mark(step, "asked")
                 gate.approvals.approve(approval_id, ALICE)
+                mark(step, "approved")
                 gate.call(OPS, "transfer", args, session)
         else:
-            memo = f"fail-{token}" if i % 5 == 2 else token
-            gate.call(
-                OPS, "spend", {"amount": (run * 31 + i * 17) % 100 + 1, "memo": memo}, session
-            )
+            memo = f"fail-{token}" if step % 5 == 2 else token
+            amount = (run * 31 + step * 17) % 100 + 1
+            gate.call(OPS, "spend", {"amount": amount, "memo": memo}, session)
+        mark(step, "done")
 
 
 def warm_up(bundle: PolicyBundle) -> None:
@@ -118,11 +132,7 @@ def warm_up(bundle: PolicyBundle) -> None:
 def main() -> None:
     bundle = PolicyBundle.from_directory(LEDGER)
     warm_up(bundle)
-    serve(
-        lambda msg, zygote: child(
-            bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"]
-        )
-    )
+    serve(lambda msg, zygote: child(bundle, zygote, msg))
 
 
 if __name__ == "__main__":

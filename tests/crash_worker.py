@@ -14,7 +14,9 @@ The zygote is single-threaded, so forking it is safe. The child's tool appends
 the call's unique token (its `path` argument) to `effects` and fsyncs it: that
 line is the side effect the harness checks against the audit log. Modes:
 "loop" calls until killed; "die-before-effect" and "die-after-effect" make one
-call whose tool kills its own process at that point.
+call whose tool kills its own process at that point. In "loop", the child
+reports each step's phases ("call", "tool", "effect", "done"; tests/zygote.py)
+and stops dead at its pause point, if it was given one.
 """
 
 from __future__ import annotations
@@ -22,25 +24,32 @@ from __future__ import annotations
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
+from support import TEST_KEY
 from warded import Gate, PolicyBundle, Principal, Session, SQLiteStore
-from zygote_worker import serve
+from zygote_worker import reporter, serve
 
 BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
 MAX_CALLS = 20_000  # a child whose parent is lost stops by itself
 
 
-def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mode: str) -> None:
-    store = SQLiteStore(db, timeout=30)
-    gate = Gate(bundle, store=store)
-    fd = os.open(effects, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+def child(bundle: PolicyBundle, zygote: int, msg: dict[str, Any]) -> None:
+    run, mode = msg["run"], msg["mode"]
+    mark = reporter(msg.get("progress"), run, msg.get("pause"))
+    store = SQLiteStore(msg["db"], timeout=30)
+    gate = Gate(bundle, store=store, key=TEST_KEY)
+    fd = os.open(msg["effects"], os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    step = 0
 
     @gate.tool(effect="external")
     def read_document(path: str) -> str:
+        mark(step, "tool")
         if mode == "die-before-effect":
             os.kill(os.getpid(), signal.SIGKILL)
         os.write(fd, f"{path}\n".encode())
         os.fsync(fd)
+        mark(step, "effect")
         if mode == "die-after-effect":
             os.kill(os.getpid(), signal.SIGKILL)
         return "read"
@@ -48,12 +57,14 @@ def child(bundle: PolicyBundle, zygote: int, run: int, db: str, effects: str, mo
     billing, support = Principal.agent("billing-bot"), Principal.agent("support-bot")
     session = Session(f"crash-{run}")
     calls = 1 if mode != "loop" else MAX_CALLS
-    for i in range(calls):
+    for step in range(calls):
         if os.getppid() != zygote:
             break
         # Every seventh call is refused (support-bot cannot read documents).
-        principal = support if i % 7 == 3 else billing
-        gate.call(principal, "read_document", {"path": f"{run}-{i}"}, session)
+        principal = support if step % 7 == 3 else billing
+        mark(step, "call")
+        gate.call(principal, "read_document", {"path": f"{run}-{step}"}, session)
+        mark(step, "done")
 
 
 def warm_up(bundle: PolicyBundle) -> None:
@@ -70,11 +81,7 @@ def warm_up(bundle: PolicyBundle) -> None:
 def main() -> None:
     bundle = PolicyBundle.from_directory(BANKING)
     warm_up(bundle)
-    serve(
-        lambda msg, zygote: child(
-            bundle, zygote, msg["run"], msg["db"], msg["effects"], msg["mode"]
-        )
-    )
+    serve(lambda msg, zygote: child(bundle, zygote, msg))
 
 
 if __name__ == "__main__":

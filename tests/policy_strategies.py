@@ -18,7 +18,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from session_helpers import session_with
+from support import session_with
 from warded import BundleFiles, Gate, PolicyBundle, Principal, Session, SessionState
 from warded.policy.values import to_cedar
 from warded.request import build_context

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from session_helpers import session_with
+from support import session_with
 from warded import Refusal
 from warded.cli import cli
 from warded.cli.cases import Case, CaseFile, load_cases

@@ -78,7 +78,14 @@ def test_an_approval_from_the_command_line_lets_the_identical_retry_run_once(
     events = [
         r.body["detail"].get("event") for r in gate.store.records() if r.body["kind"] == "event"
     ]
-    assert events == ["approval.refused", "approval.approved", "approval.refused"]
+    assert events == [
+        "approval.created",
+        "approval.refused",
+        "approval.approved",
+        "approval.refused",
+        "approval.consumed",
+        "approval.created",
+    ]
 
 
 @pytest.mark.requirement("G8")

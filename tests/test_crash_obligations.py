@@ -2,8 +2,10 @@
 
 A worker process (tests/crash_obligations_worker.py) makes budgeted payments
 and asks for, approves and consumes approvals against a SQLite file; the
-harness kills it with SIGKILL at random points, again and again, and after
-every kill reopens the file and checks:
+harness kills it with SIGKILL again and again — at phases of random steps it
+stops the child at, or wherever the child is once it reports a random step
+done (tests/zygote.py: kill points in steps, never in time) — and after every
+kill reopens the file and checks:
 
 - the audit chain verifies, and nothing committed before is lost;
 - an approval is consumed if and only if exactly one committed allow decision
@@ -34,6 +36,7 @@ from typing import Any
 
 import pytest
 
+from support import TEST_KEY
 from warded import (
     Approver,
     Checkpoint,
@@ -46,7 +49,7 @@ from warded import (
     verify,
 )
 from warded.canonical import args_digest, canonical_json
-from zygote import Zygote
+from zygote import Progress, Zygote
 
 ROOT = Path(__file__).resolve().parent.parent
 LEDGER = ROOT / "tests" / "obligations" / "bundles" / "ledger"
@@ -54,7 +57,19 @@ WORKER = Path(__file__).resolve().parent / "crash_obligations_worker.py"
 
 SEED = 20260113
 KILLS = 30
-MAX_KILL_DELAY = 0.1  # seconds; a child makes a call every millisecond or few
+# (phase, the steps to draw from). Transfers are every fourth step, declined spends
+# (no effect) at steps 2, 12, ...; within the first 12 steps every budget still has
+# room, so each phase is reached for sure. None runs on and is killed once the step
+# is done: late steps, so budgets run out on the way.
+_EARLY = range(12)
+PHASES: tuple[tuple[str | None, list[int]], ...] = (
+    ("tool", [s for s in _EARLY if s % 4 != 3 and s % 5 != 2]),
+    ("asked", [s for s in _EARLY if s % 4 == 3]),
+    ("effect", [s for s in _EARLY if s % 4 == 3]),
+    ("approved", [s for s in _EARLY if s % 4 == 3]),
+    ("call", list(_EARLY)),
+    (None, list(range(40, 60))),
+)
 BUNDLE = PolicyBundle.from_directory(LEDGER)
 
 
@@ -157,7 +172,7 @@ def inspect_after_crash(db: Path, effects: Path, before: Checkpoint | None) -> I
     by_intent = {(b["tool"], b["args_digest"]): b for b in allowed}
     seen: Counter[tuple[str, str]] = Counter()
     for line in lines:
-        digest = args_digest(canonical_json(line["args"]))
+        digest = args_digest(canonical_json(line["args"]), TEST_KEY)
         intent = by_intent.get((line["tool"], digest))
         assert intent is not None, f"side effect {line} has no committed allow decision"
         assert intent["args"] == line["args"]
@@ -190,14 +205,17 @@ def test_kill_9_at_random_points_leaves_approvals_and_budgets_consistent(
 ) -> None:
     db, effects = tmp_path / "store.db", tmp_path / "effects.log"
     SQLiteStore(db).close()
+    progress = Progress(tmp_path / "progress")
     rng = random.Random(SEED)
     checkpoint: Checkpoint | None = None
     in_doubt: set[str] = set()
     started = time.monotonic()
 
     for run in range(KILLS):
-        pid = zygote.go(run, db, effects)
-        time.sleep(rng.uniform(0.0, MAX_KILL_DELAY))  # the random kill point
+        phase, steps = PHASES[run % len(PHASES)]
+        step = rng.choice(steps)
+        pid = zygote.go(run, db, effects, progress=progress, pause=phase and (step, phase))
+        progress.wait_for(f"{run} paused" if phase else f"{run} {step} done")
         os.kill(pid, signal.SIGKILL)
         assert zygote.reap(pid) == {"signal": signal.SIGKILL}, zygote.stderr()
 
@@ -205,6 +223,7 @@ def test_kill_9_at_random_points_leaves_approvals_and_budgets_consistent(
         assert seen.in_doubt >= in_doubt, "an in-doubt call lost its decision"
         assert len(seen.in_doubt - in_doubt) <= 1, "one crash leaves at most one call in doubt"
         checkpoint, in_doubt = seen.checkpoint, set(seen.in_doubt)
+    progress.close()
 
     elapsed = time.monotonic() - started
     assert seen.effects["spend"] > 0, "the harness never got going"
@@ -251,9 +270,9 @@ def test_a_crash_while_an_approved_tool_runs_keeps_the_approval_consumed_and_the
 
 
 def _ledger_gate(store: SQLiteStore) -> Gate:
-    gate = Gate(BUNDLE, store=store, clock=ManualClock())
+    gate = Gate(BUNDLE, store=store, clock=ManualClock(), key=TEST_KEY)
 
-    @gate.tool(effect="irreversible")
+    @gate.tool(effect="irreversible", atomic=True)
     def spend(memo: str, amount: int) -> str:
         return "spent"
 

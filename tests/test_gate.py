@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from session_helpers import session_with
+from support import TEST_KEY, session_with
 from warded import (
     Decision,
     Gate,
@@ -79,7 +79,7 @@ def test_mutating_the_callers_arguments_after_the_check_changes_nothing(
 def test_the_tool_receives_exactly_the_frozen_arguments_whose_digest_is_audited(
     billing: Principal, session: Session, banking_dir: Any
 ) -> None:
-    gate = Gate.from_directory(banking_dir)
+    gate = Gate.from_directory(banking_dir, key=TEST_KEY)
     received: list[dict[str, Any]] = []
     args: dict[str, Any] = {"recipient": KNOWN, "amount": 42.5, "subject": "paper"}
 
@@ -93,7 +93,7 @@ def test_the_tool_receives_exactly_the_frozen_arguments_whose_digest_is_audited(
     assert received == [{"recipient": KNOWN, "amount": 42.5, "subject": "paper"}]
     frozen = canonical_json(received[0])
     decision = _bodies(gate)[0]
-    assert decision["args_digest"] == args_digest(frozen)
+    assert decision["args_digest"] == args_digest(frozen, TEST_KEY)
     # a second call with the mutated dict is a different call, decided afresh
     refused = gate.call(billing, "send_money", args, session)
     assert isinstance(refused, Refusal)
@@ -109,7 +109,7 @@ def test_defaults_are_part_of_the_frozen_arguments_the_policy_sees(
     assert executed == [("get_transactions", {"limit": 10})]
     body = _bodies(gate)[0]
     assert body["args"] == {"limit": 10}
-    assert body["args_digest"] == args_digest(canonical_json({"limit": 10}))
+    assert body["args_digest"] == args_digest(canonical_json({"limit": 10}), TEST_KEY)
 
 
 @pytest.mark.parametrize(

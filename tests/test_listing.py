@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_strategies as gen
-from session_helpers import session_with
+from support import session_with
 from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session
 from warded.policy.engine import Engine
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from session_helpers import session_with
+from support import session_with
 from warded import Gate, PolicyBundle, Principal, Session
 from warded.replay import replay
 

@@ -1,5 +1,12 @@
 """The zygote both kill -9 harnesses drive: a worker that forks children on request.
 
+Kill points are chosen in steps, never in time, so a harness means the same on a
+fast idle machine and a slow loaded one: a child reports its progress ("<run>
+<step> <phase>" lines on a FIFO, `Progress`), and either stops dead at a pause
+point it was given (the kill then lands exactly there) or runs on, to be killed
+as soon as it reports a given step done (the kill lands wherever it is by then,
+at least that far).
+
 Tests import it by name: pytest puts tests/ on the path (`pythonpath` in pyproject.toml).
 """
 
@@ -41,8 +48,27 @@ class Zygote:
         answer: dict[str, Any] = json.loads(self._readline())
         return answer
 
-    def go(self, run: int, db: Path, effects: Path, mode: str = "loop") -> int:
-        pid: int = self.ask(cmd="go", run=run, db=str(db), effects=str(effects), mode=mode)["pid"]
+    def go(
+        self,
+        run: int,
+        db: Path,
+        effects: Path,
+        mode: str = "loop",
+        *,
+        progress: Progress | None = None,
+        pause: tuple[int, str] | None = None,
+    ) -> int:
+        """Fork a child; with `progress` it reports there, with `pause` it stops dead
+        when it reaches that (step, phase)."""
+        pid: int = self.ask(
+            cmd="go",
+            run=run,
+            db=str(db),
+            effects=str(effects),
+            mode=mode,
+            progress=None if progress is None else str(progress.path),
+            pause=pause,
+        )["pid"]
         self.children.add(pid)
         return pid
 
@@ -84,3 +110,31 @@ class Zygote:
         assert self.proc.stdout is not None
         self.proc.stdout.close()
         self._stderr.close()
+
+
+class Progress:
+    """The FIFO children report their progress on, one "<run> <step> <phase>" line each."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        os.mkfifo(path)
+        self._read = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        self._keep = os.open(path, os.O_WRONLY)  # a writer always exists: no EOF between children
+        self._buf = b""
+
+    def wait_for(self, line: str, bound: float = REPLY_BOUND * 3) -> None:
+        """Read reports until `line` arrives; fail if it does not within `bound` seconds."""
+        deadline = time.monotonic() + bound
+        while True:
+            while b"\n" in self._buf:
+                got, self._buf = self._buf.split(b"\n", 1)
+                if got.decode() == line:
+                    return
+            ready, _, _ = select.select([self._read], [], [], max(0.0, deadline - time.monotonic()))
+            if not ready:
+                pytest.fail(f"no {line!r} report within {bound}s")
+            self._buf += os.read(self._read, 65536)
+
+    def close(self) -> None:
+        os.close(self._read)
+        os.close(self._keep)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -45,3 +46,20 @@ def serve(child: Callable[[dict[str, Any], int], None]) -> None:
                 reply({"exit": os.WEXITSTATUS(status)})
         else:
             return
+
+
+def reporter(path: str | None, run: int, pause: list[Any] | None) -> Any:
+    """The child's side: `mark(step, phase)` reports, and stops dead at the pause point."""
+    fd = None if path is None else os.open(path, os.O_WRONLY)
+    target = None if pause is None else (int(pause[0]), str(pause[1]))
+
+    def mark(step: int, phase: str) -> None:
+        if fd is None:
+            return
+        os.write(fd, f"{run} {step} {phase}\n".encode())
+        if (step, phase) == target:
+            os.write(fd, f"{run} paused\n".encode())
+            while True:
+                signal.pause()  # until the harness's SIGKILL
+
+    return mark

@@ -8,6 +8,7 @@ and the tool receives a fresh value decoded from the same bytes.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 from typing import Any
 
@@ -55,8 +56,31 @@ def _plain(value: Any) -> bool:
     return True
 
 
+def _unsafe_integral(value: Any) -> bool:
+    """Whether `value` holds an integral float beyond the JSON-safe range but below 1e21.
+
+    RFC 8785 writes such a float as plain digits (1e20 as 100000000000000000000),
+    which reads back as an integer outside the safe range: the bytes would not
+    round-trip, and nothing could be sealed from them.
+    """
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if type(v) is float:
+            if v.is_integer() and _SAFE_INT < abs(v) < 1e21:
+                return True
+        elif isinstance(v, dict):
+            stack.extend(v.values())
+        elif isinstance(v, list | tuple):
+            stack.extend(v)
+    return False
+
+
 def canonical_json(value: Any) -> bytes:
-    """Return the RFC 8785 encoding of `value`; raise ArgumentError if it has none."""
+    """Return the RFC 8785 encoding of `value`; raise ArgumentError if it has none.
+
+    The bytes always read back (`thaw`) into a value with the same encoding.
+    """
     if _plain(value):
         try:
             return json.dumps(
@@ -65,6 +89,8 @@ def canonical_json(value: Any) -> bytes:
         except (UnicodeEncodeError, RecursionError):
             pass  # lone surrogates, or too deep: let rfc8785 decide
     try:
+        if _unsafe_integral(value):
+            raise ArgumentError("integral number outside the JSON-safe range (|n| < 2**53)")
         return bytes(rfc8785.dumps(value))
     except rfc8785.IntegerDomainError:
         raise ArgumentError("integer outside the JSON-safe range (|n| < 2**53)") from None
@@ -88,9 +114,13 @@ def digest(domain: str, data: bytes) -> str:
     return h.hexdigest()
 
 
-ARGS_DOMAIN = "warded.args.v1"
+ARGS_DOMAIN = "warded.args.v2"
 
 
-def args_digest(frozen: bytes) -> str:
-    """The digest of frozen call arguments, as recorded in the audit log."""
-    return digest(ARGS_DOMAIN, frozen)
+def args_digest(frozen: bytes, key: bytes) -> str:
+    """The keyed digest (HMAC-SHA-256 under the deployment key) of frozen call
+    arguments, as the audit log and approvals record it: it identifies the
+    arguments without letting anyone without the key test guesses of them."""
+    mac = hmac.new(key, ARGS_DOMAIN.encode() + b"\x00", hashlib.sha256)
+    mac.update(frozen)
+    return mac.hexdigest()

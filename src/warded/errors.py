@@ -70,7 +70,13 @@ class StoreError(WardedError):
 
 
 ApprovalProblem = Literal[
-    "not_found", "not_pending", "expired", "self_approval", "not_in_group", "not_an_approver"
+    "not_found",
+    "not_pending",
+    "expired",
+    "self_approval",
+    "not_in_group",
+    "not_an_approver",
+    "not_runnable",
 ]
 
 

@@ -4,13 +4,22 @@ One path per call (DESIGN.md, "The request lifecycle"):
 resolve → freeze → validate → build the request → decide → apply obligations
 and record the decision (one store transaction) → execute → record the
 outcome. Every failure before execution is a refusal, never an exception, and
-the tool does not run.
+the tool does not run. Every path after execution records the outcome and
+applies the tool's labels; the caller gets the result or a `ToolFailure`.
+
+The transaction that records a decision re-checks what the decision was made
+on: the live bundle (a reload swaps it inside a store transaction, so after
+`reload()` returns no decision of the old bundle is recorded, and none is
+executed) and the session's labels. If either changed, the call is decided
+again.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import functools
+import inspect
 import logging
 import threading
 import time
@@ -30,47 +39,104 @@ from warded.errors import (
     RefusalCode,
     WardedError,
 )
-from warded.model import Decision, Principal, Refusal, Session, SessionState, ToolFailure, ToolSpec
+from warded.keys import deployment_key
+from warded.model import (
+    Decision,
+    Principal,
+    Refusal,
+    Session,
+    SessionState,
+    ToolFailure,
+    ToolSpec,
+)
 from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
-from warded.obligations.desk import ApprovalDesk, approved_for, give_back, pending_for
+from warded.obligations.desk import (
+    ApprovalDesk,
+    approved_for,
+    give_back,
+    pending_for,
+    transition,
+)
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
 from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
-from warded.redaction import DefaultRedactor, Redactor, mask_strings, scrub
+from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
     Finding,
     Scanner,
     builtin_scanner,
     found_text,
+    mask_text,
     scan_value,
     summary,
 )
 from warded.scanners.base import redact as mask_findings
-from warded.store import MemoryStore, Store, Tx
-from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
+from warded.store import MemoryStore, Store
+from warded.tools import (
+    ResourceRule,
+    Tool,
+    describe,
+    make_tool,
+    schema_from_signature,
+    typed_arguments,
+)
 
 log = logging.getLogger("warded")
 F = TypeVar("F", bound=Callable[..., Any])
+
+ATTEMPTS = 5  # decisions per call when the bundle or the session's labels keep changing
+DECISION_THREADS = 32
+
+
+@dataclass(frozen=True, slots=True)
+class _Decided:
+    """One call as decided, before its record is committed."""
+
+    entry: AuditEntry
+    shadows: tuple[AuditEntry, ...]
+    decision: Decision
+    owed: Obligations | None  # None: denied
+    tool: Tool
+    frozen: bytes
+    kwargs: dict[str, Any]
+    digest: str
+    resource: Mapping[str, str]
+    session: str
+    labels: frozenset[str]  # the session's labels the decision saw
+    now: float
+    call_id: str | None
+    secrets: Secrets
+    shown: str  # the arguments as an approver sees them (canonical JSON, masked)
+    exact: bool  # nothing was masked in `shown`
 
 
 @dataclass(frozen=True, slots=True)
 class _Authorized:
     call: str
     tool: Tool
-    frozen: bytes
+    kwargs: dict[str, Any]
     digest: str
     decision: Decision
     reservations: tuple[Reservation, ...]
     redact: frozenset[str]  # output scanners whose findings the determining permits mask
     approval: str | None  # the approval this call consumed
+    secrets: Secrets
 
 
 class _Unknown(LookupError):
     """The tool is not registered, or this principal can never be permitted it."""
+
+
+class _Stale(Exception):
+    """The bundle or the session's labels changed after the decision: decide again."""
+
+
+class _NotRun(Exception):
+    """The tool's body never started (its coroutine could not be run)."""
 
 
 class _Held(Exception):
@@ -97,12 +163,16 @@ class Gate:
         approval_ttl: float = DEFAULT_TTL,
         scanners: Sequence[Scanner] = (),
         output_scanners: Sequence[Scanner] = (),
+        key: bytes | str | Path | None = None,
     ) -> None:
+        """`key` keys the digests of argument values (see `warded.keys`): bytes, or a
+        key file; by default from the environment or the store's key file."""
         self._engine = Engine(bundle)
         self._shadow: Engine | None = None
         self._source = source
         self._tools: dict[str, Tool] = {}
         self.store: Store = store if store is not None else MemoryStore()
+        self._key = deployment_key(key, getattr(self.store, "key_file", None))
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.redactor: Redactor = redactor if redactor is not None else DefaultRedactor()
         self.decision_timeout = decision_timeout
@@ -135,21 +205,27 @@ class Gate:
         """Swap in a new bundle atomically and return its version.
 
         Raises BundleError if the new bundle is invalid; the running one stays.
-        Open approvals bound to another version are voided.
+        Once this returns, no call decided on the old bundle is recorded as
+        allowed or executed (calls already recorded are in flight and carry
+        the version they were decided under). Open approvals bound to another
+        version are voided.
         """
         bundle = self._load(new)
         engine = Engine(bundle)
         self._input_scanners(engine)
+        now = self._now_or_wall()
         with self._reload_lock:
             old = self._engine.version
-            self._engine = engine
-        now = self._now_or_wall()
-        try:
-            with self.store.transaction() as tx:
-                tx.append([_event("reload", now, {"from": old, "to": bundle.version})])
-                self.approvals.void(bundle.version, now, tx)
-        except Exception as exc:
-            log.error("could not record the reload or void approvals: %s", exc)
+            try:
+                with self.store.transaction() as tx:
+                    # swapped inside a store transaction: ordered with every decision's
+                    # transaction, each of which checks the version it was decided on
+                    self._engine = engine
+                    tx.append([_event("reload", now, {"from": old, "to": bundle.version})])
+                    self.approvals.void(bundle.version, now, tx)
+            except Exception as exc:
+                log.error("could not record the reload or void approvals: %s", type(exc).__name__)
+            self._engine = engine  # a revocation takes effect even when the store fails
         return bundle.version
 
     def shadow(self, new: PolicyBundle | BundleFiles | str | Path | None) -> str | None:
@@ -196,6 +272,7 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        atomic: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -208,19 +285,28 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        atomic: bool = False,
     ) -> F | Callable[[F], F]:
-        """Register a function as a tool; its argument schema comes from its type hints."""
+        """Register a function as a tool; its argument schema comes from its type hints.
+
+        Parameters typed as pydantic models, enums, dates and the like receive
+        instances validated from the checked arguments.
+        """
 
         def register(f: F) -> F:
-            self.register(
-                name or f.__name__,
-                schema_from_signature(f),
-                f,
-                description=describe(f) if description is None else description,
-                effect=effect,
-                resource=resource,
-                sensitive=sensitive,
-                labels=labels,
+            self._add(
+                make_tool(
+                    name or f.__name__,
+                    schema_from_signature(f),
+                    f,
+                    description=describe(f) if description is None else description,
+                    effect=effect,
+                    resource=resource,
+                    sensitive=tuple(sensitive),
+                    labels=tuple(labels),
+                    atomic=atomic,
+                    convert=typed_arguments(f),
+                )
             )
             return f
 
@@ -237,24 +323,32 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        atomic: bool = False,
     ) -> Tool:
         """Register a tool described by a name and a JSON Schema, run by `executor(**args)`.
 
         `labels` are added to the calling session each time the tool runs.
+        `atomic=True` declares that nothing happened when the tool raised, so
+        its budget reservations are given back (by default they are kept).
         """
-        tool = make_tool(
-            name,
-            parameters,
-            executor,
-            description=description,
-            effect=effect,
-            resource=resource,
-            sensitive=tuple(sensitive),
-            labels=tuple(labels),
+        return self._add(
+            make_tool(
+                name,
+                parameters,
+                executor,
+                description=description,
+                effect=effect,
+                resource=resource,
+                sensitive=tuple(sensitive),
+                labels=tuple(labels),
+                atomic=atomic,
+            )
         )
-        if name in self._tools:
-            raise WardedError(f"tool {name!r} is already registered")
-        self._tools[name] = tool
+
+    def _add(self, tool: Tool) -> Tool:
+        if tool.name in self._tools:
+            raise WardedError(f"tool {tool.name!r} is already registered")
+        self._tools[tool.name] = tool
         return tool
 
     def tools(self, principal: Principal, session: Session | None = None) -> list[ToolSpec]:
@@ -276,8 +370,8 @@ class Gate:
     def label(self, session: Session, labels: Sequence[str], *, reason: str = "") -> SessionState:
         """Add labels to a session (they never go away); recorded in the audit log.
 
-        For a host that knows content from outside entered the session by
-        another way than a tool of this gate.
+        For a host that knows content from outside entered the session some
+        other way than through a tool of this gate.
         """
         added = sorted(set(labels))
         if not all(isinstance(x, str) and x for x in added):
@@ -301,9 +395,11 @@ class Gate:
     ) -> Any:
         """Decide and, if allowed, run one call.
 
-        Returns the tool's result, a Refusal, or a ToolFailure if the tool raised.
-        A `call_id` (e.g. the model's tool-call id) runs at most once: a resend
-        is refused.
+        Returns the tool's result, a Refusal, or a ToolFailure if the tool
+        raised (or its result could not be checked). A `call_id` (e.g. the
+        model's tool-call id) runs at most once: a resend is refused. Nothing
+        the tool raises escapes, except KeyboardInterrupt, which is re-raised
+        after its outcome has been recorded.
         """
         in_loop = _loop_running()
         if self.decision_timeout is None:
@@ -315,19 +411,10 @@ class Gate:
             try:
                 authorized = future.result(timeout=self.decision_timeout)
             except concurrent.futures.TimeoutError:
-                return self._timed_out(future, principal, tool)
+                return self._timed_out(future, principal, tool, session)
         if isinstance(authorized, Refusal):
             return authorized
-        started = time.perf_counter()
-        try:
-            kwargs = thaw(authorized.frozen)
-            if authorized.tool.is_async:
-                result = asyncio.run(authorized.tool.executor(**kwargs))
-            else:
-                result = authorized.tool.executor(**kwargs)
-        except Exception as exc:
-            return self._finish(principal, authorized, started, exc, session=session)
-        return self._finish(principal, authorized, started, None, result, session=session)
+        return self._execute(principal, authorized, session)
 
     async def acall(
         self,
@@ -338,43 +425,68 @@ class Gate:
         *,
         call_id: str | None = None,
     ) -> Any:
-        """`call` for asyncio code: async tools are awaited, sync tools called in place."""
-        if self.decision_timeout is None:
-            authorized = self._authorize(principal, tool, args, session, False, call_id)
-        else:
-            future = self._executor().submit(
-                self._authorize, principal, tool, args, session, False, call_id
-            )
-            try:
-                authorized = await asyncio.wait_for(
-                    asyncio.wrap_future(future), self.decision_timeout
-                )
-            except TimeoutError:
-                return self._timed_out(future, principal, tool)
+        """`call` for asyncio code: async tools are awaited, sync tools run in a worker
+        thread; decisions and records are made off the event loop.
+
+        If the caller is cancelled before the tool started, the call is
+        recorded as never run (its reservations and approval given back);
+        after, an async tool is recorded `cancelled`, and a sync tool runs to
+        its end in its thread with its real outcome recorded.
+        """
+        future = self._executor().submit(
+            self._authorize, principal, tool, args, session, False, call_id
+        )
+        try:
+            authorized = await asyncio.wait_for(asyncio.wrap_future(future), self.decision_timeout)
+        except TimeoutError:
+            return self._timed_out(future, principal, tool, session)
+        except asyncio.CancelledError:
+            self._abandon(future, principal, session, {"reason": "cancelled before it ran"})
+            raise
         if isinstance(authorized, Refusal):
             return authorized
+        loop = asyncio.get_running_loop()
+        if not authorized.tool.is_async:
+            job = loop.run_in_executor(None, self._execute, principal, authorized, session)
+            return await asyncio.shield(job)  # if cancelled, the thread records the real outcome
         started = time.perf_counter()
+        finish = functools.partial(self._finish, principal, authorized, session, started)
         try:
-            kwargs = thaw(authorized.frozen)
-            result = authorized.tool.executor(**kwargs)
-            if asyncio.iscoroutine(result):
+            result = authorized.tool.executor(**authorized.kwargs)
+            if inspect.isawaitable(result):
                 result = await result
-        except Exception as exc:
-            return self._finish(principal, authorized, started, exc, session=session)
-        return self._finish(principal, authorized, started, None, result, session=session)
+        except BaseException as exc:
+            cancelled = isinstance(exc, asyncio.CancelledError)
+            outcome = "cancelled" if cancelled else None
+            job = loop.run_in_executor(
+                self._executor(), functools.partial(finish, exc, outcome=outcome)
+            )
+            answer = await asyncio.shield(job)
+            if cancelled or isinstance(exc, KeyboardInterrupt):
+                raise
+            return answer
+        job = loop.run_in_executor(self._executor(), finish, None, result)
+        return await asyncio.shield(job)
 
     def run_approved(self, approval_id: str, session: Session) -> Any:
         """Run an approved call exactly as it was approved, consuming the approval.
 
         It is the same as the agent retrying the identical call in its session.
-        Raises ApprovalError if the approval is not approved and usable here.
+        Raises ApprovalError if the approval is not approved and usable here,
+        or if its arguments held masked values (only the agent's own retry,
+        which supplies them, can run it then).
         """
         approval = self.approvals.get(approval_id)
         if approval.status != "approved":
             raise ApprovalError("not_pending", f"approval {approval_id} is {approval.status}")
         if approval.session != session.id:
             raise ApprovalError("not_found", f"approval {approval_id} is for another session")
-        args = thaw(approval.args.encode())
+        if approval.call_args is None:
+            raise ApprovalError(
+                "not_runnable",
+                f"approval {approval_id} holds masked values; the agent's retry runs it",
+            )
+        args = thaw(approval.call_args.encode())
         return self.call(Principal.parse(approval.principal), approval.tool, args, session)
 
     def decide(
@@ -390,8 +502,7 @@ class Gate:
             engine = self._engine
             decision, value, now = self._evaluate(engine, principal, tool, args, session)
             if not decision.allowed:
-                cited = decision.policies[0] if decision.policies and not decision.errors else None
-                return Refusal("not_permitted", ref="", policy=cited)
+                return Refusal("not_permitted", ref="", policy=_cited(decision))
             owed = obligations(engine.bundle, decision, str(principal), tool, value, now)
             if owed.approval is not None:
                 return Refusal("approval_required", ref="", policy=owed.policy)
@@ -428,14 +539,17 @@ class Gate:
         if t is None or not engine.visible(principal, tool):
             raise _Unknown("no tool by that name is available")
         now = instant(self.clock.now())
-        value = thaw(canonical_json(t.prepare(args)))
+        frozen = canonical_json(t.prepare(args))
+        value = thaw(frozen)
         problem = t.check(value)
         if problem:
             raise ArgumentError(problem)
+        t.arguments(thaw(frozen))
         resource = resource_of(t, value, engine.bundle)
         scanners = self._input_scanners(engine)
         found = scan_value(scanners, value) if scanners else []
-        context = self._context(engine, t, value, session, now, found)
+        state = self.store.session(session.id)
+        context = self._context(engine, t, value, state, now, found)
         return _checked(engine.decide(principal, tool, resource, context)), value, now
 
     def _context(
@@ -443,13 +557,12 @@ class Gate:
         engine: Engine,
         tool: Tool,
         value: Any,
-        session: Session,
+        state: SessionState,
         now: float,
         found: list[Finding],
     ) -> dict[str, Any]:
         """The Cedar context, with `scan` where the tool's action declares it:
         per declared field, whether the input scanner of that name found anything."""
-        state = self.store.session(session.id)
         context = build_context(to_cedar(value, tool.parameters), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
@@ -484,7 +597,7 @@ class Gate:
         except _Held:
             return fits
 
-    # -- the lifecycle ------------------------------------------------------
+    # -- the decision ---------------------------------------------------------
 
     def _authorize(
         self,
@@ -496,28 +609,55 @@ class Gate:
         call_id: str | None,
     ) -> _Authorized | Refusal:
         started = time.perf_counter()
-        engine = self._engine
-        shadow = self._shadow
-        base: dict[str, Any] = {
+        for _ in range(ATTEMPTS):
+            decided = self._decide_once(principal, name, args, session, in_loop, call_id, started)
+            if not isinstance(decided, _Decided):
+                return decided
+            try:
+                return self._commit(decided)
+            except _Stale:
+                continue
+        base = self._base(self._engine, principal, name)
+        reason = "the policy bundle or the session's labels changed during every attempt"
+        return self._refuse("unavailable", base, self._now_or_wall(), started, reasons=(reason,))
+
+    def _base(self, engine: Engine, principal: Principal, name: object) -> dict[str, Any]:
+        return {
             "call": new_id(),
             "principal": utf8(str(principal)),
             "tool": printable(name),
             "bundle_version": engine.version,
         }
+
+    def _decide_once(
+        self,
+        principal: Principal,
+        name: str,
+        args: Mapping[str, Any],
+        session: Session,
+        in_loop: bool,
+        call_id: str | None,
+        started: float,
+    ) -> _Decided | Refusal:
+        """Resolve, freeze, validate, build the request and decide; refusals are recorded."""
+        engine = self._engine
+        shadow = self._shadow
+        base = self._base(engine, principal, name)
         digest: str | None = None
         redacted: Any = None
-        tool: Tool | None = None
-        value: Any = None
+        secrets = Secrets()
         try:
             now = instant(self.clock.now())
             tool = self._tools.get(name) if isinstance(name, str) else None
             if tool is None or not engine.visible(principal, name):
+                base["tool"] = self._masked_name(engine, base["tool"])
                 return self._refuse("unknown_tool", base, now, started)
             frozen = canonical_json(tool.prepare(args))
-            digest = args_digest(frozen)
+            digest = args_digest(frozen, self._key)
             value = thaw(frozen)
             scanners = self._input_scanners(engine)
             found = scan_value(scanners, value) if scanners else []
+            secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
             masked = mask_findings(value, found) if found else value
             redacted = self.redactor.redact(tool.sensitive, masked)
             problem = tool.check(value)
@@ -525,13 +665,15 @@ class Gate:
                 return self._refuse(
                     "invalid_arguments", base, now, started, digest, redacted, detail=problem
                 )
+            kwargs = tool.arguments(thaw(frozen))
             if tool.is_async and in_loop:
                 reason = "async tool called with call() inside a running event loop; use acall()"
                 return self._refuse(
                     "unavailable", base, now, started, digest, redacted, reasons=(reason,)
                 )
+            state = self.store.session(session.id)
             resource = resource_of(tool, value, engine.bundle)
-            context = self._context(engine, tool, value, session, now, found)
+            context = self._context(engine, tool, value, state, now, found)
             decision = _checked(engine.decide(principal, name, resource, context))
             shadow_decision = _shadow_decide(shadow, principal, name, resource, context)
             owed = (
@@ -539,119 +681,129 @@ class Gate:
                 if decision.allowed
                 else None
             )
+            if decision.errors and secrets:
+                decision = replace(decision, errors=secrets.mask_all(decision.errors))
+            cedar_args = mask_findings(context["args"], found) if found else context["args"]
+            request = {
+                "resource": resource,
+                "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
+            }
+            shown = mask_by_name(tool.sensitive, masked)
+            entry = AuditEntry(
+                kind="decision",
+                time=now,
+                args_digest=digest,
+                args=redacted,
+                decision="allow" if decision.allowed else "deny",
+                code=None if decision.allowed else "not_permitted",
+                policies=decision.policies,
+                reasons=decision.errors,
+                latency_us=_us(started),
+                request=request,
+                **base,
+            )
+            return _Decided(
+                entry=entry,
+                shadows=_shadow_entries(entry, shadow_decision),
+                decision=decision,
+                owed=owed,
+                tool=tool,
+                frozen=frozen,
+                kwargs=kwargs,
+                digest=digest,
+                resource=resource,
+                session=session.id,
+                labels=state.labels,
+                now=now,
+                call_id=call_id_text(call_id),
+                secrets=secrets,
+                shown=canonical_json(shown).decode(),
+                exact=shown == value,
+            )
         except ArgumentError as exc:
+            now = self._now_or_wall()
+            detail = secrets.mask(str(exc))
             return self._refuse(
-                "invalid_arguments", base, time.time(), started, digest, redacted, detail=str(exc)
+                "invalid_arguments", base, now, started, digest, redacted, detail=detail
             )
         except Exception as exc:
-            reason = f"internal error before decision: {type(exc).__name__}: {exc}"
-            if tool is not None and value is not None:
-                (reason,) = scrub((reason,), tool.sensitive, value)
+            now = self._now_or_wall()
+            reason = secrets.mask(f"internal error before decision: {type(exc).__name__}: {exc}")
             return self._refuse(
-                "unavailable", base, time.time(), started, digest, redacted, reasons=(reason,)
+                "unavailable", base, now, started, digest, redacted, reasons=(reason,)
             )
 
-        if decision.errors and (tool.sensitive or found):
-            errors = scrub(decision.errors, tool.sensitive, value)
-            errors = mask_strings(errors, {found_text(value, f) for f in found} - {""})
-            decision = replace(decision, errors=errors)
-        cedar_args = mask_findings(context["args"], found) if found else context["args"]
-        request = {
-            "resource": resource,
-            "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
-        }
-        entry = AuditEntry(
-            kind="decision",
-            time=now,
-            args_digest=digest,
-            args=redacted,
-            decision="allow" if decision.allowed else "deny",
-            code=None if decision.allowed else "not_permitted",
-            policies=decision.policies,
-            reasons=decision.errors,
-            latency_us=_us(started),
-            request=request,
-            **base,
-        )
-        shadows = []
-        if shadow_decision is not None:
-            shadows.append(
-                replace(
-                    entry,
-                    id=new_id(),
-                    decision="allow" if shadow_decision.allowed else "deny",
-                    code=None,
-                    policies=shadow_decision.policies,
-                    reasons=shadow_decision.errors,
-                    mode="shadow",
-                    bundle_version=shadow_decision.bundle_version,
-                )
-            )
-        if owed is None:
-            self._record([entry, *shadows], session.id)
-            cited = decision.policies[0] if decision.policies and not decision.errors else None
-            return Refusal("not_permitted", ref=entry.id, policy=cited)
-        return self._commit(
-            entry, shadows, owed, tool, frozen, digest, resource, decision, session, now, call_id
-        )
+    def _masked_name(self, engine: Engine, name: str) -> str:
+        """A requested tool name as the log keeps it: what the input scanners find masked."""
+        try:
+            scanners = self._input_scanners(engine)
+            found = [f for s in scanners for f in s.scan(name)]
+            return mask_text(name, found) if found else name
+        except Exception:
+            return "<tool name not scannable>"
 
-    def _commit(
-        self,
-        entry: AuditEntry,
-        shadows: list[AuditEntry],
-        owed: Obligations,
-        tool: Tool,
-        frozen: bytes,
-        digest: str,
-        resource: Mapping[str, str],
-        decision: Decision,
-        session: Session,
-        now: float,
-        call_id: str | None,
-    ) -> _Authorized | Refusal:
-        """Apply the obligations and record the decision in one transaction."""
+    def _commit(self, d: _Decided) -> _Authorized | Refusal:
+        """Record the decision with its obligations in one transaction; raise _Stale if
+        the bundle or the session's labels changed since it was made."""
+        entry = d.entry
+        owed = d.owed
         try:
             with self.store.transaction() as tx:
+                if (
+                    self._engine.version != d.decision.bundle_version
+                    or tx.session(d.session).labels != d.labels
+                ):
+                    raise _Stale
+                tx.update_session(d.session, calls=1)
+                if owed is None:
+                    _sealed(tx.append([entry, *d.shadows]), [entry, *d.shadows])
+                    return Refusal("not_permitted", ref=entry.id, policy=_cited(d.decision))
+                consumed = None
                 if owed.approval is not None:
                     bound = binding_digest(
                         entry.principal or "",
-                        tool.name,
-                        digest,
-                        resource,
-                        session.id,
-                        decision.bundle_version,
+                        d.tool.name,
+                        d.digest,
+                        d.resource,
+                        d.session,
+                        d.decision.bundle_version,
                     )
-                    approved = approved_for(tx, bound, now)
+                    approved = approved_for(tx, bound, d.now)
                     if approved is None:
-                        pending = self._pending(
-                            tx, bound, entry, owed, frozen, resource, session, now
-                        )
+                        pending = pending_for(tx, self._draft(d, bound), d.now)
                         held = replace(
                             entry,
                             decision="deny",
                             code="approval_required",
                             detail={"approval": pending.id, "group": pending.group},
                         )
-                        tx.update_session(session.id, calls=1)
-                        _sealed(tx.append([held, *shadows]), [held, *shadows])
+                        _sealed(tx.append([held, *d.shadows]), [held, *d.shadows])
                         return Refusal(
                             "approval_required",
                             ref=entry.id,
                             policy=owed.policy,
                             approval_id=pending.id,
                         )
-                    tx.put_approval(approved.with_status("consumed"))
+                    transition(tx, approved.with_status("consumed"), d.now)
+                    consumed = approved.id
                     entry = replace(
                         entry,
                         detail={"approval": approved.id, "approved_by": approved.decided_by},
                     )
-                if call_id is not None and not tx.claim(f"{entry.principal}|{call_id}"):
-                    raise _Held("not_permitted", "call id already used", {"reused_call_id": True})
+                if d.call_id is not None:
+                    entry = replace(entry, detail={**entry.detail, "call_id": d.call_id})
+                    if not tx.claim(f"{entry.principal}|{d.call_id}"):
+                        reused = {"reused_call_id": True}
+                        raise _Held("not_permitted", "call id already used", reused)
                 for reservation in owed.reservations:
                     if not tx.reserve(reservation):
                         raise _Held("limit_exceeded", f"limit {reservation.key} reached")
-                tx.update_session(session.id, calls=1)
-                _sealed(tx.append([entry, *shadows]), [entry, *shadows])
+                if owed.reservations:
+                    reserved = [r.to_json() for r in owed.reservations]
+                    entry = replace(entry, detail={**entry.detail, "reservations": reserved})
+                _sealed(tx.append([entry, *d.shadows]), [entry, *d.shadows])
+        except _Stale:
+            raise
         except _Held as held:
             refused = replace(
                 entry,
@@ -660,45 +812,45 @@ class Gate:
                 reasons=(held.reason,),
                 detail={**entry.detail, **held.detail},
             )
-            self._record([refused, *shadows], session.id)
+            self._append([refused, *d.shadows], session=d.session)
             return Refusal(held.code, ref=entry.id)
         except Exception as exc:
-            log.error("decision could not be recorded; call %s refused: %s", entry.call, exc)
+            reason = d.secrets.mask(f"decision not recorded: {type(exc).__name__}: {exc}")
+            log.error("call %s refused: the decision could not be recorded", entry.call)
+            self._append([replace(entry, decision="deny", code="unavailable", reasons=(reason,))])
             return Refusal("unavailable", ref=entry.id)
-        consumed = entry.detail.get("approval") if owed.approval is not None else None
         return _Authorized(
-            entry.call, tool, frozen, digest, decision, owed.reservations, owed.redact, consumed
+            entry.call,
+            d.tool,
+            d.kwargs,
+            d.digest,
+            d.decision,
+            owed.reservations,
+            owed.redact,
+            consumed,
+            d.secrets,
         )
 
-    def _pending(
-        self,
-        tx: Tx,
-        bound: str,
-        entry: AuditEntry,
-        owed: Obligations,
-        frozen: bytes,
-        resource: Mapping[str, str],
-        session: Session,
-        now: float,
-    ) -> Approval:
-        """The open approval request for this exact call, created if there is none."""
-        draft = Approval(
+    def _draft(self, d: _Decided, bound: str) -> Approval:
+        """A new approval request for this exact call."""
+        assert d.owed is not None
+        return Approval(
             id=new_id(),
             digest=bound,
-            call=entry.call,
-            principal=entry.principal or "",
-            tool=entry.tool or "",
-            args=frozen.decode(),
-            args_digest=entry.args_digest or "",
-            resource=dict(resource),
-            session=session.id,
-            bundle_version=entry.bundle_version or "",
-            group=owed.approval or "",
-            policy=owed.policy or "",
-            created=now,
-            expires=now + self.approval_ttl,
+            call=d.entry.call,
+            principal=d.entry.principal or "",
+            tool=d.tool.name,
+            args=d.shown,
+            args_digest=d.digest,
+            resource=dict(d.resource),
+            session=d.session,
+            bundle_version=d.decision.bundle_version,
+            group=d.owed.approval or "",
+            policy=d.owed.policy or "",
+            created=d.now,
+            expires=d.now + self.approval_ttl,
+            call_args=d.frozen.decode() if d.exact else None,
         )
-        return pending_for(tx, draft, now)
 
     def _refuse(
         self,
@@ -726,87 +878,145 @@ class Gate:
         self._append([entry])
         return Refusal(code, ref=entry.id, detail=detail)
 
+    # -- execution and outcome ------------------------------------------------
+
+    def _execute(self, principal: Principal, authorized: _Authorized, session: Session) -> Any:
+        """Run an authorized call and record its outcome; never raises but KeyboardInterrupt."""
+        started = time.perf_counter()
+        try:
+            result = _awaited(authorized.tool.executor(**authorized.kwargs))
+        except BaseException as exc:
+            answer = self._finish(principal, authorized, session, started, exc)
+            if isinstance(exc, KeyboardInterrupt):
+                raise
+            return answer
+        return self._finish(principal, authorized, session, started, None, result)
+
     def _finish(
         self,
         principal: Principal,
         authorized: _Authorized,
+        session: Session,
         started: float,
-        error: Exception | None,
+        error: BaseException | None,
         result: Any = None,
+        *,
         outcome: str | None = None,
         detail: Mapping[str, Any] | None = None,
-        *,
-        session: Session | None = None,
     ) -> Any:
-        """Record the outcome; a call that failed or never ran releases its reservations.
+        """Record the outcome, apply the tool's labels, scan and mask the result.
 
-        A tool that ran (returned or raised) adds its labels to the session.
+        A call that never ran gives back its reservations and approval; a tool
+        that raised gives back its budget only if it is atomic. An output
+        scanner that fails labels the session as if it had found something; if
+        its findings were to be masked, the result is withheld. If the outcome
+        (and so the labels) cannot be recorded, a result is withheld too.
         """
+        if isinstance(error, _NotRun):
+            outcome, error = "not_run", None
+            detail = {**(detail or {}), "reason": "the tool's coroutine could not be run"}
+        notes: dict[str, Any] = dict(detail or {})
         labels = set(authorized.tool.labels)
+        withheld = False
         if error is None and outcome is None and self.output_scanners:
-            found = scan_value(self.output_scanners, result)
-            labels |= {f.scanner for f in found}
-            hidden = authorized.redact
-            masked = [f for f in found if f.scanner in hidden]
-            result = mask_findings(result, masked) if masked else result
-            if found:
-                seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
-                detail = {**(detail or {}), "findings": seen, "redacted": sorted(hidden)}
-        if session is not None and labels:
-            detail = {**(detail or {}), "labels_added": sorted(labels)}
+            result, found, scanned = self._scan_output(authorized, result)
+            labels |= found
+            notes.update(scanned)
+            withheld = "withheld" in scanned
         if error is not None:
-            tool = authorized.tool
-            (message,) = scrub((str(error)[:500],), tool.sensitive, thaw(authorized.frozen))
-            detail = {**(detail or {}), "error": type(error).__name__, "message": message}
+            interrupted = isinstance(error, KeyboardInterrupt)
+            outcome = outcome or ("interrupted" if interrupted else "error")
+            notes.update(error=type(error).__name__, message=self._error_text(authorized, error))
+        never_ran = outcome == "not_run"
+        failed = error is not None  # ran, and raised (or was cancelled or interrupted)
+        released = [
+            r
+            for r in authorized.reservations
+            if never_ran or (failed and authorized.tool.atomic and r.kind == "budget")
+        ]
+        if labels:
+            notes["labels_added"] = sorted(labels)
+        if released:
+            notes["released"] = [r.to_json() for r in released]
+        now = self._now_or_wall()
         entry = AuditEntry(
             kind="outcome",
             call=authorized.call,
-            time=self._now_or_wall(),
+            time=now,
             principal=utf8(str(principal)),
             tool=authorized.tool.name,
             args_digest=authorized.digest,
             bundle_version=authorized.decision.bundle_version,
-            outcome=outcome or ("ok" if error is None else "error"),
+            outcome=outcome or "ok",
             latency_us=_us(started),
-            detail=detail or {},
+            detail=notes,
         )
-        never_ran = outcome == "not_run"
-        release = [
-            r
-            for r in authorized.reservations
-            if never_ran or (error is not None and r.kind == "budget")
-        ]
-        try:
-            with self.store.transaction(durable=False) as tx:
-                tx.append([entry])
-                if session is not None and labels:
-                    tx.update_session(session.id, labels=labels)
-                for reservation in release:
-                    tx.release(reservation)
-                if never_ran and authorized.approval is not None:
-                    give_back(tx, authorized.approval)
-        except Exception as exc:
-            log.error("outcome of call %s could not be recorded: %s", authorized.call, exc)
-        if error is not None:
+        recorded = False
+        for attempt in (entry, entry.reduced("the full outcome could not be sealed")):
+            try:
+                with self.store.transaction(durable=bool(labels)) as tx:
+                    tx.append([attempt])
+                    if labels:
+                        tx.update_session(session.id, labels=labels)
+                    for reservation in released:
+                        tx.release(reservation)
+                    if never_ran and authorized.approval is not None:
+                        give_back(tx, authorized.approval, now, "the call never ran")
+                recorded = True
+                break
+            except Exception as exc:
+                log.error("outcome of call %s not recorded: %s", entry.call, type(exc).__name__)
+        if error is not None or never_ran or withheld or (labels and not recorded):
             return ToolFailure(ref=entry.id)
         return result
 
-    def _record(self, entries: list[AuditEntry], session_id: str) -> None:
-        """Append a decision's records and count the call in its session."""
+    def _scan_output(
+        self, authorized: _Authorized, result: Any
+    ) -> tuple[Any, set[str], dict[str, Any]]:
+        """(result masked per @redact, labels from findings, notes for the outcome record)."""
         try:
-            with self.store.transaction() as tx:
-                tx.update_session(session_id, calls=1)
-                _sealed(tx.append(entries), entries)
+            found = scan_value(self.output_scanners, result)
+            labels = {f.scanner for f in found}
+            masked = [f for f in found if f.scanner in authorized.redact]
+            notes: dict[str, Any] = {}
+            if found:
+                seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
+                notes = {"findings": seen, "redacted": sorted(authorized.redact)}
+            return (mask_findings(result, masked) if masked else result), labels, notes
         except Exception as exc:
-            log.error("audit append failed: %s", exc)
+            # fail closed: as if every output scanner had found something
+            labels = {str(getattr(s, "name", "scanner")) for s in self.output_scanners}
+            notes = {"scan_error": type(exc).__name__}
+            if authorized.redact:
+                notes["withheld"] = "the result could not be scanned for what must be masked"
+            return result, labels, notes
 
-    def _append(self, entries: list[AuditEntry]) -> bool:
+    def _error_text(self, authorized: _Authorized, error: BaseException) -> str:
+        """A tool's error message as the log keeps it: the call's secrets masked, and
+        whatever the input scanners find in it."""
         try:
-            _sealed(self.store.append(entries), entries)
-            return True
-        except Exception as exc:
-            log.error("audit append failed: %s", exc)
-            return False
+            text = authorized.secrets.mask(str(error)[:500])
+            scanners = self._input_scanners(self._engine)
+            found = [f for s in scanners for f in s.scan(text)]
+            return mask_text(text, found) if found else text
+        except Exception:
+            return "<message not readable>"
+
+    def _append(self, entries: list[AuditEntry], session: str | None = None) -> None:
+        """Append records (counting a decided call in its session); if they cannot be
+        sealed in full, reduced ones are written instead, so no refusal's `ref` dangles."""
+        attempt = entries
+        for _ in range(2):
+            try:
+                with self.store.transaction() as tx:
+                    if session is not None:
+                        tx.update_session(session, calls=1)
+                    _sealed(tx.append(attempt), attempt)
+                return
+            except Exception as exc:
+                reason = f"the full record could not be sealed ({type(exc).__name__})"
+                log.error("audit append failed: %s", type(exc).__name__)
+                attempt = [e.reduced(reason) for e in entries]
 
     def _now_or_wall(self) -> float:
         try:
@@ -814,24 +1024,20 @@ class Gate:
         except Exception:
             return time.time()
 
-    # -- decision_timeout ---------------------------------------------------------
+    # -- decision_timeout and cancellation ------------------------------------
 
     def _timed_out(
         self,
         future: concurrent.futures.Future[_Authorized | Refusal],
         principal: Principal,
         name: str,
+        session: Session,
     ) -> Refusal:
         """Refuse now; if the decision completes later, record that the call never ran."""
         ref = new_id()
-
-        def late(f: concurrent.futures.Future[_Authorized | Refusal]) -> None:
-            done = f.result() if not f.exception() else None
-            if isinstance(done, _Authorized):
-                reason = {"reason": "decision timed out", "timeout_ref": ref}
-                self._finish(principal, done, time.perf_counter(), None, None, "not_run", reason)
-
-        future.add_done_callback(late)
+        self._abandon(
+            future, principal, session, {"reason": "decision timed out", "timeout_ref": ref}
+        )
         entry = AuditEntry(
             kind="decision",
             id=ref,
@@ -847,18 +1053,64 @@ class Gate:
         self._executor().submit(self._append, [entry])  # never wait on a hung store
         return Refusal("unavailable", ref=ref)
 
+    def _abandon(
+        self,
+        future: concurrent.futures.Future[_Authorized | Refusal],
+        principal: Principal,
+        session: Session,
+        detail: Mapping[str, Any],
+    ) -> None:
+        """When a decision nobody waits for any more completes as authorized, record that
+        the call never ran and give back what it took."""
+
+        def late(f: concurrent.futures.Future[_Authorized | Refusal]) -> None:
+            done = None if f.cancelled() or f.exception() else f.result()
+            if isinstance(done, _Authorized):
+                started = time.perf_counter()
+                self._finish(
+                    principal, done, session, started, None, outcome="not_run", detail=detail
+                )
+
+        future.add_done_callback(late)
+
     def _executor(self) -> concurrent.futures.ThreadPoolExecutor:
         if self._pool is None:
             with self._reload_lock:
                 if self._pool is None:
                     self._pool = concurrent.futures.ThreadPoolExecutor(
-                        thread_name_prefix="warded-decide"
+                        DECISION_THREADS, thread_name_prefix="warded-decide"
                     )
         return self._pool
 
 
+def call_id_text(call_id: object) -> str | None:
+    """A caller's call id as the log keeps it."""
+    return None if call_id is None else printable(call_id)
+
+
+def _awaited(result: Any) -> Any:
+    """A tool's result; an awaitable is run to completion (there is no running loop:
+    `call()` refuses async tools inside one before deciding)."""
+    if not inspect.isawaitable(result):
+        return result
+    if _loop_running():
+        if inspect.iscoroutine(result):
+            result.close()
+        raise _NotRun("an awaitable result inside a running event loop")
+
+    async def wait() -> Any:
+        return await result
+
+    return asyncio.run(wait())
+
+
 def _event(event: str, now: float, detail: Mapping[str, Any]) -> AuditEntry:
     return AuditEntry(kind="event", call=new_id(), time=now, detail={"event": event, **detail})
+
+
+def _cited(decision: Decision) -> str | None:
+    """The policy a refusal cites: the first determining one, unless the engine erred."""
+    return decision.policies[0] if decision.policies and not decision.errors else None
 
 
 def _shadow_decide(
@@ -876,6 +1128,23 @@ def _shadow_decide(
         return Decision(
             False, (), (f"shadow engine error: {type(exc).__name__}",), shadow.version, "shadow"
         )
+
+
+def _shadow_entries(entry: AuditEntry, shadow: Decision | None) -> tuple[AuditEntry, ...]:
+    if shadow is None:
+        return ()
+    return (
+        replace(
+            entry,
+            id=new_id(),
+            decision="allow" if shadow.allowed else "deny",
+            code=None,
+            policies=shadow.policies,
+            reasons=shadow.errors,
+            mode="shadow",
+            bundle_version=shadow.bundle_version,
+        ),
+    )
 
 
 def _checked(decision: object) -> Decision:

@@ -8,6 +8,7 @@ marks sensitive are masked, and long strings are cut.
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable
 from typing import Any, Protocol
 
 MASK = "[redacted]"
@@ -36,35 +37,57 @@ class DefaultRedactor:
         return value
 
 
-def scrub(texts: tuple[str, ...], sensitive: frozenset[str], value: Any) -> tuple[str, ...]:
-    """`texts` (error messages, reasons) with every sensitive argument value masked.
+def mask_by_name(sensitive: frozenset[str], value: Any) -> Any:
+    """`value` with every sensitive parameter (at any depth, by name) masked, nothing cut:
+    what an approver is shown."""
+    if not sensitive:
+        return value
+    if isinstance(value, dict):
+        return {k: MASK if k in sensitive else mask_by_name(sensitive, v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [mask_by_name(sensitive, v) for v in value]
+    return value
 
-    Engine diagnostics and exception messages can quote the request they
-    failed on; what the audit log keeps of them must not reveal what the
-    redacted copy of the arguments hides.
+
+class Secrets:
+    """The secret strings of one call, and the one step that masks them everywhere.
+
+    A call's secrets are the values of its `sensitive` parameters and the
+    spans the input scanners found in its arguments. Everything of the call
+    that reaches the audit log, the approvals table, a log line or a terminal —
+    the argument copy, engine diagnostics, error reasons, tool error messages —
+    goes through `mask` (JSON-escaped forms of each secret are masked too, for
+    texts that quote the request).
     """
-    if not sensitive or not texts:
-        return texts
-    secrets: set[str] = set()
-    _collect(sensitive, value, secrets, inside=False)
-    return mask_strings(texts, secrets)
 
+    __slots__ = ("_forms",)
 
-def mask_strings(texts: tuple[str, ...], secrets: set[str]) -> tuple[str, ...]:
-    """`texts` with every occurrence of each secret (and its JSON-escaped forms) masked."""
-    if not secrets or not texts:
-        return texts
-    forms = sorted(
-        {f for s in secrets for f in (s, json.dumps(s), json.dumps(s)[1:-1]) if len(f) >= 3},
-        key=len,
-        reverse=True,
-    )
-    out = []
-    for text in texts:
-        for form in forms:
+    def __init__(self, secrets: Iterable[str] = ()) -> None:
+        forms = {f for s in secrets if s for f in (s, json.dumps(s), json.dumps(s)[1:-1])}
+        self._forms = sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)
+
+    @classmethod
+    def of_call(cls, sensitive: frozenset[str], value: Any, found: Iterable[str] = ()) -> Secrets:
+        """The secrets of a call with arguments `value`: its sensitive parameters'
+        values (at any depth) and the texts `found` by input scanners."""
+        into: set[str] = set(found)
+        if sensitive:
+            _collect(sensitive, value, into, inside=False)
+        return cls(into)
+
+    def __bool__(self) -> bool:
+        return bool(self._forms)
+
+    def mask(self, text: str) -> str:
+        for form in self._forms:
             text = text.replace(form, MASK)
-        out.append(text)
-    return tuple(out)
+        return text
+
+    def mask_all(self, texts: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(self.mask(t) for t in texts) if self._forms else texts
+
+
+MIN_SECRET = 3  # shorter values would mask ordinary words; they are masked by name instead
 
 
 def _collect(sensitive: frozenset[str], value: Any, into: set[str], *, inside: bool) -> None:

@@ -4,12 +4,16 @@ A tool's argument schema is derived from its type hints with pydantic (or
 given directly, as MCP servers describe theirs). Arguments are validated with
 `jsonschema` against that schema, strictly: a string is never coerced into a
 number. Parameters with defaults are filled in before the arguments are
-frozen, so the policy sees exactly the values the tool will receive.
+frozen, so the policy sees exactly the values the tool will receive. A
+function whose parameters are pydantic models, enums, dates or other rich
+types receives instances validated (by pydantic) from exactly the frozen
+values the policy saw.
 """
 
 from __future__ import annotations
 
 import copy
+import functools
 import inspect
 import re
 from collections.abc import Callable, Mapping
@@ -42,6 +46,8 @@ class Tool:
     resource: ResourceRule | None = None
     sensitive: frozenset[str] = frozenset()
     labels: frozenset[str] = frozenset()
+    atomic: bool = False
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters, self.effect)
@@ -64,6 +70,11 @@ class Tool:
         path = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
         return f"{path}: violates {error.validator!r}"
 
+    def arguments(self, value: dict[str, Any]) -> dict[str, Any]:
+        """The keyword arguments the executor receives for the (valid, thawed) `value`;
+        ArgumentError if the function's own parameter types refuse it."""
+        return value if self.convert is None else self.convert(value)
+
 
 def make_tool(
     name: str,
@@ -75,12 +86,19 @@ def make_tool(
     resource: ResourceRule | None = None,
     sensitive: tuple[str, ...] | frozenset[str] = (),
     labels: tuple[str, ...] | frozenset[str] = (),
+    atomic: bool = False,
+    convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Tool:
     """Build a Tool from a name, a JSON Schema of its arguments and an executor.
 
     `labels` are added to the session whenever the tool has run: declare
     `("untrusted",)` for a tool whose output comes from outside (web pages,
-    e-mail, files, other agents), so policy can condition on it.
+    e-mail, files, other agents), so policy can condition on it. `atomic`
+    declares that nothing happened when the tool raised, so a budget it
+    reserved is given back; by default a tool that raised keeps its
+    reservation (its side effect may have happened before it failed).
+    `convert` turns the thawed arguments into the executor's keyword
+    arguments (`typed_arguments` for functions with rich parameter types).
     """
     if not NAME.match(name):
         raise ToolDefinitionError(f"tool name {name!r} must match {NAME.pattern}")
@@ -108,8 +126,56 @@ def make_tool(
         sensitive=frozenset(sensitive),
         labels=frozenset(labels),
         validator=cls(frozen_params),
-        is_async=inspect.iscoroutinefunction(executor),
+        is_async=is_async(executor),
+        atomic=bool(atomic),
+        convert=convert,
     )
+
+
+def is_async(executor: Callable[..., Any]) -> bool:
+    """Whether calling `executor` gives a coroutine: an async function, a partial
+    of one, or an object whose `__call__` is async."""
+    target: Any = executor
+    while isinstance(target, functools.partial):
+        target = target.func
+    if inspect.iscoroutinefunction(target):
+        return True
+    call = getattr(target, "__call__", None)  # noqa: B004 - the method itself is inspected
+    return call is not None and inspect.iscoroutinefunction(call)
+
+
+_PLAIN = (Any, str, int, bool, inspect.Parameter.empty)
+
+
+def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[str, Any]] | None:
+    """A converter from JSON arguments to `fn`'s parameter types (pydantic TypeAdapters),
+    or None when every parameter takes JSON values as they are."""
+    try:
+        hints = get_type_hints(fn)
+    except Exception as exc:
+        raise ToolDefinitionError(f"{fn.__name__}: cannot read type hints: {exc}") from None
+    adapters = {
+        name: pydantic.TypeAdapter(hint)
+        for name, hint in hints.items()
+        if name != "return" and hint not in _PLAIN
+    }
+    if not adapters:
+        return None
+
+    def convert(value: dict[str, Any]) -> dict[str, Any]:
+        out = dict(value)
+        for name, adapter in adapters.items():
+            if name not in out:
+                continue
+            try:
+                out[name] = adapter.validate_python(out[name])
+            except pydantic.ValidationError as exc:
+                first = exc.errors()[0]  # its message would quote the value: only where and what
+                path = "/".join([name, *(str(p) for p in first["loc"])])
+                raise ArgumentError(f"{path}: violates {first['type']!r}") from None
+        return out
+
+    return convert
 
 
 def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:

@@ -78,6 +78,7 @@ def ledger_gate(
         },
         spend,
         effect="irreversible",
+        atomic=True,  # "the bank said no": nothing happened
     )
 
     @gate.tool(effect="irreversible")
@@ -288,6 +289,37 @@ def test_a_tool_that_raises_releases_its_reservation(gate: Gate, effects: list[A
 
 
 @pytest.mark.requirement("G10")
+@pytest.mark.parametrize("atomic", [False, True])
+def test_a_tool_that_spends_and_then_raises_keeps_its_budget_unless_declared_atomic(
+    store: Store, clock: ManualClock, atomic: bool
+) -> None:
+    gate = Gate.from_directory(LEDGER, store=store, clock=clock)
+    transfers: list[int] = []
+
+    def spend(memo: str, amount: int) -> str:
+        if not atomic:
+            transfers.append(amount)  # the transfer was accepted ...
+        raise TimeoutError("... and then the bank's answer timed out")
+
+    schema = {
+        "type": "object",
+        "properties": {"amount": {"type": "integer"}, "memo": {"type": "string"}},
+        "required": ["memo", "amount"],
+    }
+    gate.register("spend", schema, spend, atomic=atomic)
+
+    failed = gate.call(OPS, "spend", {"amount": 700, "memo": "m"}, Session("s"))
+    again = gate.call(OPS, "spend", {"amount": 700, "memo": "m2"}, Session("s"))
+
+    assert isinstance(failed, ToolFailure)
+    assert spent(store) == (0 if atomic else 700)
+    assert isinstance(again, ToolFailure) if atomic else code(again) == "limit_exceeded"
+    assert sum(transfers) <= BUDGET
+    outcome = next(r.body for r in store.records() if r.body["kind"] == "outcome")
+    assert ("released" in outcome["detail"]) is atomic
+
+
+@pytest.mark.requirement("G10")
 def test_a_failed_call_keeps_its_rate_slot_so_failing_attempts_are_limited_too(
     gate: Gate, effects: list[Any]
 ) -> None:
@@ -318,6 +350,7 @@ def test_a_release_after_midnight_returns_the_amount_to_the_day_it_was_reserved_
             "required": ["memo"],
         },
         spend,
+        atomic=True,
     )
     clock.set(START + DAY - 1)
 

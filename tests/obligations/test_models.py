@@ -366,7 +366,7 @@ class Spending(RuleBasedStateMachine):
         self.gate = Gate(LEDGER_BUNDLE, store=self.stored.store, clock=self.clock)
         self.effects: list[tuple[str, float, int]] = []
 
-        @self.gate.tool(effect="irreversible")
+        @self.gate.tool(effect="irreversible", atomic=True)  # declined: nothing happened
         def spend(memo: str, amount: int) -> str:
             if memo == "fail":
                 raise RuntimeError("declined")

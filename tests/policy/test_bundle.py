@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_strategies as gen
-from session_helpers import session_with
+from support import session_with
 from warded import BundleError, BundleFiles, Gate, PolicyBundle, Principal, Session
 from warded.policy.annotations import PERIODS, Budget, Rate
 from warded.policy.bundle import bundle_version

@@ -51,6 +51,32 @@ class AuditEntry:
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
 
+    def reduced(self, reason: str) -> AuditEntry:
+        """This entry without anything that may fail to seal: no copy of the
+        arguments, no request, no free-form detail; `reason` says why.
+
+        What stays is what the gate itself produced (ids, codes, digests,
+        policy ids, the bundle version), each made printable, so a decision
+        record is never lost because its full form could not be sealed.
+        """
+        return AuditEntry(
+            kind=self.kind,
+            call=_text(self.call),
+            time=self.time if isinstance(self.time, float | int) else 0.0,
+            principal=None if self.principal is None else _text(self.principal),
+            tool=None if self.tool is None else _text(self.tool),
+            args_digest=None if self.args_digest is None else _text(self.args_digest),
+            decision=self.decision,
+            code=None if self.code is None else _text(self.code),
+            policies=tuple(_text(p) for p in self.policies),
+            bundle_version=None if self.bundle_version is None else _text(self.bundle_version),
+            mode=_text(self.mode),
+            outcome=None if self.outcome is None else _text(self.outcome),
+            latency_us=self.latency_us if type(self.latency_us) is int else None,
+            detail={"reduced": _text(reason)},
+            id=_text(self.id),
+        )
+
     def body(self, seq: int, prev: str) -> dict[str, Any]:
         return {
             "seq": seq,
@@ -74,6 +100,11 @@ class AuditEntry:
             "request": None if self.request is None else dict(self.request),
             "detail": dict(self.detail),
         }
+
+
+def _text(value: object) -> str:
+    text = value if isinstance(value, str) else repr(value)
+    return text[:512].encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 @dataclass(frozen=True, slots=True)

@@ -34,7 +34,14 @@ class Approver:
 
 @dataclass(frozen=True, slots=True)
 class Approval:
-    """One approval request and its state."""
+    """One approval request and its state.
+
+    `args` is what an approver is shown: the call's arguments (canonical JSON)
+    with sensitive parameters and what the input scanners found masked, never
+    cut. `call_args` are the exact arguments, kept only when nothing had to be
+    masked, for `Gate.run_approved`; otherwise only the agent's identical retry
+    (matched by the keyed digest) can run the call, and no secret is stored.
+    """
 
     id: str
     digest: str
@@ -54,6 +61,7 @@ class Approval:
     decided_by: str | None = None
     decided_at: float | None = None
     reason: str | None = None
+    call_args: str | None = None
 
     def usable(self, now: float) -> bool:
         """Approved, not yet consumed, not expired."""
@@ -82,6 +90,7 @@ class Approval:
             "decided_by": self.decided_by,
             "decided_at": self.decided_at,
             "reason": self.reason,
+            "call_args": self.call_args,
         }
 
     @classmethod

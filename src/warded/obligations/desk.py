@@ -3,7 +3,9 @@
 Approving never runs anything by itself: the approved call runs when the
 agent retries exactly that call (or the integrator calls `Gate.run_approved`),
 which consumes the approval in the transaction that records the execution.
-Every decision on the desk is an audit event.
+Every change of an approval's state goes through `transition`, which puts it
+on the audit chain in the same transaction, so `warded audit verify` can
+recompute the approvals table from the chain.
 """
 
 from __future__ import annotations
@@ -56,39 +58,26 @@ class ApprovalDesk:
         self, approval_id: str, approver: Approver, status: Status, reason: str | None
     ) -> Approval:
         now = self.clock.now()
+        problem: tuple[ApprovalProblem, str] | None = None
         with self.store.transaction() as tx:
             found = tx.approval(approval_id)
             if found is None:
                 raise ApprovalError("not_found", f"no approval {approval_id!r}")
             if found.status == "pending" and now >= found.expires:
-                _expire(tx, found, now)
-                problem: tuple[ApprovalProblem, str] | None = (
-                    "expired",
-                    f"approval {approval_id} expired",
-                )
+                transition(tx, found.with_status("expired"), now)
+                problem = ("expired", f"approval {approval_id} expired")
             else:
                 problem = _check(found, approver)
-                if problem is not None:
-                    detail_by = approver.id
-                    tx.append(
-                        [
-                            approval_event(
-                                "approval.refused", found, now, by=detail_by, reason=problem[0]
-                            )
-                        ]
-                    )
-            if problem is None:
+            if problem is not None:
+                event = approval_event(
+                    "approval.refused", found, now, by=approver.id, reason=problem[0]
+                )
+                tx.append([event])
+            else:
                 decided = found.with_status(
                     status, decided_by=approver.id, decided_at=now, reason=reason
                 )
-                tx.put_approval(decided)
-                tx.append(
-                    [
-                        approval_event(
-                            f"approval.{status}", decided, now, by=approver.id, reason=reason
-                        )
-                    ]
-                )
+                transition(tx, decided, now, by=approver.id, reason=reason)
         if problem is not None:
             raise ApprovalError(*problem)
         return decided
@@ -100,10 +89,36 @@ class ApprovalDesk:
             for a in tx.approvals(status):
                 if a.bundle_version != keep_version:
                     gone = a.with_status("voided", decided_at=now, reason="policy bundle changed")
-                    tx.put_approval(gone)
-                    tx.append([approval_event("approval.voided", gone, now)])
+                    transition(tx, gone, now, reason="policy bundle changed")
                     voided.append(gone)
         return voided
+
+
+EVENTS: dict[Status, str] = {
+    "pending": "approval.created",
+    "approved": "approval.approved",
+    "denied": "approval.denied",
+    "consumed": "approval.consumed",
+    "expired": "approval.expired",
+    "voided": "approval.voided",
+}
+RETURNED = "approval.returned"
+
+
+def transition(
+    tx: Tx,
+    approval: Approval,
+    now: float,
+    *,
+    event: str | None = None,
+    by: str | None = None,
+    reason: str | None = None,
+) -> None:
+    """Store `approval` in its new state and put the transition on the chain, in one
+    transaction: the approvals table is never ahead of (or behind) the evidence."""
+    tx.put_approval(approval)
+    name = event or EVENTS[approval.status]
+    tx.append([approval_event(name, approval, now, by=by, reason=reason)])
 
 
 def approved_for(tx: Tx, digest: str, now: float) -> Approval | None:
@@ -112,7 +127,7 @@ def approved_for(tx: Tx, digest: str, now: float) -> Approval | None:
     if approved is None:
         return None
     if not approved.usable(now):
-        _expire(tx, approved, now)
+        transition(tx, approved.with_status("expired"), now)
         return None
     return approved
 
@@ -123,22 +138,16 @@ def pending_for(tx: Tx, draft: Approval, now: float) -> Approval:
     if pending is not None and now < pending.expires:
         return pending
     if pending is not None:
-        _expire(tx, pending, now)
-    tx.put_approval(draft)
+        transition(tx, pending.with_status("expired"), now)
+    transition(tx, draft, now)
     return draft
 
 
-def give_back(tx: Tx, approval_id: str) -> None:
+def give_back(tx: Tx, approval_id: str, now: float, reason: str) -> None:
     """Restore an approval consumed by a call that then never ran."""
     consumed = tx.approval(approval_id)
     if consumed is not None and consumed.status == "consumed":
-        tx.put_approval(consumed.with_status("approved"))
-
-
-def _expire(tx: Tx, approval: Approval, now: float) -> None:
-    expired = approval.with_status("expired")
-    tx.put_approval(expired)
-    tx.append([approval_event("approval.expired", expired, now)])
+        transition(tx, consumed.with_status("approved"), now, event=RETURNED, reason=reason)
 
 
 def _check(found: Approval, approver: Approver) -> tuple[ApprovalProblem, str] | None:
@@ -174,6 +183,7 @@ def approval_event(
         detail={
             "event": event,
             "approval": a.id,
+            "status": a.status,
             "digest": a.digest,
             "group": a.group,
             "by": by,

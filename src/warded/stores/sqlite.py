@@ -73,6 +73,12 @@ class SQLiteStore:
     def connection(self) -> sqlite3.Connection:
         return self._db
 
+    @property
+    def key_file(self) -> Path | None:
+        """Where the deployment key lives by default (`warded.keys`): beside the
+        database, never inside it."""
+        return None if self.path == ":memory:" else Path(self.path + ".key")
+
     @contextmanager
     def _transaction(self, durable: bool) -> Iterator[Tx]:
         with self._lock:

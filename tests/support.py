@@ -1,4 +1,5 @@
-"""Sessions in a given state: the state lives in the gate's store, so it is put there."""
+"""What many tests share: sessions in a given state (the state lives in the gate's
+store, so it is put there) and a known deployment key."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ import uuid
 from collections.abc import Iterable
 
 from warded import Gate, Session
+
+TEST_KEY = bytes(range(32))  # the deployment key of gates whose digests a test recomputes
 
 
 def session_with(gate: Gate, labels: Iterable[str] = (), calls: int = 0) -> Session:
