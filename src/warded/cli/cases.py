@@ -14,14 +14,14 @@ import xml.etree.ElementTree as ET
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import click
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, ValidationError
 
 from warded.cli.common import Failure, emit_json, format_option, parse_uid
-from warded.cli.decide import Verdict, _fixed, _from_arg, _tool_gate, decide
+from warded.cli.decide import Verdict, _fixed, _from_arg, _tool_gate, decide, known_principal
 from warded.errors import BundleError, RefusalCode, WardedError
 from warded.gate import Gate
 from warded.model import Principal, Session
@@ -33,6 +33,18 @@ DEFAULT_NOW = 1_767_225_600.0  # 2026-01-01T00:00:00Z, when a test case gives no
 CASE_SUFFIXES = (".yaml", ".yml")
 
 # -- the case file, as data ----------------------------------------------------
+
+
+Expect = Literal[
+    "allow",
+    "unknown_tool",
+    "invalid_arguments",
+    "not_permitted",
+    "approval_required",
+    "limit_exceeded",
+    "unavailable",
+]
+assert set(get_args(Expect)) == {"allow", *get_args(RefusalCode)}
 
 
 class _Strict(BaseModel):
@@ -53,7 +65,7 @@ class CaseModel(_Strict):
     name: str = Field(min_length=1)
     principal: str
     tool: str
-    expect: Literal["allow"] | RefusalCode
+    expect: Expect
     args: dict[str, Any] = {}
     labels: list[str] = []
     now: float | None = None
@@ -66,7 +78,7 @@ class CaseFileModel(_Strict):
     bundle: str | None = None
     now: float = DEFAULT_NOW
     tools: dict[str, ToolModel | None] = {}
-    cases: list[CaseModel] = Field(min_length=1)
+    cases: list[dict[str, Any]] = Field(min_length=1)  # each a CaseModel, checked one by one
 
 
 # -- loaded cases ---------------------------------------------------------------
@@ -169,7 +181,14 @@ def _load(path: Path, bundle_dir: Path | None, problems: list[str]) -> CaseFile 
     before = len(problems)
     tools = {n: _tool(f"{path}: tools.{n}", n, t, problems) for n, t in model.tools.items()}
     cases = []
-    for k, c in enumerate(model.cases):
+    for k, raw in enumerate(model.cases):
+        try:
+            c = CaseModel.model_validate(raw)
+        except ValidationError as exc:
+            problems.extend(
+                f"{path}: {_where(data, ('cases', k, *e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
+            continue
         case = _case(f"{path}: cases[{k}] ({c.name})", c, model.now, bundle, problems)
         if case is not None:
             cases.append(case)
@@ -219,7 +238,7 @@ def _case(
         problems.append(f"{where}: principal: {exc}")
         return None
     if c.expect != "unknown_tool":  # otherwise a typo would pass as a deliberate probe
-        if (principal.type, principal.id) not in bundle.ancestors:
+        if not known_principal(bundle, principal):
             problems.append(f"{where}: principal {principal} is not an entity of the bundle")
         if c.tool not in bundle.actions:
             problems.append(f"{where}: tool {c.tool!r} is not an action of the bundle")

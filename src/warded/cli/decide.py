@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from jsonschema import Draft202012Validator
 
 from warded.cli.common import (
     _DIR,
@@ -26,6 +27,7 @@ from warded.errors import ArgumentError, BundleError
 from warded.gate import Gate
 from warded.model import Decision, Principal, Session
 from warded.policy.bundle import PolicyBundle, PolicyInfo
+from warded.policy.engine import Engine
 from warded.policy.signature import arguments
 from warded.tools import ResourceRule, Tool
 
@@ -181,7 +183,11 @@ def check(
     known_call(bundle, who, tool)
     rule = _fixed(resource) if resource else None
     when = time.time() if now is None else now
-    gate, t = _tool_gate(bundle, tool, arguments(bundle, tool), rule, when)
+    parameters = arguments(bundle, tool)
+    wrong = sorted(Draft202012Validator(parameters).iter_errors(args), key=lambda e: e.json_path)
+    if wrong and Engine(bundle).visible(who, tool):  # a hidden tool is unknown_tool first
+        raise Failure(*(f"arguments for {tool}: {e.json_path}: {e.message}" for e in wrong))
+    gate, t = _tool_gate(bundle, tool, parameters, rule, when)
     session = Session("warded-check")
     if labels:
         gate.label(session, labels)
@@ -214,15 +220,22 @@ _UNBUILT = "failed to build request: "
 
 
 def known_call(bundle: PolicyBundle, principal: Principal, tool: str) -> None:
-    """Fail unless the bundle declares `tool` and has `principal` among its entities."""
+    """Fail unless the bundle declares `tool` and knows `principal` (`known_principal`)."""
     problems = []
-    if (principal.type, principal.id) not in bundle.ancestors:
+    if not known_principal(bundle, principal):
         ids = [f'{t}::"{i}"' for t, i in bundle.ancestors if t == principal.type]
         problems.append(f"{principal} is not an entity of the bundle" + _maybe(str(principal), ids))
     if tool not in bundle.actions:
         problems.append(f"the bundle has no tool {tool!r}" + _maybe(tool, list(bundle.actions)))
     if problems:
         raise Failure(*problems)
+
+
+def known_principal(bundle: PolicyBundle, principal: Principal) -> bool:
+    """Whether the bundle lists `principal`, or lists no entity of its type at all
+    (then its agents are not enumerated, and any id may be meant)."""
+    uid = (principal.type, principal.id)
+    return uid in bundle.ancestors or all(t != principal.type for t, _ in bundle.ancestors)
 
 
 def _maybe(name: str, names: list[str]) -> str:
