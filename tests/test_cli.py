@@ -814,7 +814,8 @@ def test_main_turns_an_exception_outside_any_command_into_one_error_line(
         main()
     assert exited.value.code == 1
     err = capsys.readouterr().err
-    assert err.startswith("error: internal error: RuntimeError: boom") and err.count("\n") == 1
+    assert err.startswith("error: internal error: RuntimeError: boom")
+    assert err.count("\n") == 1
 
 
 @pytest.mark.parametrize(
@@ -845,7 +846,8 @@ def test_fmt_check_finds_unformatted_files_and_fmt_fixes_them_keeping_comments(
     assert "{true}" in policy.read_text()  # --check changes nothing
     assert run("fmt", str(tmp_path / "p")).exit_code == 0
     text = policy.read_text()
-    assert text.startswith("// keep me\n") and "permit (" in text
+    assert text.startswith("// keep me\n")
+    assert "permit (" in text
     assert run("fmt", "--check", str(tmp_path / "p")).exit_code == 0
     assert run("validate", str(tmp_path / "p")).exit_code == 0
 
