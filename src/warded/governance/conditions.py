@@ -218,6 +218,8 @@ class _Plain:
         scan = self._scan(expr)
         if scan is not None:
             return f"the input scanners found {scan} in the arguments"
+        if isinstance(expr, pst.GetAttr) and (subject := self._value(expr)) is not None:
+            return f"{subject} is true"
         return None
 
     def _binary(self, e: pst.BinaryOp) -> str | None:
@@ -267,6 +269,8 @@ class _Plain:
         scan = self._scan(inner)
         if scan is not None:
             return f"the input scanners found no {scan} in the arguments"
+        if isinstance(inner, pst.GetAttr) and (subject := self._value(inner)) is not None:
+            return f"{subject} is false"
         if isinstance(inner, pst.UnaryOp) and inner.op == "is_empty":
             sources = _provenance(inner.arg)
             if sources is not None:

@@ -141,7 +141,8 @@ def _policy(info: PolicyInfo, node: pst.Template) -> dict[str, Any]:
     conditions = []
     for clause in node.clauses:
         kind = "when" if isinstance(clause, pst.When) else "unless"
-        for part in conjuncts(clause.expr):
+        # `when {a && b}` is two conditions; `unless {a && b}` is one (except when both)
+        for part in conjuncts(clause.expr) if kind == "when" else (clause.expr,):
             conditions.append({"kind": kind, "text": plain(part), "cedar": cedar(part)})
     return {
         "id": info.id,
