@@ -33,6 +33,8 @@ entity Group in [Group];
 entity Agent in [Group] { level: Long, dept: String };
 entity Bot in [Group] { level: Long, dept: String };
 entity Tool;
+entity ApproverGroup;
+entity Approver in [ApproverGroup];
 
 action everything;
 action reads in [everything];
@@ -67,7 +69,24 @@ ENTITIES = [
     _entity("Bot", "bot1", ["ops"], level=0, dept="ops"),
     _entity("Bot", "bot2", [], level=2, dept="ops"),
 ]
-ENTITIES_TEXT = json.dumps(ENTITIES, indent=1)
+
+
+def with_approvers(*groups: str) -> str:
+    """ENTITIES_TEXT plus an approver group of each name, each with one member."""
+    extra: list[dict[str, Any]] = []
+    for k, group in enumerate(groups):
+        extra.append({"uid": {"type": "ApproverGroup", "id": group}, "attrs": {}, "parents": []})
+        extra.append(
+            {
+                "uid": {"type": "Approver", "id": f"approver-{k}"},
+                "attrs": {},
+                "parents": [{"type": "ApproverGroup", "id": group}],
+            }
+        )
+    return json.dumps(ENTITIES + extra, indent=1)
+
+
+ENTITIES_TEXT = with_approvers("finance")
 
 GROUPS = ("all", "eng", "ops", "fin")
 KNOWN = (

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sqlite3
 import subprocess
@@ -11,6 +12,7 @@ from collections.abc import Callable
 from contextlib import closing
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 from click.testing import CliRunner, Result
@@ -198,15 +200,18 @@ def test_check_applies_session_labels(banking_dir: Path) -> None:
     assert "policy session.untrusted-no-payments: " in result.stdout
 
 
-def test_check_treats_a_number_without_a_decimal_point_as_a_long(banking_dir: Path) -> None:
+@pytest.mark.parametrize("amount", [42, 42.0, 42.5])
+def test_check_types_arguments_as_the_cedar_schema_declares_them(
+    banking_dir: Path, amount: float
+) -> None:
+    # `amount: decimal` in the schema: 42 is a decimal, as for a tool whose schema says number
     result = run(
         "check", str(banking_dir), "-p", "billing-bot", "-t", "send_money",
-        "--args", json.dumps({"recipient": KNOWN, "amount": 42, "subject": "x"}),
+        "--args", json.dumps({"recipient": KNOWN, "amount": amount, "subject": "x"}),
         "--resource", PAYEE,
     )  # fmt: skip
-    assert result.exit_code == 2
-    assert result.stdout.splitlines()[0] == "refused: not_permitted"
-    assert "  engine error: " in result.stdout
+    assert result.exit_code == 0, result.output
+    assert result.stdout.splitlines()[0] == "allow"
 
 
 @pytest.mark.requirement("G4")
@@ -235,23 +240,101 @@ def test_check_denies_when_a_forbid_errors_and_shows_the_engine_error() -> None:
     assert "overflow" in result.stdout
 
 
-@pytest.mark.parametrize("tool", ["send_money", "wire_all_funds"])
-def test_check_answers_unknown_tool_for_a_hidden_or_undeclared_tool(
-    banking_dir: Path, tool: str
-) -> None:
-    result = run("check", str(banking_dir), "-p", "support-bot", "-t", tool)
+def test_check_answers_unknown_tool_for_a_tool_hidden_from_the_agent(banking_dir: Path) -> None:
+    result = run("check", str(banking_dir), "-p", "support-bot", "-t", "send_money")
     assert result.exit_code == 2
     assert result.stdout.splitlines()[0] == "refused: unknown_tool"
 
 
-def test_check_reports_invalid_arguments_with_the_detail(banking_dir: Path) -> None:
+@pytest.mark.parametrize(
+    ("extra", "named"),
+    [
+        (["-p", "billing-bott", "-t", "get_balance"], 'did you mean Agent::"billing-bot"'),
+        (["-p", "billing-bot", "-t", "send_mony"], "did you mean send_money"),
+        (["-p", "billing-bot", "-t", "wire_all_funds"], "no tool 'wire_all_funds'"),
+        (
+            [
+                "-p",
+                "billing-bot",
+                "-t",
+                "send_money",
+                "--resource",
+                PAYEE,
+                "--args",
+                json.dumps({"recipient": KNOWN, "amount": 5}),
+            ],
+            "subject",
+        ),
+        (
+            [
+                "-p",
+                "billing-bot",
+                "-t",
+                "send_money",
+                "--resource",
+                PAYEE,
+                "--args",
+                json.dumps({"recipient": KNOWN, "amount": "5", "subject": "x"}),
+            ],
+            "send_money",
+        ),
+        (
+            [
+                "-p",
+                "billing-bot",
+                "-t",
+                "send_money",
+                "--resource",
+                PAYEE,
+                "--args",
+                json.dumps({"recipient": KNOWN, "amonut": 5, "subject": "x"}),
+            ],
+            "send_money",
+        ),
+        (
+            [
+                "-p",
+                "billing-bot",
+                "-t",
+                "send_money",
+                "--args",
+                json.dumps({"recipient": KNOWN, "amount": 5, "subject": "x"}),
+            ],
+            "--resource",
+        ),
+        (["-p", "billing-bot", "-t", "get_transactions", "--args", '{"limit": 1.00001}'], "limit"),
+    ],
+    ids=[
+        "unknown principal",
+        "misspelt tool",
+        "undeclared tool",
+        "missing argument",
+        "mistyped argument",
+        "misspelt argument",
+        "missing --resource",
+        "fraction for a Long",
+    ],
+)
+def test_check_reports_the_users_mistake_as_an_error_never_as_a_refusal(
+    banking_dir: Path, extra: list[str], named: str
+) -> None:
+    # A CI check that "X must be refused" must not pass on a typo (issue 8, item 16).
+    result = run("check", str(banking_dir), *extra)
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert any(named in line for line in error_lines(result)), result.stderr
+
+
+def test_check_json_gives_the_decision_as_data(banking_dir: Path) -> None:
     result = run(
-        "check", str(banking_dir), "-p", "billing-bot", "-t", "get_transactions",
-        "--args", '{"limit": 1.00001}',
+        "check", str(banking_dir), "-p", "billing-bot", "-t", "send_money",
+        "--args", pay(1200), "--resource", PAYEE, "--format", "json",
     )  # fmt: skip
     assert result.exit_code == 2
-    assert result.stdout.splitlines()[0] == "refused: invalid_arguments"
-    assert "  detail: " in result.stdout
+    data = json.loads(result.stdout)
+    assert (data["decision"], data["code"]) == ("refused", "approval_required")
+    assert [p["id"] for p in data["policies"]] == ["payments.large-known"]
+    assert data["policies"][0]["obligations"] == ["needs approval from finance"]
 
 
 @pytest.mark.parametrize(
@@ -291,7 +374,7 @@ def test_check_on_a_broken_bundle_prints_its_problems(tmp_path: Path, banking_di
 # -- explain ----------------------------------------------------------------------
 
 
-def test_explain_states_billing_bots_boundary_from_the_descriptions(banking_dir: Path) -> None:
+def test_explain_states_billing_bots_boundary_from_the_policies(banking_dir: Path) -> None:
     result = run("explain", str(banking_dir), "--principal", "billing-bot")
     assert result.exit_code == 0
     out = result.stdout
@@ -300,48 +383,39 @@ def test_explain_states_billing_bots_boundary_from_the_descriptions(banking_dir:
         description = bundle.policies[pid].description
         assert description is not None
         assert description in out
-    assert "needs approval from finance" in out
-    assert "never when: Once content from outside" in out
-    assert "update_password: available" not in out
-    assert out.splitlines()[-1] == "not available: update_password"
+    assert "only when argument amount is less than 100.0" in out
+    assert "| `finance` | alice | **payments.large-known** on `send_money` |" in out
+    assert 'when the session is labelled "untrusted"' in out
+    assert "- `update_password`: forbidden outright" in out
+    assert "support-bot" not in out
 
 
-def test_explain_hides_payments_and_documents_from_support_bot(banking_dir: Path) -> None:
-    result = run("explain", str(banking_dir), "-p", 'Agent::"support-bot"')
-    assert result.exit_code == 0
-    assert "send_money: available" not in result.stdout
-    assert "get_balance: available" in result.stdout
-    last = result.stdout.splitlines()[-1]
-    assert last == "not available: read_document, send_money, update_password"
-
-
-def test_explain_json_gives_conditions_obligations_resources_and_forbids(
-    banking_dir: Path,
-) -> None:
-    result = run("explain", str(banking_dir), "-p", "billing-bot", "--json")
-    assert result.exit_code == 0
+def test_explain_without_a_principal_covers_every_agent(banking_dir: Path) -> None:
+    result = run("explain", str(banking_dir), "--format", "json")
     data = json.loads(result.stdout)
-    assert data["principal"] == 'Agent::"billing-bot"'
-    tools = {t["tool"]: t for t in data["tools"]}
-    assert tools["update_password"] == {"tool": "update_password", "available": False}
-    send = tools["send_money"]
-    permits = {p["id"]: p for p in send["allowed_by"]}
-    assert set(permits) == {"payments.small-known", "payments.large-known"}
-    assert permits["payments.large-known"]["obligations"] == ["needs approval from finance"]
-    assert permits["payments.small-known"]["conditional"] is True
-    assert permits["payments.small-known"]["resource"] == 'resource in PayeeList::"known"'
-    assert {p["id"] for p in send["never"]} == {
-        "session.untrusted-no-payments",
-        "payments.positive",
-        "guard.no-secrets-in-arguments",
-    }
-    assert tools["get_balance"]["allowed_by"][0]["conditional"] is False
+    assert [a["principal"] for a in data["agents"]] == [
+        'Agent::"billing-bot"',
+        'Agent::"support-bot"',
+    ]
+    assert data["bundle_version"] == PolicyBundle.from_directory(banking_dir).version
+
+
+def test_explain_html_is_one_escaped_page(banking_dir: Path) -> None:
+    result = run("explain", str(banking_dir), "--format", "html")
+    page = result.stdout
+    assert page.startswith("<!doctype html>")
+    assert (
+        "<code>Agent::&quot;billing-bot&quot;</code>" in page
+        or '<code>Agent::"billing-bot"</code>' in page
+    )
+    assert page.count("<ul>") == page.count("</ul>")
 
 
 def test_explain_shows_nothing_available_to_an_unknown_agent(banking_dir: Path) -> None:
-    result = run("explain", str(banking_dir), "-p", "nobody")
-    assert result.exit_code == 0
-    assert ": available" not in result.stdout
+    data = json.loads(run("explain", str(banking_dir), "-p", "nobody", "--format", "json").stdout)
+    (agent,) = data["agents"]
+    assert agent["known"] is False
+    assert agent["tools"] == []
 
 
 # -- test -----------------------------------------------------------------------------
@@ -361,38 +435,68 @@ GOOD_CASE = """
 """
 
 
-def test_test_uses_the_directory_given_in_place_of_the_files_bundle_key(
+def test_test_uses_the_bundle_given_in_place_of_the_files_bundle_key(
     tmp_path: Path, banking_dir: Path
 ) -> None:
     path = _cases(tmp_path, f"bundle: no/such/dir\ncases:{GOOD_CASE}")
     assert run("test", str(path)).exit_code == 1
-    result = run("test", str(banking_dir), str(path))
+    result = run("test", "--bundle", str(banking_dir), str(path))
     assert result.exit_code == 0
     assert result.stdout.splitlines()[-1] == "1 passed, 0 failed"
 
 
-def test_test_reports_a_failing_case_and_exits_1(tmp_path: Path, banking_dir: Path) -> None:
+def test_test_prints_the_reason_of_every_failing_case_and_exits_1(
+    tmp_path: Path, banking_dir: Path
+) -> None:
     wrong = GOOD_CASE.replace("allow", "not_permitted").replace("billing reads", "wrong")
-    path = _cases(tmp_path, f"bundle: {banking_dir}\ncases:{GOOD_CASE}{wrong}")
+    other = wrong.replace("wrong", "also wrong")
+    path = _cases(tmp_path, f"bundle: {banking_dir}\ncases:{GOOD_CASE}{wrong}{other}")
     result = run("test", str(path))
     assert result.exit_code == 1
     lines = result.stdout.splitlines()
-    assert lines[1] == "PASS  billing reads the balance"
-    assert lines[2].startswith("FAIL  wrong the balance: expected not_permitted, got allow")
-    assert lines[-1] == "1 passed, 1 failed"
+    assert "PASS  billing reads the balance" not in lines  # only with -v
+    for name in ("wrong the balance", "also wrong the balance"):
+        k = lines.index(f"FAIL  {name}")
+        assert lines[k + 1].startswith("      expected not_permitted, got allow by reads.billing")
+    assert lines[-1] == "1 passed, 2 failed"
+    verbose = run("test", "-v", str(path)).stdout.splitlines()
+    assert "PASS  billing reads the balance" in verbose
+
+
+def test_test_reports_every_mistake_of_every_file_at_once(
+    tmp_path: Path, banking_dir: Path
+) -> None:
+    bad = GOOD_CASE.replace("expect: allow", "expect: alow")
+    typo = GOOD_CASE.replace("principal: billing-bot", "principal: biling-bot")
+    one = _cases(tmp_path, f"bundle: {banking_dir}\ncases:{bad}{typo}")
+    two = tmp_path / "two.yaml"
+    two.write_text(f"bundle: {banking_dir}\ncases:{GOOD_CASE}    labels: untrusted\n")
+    result = run("test", str(one), str(two))
+    assert result.exit_code == 1
+    assert result.stdout == ""  # nothing ran
+    lines = error_lines(result)
+    assert len(lines) == 3
+    assert any("cases.yaml: cases[0] (billing reads the balance).expect" in x for x in lines)
+    assert any(
+        'cases[1] (billing reads the balance): principal Agent::"biling-bot"' in x for x in lines
+    )
+    assert any("two.yaml: cases[0] (billing reads the balance).labels" in x for x in lines)
 
 
 @pytest.mark.parametrize(
     ("cases", "named"),
     [
-        (GOOD_CASE + "  - {name: x, principal: b, tool: get_balance}\n", ["cases[1]", "'expect'"]),
-        (GOOD_CASE.replace("expect: allow", "expect: alow"), ["cases[0]", "'expect'"]),
-        (GOOD_CASE + "    expects: allow\n", ["cases[0]", "'expects'"]),
+        (GOOD_CASE + "  - {name: x, principal: b, tool: get_balance}\n", ["cases[1] (x).expect"]),
+        (GOOD_CASE.replace("expect: allow", "expect: alow"), ["cases[0]", ".expect"]),
+        (GOOD_CASE + "    expects: allow\n", ["cases[0]", ".expects"]),
         (GOOD_CASE + "    errors: true\n", ["cases[0]", "'errors'"]),
-        (GOOD_CASE + "    labels: untrusted\n", ["cases[0]", "'labels'"]),
-        (GOOD_CASE + "    now: tomorrow\n", ["cases[0]", "'now'"]),
+        (GOOD_CASE + "    labels: untrusted\n", ["cases[0]", ".labels"]),
+        (GOOD_CASE + "    now: tomorrow\n", ["cases[0]", ".now"]),
         (GOOD_CASE + "    args: {a: [1\n", ["cases.yaml:", "invalid YAML"]),
-        (" 3\n", ["'cases' must be a list"]),
+        (" 3\n", ["cases: Input should be a valid list"]),
+        (" []\n", ["cases: List should have at least 1 item"]),
+        (GOOD_CASE.replace("get_balance", "get_balanse"), ["tool 'get_balanse'"]),
+        (GOOD_CASE + "    policies: [reads.bileing]\n", ["reads.bileing not in the bundle"]),
     ],
     ids=[
         "missing key",
@@ -403,6 +507,9 @@ def test_test_reports_a_failing_case_and_exits_1(tmp_path: Path, banking_dir: Pa
         "now not a number",
         "YAML syntax",
         "cases not a list",
+        "no cases",
+        "misspelt tool",
+        "misspelt policy",
     ],
 )
 def test_test_rejects_a_malformed_case_file_naming_the_case_and_key(
@@ -416,6 +523,14 @@ def test_test_rejects_a_malformed_case_file_naming_the_case_and_key(
         assert part in line
 
 
+def test_a_typo_is_allowed_only_where_the_case_expects_unknown_tool(
+    tmp_path: Path, banking_dir: Path
+) -> None:
+    probe = GOOD_CASE.replace("get_balance", "wire_all_funds").replace("allow", "unknown_tool")
+    result = run("test", str(_cases(tmp_path, f"bundle: {banking_dir}\ncases:{probe}")))
+    assert result.exit_code == 0, result.output
+
+
 def test_test_rejects_a_bad_tool_declaration(tmp_path: Path, banking_dir: Path) -> None:
     tools = "tools:\n  get_balance: {parameters: {type: array}}\n"
     path = _cases(tmp_path, f"bundle: {banking_dir}\n{tools}cases:{GOOD_CASE}")
@@ -424,10 +539,36 @@ def test_test_rejects_a_bad_tool_declaration(tmp_path: Path, banking_dir: Path) 
     assert "tools.get_balance" in error_lines(result)[0]
 
 
-def test_test_with_only_a_directory_is_an_error(banking_dir: Path) -> None:
+def test_test_of_a_folder_without_case_files_is_an_error(banking_dir: Path) -> None:
     result = run("test", str(banking_dir))
     assert result.exit_code == 1
     assert len(error_lines(result)) == 1
+
+
+def test_test_runs_a_folder_of_case_files_and_filters_with_run() -> None:
+    everything = run("test", str(ROOT / "tests" / "cases"), "--format", "json")
+    assert everything.exit_code == 0, everything.output
+    data = json.loads(everything.stdout)
+    assert len(data["files"]) == len(list((ROOT / "tests" / "cases").glob("*.yaml")))
+    some = json.loads(run("test", str(ROOT / "tests" / "cases"), "--run", "overflow",
+                          "--format", "json").stdout)  # fmt: skip
+    assert 0 < len(some["cases"]) < len(data["cases"])
+    assert all(re.search("overflow", c["name"]) for c in some["cases"])
+    nothing = run("test", str(ROOT / "tests" / "cases"), "--run", "^no such case$")
+    assert nothing.exit_code == 1
+    assert "no case matches" in error_lines(nothing)[0]
+
+
+def test_test_junit_lists_every_case_with_its_failure(tmp_path: Path, banking_dir: Path) -> None:
+    wrong = GOOD_CASE.replace("allow", "not_permitted").replace("billing reads", "wrong")
+    path = _cases(tmp_path, f"bundle: {banking_dir}\ncases:{GOOD_CASE}{wrong}")
+    result = run("test", str(path), "--format", "junit")
+    assert result.exit_code == 1
+    root = ElementTree.fromstring(result.stdout.split("\n", 1)[1])
+    assert (root.get("tests"), root.get("failures")) == ("2", "1")
+    failures = root.findall(".//failure")
+    assert len(failures) == 1
+    assert "expected not_permitted, got allow" in (failures[0].get("message") or "")
 
 
 # -- audit ------------------------------------------------------------------------------
@@ -643,15 +784,76 @@ def test_the_installed_script_runs_the_case_corpus() -> None:
     assert done.stdout.splitlines()[-1].endswith(" 0 failed")
 
 
-def test_main_turns_an_unexpected_exception_into_one_error_line(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], banking_dir: Path
+def test_an_unexpected_error_is_one_line_pointing_to_debug(
+    monkeypatch: pytest.MonkeyPatch, banking_dir: Path
 ) -> None:
     def explode(*_: object) -> None:
         raise RuntimeError("boom")
 
     monkeypatch.setattr(PolicyBundle, "from_directory", explode)
-    monkeypatch.setattr(sys, "argv", ["warded", "validate", str(banking_dir)])
+    result = run("validate", str(banking_dir))
+    assert result.exit_code == 1
+    (line,) = error_lines(result)
+    assert line.startswith("error: internal error: RuntimeError: boom")
+    assert "--debug" in line
+    debug = CliRunner().invoke(cli, ["--debug", "validate", str(banking_dir)])
+    assert debug.exit_code == 1
+    assert "Traceback" in debug.stderr
+    assert 'raise RuntimeError("boom")' in debug.stderr
+
+
+def test_main_turns_an_exception_outside_any_command_into_one_error_line(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    def explode(*_: object, **__: object) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(cli, "main", explode)
+    monkeypatch.setattr(sys, "argv", ["warded", "validate", "x"])
     with pytest.raises(SystemExit) as exited:
         main()
     assert exited.value.code == 1
-    assert capsys.readouterr().err == "error: internal error: RuntimeError: boom\n"
+    err = capsys.readouterr().err
+    assert err.startswith("error: internal error: RuntimeError: boom")
+    assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [], ["validate"], ["fmt"], ["check"], ["explain"], ["diff"], ["replay"], ["test"],
+        ["audit"], ["audit", "shadow"], ["approvals"], ["approvals", "list"],
+    ],
+)  # fmt: skip
+def test_every_command_has_short_help(command: list[str]) -> None:
+    result = run(*command, "-h")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("Usage: ")
+
+
+# -- fmt ------------------------------------------------------------------------------
+
+
+def test_fmt_check_finds_unformatted_files_and_fmt_fixes_them_keeping_comments(
+    tmp_path: Path, banking_dir: Path
+) -> None:
+    shutil.copytree(banking_dir, tmp_path / "p")
+    policy = tmp_path / "p" / "reads.cedar"
+    policy.write_text("// keep me\npermit(principal,action,resource)   when {true};\n")
+    checked = run("fmt", "--check", str(tmp_path / "p"))
+    assert checked.exit_code == 1
+    assert f"would reformat {policy}" in checked.stdout.splitlines()
+    assert "{true}" in policy.read_text()  # --check changes nothing
+    assert run("fmt", str(tmp_path / "p")).exit_code == 0
+    text = policy.read_text()
+    assert text.startswith("// keep me\n")
+    assert "permit (" in text
+    assert run("fmt", "--check", str(tmp_path / "p")).exit_code == 0
+    assert run("validate", str(tmp_path / "p")).exit_code == 0
+
+
+def test_fmt_of_text_that_does_not_parse_is_an_error(tmp_path: Path) -> None:
+    (tmp_path / "a.cedar").write_text("permit (principal")
+    result = run("fmt", str(tmp_path))
+    assert result.exit_code == 1
+    assert "a.cedar: cannot format" in error_lines(result)[0]

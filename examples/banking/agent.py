@@ -5,13 +5,18 @@ warded answers: results, refusals, a payment that waits for a person who
 approves it from the `warded approvals` command line, a burst of payments
 stopped at the daily budget, and the audit trail in SQLite.
 
-    python examples/banking/agent.py [--db warded-banking.db]
+    .venv/bin/python examples/banking/agent.py [--db warded-banking.db]
+
+Each run starts on a fresh database file (an earlier file of that name is
+removed first), so what it prints holds on every run.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import shlex
 import subprocess
 import sys
 import threading
@@ -22,6 +27,8 @@ from warded import Gate, Principal, Refusal, Session, SQLiteStore, ToolFailure, 
 from warded.scanners import InjectionScanner, SecretsScanner
 
 HERE = Path(__file__).parent
+# `warded` as it can be typed after the README's commands: the venv's script
+WARDED = Path(sys.executable).parent / "warded"
 KNOWN = "GB33BUKB20201555555555"
 STRANGER = "XX00ATTACKER0000000000"
 
@@ -95,12 +102,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--db", type=Path, default=Path("warded-banking.db"))
     db: Path = parser.parse_args().db
+    for stale in (db, Path(f"{db}-wal"), Path(f"{db}-shm")):
+        stale.unlink(missing_ok=True)  # a fresh log each run: no budget spent, nothing pending
     bank = Bank()
     gate = build_gate(db, bank)
     billing, support = Principal.agent("billing-bot"), Principal.agent("support-bot")
     session = Session("demo-billing-1")
 
-    print(f"policy bundle {gate.version}, audit log {db}\n")
+    print(f"policy bundle {gate.version}, audit log {db} (a fresh file each run)\n")
     for who in (billing, support):
         names = [t.name for t in gate.tools(who, session)]
         print(f"tools the model of {who.id} is shown: {', '.join(names)}")
@@ -119,14 +128,11 @@ def main() -> None:
     held = call(billing, "send_money", laptop)
     approval = held.approval_id if isinstance(held, Refusal) else None
     print(f"  approval {approval} is pending; the approvers decide from the command line:")
-    policies = str(HERE / "policies")
     for who in ("bob", "alice"):
         command = ["approvals", "approve", str(db), str(approval), "--as", who]
-        command += ["--policies", policies, "--reason", "laptop for the new hire"]
-        print(f"  $ warded approvals approve {approval} --as {who} ...")
-        done = subprocess.run(
-            [sys.executable, "-m", "warded.cli", *command], capture_output=True, text=True
-        )
+        command += ["--policies", _shown(HERE / "policies"), "--reason", "laptop for the new hire"]
+        print(f"  $ {_command(command)}")
+        done = subprocess.run([str(WARDED), *command], capture_output=True, text=True)
         print(f"    {(done.stdout or done.stderr).strip()}")
     print("  the agent retries the identical call: it runs, exactly once")
     call(billing, "send_money", laptop)
@@ -194,8 +200,23 @@ def main() -> None:
     result = verify(records)
     state = "verifies" if result.ok else f"BROKEN at record {result.first_bad}: {result.reason}"
     print(f"\n{result.size} records; the hash chain {state}; head {result.head[:16]}…")
-    print(f"try: warded audit verify {db}")
-    print(f"     warded explain {HERE / 'policies'} --principal billing-bot")
+    print(f"try: {_command(['audit', 'verify', str(db)])}")
+    print(f"     {_command(['explain', _shown(HERE / 'policies'), '--principal', 'billing-bot'])}")
+    print(f"     {_command(['approvals', 'list', str(db)])}")
+
+
+def _shown(path: Path) -> str:
+    """`path` relative to the working directory where it can be, as a person would type it."""
+    try:
+        relative = os.path.relpath(path)
+    except ValueError:
+        return str(path)
+    return str(path) if relative.startswith("..") else relative
+
+
+def _command(args: list[str]) -> str:
+    """A `warded` command line that works when copied from here into the same shell."""
+    return shlex.join([_shown(WARDED), *args])
 
 
 if __name__ == "__main__":

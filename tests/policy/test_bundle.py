@@ -396,7 +396,7 @@ def test_annotations_become_policy_info_fields() -> None:
         BundleFiles(
             (("a.cedar", text + "\n" + plain),),
             ("schema.cedarschema", gen.SCHEMA),
-            ("entities.json", gen.ENTITIES_TEXT),
+            ("entities.json", gen.with_approvers("ops.oncall")),
         )
     )
     info = bundle.policies["bots.admin"]
@@ -434,7 +434,7 @@ def test_obligation_annotations_round_trip_through_their_text(
         files = BundleFiles(
             (("a.cedar", text),),
             ("schema.cedarschema", gen.SCHEMA),
-            ("entities.json", gen.ENTITIES_TEXT),
+            ("entities.json", gen.with_approvers(approval)),
         )
         return PolicyBundle.load(files).policies["p"]
 

@@ -1,18 +1,21 @@
-"""What every command shares: errors as one line, entity and JSON parameters."""
+"""What every command shares: errors as one line, `--format`, entity and JSON parameters."""
 
 from __future__ import annotations
 
 import json
 import re
 import sqlite3
+import traceback
+from collections.abc import Callable
 from pathlib import Path
-from typing import IO, Any, ClassVar
+from typing import IO, Any, ClassVar, TypeVar
 
 import click
 import yaml
 
 from warded.errors import BundleError, WardedError
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 _EXPECTED = (WardedError, OSError, ValueError, yaml.YAMLError, sqlite3.Error)
 _UID = re.compile(r'^([A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*)::(".*")$', re.S)
 
@@ -38,7 +41,11 @@ class _Usage(click.UsageError):
 
 
 class _Group(click.Group):
-    """Turns expected exceptions into `error:` lines; usage errors exit 1, not 2."""
+    """Turns expected exceptions into `error:` lines; usage errors exit 1, not 2.
+
+    Anything unexpected becomes one `error: internal error …` line pointing to
+    `warded --debug`, which prints the traceback as well.
+    """
 
     def make_context(
         self, info_name: str | None, args: list[str], parent: click.Context | None = None, **kw: Any
@@ -59,6 +66,36 @@ class _Group(click.Group):
             raise  # click exits quietly when the reader went away (`| head`)
         except _EXPECTED as exc:
             raise Failure(str(exc) or type(exc).__name__) from None
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            if ctx.parent is not None:
+                raise  # the root group says it once
+            if ctx.params.get("debug"):
+                traceback.print_exc()
+            raise Failure(internal_error(exc)) from None
+
+
+def internal_error(exc: BaseException) -> str:
+    """The one line an unexpected exception gets."""
+    what = f"{type(exc).__name__}: {_one_line(exc)}"[:300]
+    return f"internal error: {what} (run `warded --debug …` for the traceback)"
+
+
+def format_option(*choices: str) -> Callable[[_F], _F]:
+    """`--format` with `choices`, the first being the default."""
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(choices),
+        default=choices[0],
+        show_default=True,
+        help="How to print the result.",
+    )
+
+
+def emit_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, sort_keys=False, ensure_ascii=False))
 
 
 def parse_uid(text: str, default_type: str | None = None) -> tuple[str, str]:

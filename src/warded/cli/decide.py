@@ -1,24 +1,34 @@
-"""`validate`, `check` and `explain`: a bundle, one decision, an agent's boundary."""
+"""`validate` and `check`: a bundle loads; one decision and why."""
 
 from __future__ import annotations
 
-import json
+import difflib
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import click
+from jsonschema import Draft202012Validator
 
-from warded.cli.common import _DIR, _PRINCIPAL, _Entity, _JsonObject, _one_line
+from warded.cli.common import (
+    _DIR,
+    _PRINCIPAL,
+    Failure,
+    _Entity,
+    _JsonObject,
+    _one_line,
+    emit_json,
+    format_option,
+)
 from warded.clock import ManualClock
-from warded.errors import ArgumentError
+from warded.errors import ArgumentError, BundleError
 from warded.gate import Gate
 from warded.model import Decision, Principal, Session
 from warded.policy.bundle import PolicyBundle, PolicyInfo
 from warded.policy.engine import Engine
-from warded.policy.slicing import slice_tree
+from warded.policy.signature import arguments
 from warded.tools import ResourceRule, Tool
 
 # -- one decision: `check`, and each case of `test` --------------------
@@ -33,24 +43,6 @@ class Verdict:
     errors: tuple[str, ...]
     detail: str | None
     version: str
-
-
-def permissive_schema(args: Mapping[str, Any]) -> dict[str, Any]:
-    """Any object; numbers written with a decimal point are declared `number`, so
-    Cedar sees a decimal even where canonical JSON writes 1200.0 as 1200."""
-    return {"type": "object", **_numbers(dict(args))}
-
-
-def _numbers(value: Any) -> dict[str, Any]:
-    if isinstance(value, float):
-        return {"type": "number"}
-    if isinstance(value, dict):
-        props = {k: s for k, v in value.items() if (s := _numbers(v))}
-        return {"properties": props} if props else {}
-    if isinstance(value, list):
-        items = next((s for v in value if (s := _numbers(v))), None)
-        return {"items": items} if items else {}
-    return {}
 
 
 def _fixed(uid: tuple[str, str]) -> ResourceRule:
@@ -126,13 +118,25 @@ def _described(bundle: PolicyBundle, pid: str) -> str:
 
 @click.command()
 @_DIR
-def validate(directory: Path) -> None:
-    """Load and validate a policy bundle.
+@format_option("text", "json")
+def validate(directory: Path, fmt: str) -> None:
+    """Load and validate a policy bundle, as a gate would.
 
     Each problem is printed as `error: file:line: message`; exit 1 if there is any.
+    With `--format json` the problems are printed on stdout as data.
     """
-    bundle = PolicyBundle.from_directory(directory)
+    try:
+        bundle = PolicyBundle.from_directory(directory)
+    except BundleError as exc:
+        if fmt != "json":
+            raise
+        found = [{"file": p.file, "line": p.line, "message": p.message} for p in exc.problems]
+        emit_json({"ok": False, "problems": found})
+        raise click.exceptions.Exit(1) from None
     n, t = len(bundle.policies), len(bundle.actions)
+    if fmt == "json":
+        emit_json({"ok": True, "policies": n, "tools": t, "version": bundle.version})
+        return
     counts = f"{n} polic{'y' if n == 1 else 'ies'}, {t} tool{'' if t == 1 else 's'}"
     click.echo(f"ok: {counts}, version {bundle.version}")
 
@@ -150,6 +154,7 @@ def validate(directory: Path) -> None:
     help='What the call touches, e.g. Payee::"GB33…"; default Tool::"<tool>".',
 )
 @click.option("--now", type=float, default=None, help="The time in seconds since the epoch.")
+@format_option("text", "json")
 @click.pass_context
 def check(
     ctx: click.Context,
@@ -160,24 +165,42 @@ def check(
     labels: tuple[str, ...],
     resource: tuple[str, str] | None,
     now: float | None,
+    fmt: str,
 ) -> None:
     """Decide one call without running anything, and say why.
 
     \b
-    There is no tool here to take a JSON Schema from, so arguments are typed by
-    how they are written: a number with a decimal point (42.5, 1200.0) is a
-    Cedar decimal, one without (5) a Long; arrays are sets, objects records.
+    The arguments are typed as the Cedar schema declares them for the tool's
+    action (a `decimal` amount may be written 1200 or 1200.0), as a gate whose
+    tool has the matching JSON Schema would.
 
-    Exit 0 if the call would be allowed, 2 if it would be refused, 1 on error.
+    Exit 0 if the call would be allowed, 2 if it would be refused, 1 if the
+    input is wrong (an unknown agent or tool, a missing or mistyped argument,
+    a resource of the wrong type): a mistake is never reported as a refusal.
     """
     bundle = PolicyBundle.from_directory(directory)
+    who = Principal(*principal)
+    known_call(bundle, who, tool)
     rule = _fixed(resource) if resource else None
     when = time.time() if now is None else now
-    gate, t = _tool_gate(bundle, tool, permissive_schema(args), rule, when)
+    parameters = arguments(bundle, tool)
+    wrong = sorted(Draft202012Validator(parameters).iter_errors(args), key=lambda e: e.json_path)
+    if wrong and Engine(bundle).visible(who, tool):  # a hidden tool is unknown_tool first
+        raise Failure(*(f"arguments for {tool}: {e.json_path}: {e.message}" for e in wrong))
+    gate, t = _tool_gate(bundle, tool, parameters, rule, when)
     session = Session("warded-check")
     if labels:
         gate.label(session, labels)
-    verdict = decide(gate, t, Principal(*principal), args, session)
+    verdict = decide(gate, t, who, args, session)
+    if verdict.code == "invalid_arguments":
+        raise Failure(f"arguments for {tool}: {verdict.detail or 'invalid'}")
+    unbuilt = [e for e in verdict.errors if e.startswith(_UNBUILT)]
+    if unbuilt:
+        hint = "" if resource else f' (give --resource; the default is Tool::"{tool}")'
+        raise Failure(*(e[len(_UNBUILT) :] + hint for e in unbuilt))
+    if fmt == "json":
+        emit_json(_verdict_json(bundle, verdict))
+        ctx.exit(0 if verdict.code == "allow" else 2)
     click.echo("allow" if verdict.code == "allow" else f"refused: {verdict.code}")
     for pid in verdict.policies:
         click.echo(f"  policy {_described(bundle, pid)}")
@@ -188,82 +211,52 @@ def check(
     if verdict.detail:
         click.echo(f"  detail: {verdict.detail}")
     if verdict.code == "unknown_tool":
-        hidden = "no policy could ever permit this principal to call it"
-        click.echo(f"  {hidden if tool in bundle.actions else 'the bundle has no such action'}")
+        click.echo("  no policy could ever permit this principal to call it")
     click.echo(f"bundle {verdict.version}")
     ctx.exit(0 if verdict.code == "allow" else 2)
 
 
-def boundary(bundle: PolicyBundle, principal: Principal) -> dict[str, Any]:
-    """A principal's boundary as data: per tool, whether it is available and why."""
-    engine = Engine(bundle)
-    tools = []
-    for name in sorted(bundle.actions):
-        entry: dict[str, Any] = {"tool": name, "available": engine.visible(principal, name)}
-        if entry["available"]:
-            uid = (principal.type, principal.id)
-            nodes = slice_tree(bundle.tree, uid, bundle.actions[name], bundle.ancestors)
-            kept = nodes.static_policies
-            infos = sorted((bundle.policies[p] for p in kept), key=lambda i: (i.file, i.line or 0))
-            for effect, key in (("permit", "allowed_by"), ("forbid", "never")):
-                entry[key] = [_policy(i, kept[i.id]) for i in infos if i.effect == effect]
-        tools.append(entry)
-    return {"principal": str(principal), "bundle_version": bundle.version, "tools": tools}
+_UNBUILT = "failed to build request: "
 
 
-def _policy(info: PolicyInfo, node: Any) -> dict[str, Any]:
-    scope = node.resource
-    entity, kind = getattr(scope, "entity", None), getattr(scope, "entity_type", None)
-    resource = {
-        "ScopeEq": f"resource == {entity}",
-        "ScopeIn": f"resource in {entity}",
-        "ScopeIs": f"resource is {kind}",
-        "ScopeIsIn": f"resource is {kind} in {entity}",
-    }.get(type(scope).__name__)
+def known_call(bundle: PolicyBundle, principal: Principal, tool: str) -> None:
+    """Fail unless the bundle declares `tool` and knows `principal` (`known_principal`)."""
+    problems = []
+    if not known_principal(bundle, principal):
+        ids = [f'{t}::"{i}"' for t, i in bundle.ancestors if t == principal.type]
+        problems.append(f"{principal} is not an entity of the bundle" + _maybe(str(principal), ids))
+    if tool not in bundle.actions:
+        problems.append(f"the bundle has no tool {tool!r}" + _maybe(tool, list(bundle.actions)))
+    if problems:
+        raise Failure(*problems)
+
+
+def known_principal(bundle: PolicyBundle, principal: Principal) -> bool:
+    """Whether the bundle lists `principal`, or lists no entity of its type at all
+    (then its agents are not enumerated, and any id may be meant)."""
+    uid = (principal.type, principal.id)
+    return uid in bundle.ancestors or all(t != principal.type for t, _ in bundle.ancestors)
+
+
+def _maybe(name: str, names: list[str]) -> str:
+    close = difflib.get_close_matches(name, names, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def _verdict_json(bundle: PolicyBundle, verdict: Verdict) -> dict[str, Any]:
+    def policy(pid: str) -> dict[str, Any]:
+        info = bundle.policies.get(pid)
+        return {
+            "id": pid,
+            "description": info.description if info else None,
+            "obligations": _obligations(info) if info else [],
+        }
+
     return {
-        "id": info.id,
-        "description": info.description,
-        "where": f"{info.file}:{info.line}",
-        "conditional": bool(node.clauses),
-        "resource": resource,
-        "obligations": _obligations(info),
+        "decision": "allow" if verdict.code == "allow" else "refused",
+        "code": verdict.code,
+        "policies": [policy(p) for p in verdict.policies],
+        "errors": list(verdict.errors),
+        "detail": verdict.detail,
+        "bundle_version": verdict.version,
     }
-
-
-def _explain_text(data: dict[str, Any]) -> Iterator[str]:
-    yield f"{data['principal']} under policy bundle {data['bundle_version']}"
-    for t in (t for t in data["tools"] if t["available"]):
-        yield ""
-        yield f"{t['tool']}: available"
-        for p in t["allowed_by"]:
-            notes = ["under conditions"] if p["conditional"] else []
-            notes += [f"for {p['resource']}"] if p["resource"] else []
-            yield "  allowed by " + ", ".join([p["id"], *notes, *p["obligations"]])
-            yield f"    {p['description'] or '(no @description; ' + p['where'] + ')'}"
-        for p in t["never"]:
-            what = "never when" if p["conditional"] else "never"
-            scope = f" (for {p['resource']})" if p["resource"] else ""
-            text = p["description"] or f"(no @description; {p['where']})"
-            yield f"  {what}: {text}{scope} [{p['id']}]"
-    hidden = [t["tool"] for t in data["tools"] if not t["available"]]
-    yield ""
-    yield f"not available: {', '.join(hidden) or '(none)'}"
-
-
-@click.command()
-@_DIR
-@_PRINCIPAL
-@click.option("--json", "as_json", is_flag=True, help="Print the boundary as JSON.")
-def explain(directory: Path, principal: tuple[str, str], as_json: bool) -> None:
-    """An agent's boundary in plain language.
-
-    For every tool: whether the agent can see it and, from the policies'
-    @description, what permits it (with conditions and obligations) and what
-    forbids it.
-    """
-    data = boundary(PolicyBundle.from_directory(directory), Principal(*principal))
-    if as_json:
-        click.echo(json.dumps(data, indent=2))
-        return
-    for line in _explain_text(data):
-        click.echo(line)

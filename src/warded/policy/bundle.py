@@ -22,6 +22,7 @@ from warded.canonical import canonical_json, digest
 from warded.errors import BundleError, Problem
 from warded.policy import annotations as ann
 from warded.policy.locate import error_line, max_depth, statements
+from warded.policy.slicing import action_may_match
 from warded.policy.source import BundleFiles, DirectorySource
 
 BUNDLE_DOMAIN = "warded.bundle.v1"
@@ -107,6 +108,7 @@ class PolicyBundle:
         entities, entity_list = _parse_entities(files.entities, schema)
         ancestors = _ancestors(entity_list)
         actions = _tool_actions(entity_list, schema_name, schema)
+        _check_obligations(infos, tree, actions, ancestors, schema)
         scanned = _scan_fields(actions, schema)
         return cls(
             version=bundle_version(files),
@@ -217,8 +219,8 @@ def _parse_policies(
             continue
         try:
             parsed = handle.to_pst()
-        except ValueError as exc:
-            problems.append(Problem(name, None, f"cannot load: {exc}"))
+        except ValueError:
+            problems.extend(_unreadable(name, text))
             continue
         if parsed.templates or parsed.template_links:
             problems.append(Problem(name, None, "policy templates are not supported"))
@@ -261,10 +263,39 @@ def _parse_problem(name: str, text: str, message: str) -> Problem:
     return Problem(name, None, f"cannot parse: {message}")
 
 
+def _unreadable(name: str, text: str) -> list[Problem]:
+    """The policies of a file that Cedar parses but cannot turn into a tree.
+
+    Cedar checks an extension call's arity only when it evaluates it, so
+    `false && decimal("1", "2")` parses and validates; warded reads every
+    policy as a tree (to slice, explain and compile it) and refuses it.
+    """
+    problems = []
+    for line, statement in statements(text):
+        try:
+            cedarpy.PolicySet.from_str(statement).to_pst()
+        except ValueError as exc:
+            try:
+                policies = json.loads(cedarpy.policies_to_json_str(statement))["staticPolicies"]
+                label = next(iter(policies.values())).get("annotations", {}).get("id")
+            except (ValueError, KeyError, StopIteration, AttributeError, RecursionError):
+                label = None
+            named = f"policy {label!r}" if label else "this policy"
+            problems.append(Problem(name, line, f"{named} cannot be read as a tree: {exc}"))
+    return problems or [Problem(name, None, "the policies cannot be read as a tree")]
+
+
 def _policy_info(
     node: pst.Template, file: str, line: int | None, problems: list[Problem]
 ) -> PolicyInfo | None:
     notes = dict(node.annotations)
+    for key in notes:
+        known = ann.lookalike(key)
+        if known is not None:
+            problems.append(
+                Problem(file, line, f"unknown annotation @{key}: did you mean @{known}?")
+            )
+            return None
     public = notes.get("id") or f"{file}:{line if line is not None else node.id}"
     obligations: dict[str, Any] = {}
     for key, parse in (
@@ -291,6 +322,69 @@ def _policy_info(
         annotations=MappingProxyType(notes),
         **obligations,
     )
+
+
+def _check_obligations(
+    infos: Mapping[str, PolicyInfo],
+    tree: pst.PolicySet,
+    actions: Mapping[str, Uid],
+    ancestors: Mapping[Uid, frozenset[Uid]],
+    schema: cedarpy.Schema,
+) -> None:
+    """Obligations that could never work: an approval nobody can grant, a budget
+    on something that is not a numeric argument of every tool it applies to."""
+    problems: list[Problem] = []
+    members = {
+        group for uid, above in ancestors.items() if uid[0] == ann.APPROVER_TYPE for group in above
+    }
+    for info in infos.values():
+        where = (info.file, info.line)
+        if info.approval is not None:
+            group = (ann.APPROVER_GROUP_TYPE, info.approval)
+            if group not in ancestors:
+                missing = f"there is no {ann.APPROVER_GROUP_TYPE}::{json.dumps(info.approval)}"
+                problems.append(Problem(*where, f"policy {info.id!r}: @approval: {missing}"))
+            elif group not in members:
+                empty = f"no {ann.APPROVER_TYPE} is in group {info.approval!r}"
+                problems.append(Problem(*where, f"policy {info.id!r}: @approval: {empty}"))
+        if info.budget is not None:
+            scope = tree.static_policies[info.id].action
+            tools = {
+                name: uid
+                for name, uid in actions.items()
+                if action_may_match(scope, uid, ancestors.get(uid, frozenset()))
+            }
+            for name, why in _not_numeric(tools, info.budget.path, schema).items():
+                path = ".".join(info.budget.path)
+                wrong = f"{path} is not a numeric argument of {name} ({why})"
+                problems.append(Problem(*where, f"policy {info.id!r}: @budget: {wrong}"))
+    if problems:
+        raise BundleError(problems)
+
+
+def _not_numeric(
+    tools: Mapping[str, Uid], path: tuple[str, ...], schema: cedarpy.Schema
+) -> dict[str, str]:
+    """Of `tools`, those whose context has no Long or decimal at `context.<path>`.
+
+    An optional one is accepted: a call that leaves it out is refused then.
+    """
+    names = list(tools)
+    uids = [tools[n] for n in names]
+    attr = "context." + ".".join(path)
+    present = _probe(uids, f"{attr} == {attr}", schema)
+    guard = " && ".join(
+        f"{'.'.join(('context', *path[:k]))} has {path[k]}" for k in range(len(path))
+    )
+    as_long = _probe(uids, f"{guard} && {attr} == 0", schema)
+    as_decimal = _probe(uids, f'{guard} && {attr}.lessThan(decimal("0.0"))', schema)
+    out = {}
+    for k, name in enumerate(names):
+        missing = k in present and "optional attribute" not in present[k]
+        if missing or (k in as_long and k in as_decimal):
+            why = present.get(k) if missing else as_long.get(k)
+            out[name] = (why or "not a number").split(", ", 1)[-1]
+    return out
 
 
 def _validate(text: str, schema: cedarpy.Schema, infos: dict[str, PolicyInfo]) -> None:
