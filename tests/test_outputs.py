@@ -152,9 +152,7 @@ def test_a_type_can_say_what_it_looks_like() -> None:
         (object(), "object"),
     ],
 )
-def test_a_result_without_a_view_is_an_error_naming_what_and_where(
-    value: Any, needle: str
-) -> None:
+def test_a_result_without_a_view_is_an_error_naming_what_and_where(value: Any, needle: str) -> None:
     with pytest.raises(ViewError, match=needle):
         view(value)
 
@@ -252,7 +250,8 @@ def test_a_secret_only_in_a_computed_field_falls_back_to_the_masked_view() -> No
             return self.half + self.half
 
     token = SECRET[:20]
-    out = masked(Wrapped(half=token), scan_value([WordScanner(token * 2)], view(Wrapped(half=token))))
+    result = Wrapped(half=token)
+    out = masked(result, scan_value([WordScanner(token * 2)], view(result)))
     assert out == {"half": token, "whole": "[redacted:token]"}
 
 

@@ -52,8 +52,8 @@ from warded.errors import ViewError
 from warded.scanners.base import MASK, Finding, redact
 
 MAX_DEPTH = 64
-_SCALARS = (str, int, float, bool, type(None))
 _TEXTUAL = (dt.datetime, dt.date, dt.time, uuid.UUID, Decimal, PurePath)
+_LEAVES = (enum.Enum, str, int, float, bool, type(None), *_TEXTUAL)
 
 
 @runtime_checkable
@@ -145,8 +145,7 @@ def _container(value: Any, where: str, active: set[int]) -> Any:
     attributes = getattr(type(value), "__attrs_attrs__", None)
     if attributes is not None and not isinstance(value, type):
         return {
-            a.name: _view(getattr(value, a.name), _join(where, a.name), active)
-            for a in attributes
+            a.name: _view(getattr(value, a.name), _join(where, a.name), active) for a in attributes
         }
     if isinstance(value, Mapping):
         out: dict[str, Any] = {}
@@ -180,9 +179,7 @@ def _order(item: Any) -> str:
 
 def _rebuild(original: Any, hidden: Any, tree: dict[str, Any]) -> Any:
     """`original` with the parts under `tree` replaced from `hidden` (its masked view)."""
-    if isinstance(original, enum.Enum) or isinstance(original, _SCALARS) or isinstance(
-        original, _TEXTUAL
-    ):
+    if isinstance(original, _LEAVES):
         return hidden
     if isinstance(original, bytes | bytearray | memoryview):
         data = hidden.encode("utf-8")
