@@ -214,7 +214,7 @@ def _rebuild(original: Any, hidden: Any, tree: dict[str, Any]) -> Any:
             v if str(i) not in tree else _rebuild(v, hidden[i], tree[str(i)])
             for i, v in enumerate(ordered)
         ]
-        return type(original)(members)
+        return _same(original, members)
     if isinstance(original, Sequence):
         values = list(original)
         for k, sub in tree.items():
