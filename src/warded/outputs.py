@@ -28,7 +28,8 @@ result with every finding's span masked, rebuilt in the result's own type
 where that type can be rebuilt (dicts, lists, tuples, named tuples, sets,
 bytes, pydantic models via `model_copy`, dataclasses via `replace`, attrs
 classes via `evolve`, a type with `__warded_from_view__(view)`); the rebuilt
-value is accepted only if its view is exactly the masked view. Otherwise the
+value is accepted only if its view is the masked view (up to the order of
+list items, which pydantic gives sets in iteration order). Otherwise the
 masked view itself is returned: never a value that still holds what was
 masked. A masked enum, datetime, UUID or other scalar becomes its masked
 string.
@@ -90,8 +91,9 @@ def masked(result: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
         for part in _parts(f.path):
             node = node.setdefault(part, {})
     try:
-        rebuilt = _rebuild(result, hidden, tree)
-        if view(rebuilt) == hidden:
+        rebuilt = _rebuild(result, seen, hidden, tree)
+        again = view(rebuilt)
+        if again == hidden or _unordered(again) == _unordered(hidden):
             return rebuilt
     except Exception:
         pass
@@ -177,54 +179,66 @@ def _order(item: Any) -> str:
     return json.dumps(item, sort_keys=True, ensure_ascii=False)
 
 
-def _rebuild(original: Any, hidden: Any, tree: dict[str, Any]) -> Any:
-    """`original` with the parts under `tree` replaced from `hidden` (its masked view)."""
+def _rebuild(original: Any, seen: Any, hidden: Any, tree: dict[str, Any]) -> Any:
+    """`original` with the parts under `tree` replaced from `hidden`, its masked view (`seen`)."""
     if isinstance(original, _LEAVES):
         return hidden
     if isinstance(original, bytes | bytearray | memoryview):
         data = hidden.encode("utf-8")
         return bytearray(data) if isinstance(original, bytearray) else data
-    back = getattr(type(original), "__warded_from_view__", None)
     if getattr(type(original), "__warded_view__", None) is not None:
-        if back is None:
-            raise TypeError("no way back from the view")
-        return back(hidden)
+        return type(original).__warded_from_view__(hidden)
+
+    def changed(get: Any) -> dict[Any, Any]:
+        return {k: _rebuild(get(k), seen[k], hidden[k], sub) for k, sub in tree.items()}
+
     if isinstance(original, BaseModel):
-        update = {k: _rebuild(getattr(original, k), hidden[k], sub) for k, sub in tree.items()}
-        if not set(update) <= set(type(original).model_fields):
+        if not set(tree) <= set(type(original).model_fields):
             raise TypeError("masked a computed field")
-        return original.model_copy(update=update)
+        return original.model_copy(update=changed(lambda k: getattr(original, k)))
     if dataclasses.is_dataclass(original) and not isinstance(original, type):
-        changes = {k: _rebuild(getattr(original, k), hidden[k], sub) for k, sub in tree.items()}
-        return dataclasses.replace(original, **changes)
+        return dataclasses.replace(original, **changed(lambda k: getattr(original, k)))
     if getattr(type(original), "__attrs_attrs__", None) is not None:
         import attrs
 
-        changes = {k: _rebuild(getattr(original, k), hidden[k], sub) for k, sub in tree.items()}
-        return attrs.evolve(original, **changes)
+        return attrs.evolve(original, **changed(lambda k: getattr(original, k)))
     if isinstance(original, Mapping):
         keys = {_key(k, ""): k for k in original}
         items = dict(original.items())
-        for k, sub in tree.items():
-            items[keys[k]] = _rebuild(original[keys[k]], hidden[k], sub)
+        for k, new in changed(lambda k: original[keys[k]]).items():
+            items[keys[k]] = new
         return items if type(original) is dict else _same(original, items)
     if isinstance(original, Set):
-        ordered = sorted(original, key=lambda v: _order(view(v)))
-        members = [
-            v if str(i) not in tree else _rebuild(v, hidden[i], tree[str(i)])
-            for i, v in enumerate(ordered)
-        ]
-        return _same(original, members)
+        # Pair members with their views by content: pydantic dumps sets in iteration order.
+        members: dict[str, list[Any]] = {}
+        for v in original:
+            members.setdefault(_order(view(v)), []).append(v)
+        out = []
+        for i, item in enumerate(seen):
+            v = members[_order(item)].pop()
+            sub = tree.get(str(i))
+            out.append(v if sub is None else _rebuild(v, item, hidden[i], sub))
+        return _same(original, out)
     if isinstance(original, Sequence):
         values = list(original)
         for k, sub in tree.items():
-            values[int(k)] = _rebuild(values[int(k)], hidden[int(k)], sub)
+            i = int(k)
+            values[i] = _rebuild(values[i], seen[i], hidden[i], sub)
         if type(original) is list:
             return values
         if isinstance(original, tuple) and hasattr(original, "_fields"):
             return type(original)(*values)
         return _same(original, values)
     raise TypeError(f"cannot rebuild a {_name(original)}")
+
+
+def _unordered(value: Any) -> Any:
+    """`value` with every list sorted: views equal up to the order of items (sets' order)."""
+    if isinstance(value, dict):
+        return {k: _unordered(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return sorted((_unordered(v) for v in value), key=_order)
+    return value
 
 
 def _same(original: Any, content: Any) -> Any:
