@@ -255,16 +255,17 @@ def _rules() -> Iterable[_Rule]:
         # the suffix list over the network; this one only reads the bundled copy.
         return bool(offline(value).fqdn != "")
 
-    recognizers: list[tuple[str, Any, Callable[[str], bool | None]]] = [
+    cards = known.CreditCardRecognizer()
+    recognizers: list[tuple[str, Any, Callable[[str], bool | None] | None]] = [
         ("email", known.EmailRecognizer(), email),
-        ("card", known.CreditCardRecognizer(), None),  # type: ignore[list-item]
-        ("ip_address", known.IpRecognizer(), None),  # type: ignore[list-item]
-        ("us_ssn", known.UsSsnRecognizer(), None),  # type: ignore[list-item]
+        ("card", cards, None),
+        ("ip_address", known.IpRecognizer(), None),
+        ("us_ssn", known.UsSsnRecognizer(), None),
     ]
     for kind, rec, check in recognizers:
+        verdict = check if check is not None else _checker(rec)
         for p in rec.patterns:
-            yield _Rule(kind, re.compile(p.regex, flags), p.score, check or _checker(rec))
-    cards = recognizers[1][1]
+            yield _Rule(kind, re.compile(p.regex, flags), p.score, verdict)
     yield _Rule("card", _MORE_CARDS, 0.3, _checker(cards))
     iban = known.IbanRecognizer()
     (pattern,) = iban.patterns
