@@ -38,8 +38,8 @@ from warded.scanners.normalize import (
     Corrector,
     View,
     collapse,
-    deleet,
     dehyphenate,
+    deleet,
     fold,
 )
 from warded.scanners.patterns import (

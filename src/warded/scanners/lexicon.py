@@ -110,8 +110,8 @@ _ORIGINAL = (
 )
 TASK_HIJACK = (
     # "before you (can) answer/solve/do … the task", "after you finish"
-    rf"\b(?:before|after|once)\W+you\W+(?:\w+\W+){{0,3}}?(?:solv|complet|finish|do|continu"
-    rf"|answer|respond|proceed|start|begin|perform|handl|return|repl|summari|address|work)\w*\b",
+    r"\b(?:before|after|once)\W+you\W+(?:\w+\W+){0,3}?(?:solv|complet|finish|do|continu"
+    r"|answer|respond|proceed|start|begin|perform|handl|return|repl|summari|address|work)\w*\b",
     rf"\binstead\W+of\W+(?:\w+\W+){{0,2}}?(?:solving|completing|doing|answering|following"
     rf"|{_TASK}|what\W+(?:you|the\W+user))\b",
     rf"\b(?:the|your|my|this)\W+{_TASK}\W+(?:that\W+|which\W+)?(?:i|the\W+user|they|we)\W+"
@@ -307,9 +307,7 @@ _TARGET = (
     r"|passord|adgangskode))"
 )
 _JOINED = r"\b(?:and|et|und|y|e|en|i|og|och|then|puis|dann|luego|poi|depois|daarna|potem)\W+"
-ACTION = (
-    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,160}}?{_TARGET}",
-)
+ACTION = (rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,160}}?{_TARGET}",)
 ACTION_TRIGGERS = words_of(_ACT)
 
 # ---------------------------------------------------------------- tool references

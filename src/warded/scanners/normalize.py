@@ -43,8 +43,22 @@ _LOOKALIKES = (
     "ΑA ΒB ΕE ΖZ ΗH ΙI ΚK ΜM ΝN ΟO ΡP ΤT ΥY ΧX"
 )
 CONFUSABLES = {ord(pair[0]): pair[1] for pair in _LOOKALIKES.split()}
-_LATIN = str.maketrans({"ł": "l", "Ł": "L", "ø": "o", "Ø": "O", "đ": "d", "Đ": "D", "æ": "ae",
-                        "Æ": "AE", "œ": "oe", "Œ": "OE", "ı": "i", "ß": "ss"})
+_LATIN = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ı": "i",
+        "ß": "ss",
+    }
+)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _LEET = str.maketrans("013457@$", "oieastas")
 _ODD = re.compile(
@@ -178,7 +192,7 @@ def _one_edit(a: str, b: str) -> bool:
         diff = [i for i in range(len(a)) if a[i] != b[i]]
         if len(diff) == 1:
             return True
-        i, j = (diff + [0, 0])[:2]
+        i, j = [*diff, 0, 0][:2]
         return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
     if len(a) > len(b):
         a, b = b, a
