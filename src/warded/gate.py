@@ -28,6 +28,7 @@ from warded.errors import (
     BundleError,
     Problem,
     RefusalCode,
+    ViewError,
     WardedError,
 )
 from warded.model import Decision, Principal, Refusal, Session, SessionState, ToolFailure, ToolSpec
@@ -35,6 +36,8 @@ from warded.obligations.approvals import DEFAULT_TTL, Approval, binding_digest
 from warded.obligations.desk import ApprovalDesk, approved_for, give_back, pending_for
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
+from warded.outputs import masked as mask_result
+from warded.outputs import view
 from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
@@ -54,6 +57,7 @@ from warded.store import MemoryStore, Store, Tx
 from warded.tools import ResourceRule, Tool, describe, make_tool, schema_from_signature
 
 log = logging.getLogger("warded")
+UNTRUSTED = "untrusted"  # the label an opaque tool's result gives the session
 F = TypeVar("F", bound=Callable[..., Any])
 
 
@@ -196,6 +200,7 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        opaque: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -208,6 +213,7 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        opaque: bool = False,
     ) -> F | Callable[[F], F]:
         """Register a function as a tool; its argument schema comes from its type hints."""
 
@@ -221,6 +227,7 @@ class Gate:
                 resource=resource,
                 sensitive=sensitive,
                 labels=labels,
+                opaque=opaque,
             )
             return f
 
@@ -237,6 +244,7 @@ class Gate:
         resource: ResourceRule | None = None,
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
+        opaque: bool = False,
     ) -> Tool:
         """Register a tool described by a name and a JSON Schema, run by `executor(**args)`.
 
@@ -251,6 +259,7 @@ class Gate:
             resource=resource,
             sensitive=tuple(sensitive),
             labels=tuple(labels),
+            opaque=opaque,
         )
         if name in self._tools:
             raise WardedError(f"tool {name!r} is already registered")
@@ -743,12 +752,21 @@ class Gate:
         A tool that ran (returned or raised) adds its labels to the session.
         """
         labels = set(authorized.tool.labels)
-        if error is None and outcome is None and self.output_scanners:
-            found = scan_value(self.output_scanners, result)
+        ran = error is None and outcome is None
+        if ran and authorized.tool.opaque:
+            labels.add(UNTRUSTED)  # what it returned cannot be looked at
+        elif ran and self.output_scanners:
+            try:
+                seen = view(result)  # any type of result, as one JSON value
+            except ViewError as exc:
+                error, result = exc, None  # fail closed: the caller gets a ToolFailure
+                found = []
+            else:
+                found = scan_value(self.output_scanners, seen)
             labels |= {f.scanner for f in found}
             hidden = authorized.redact
-            masked = [f for f in found if f.scanner in hidden]
-            result = mask_findings(result, masked) if masked else result
+            hiding = [f for f in found if f.scanner in hidden]
+            result = mask_result(result, hiding) if hiding else result
             if found:
                 seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
                 detail = {**(detail or {}), "findings": seen, "redacted": sorted(hidden)}

@@ -42,6 +42,7 @@ class Tool:
     resource: ResourceRule | None = None
     sensitive: frozenset[str] = frozenset()
     labels: frozenset[str] = frozenset()
+    opaque: bool = False  # returns data with no JSON view: never scanned, labels "untrusted"
 
     def spec(self) -> ToolSpec:
         return ToolSpec(self.name, self.description, self.parameters, self.effect)
@@ -75,12 +76,15 @@ def make_tool(
     resource: ResourceRule | None = None,
     sensitive: tuple[str, ...] | frozenset[str] = (),
     labels: tuple[str, ...] | frozenset[str] = (),
+    opaque: bool = False,
 ) -> Tool:
     """Build a Tool from a name, a JSON Schema of its arguments and an executor.
 
     `labels` are added to the session whenever the tool has run: declare
     `("untrusted",)` for a tool whose output comes from outside (web pages,
-    e-mail, files, other agents), so policy can condition on it.
+    e-mail, files, other agents), so policy can condition on it. An `opaque`
+    tool returns data the gate cannot view (`warded.outputs`): its results are
+    never scanned or masked, and each call labels the session `untrusted`.
     """
     if not NAME.match(name):
         raise ToolDefinitionError(f"tool name {name!r} must match {NAME.pattern}")
@@ -107,6 +111,7 @@ def make_tool(
         resource=resource,
         sensitive=frozenset(sensitive),
         labels=frozenset(labels),
+        opaque=opaque,
         validator=cls(frozen_params),
         is_async=inspect.iscoroutinefunction(executor),
     )
