@@ -10,6 +10,7 @@ refusals.
     ├── ToolDefinitionError  a tool was declared wrongly
     ├── ArgumentError        call arguments cannot be frozen or converted
     ├── StoreError           a store could not do what was asked
+    ├── ViewError            a tool result has no JSON view (warded.outputs)
     └── ApprovalError        an approval could not be decided (`problem` says why)
 
 A broken audit chain is not an exception:
@@ -67,6 +68,10 @@ class ArgumentError(WardedError):
 
 class StoreError(WardedError):
     """A store failed; the gate turns this into an `unavailable` refusal."""
+
+
+class ViewError(WardedError):
+    """A tool result has no canonical JSON view (`warded.outputs.view`); the message says why."""
 
 
 ApprovalProblem = Literal[

@@ -37,6 +37,7 @@ from warded.errors import (
     BundleError,
     Problem,
     RefusalCode,
+    ViewError,
     WardedError,
 )
 from warded.keys import deployment_key
@@ -59,6 +60,8 @@ from warded.obligations.desk import (
 )
 from warded.obligations.limits import Reservation
 from warded.obligations.plan import Obligations, obligations
+from warded.outputs import masked as mask_result
+from warded.outputs import view
 from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
@@ -86,6 +89,7 @@ from warded.tools import (
 )
 
 log = logging.getLogger("warded")
+UNTRUSTED = "untrusted"  # the label an opaque tool's result gives the session
 F = TypeVar("F", bound=Callable[..., Any])
 
 ATTEMPTS = 5  # decisions per call when the bundle or the session's labels keep changing
@@ -273,6 +277,7 @@ class Gate:
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
         atomic: bool = False,
+        opaque: bool = False,
     ) -> Callable[[F], F]: ...
 
     def tool(
@@ -286,6 +291,7 @@ class Gate:
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
         atomic: bool = False,
+        opaque: bool = False,
     ) -> F | Callable[[F], F]:
         """Register a function as a tool; its argument schema comes from its type hints.
 
@@ -305,6 +311,7 @@ class Gate:
                     sensitive=tuple(sensitive),
                     labels=tuple(labels),
                     atomic=atomic,
+                    opaque=opaque,
                     convert=typed_arguments(f),
                 )
             )
@@ -324,12 +331,15 @@ class Gate:
         sensitive: Sequence[str] = (),
         labels: Sequence[str] = (),
         atomic: bool = False,
+        opaque: bool = False,
     ) -> Tool:
         """Register a tool described by a name and a JSON Schema, run by `executor(**args)`.
 
         `labels` are added to the calling session each time the tool runs.
         `atomic=True` declares that nothing happened when the tool raised, so
         its budget reservations are given back (by default they are kept).
+        `opaque=True` declares a result the gate cannot view (`warded.outputs`):
+        it is never scanned or masked, and labels the session `untrusted`.
         """
         return self._add(
             make_tool(
@@ -342,6 +352,7 @@ class Gate:
                 sensitive=tuple(sensitive),
                 labels=tuple(labels),
                 atomic=atomic,
+                opaque=opaque,
             )
         )
 
@@ -918,7 +929,10 @@ class Gate:
         notes: dict[str, Any] = dict(detail or {})
         labels = set(authorized.tool.labels)
         withheld = False
-        if error is None and outcome is None and self.output_scanners:
+        ran = error is None and outcome is None
+        if ran and authorized.tool.opaque:
+            labels.add(UNTRUSTED)  # what it returned cannot be looked at
+        elif ran and self.output_scanners:
             result, found, scanned = self._scan_output(authorized, result)
             labels |= found
             notes.update(scanned)
@@ -973,16 +987,24 @@ class Gate:
     def _scan_output(
         self, authorized: _Authorized, result: Any
     ) -> tuple[Any, set[str], dict[str, Any]]:
-        """(result masked per @redact, labels from findings, notes for the outcome record)."""
+        """(result masked per @redact, labels from findings, notes for the outcome record).
+
+        Any result is scanned through its JSON view (`warded.outputs`); one that
+        has none is withheld.
+        """
         try:
-            found = scan_value(self.output_scanners, result)
+            seen = view(result)
+        except ViewError as exc:
+            return None, set(), {"withheld": f"the result has no JSON view: {exc}"}
+        try:
+            found = scan_value(self.output_scanners, seen)
             labels = {f.scanner for f in found}
-            masked = [f for f in found if f.scanner in authorized.redact]
+            hiding = [f for f in found if f.scanner in authorized.redact]
             notes: dict[str, Any] = {}
             if found:
-                seen = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
-                notes = {"findings": seen, "redacted": sorted(authorized.redact)}
-            return (mask_findings(result, masked) if masked else result), labels, notes
+                where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
+                notes = {"findings": where, "redacted": sorted(authorized.redact)}
+            return (mask_result(result, hiding) if hiding else result), labels, notes
         except Exception as exc:
             # fail closed: as if every output scanner had found something
             labels = {str(getattr(s, "name", "scanner")) for s in self.output_scanners}

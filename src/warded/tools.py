@@ -47,6 +47,7 @@ class Tool:
     sensitive: frozenset[str] = frozenset()
     labels: frozenset[str] = frozenset()
     atomic: bool = False
+    opaque: bool = False  # returns data with no JSON view: never scanned, labels "untrusted"
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
 
     def spec(self) -> ToolSpec:
@@ -87,6 +88,7 @@ def make_tool(
     sensitive: tuple[str, ...] | frozenset[str] = (),
     labels: tuple[str, ...] | frozenset[str] = (),
     atomic: bool = False,
+    opaque: bool = False,
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
 ) -> Tool:
     """Build a Tool from a name, a JSON Schema of its arguments and an executor.
@@ -96,7 +98,10 @@ def make_tool(
     e-mail, files, other agents), so policy can condition on it. `atomic`
     declares that nothing happened when the tool raised, so a budget it
     reserved is given back; by default a tool that raised keeps its
-    reservation (its side effect may have happened before it failed).
+    reservation (its side effect may have happened before it failed). An
+    `opaque` tool returns data the gate cannot view (`warded.outputs`): its
+    results are never scanned or masked, and each call labels the session
+    `untrusted`.
     `convert` turns the thawed arguments into the executor's keyword
     arguments (`typed_arguments` for functions with rich parameter types).
     """
@@ -128,6 +133,7 @@ def make_tool(
         validator=cls(frozen_params),
         is_async=is_async(executor),
         atomic=bool(atomic),
+        opaque=bool(opaque),
         convert=convert,
     )
 

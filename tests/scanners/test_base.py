@@ -132,7 +132,7 @@ def test_importing_the_package_loads_no_scanner_dependency() -> None:
     ("module", "build"),
     [
         ("detect_secrets.core.plugins.util", "SecretsScanner"),
-        ("presidio_analyzer", "PiiScanner"),
+        ("presidio_analyzer.predefined_recognizers", "PiiScanner"),
     ],
 )
 def test_a_missing_extra_raises_an_import_error_naming_it(

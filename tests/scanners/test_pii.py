@@ -98,5 +98,78 @@ def test_a_blank_spacy_pipeline_can_back_the_engine() -> None:
     assert _found(blank, "mail jane.roe@example.org") == [("email", "jane.roe@example.org")]
 
 
+def _luhn(prefix: str, length: int) -> str:
+    """`prefix` padded with 1s to `length` digits, its last digit making it Luhn-valid."""
+    body = (prefix + "1" * length)[: length - 1]
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("pay to de89 3704 0044 0532 0130 00 today", "de89 3704 0044 0532 0130 00"),
+        ("pay to gb33bukb20201555555555 today", "gb33bukb20201555555555"),
+        ("pay to De89370400440532013000 today", "De89370400440532013000"),
+    ],
+)
+def test_ibans_are_found_in_any_case(scanner: PiiScanner, text: str, expected: str) -> None:
+    assert ("iban", expected) in _found(scanner, text)
+
+
+@pytest.mark.parametrize(
+    "number",
+    [
+        "2223 0031 2200 3222",  # Mastercard 2-series
+        " ".join(_luhn("2720", 16)[i : i + 4] for i in range(0, 16, 4)),  # Mastercard 2720
+        "3056 930902 5904",  # Diners Club, 14 digits 4-6-4
+        "3056 9309 0259 04",  # Diners Club, 14 digits 4-4-4-2
+        " ".join(_luhn("6212", 19)[i : i + 4] for i in range(0, 19, 4)),  # UnionPay, 19
+        _luhn("6212", 17),  # UnionPay, 17, no separators
+    ],
+)
+def test_card_schemes_beyond_presidios_pattern_are_found(scanner: PiiScanner, number: str) -> None:
+    assert ("card", number) in _found(scanner, f"Card {number} on file.")
+
+
+def test_a_card_number_failing_luhn_in_a_new_scheme_is_not_a_card(scanner: PiiScanner) -> None:
+    number = _luhn("2223", 16)
+    wrong = number[:-1] + str((int(number[-1]) + 1) % 10)
+    assert ("card", wrong) not in _found(scanner, f"Card {wrong} on file.")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Invoice INV-2024-158272 is overdue.",
+        "Order #2024158272 shipped.",
+        "Reference 4155552671 in the ledger.",
+        "Customer id 2125550123, tier gold.",
+        "ticket 020 7946 0958 closed",
+    ],
+)
+def test_invoice_and_order_ids_are_not_phone_numbers(scanner: PiiScanner, text: str) -> None:
+    assert [k for k, _ in _found(scanner, text) if k == "phone"] == []
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("Call me on 020 7946 0958 tomorrow.", "020 7946 0958"),
+        ("phone: 4155552671", "4155552671"),
+        ("Tel. 030 12345678", "030 12345678"),
+        ("US office 415-555-2671.", "415-555-2671"),
+        ("Mobile +33 6 12 34 56 78", "+33 6 12 34 56 78"),
+    ],
+)
+def test_phone_numbers_with_phone_formatting_or_context_are_found(
+    scanner: PiiScanner, text: str, expected: str
+) -> None:
+    assert ("phone", expected) in _found(scanner, text)
+
+
 def test_a_dotted_quad_is_an_address_not_a_phone(scanner: PiiScanner) -> None:
     assert _found(scanner, "Node 10.0.0.12 restarted.") == [("ip_address", "10.0.0.12")]

@@ -158,8 +158,38 @@ def test_secrets_are_found_at_any_depth_of_a_value(scanner: SecretsScanner) -> N
     assert redact(value, found)["body"]["lines"][1] == "token [redacted:github_token] ok"
 
 
-def test_a_secret_split_across_values_is_not_claimed_to_be_found(
-    scanner: SecretsScanner,
+@pytest.mark.parametrize("secret", [GITHUB, AWS, STRIPE_LONG, SLACK, JWT])
+def test_a_secret_split_across_sibling_strings_is_found_and_every_part_masked(
+    scanner: SecretsScanner, secret: str
 ) -> None:
-    # Documented limit: each string is scanned on its own.
-    assert scan_value([scanner], [GITHUB[:20], GITHUB[20:]]) == []
+    half = len(secret) // 2
+    value = {"to": "ops", "head": f"use {secret[:half]}", "tail": f"{secret[half:]} now"}
+    masked = redact(value, scan_value([scanner], value))
+    assert masked["to"] == "ops"
+    assert masked["head"].startswith("use [redacted:")
+    assert masked["tail"].startswith("[redacted:")
+    assert masked["tail"].endswith(" now")
+    for part in (masked["head"], masked["tail"]):
+        assert secret[:half][-4:] not in part
+        assert secret[half:][:4] not in part
+
+
+def test_a_secret_split_across_list_items_is_masked_in_both(scanner: SecretsScanner) -> None:
+    value = [1, GITHUB[:10], None, GITHUB[10:], "unrelated"]
+    masked = redact(value, scan_value([scanner], value))
+    assert masked == [1, "[redacted:github_token]", None, "[redacted:github_token]", "unrelated"]
+
+
+def test_a_slack_webhook_url_is_found_whole(scanner: SecretsScanner) -> None:
+    url = "https://hooks.slack.com/services/T0123ABCD/B0456EFGH/" + "abcdEFGHijklMNOPqrstUVWX"
+    text = f"post the alert to {url} please"
+    assert redact(text, scanner.scan(text)) == "post the alert to [redacted:slack_token] please"
+
+
+def test_a_whole_secret_does_not_spill_into_the_next_sibling(scanner: SecretsScanner) -> None:
+    value = {"token": GITHUB, "note": "hello", "other": "world"}
+    assert redact(value, scan_value([scanner], value)) == {
+        "token": "[redacted:github_token]",
+        "note": "hello",
+        "other": "world",
+    }

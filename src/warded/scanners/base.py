@@ -8,7 +8,10 @@ arguments or a tool's result and records where each string sits (`path`);
 
 Paths name string *values*: dictionary keys are not scanned (they are the
 structure that paths name and that redaction preserves; a tool's argument
-keys are fixed by its JSON Schema). A path is the keys and list indexes from
+keys are fixed by its JSON Schema). A scanner whose `joins_siblings` is true
+(the secrets scanner) also reads the concatenation of sibling strings, so a
+value split across two arguments or two list items is found and every part
+of it is masked. A path is the keys and list indexes from
 the root joined with "/", each key escaped as in a JSON Pointer (RFC 6901:
 "~" as "~0", "/" as "~1"); "" is the root string itself.
 """
@@ -57,13 +60,42 @@ def scan_value(scanners: Sequence[Scanner], value: Any) -> list[Finding]:
 
     Walks dicts (values only, not keys), lists and tuples at any depth; other
     leaves (numbers, booleans, None) are skipped. Findings come in walk order,
-    then scanner order, then as each scanner returned them.
+    then scanner order, then as each scanner returned them. Then, for each
+    scanner with `joins_siblings` set and each container with two or more
+    non-empty strings among its direct children, the strings are joined with
+    nothing between them and scanned with `scan(joined, cuts=offsets)` (the
+    scanner reports only what crosses a cut); a finding that crosses from one
+    string into the next becomes one finding per string it covers, each
+    clamped to its string.
     """
     out: list[Finding] = []
     for path, text in _strings(value, ""):
         for scanner in scanners:
             out.extend(replace(f, path=path) for f in scanner.scan(text))
+    joining = [s for s in scanners if getattr(s, "joins_siblings", False)]
+    if joining:
+        for group in _siblings(value, ""):
+            out.extend(_across(joining, group))
     return out
+
+
+def _across(scanners: Sequence[Scanner], group: list[tuple[str, str]]) -> Iterable[Finding]:
+    """Findings on the joined strings of `group` that cross a boundary, split per string."""
+    joined = "".join(text for _, text in group)
+    offsets = []
+    pos = 0
+    for _, text in group:
+        offsets.append(pos)
+        pos += len(text)
+    for scanner in scanners:
+        for f in scanner.scan(joined, cuts=offsets[1:]):  # type: ignore[call-arg]
+            parts = [
+                (path, max(f.start - at, 0), min(f.end - at, len(text)))
+                for (path, text), at in zip(group, offsets, strict=True)
+                if at < f.end and f.start < at + len(text)
+            ]
+            if len(parts) > 1:
+                yield from (replace(f, path=p, start=s, end=e) for p, s, e in parts)
 
 
 def redact(value: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
@@ -164,6 +196,22 @@ def _strings(value: Any, path: str) -> list[tuple[str, str]]:
         for i, v in enumerate(value):
             out.extend(_strings(v, _join(path, str(i))))
     return out
+
+
+def _siblings(value: Any, path: str) -> Iterable[list[tuple[str, str]]]:
+    """Per container, its direct children that are non-empty strings (two or more), in order."""
+    if isinstance(value, Mapping):
+        children = [(_join(path, _escape(str(k))), v) for k, v in value.items()]
+    elif isinstance(value, Sequence) and not isinstance(value, str | bytes | bytearray):
+        children = [(_join(path, str(i)), v) for i, v in enumerate(value)]
+    else:
+        return
+    strings = [(p, v) for p, v in children if isinstance(v, str) and v]
+    if len(strings) > 1:
+        yield strings
+    for p, v in children:
+        if not isinstance(v, str):
+            yield from _siblings(v, p)
 
 
 def _rebuild(value: Any, path: str, by_path: dict[str, list[Finding]], mask: str) -> Any:

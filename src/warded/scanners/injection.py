@@ -25,18 +25,30 @@ from __future__ import annotations
 import base64
 import binascii
 import codecs
+import html
 import re
+import urllib.parse
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from warded.scanners.base import Finding, merge_intervals
-from warded.scanners.normalize import CONFUSABLES, View, collapse, deleet, fold
+from warded.scanners.lexicon import KEY_WORDS
+from warded.scanners.normalize import (
+    CONFUSABLES,
+    Corrector,
+    View,
+    collapse,
+    dehyphenate,
+    deleet,
+    fold,
+)
 from warded.scanners.patterns import (
     AFTER,
     DAN,
     GUARDS,
     MARKUP,
     PHRASES,
+    PLAIN,
     ROT13_HINT,
     TRIGGERS,
     WEIGHTS,
@@ -63,6 +75,9 @@ _MIXED = re.compile(rf"[A-Za-z][{_LOOKALIKE}]|[{_LOOKALIKE}][A-Za-z]")
 _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 _SELECTORS = re.compile(r"[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 _BLACK_FLAG = "\U0001f3f4"  # subdivision flags (England, Scotland) are tag sequences
+_CORRECTOR = Corrector(KEY_WORDS)
+_PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){4,}")
+_ENTITIES = re.compile(r"(?:&#?\w{1,8};[^&\s]{0,3}){4,}")
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +122,7 @@ class InjectionScanner:
         self.weights = {**WEIGHTS, **(weights or {})}
         self._phrases = compile_kinds(PHRASES)
         self._markup = compile_kinds(MARKUP)
+        self._plain = compile_kinds(PLAIN)
         self.gated = True  # search near trigger words only; False searches everywhere
 
     def scan(self, text: str) -> list[Finding]:
@@ -118,10 +134,14 @@ class InjectionScanner:
 
     def assess(self, text: str) -> Assessment:
         """The score of `text` and every signal found, sorted by position."""
-        view = fold(text)
+        view = dehyphenate(fold(text))
         leet = deleet(view)
         words = frozenset(leet.text.translate(_NON_LETTERS).split())
         found = set(self._find(text, view, leet, words))
+        fixed = _CORRECTOR.correct(leet, words)
+        if fixed is not None:
+            fixed_words = frozenset(fixed.text.translate(_NON_LETTERS).split())
+            found.update(self._match(text, fixed, fixed_words, disguised=True))
         if not text.isascii():
             found.update(_characters(text))
             found.update(self._hidden(text))
@@ -141,8 +161,9 @@ class InjectionScanner:
             if spaced is not None:
                 spaced_words = frozenset(spaced.text.translate(_NON_LETTERS).split())
                 yield from self._match(text, spaced, spaced_words, disguised=True)
-        for kind, start, end in self._search(self._markup, view.text, words):
-            yield Signal(kind, *view.span(start, end))
+        for table in (self._markup, self._plain):
+            for kind, start, end in self._search(table, view.text, words):
+                yield Signal(kind, *view.span(start, end))
         if "DAN" in text:
             for m in DAN.finditer(text):
                 yield Signal("mode_switch", *m.span())
@@ -205,6 +226,12 @@ class InjectionScanner:
                 decoded = _decode_run(m.group()[:MAX_DECODE])
                 if decoded is not None:
                     yield from self._decoded(decoded, at + m.start(), at + m.end())
+        if "%" in text:
+            for m in _PERCENT.finditer(text):
+                yield from self._decoded(urllib.parse.unquote(m.group()), *m.span())
+        if "&" in text:
+            for m in _ENTITIES.finditer(text):
+                yield from self._decoded(html.unescape(m.group()), *m.span())
         runs: list[re.Match[str]] = []
         if "\\x" in text:
             runs.extend(_HEX_ESCAPED.finditer(text))

@@ -10,10 +10,13 @@ of the original:
 * every other character is NFKD-decomposed with its combining marks dropped
   (full-width and mathematical letters, ligatures, accents, "zalgo" marks),
   and Cyrillic and Greek letters that look like Latin ones become Latin;
-* ASCII letters are lowercased (other letters keep their case).
+* letters are case-folded; "ł", "ø", "đ", "æ", "œ", "ı", "ß" become Latin letters.
 
 `deleet` and `collapse` derive further views: digits and symbols read as
-letters ("1gn0r3"), and letters spaced out one by one ("i g n o r e").
+letters ("1gn0r3"), and letters spaced out one by one ("i g n o r e");
+`dehyphenate` joins words hyphenated across a line break ("instruc-\ntions");
+`correct` replaces a word one typing error away from a key word of the
+lexicon ("iunstructions") with that word.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import functools
 import re
 import unicodedata
 from collections import Counter
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 INVISIBLE = frozenset(
@@ -39,13 +43,30 @@ _LOOKALIKES = (
     "ΑA ΒB ΕE ΖZ ΗH ΙI ΚK ΜM ΝN ΟO ΡP ΤT ΥY ΧX"
 )
 CONFUSABLES = {ord(pair[0]): pair[1] for pair in _LOOKALIKES.split()}
+_LATIN = str.maketrans(
+    {
+        "ł": "l",
+        "Ł": "L",
+        "ø": "o",
+        "Ø": "O",
+        "đ": "d",
+        "Đ": "D",
+        "æ": "ae",
+        "Æ": "AE",
+        "œ": "oe",
+        "Œ": "OE",
+        "ı": "i",
+        "ß": "ss",
+    }
+)
 _ASCII_LOWER = str.maketrans("ABCDEFGHIJKLMNOPQRSTUVWXYZ", "abcdefghijklmnopqrstuvwxyz")
 _LEET = str.maketrans("013457@$", "oieastas")
 _ODD = re.compile(
     "[\u00ad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180e\u200b-\u200f\u202a-\u202e"
     "\u2060-\u2064\u2066-\u2069\u3164\ufe00-\ufe0f\ufeff\uffa0\U000e0000-\U000e01ef"
     "\u0300-\u036f\u0483-\u0489\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
-    "\u0370-\u03ff\u0400-\u04ff]"
+    "\u0370-\u03ff\u0400-\u04ff\u0141\u0142\u00d8\u00f8\u0110\u0111\u00c6\u00e6\u0152\u0153"
+    "\u0131\u00df\u00c0-\u00de]"
 )
 _SEPARATORS = " \t.-_*+|/"
 _SHAPE = str.maketrans(
@@ -90,6 +111,95 @@ def fold(text: str) -> View:
     out.append(text[pos:])
     origin.extend(range(pos, len(text)))
     return View("".join(out).translate(_ASCII_LOWER), origin)
+
+
+_HYPHENATED = re.compile(r"(?<=[a-z])-[ \t]*\r?\n[ \t]*(?=[a-z])")
+
+
+def dehyphenate(view: View) -> View:
+    """`view` with words hyphenated across a line break joined."""
+    if "-\n" not in view.text and "-\r\n" not in view.text and "- \n" not in view.text:
+        return view
+    out: list[str] = []
+    origin: list[int] = []
+    pos = 0
+    for m in _HYPHENATED.finditer(view.text):
+        _copy(view, pos, m.start(), out, origin)
+        pos = m.end()
+    _copy(view, pos, len(view.text), out, origin)
+    return View("".join(out), origin)
+
+
+class Corrector:
+    """Finds words one edit (insertion, deletion, substitution, swap) from a key word.
+
+    Only key words of eight letters or more are corrected, and a word that is
+    a key word plus an inflection ("ignored", "instructed") is left alone.
+    """
+
+    MIN = 8
+    INFLECTIONS = ("s", "d", "ed", "es", "er", "ing", "ly", "en", "e")
+
+    def __init__(self, keys: Iterable[str]) -> None:
+        self.keys = frozenset(k for k in keys if len(k) >= self.MIN and k.isalpha())
+        self.heads: dict[str, list[str]] = {}
+        self.tails: dict[str, list[str]] = {}
+        for k in self.keys:
+            self.heads.setdefault(k[:3], []).append(k)
+            self.tails.setdefault(k[-3:], []).append(k)
+
+    def fixes(self, words: Iterable[str]) -> dict[str, str]:
+        """The misspelled words among `words` and the key word each stands for."""
+        out: dict[str, str] = {}
+        for w in words:
+            if len(w) < self.MIN - 1 or w in self.keys:
+                continue
+            for k in (*self.heads.get(w[:3], ()), *self.tails.get(w[-3:], ())):
+                if abs(len(k) - len(w)) <= 1 and _one_edit(w, k) and not _inflected(w, k):
+                    out[w] = k
+                    break
+        return out
+
+    def correct(self, view: View, words: frozenset[str]) -> View | None:
+        """`view` with misspelled key words replaced; None if there are none."""
+        fixes = self.fixes(words)
+        if not fixes:
+            return None
+        pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, fixes)) + r")\b")
+        out: list[str] = []
+        origin: list[int] = []
+        pos = 0
+        for m in pattern.finditer(view.text):
+            _copy(view, pos, m.start(), out, origin)
+            fixed = fixes[m.group()]
+            at = [view.origin[i] if view.origin is not None else i for i in range(*m.span())]
+            out.append(fixed)
+            origin.extend(at[min(i, len(at) - 1)] for i in range(len(fixed)))
+            pos = m.end()
+        _copy(view, pos, len(view.text), out, origin)
+        return View("".join(out), origin)
+
+
+def _inflected(word: str, key: str) -> bool:
+    return any(word == key + end or key == word + end for end in Corrector.INFLECTIONS)
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `a` and `b` differ by one insertion, deletion, substitution or swap."""
+    if a == b:
+        return False
+    if len(a) == len(b):
+        diff = [i for i in range(len(a)) if a[i] != b[i]]
+        if len(diff) == 1:
+            return True
+        i, j = [*diff, 0, 0][:2]
+        return len(diff) == 2 and j == i + 1 and a[i] == b[j] and a[j] == b[i]
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    while i < len(a) and a[i] == b[i]:
+        i += 1
+    return a[i:] == b[i + 1 :]
 
 
 def deleet(view: View) -> View:
@@ -140,7 +250,7 @@ def _fold_char(ch: str) -> str:
         return ""
     parts = unicodedata.normalize("NFKD", ch)
     kept = "".join(p for p in parts if not unicodedata.combining(p) and not _is_mark(p))
-    return kept.translate(CONFUSABLES)
+    return kept.translate(CONFUSABLES).translate(_LATIN).casefold()
 
 
 def _is_mark(ch: str) -> bool:

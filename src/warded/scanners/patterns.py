@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import re
 
+from warded.scanners import lexicon
+
 # Signal kinds and weights. A text's score is the sum of the weights of the
 # distinct kinds it shows, capped at 1.0 (docs/scanners.md explains the choice).
 WEIGHTS: dict[str, float] = {
@@ -30,6 +32,12 @@ WEIGHTS: dict[str, float] = {
     "encoded_payload": 0.2,
     "obfuscation": 0.2,
     "exfiltration": 0.2,
+    # documents that give the agent orders (lexicon.py)
+    "task_hijack": 0.45,
+    "concealment": 0.35,
+    "tool_reference": 0.3,
+    "action_request": 0.25,
+    "authority_claim": 0.2,
 }
 
 _VERB = (
@@ -66,7 +74,11 @@ PHRASES: dict[str, tuple[str, ...]] = {
         r"|above|before|prior|previous|so\W+far|else))",
         r"\b(?:forget|erase|reset|wipe)\W+(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+)?"
         r"(?:training|programming|instructions|rules|memory|guidelines)\b",
+        *lexicon.OVERRIDE,
     ),
+    "task_hijack": lexicon.TASK_HIJACK,
+    "concealment": lexicon.CONCEALMENT,
+    "authority_claim": lexicon.AUTHORITY,
     "new_instructions": (
         r"\b(?:new|updated|revised|real|actual|true|additional|secret|hidden|override)\W+"
         r"(?:system\W+)?(?:instructions?|directives?|rules|task|orders|objective|prompt)\s*[:\-]",
@@ -124,6 +136,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         rf"\bif\W+you\W+are\W+(?:an?\W+)?(?:\w+\W+)?{_AI}\b",
         rf"\b(?:dear|hey|hi|hello|attention|important|note)\W+{_AI}\b",
         rf"\b{_AI}s?\W+(?:reading|processing|summari[sz]ing)\W+(?:this|these)\b",
+        *lexicon.ADDRESSED,
     ),
     "exfiltration": (
         r"\b(?:send|forward|e-?mail|upload|post|exfiltrate|transmit|leak)\W+(?:all\W+|the\W+|this\W+"
@@ -148,7 +161,16 @@ MARKUP: dict[str, tuple[str, ...]] = {
         r"</?(?:system|sys|instructions?|admin)(?:[ \t][^>\n]*)?>",
         r"\b(?:begin|start|end)\W+(?:of\W+)?(?:the\W+)?(?:system|admin|developer)\W+"
         r"(?:prompt|message|instructions?)\b",
+        # a role label in brackets anywhere: "(system_message)", "[SYSTEM NOTE]", "{admin}"
+        r"[(\[{<][ \t]*(?:system|admin|administrator|developer|operator)(?:[ \t_\-]*(?:message"
+        r"|prompt|note|notice|instructions?|override|update|command))?[ \t]*[)\]}>:]",
     ),
+}
+
+# Matched on the folded text without reading digits as letters (they need "@", digits, "_").
+PLAIN: dict[str, tuple[str, ...]] = {
+    "action_request": lexicon.ACTION,
+    "tool_reference": lexicon.TOOL_REFERENCE,
 }
 
 # Each kind's patterns are only searched near one of its trigger words (whole
@@ -163,7 +185,8 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             48,
             "ignore ignoring disregard disregarding forget forgetting override overrule bypass skip"
             " drop discard abandon neglect aside throw attention heed follow following obey"
-            " obeying listen listening adhere adhering erase reset wipe",
+            " obeying listen listening adhere adhering erase reset wipe "
+            + lexicon.OVERRIDE_TRIGGERS,
         ),
         (
             "new_instructions",
@@ -199,7 +222,7 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             "addressed_to_model",
             96,
             "ai ais assistant assistants llm llms language chatbot chatbots chat bot bots agent"
-            " agents model models gpt chatgpt claude",
+            " agents model models gpt chatgpt claude " + lexicon.ADDRESSED_TRIGGERS,
         ),
         (
             "exfiltration",
@@ -211,6 +234,11 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             48,
             "system developer admin administrator operator root sys instruction instructions",
         ),
+        ("task_hijack", 128, lexicon.TASK_HIJACK_TRIGGERS),
+        ("concealment", 64, lexicon.CONCEALMENT_TRIGGERS),
+        ("authority_claim", 64, lexicon.AUTHORITY_TRIGGERS),
+        ("action_request", 48, lexicon.ACTION_TRIGGERS),
+        ("tool_reference", 48, lexicon.TOOL_REFERENCE_TRIGGERS),
     )
 }
 

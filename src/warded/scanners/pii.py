@@ -1,41 +1,47 @@
 """Personal data: e-mail addresses, phone numbers, IBANs, card numbers, IPs, US SSNs.
 
 Needs the `scan` extra (`pip install 'warded[scan]'`). E-mail, IBAN, card,
-IP and SSN detection is Presidio's pattern recognizers with their checks
-(IBAN mod-97 checksum, card Luhn checksum, SSN exclusions, e-mail domain on
-the public suffix list), run by Presidio's `AnalyzerEngine`. No model is
-loaded or downloaded: by default the engine is Presidio's no-op NLP engine
-(pattern recognizers read no tokens); `nlp="blank"` gives it a blank spaCy
-pipeline (`blank:en`) instead, at about 3 µs per token for nothing these
-recognizers use. The public suffix list is tldextract's bundled copy, never
-fetched. Context-word boosting is off: it needs lemmas, and its cost grows
-with the square of the findings.
+IP and SSN detection uses Presidio's pattern recognizers — their regular
+expressions, scores and checks (IBAN mod-97 and country format, card Luhn
+checksum, SSN exclusions, IP parsing, e-mail domain on the public suffix
+list) — applied here directly, without Presidio's `AnalyzerEngine`, whose
+per-call overhead was most of the cost. No model is loaded or downloaded.
+The public suffix list is tldextract's bundled copy, never fetched.
 
-Phone numbers are parsed with `phonenumbers` directly: a run of 7 to 15
-digits (not shaped like a date) is valid in international form, or for one
-of `regions` when written without a country code. Presidio's own phone
-recognizer does the same through phonenumbers' matcher at ten times the
-cost.
+What differs from Presidio's recognizers, on purpose:
 
-For speed the engine does not read the whole text: only windows around the
-characters every built-in entity needs (an "@", a run of seven digits, an
-IPv4 or IPv6 shape), joined into one shorter text. Recognizers added through
-`extra` see the whole text instead.
+* IBANs are found in any letter case (`de89 3704 …`), and validated on the
+  upper-cased value;
+* card numbers also include the schemes Presidio's pattern misses:
+  Mastercard's 2221–2720 range, 14-digit Diners Club written 4-6-4 or
+  4-4-4-2, and 16–19-digit UnionPay (62…), each Luhn-checked;
+* phone numbers are parsed with `phonenumbers` (matcher at leniency VALID,
+  international form for any country, national form for each of `regions`)
+  but only when the digits *look like* a phone number: a `+` or `00`
+  prefix, an area code in parentheses, digits in separated groups of at most
+  four, or a word such as "phone", "tel", "call", "mobile" just before. A bare
+  run of digits, or one that follows an id prefix ("INV-", "order #",
+  "invoice"), is not a phone number.
+
+For speed only windows of the text are read: around each "@" (±256
+characters), each run of seven or more digits, and each IPv4 or IPv6 shape
+(±48), widened to whitespace. Recognizers added through `extra` run in
+Presidio's `AnalyzerEngine` on the whole text.
 
 Scores are Presidio's: 1.0 for a validated IBAN, card or e-mail, 0.6 an IP
-address, 0.4 a phone number, 0.3–0.5 an SSN by format; `min_score`
-(default 0.4) drops weaker ones.
+address, 0.4 a phone number, 0.5 an SSN written `123-45-6789` (0.05 the weak
+shapes); `min_score` (default 0.4) drops weaker ones.
 """
 
 from __future__ import annotations
 
-import bisect
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from warded.scanners._extras import require
-from warded.scanners.base import Finding
+from warded.scanners.base import Finding, merge_intervals
 
 NAME = "pii"
 KINDS: dict[str, str] = {
@@ -49,26 +55,76 @@ KINDS: dict[str, str] = {
 PHONE_REGIONS = ("US", "GB", "DE", "FR", "IL", "IN", "CA", "BR")  # Presidio's default
 MARGIN = 48  # characters kept on each side of a candidate
 EMAIL_MARGIN = 256
-_CANDIDATE = re.compile(
-    r"@|::|:[0-9A-Fa-f]{1,4}:|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}|\d(?:[ \t().\-/]{0,2}\d){6,}"
+_IP_SHAPE = re.compile(r"::|:[0-9A-Fa-f]{1,4}:|\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}")
+_ASCII_IP_SHAPE = (  # on the text with digits as "0"; each starts with a literal
+    re.compile(r":[0-9A-Fa-f]{1,4}:|::"),
+    re.compile(r"0(?:0?0)?\.0(?:0?0)?\.0(?:0?0)?\.0"),
 )
-_JOIN = "\n\n"
+_DIGIT_RUN = re.compile(r"\d(?:[ \t().\-/]{0,2}\d){6,}")
+_ASCII_DIGIT_RUN = re.compile(r"0(?:[ \t().\-/]{0,2}0){6,}")  # on the text with digits as "0"
+_SPACE = re.compile(r"\s")
+_LAST_SPACE = re.compile(r"(?s:.*)\s")
+_ZEROS = str.maketrans("123456789", "000000000")
 _PHONE = re.compile(r"(?<![\w+])(?:\+|00)?\(?\d(?:[ \t().\-/]{0,2}\d){6,16}(?![\w])")
 _NOT_PHONE = re.compile(  # dates and dotted quads
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}"
 )
+_GROUPED = re.compile(r"\(?\d{1,4}\)?(?:[ \t.\-/]{1,2}\(?\d{1,4}\)?){2,}")
+_PHONE_WORDS = re.compile(
+    r"(?i:phone|tel|telephone|mobile|mobil|cell|fax|call|ring|sms|text|whatsapp|signal|dial"
+    r"|contact|hotline|helpline|number|handy|telefon|t[eé]l[eé]phone|portable|telefono"
+    r"|cellulare|m[oó]vil|celular|telemovel|telefoon|gsm)\W{0,4}(?:\w+\W{1,3}){0,2}$"
+)
+_ID_BEFORE = re.compile(
+    r"(?:[A-Za-z]{1,12}[-_#/]|#|(?i:invoice|order|inv|ref|reference|id|no|nr|num|ticket|case"
+    r"|account|acct|transaction|tracking|po|sku|serial|batch|build|version|receipt|booking"
+    r"|confirmation|customer|item|part|policy|claim)\W{0,3})$"
+)
 PHONE_SCORE = 0.4
+_VALIDATED = frozenset({"email", "card", "iban"})  # a passed check scores 1.0
+# Card numbers Presidio's pattern does not reach: Mastercard 2221-2720, Diners Club
+# 14 digits in 4-6-4 or 4-4-4-2 groups, UnionPay 62 with 16 to 19 digits.
+_MORE_CARDS = re.compile(
+    r"(?<![\w-])(?:2(?:2[2-9]\d|[3-6]\d\d|7[01]\d|720)(?:[- ]?\d{4}){3}"
+    r"|3(?:0[0-5]\d|[689]\d\d)(?:[- ]?\d{6}[- ]?\d{4}|(?:[- ]?\d{4}){2}[- ]?\d\d)"
+    r"|62\d\d(?:[- ]?\d{4}){3}(?:[- ]?\d{1,3})?)(?![\w-])"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class _Rule:
+    kind: str
+    pattern: re.Pattern[str]
+    score: float
+    check: Callable[[str], bool | None]
+
+    @property
+    def near(self) -> str:
+        """Which windows can hold a match: around an "@", an IP shape, or a digit run."""
+        return {"email": "@", "ip_address": "ip"}.get(self.kind, "digits")
+
+
+@dataclass(frozen=True, slots=True)
+class _Windows:
+    """Where candidates are: the token around each "@" and IP shape; ±MARGIN around digit runs."""
+
+    at: list[tuple[int, int]]
+    ip: list[tuple[int, int]]
+    digits: list[tuple[int, int]]
+
+    def __getitem__(self, near: str) -> list[tuple[int, int]]:
+        return self.at if near == "@" else self.ip if near == "ip" else self.digits
 
 
 class PiiScanner:
-    """Finds personal data with Presidio's recognizers; no model is loaded.
+    """Finds personal data with Presidio's patterns and checks; no model is loaded.
 
     `regions` are the phone-number regions tried for numbers written
-    without a country code; `nlp` is Presidio's NLP engine ("none", or
-    "blank" for a blank spaCy pipeline); `extra` adds Presidio recognizers (e.g. a
-    `PatternRecognizer` for employee ids), whose entity names become the
-    finding kinds in lowercase. Raises ImportError naming the `scan` extra
-    when Presidio or spaCy is not installed.
+    without a country code; `extra` adds Presidio recognizers (e.g. a
+    `PatternRecognizer` for employee ids), run by Presidio's engine on the
+    whole text (`nlp`: "none", or "blank" for a blank spaCy pipeline), whose
+    entity names become the finding kinds in lowercase. Raises ImportError
+    naming the `scan` extra when Presidio or phonenumbers is not installed.
     """
 
     name = NAME
@@ -83,76 +139,157 @@ class PiiScanner:
     ) -> None:
         self.min_score = min_score
         self.regions = tuple(regions)
-        self.analyzer = _analyzer(tuple(extra), nlp)
+        # a pattern below min_score counts only if its check can raise it to 1.0
+        self.rules = tuple(r for r in _rules() if r.score >= min_score or r.kind in _VALIDATED)
         self._phonenumbers = require("phonenumbers", "PiiScanner")
-        self._windowed = not extra
+        # phonenumbers compiles its metadata patterns through `re`'s cache of 512,
+        # which the other scanners' patterns push them out of; keep them instead.
+        require("phonenumbers.re_util", "PiiScanner").enable_pattern_cache()
+        self.analyzer = _analyzer(tuple(extra), nlp) if extra else None
 
     def scan(self, text: str) -> list[Finding]:
         """Findings (path "") for the personal data in `text`, sorted by position."""
         found: set[tuple[str, int, int, float]] = set()
-        if self.min_score <= PHONE_SCORE:
-            found.update(("phone", s, e, PHONE_SCORE) for s, e in self._phones(text))
-        windows = _windows(text) if self._windowed else [(0, len(text))]
-        if windows:
-            found.update(self._analyze(text, windows))
+        windows = _windows(text)
+        if self.min_score <= PHONE_SCORE and windows.digits:
+            found.update(
+                ("phone", s, e, PHONE_SCORE) for s, e in self._phones(text, windows.digits)
+            )
+        for rule in self.rules:
+            if windows[rule.near]:
+                found.update(_matches(rule, text, windows[rule.near], self.min_score))
+        if self.analyzer is not None:
+            for r in self.analyzer.analyze(text, language="en", score_threshold=self.min_score):
+                kind = KINDS.get(r.entity_type, r.entity_type.lower())
+                found.add((kind, r.start, r.end, round(float(r.score), 6)))
         return [
             Finding(NAME, kind, "", start, end, score)
-            for kind, start, end, score in sorted(found, key=lambda f: (f[1], f[2], f[0]))
+            for kind, start, end, score in sorted(
+                _contained(found), key=lambda f: (f[1], f[2], f[0])
+            )
         ]
 
-    def _analyze(
-        self, text: str, windows: list[tuple[int, int]]
-    ) -> Iterable[tuple[str, int, int, float]]:
-        """Presidio on the windows joined into one text, results placed back in `text`."""
-        joined = _JOIN.join(text[s:e] for s, e in windows)
-        starts: list[int] = []
-        pos = 0
-        for s, e in windows:
-            starts.append(pos)
-            pos += e - s + len(_JOIN)
-        for r in self.analyzer.analyze(joined, language="en", score_threshold=self.min_score):
-            k = _window_of(starts, r.start)
-            base = windows[k][0] - starts[k]
-            kind = KINDS.get(r.entity_type, r.entity_type.lower())
-            yield kind, r.start + base, min(r.end + base, windows[k][1]), round(float(r.score), 6)
-
-    def _phones(self, text: str) -> Iterable[tuple[int, int]]:
+    def _phones(self, text: str, windows: list[tuple[int, int]]) -> Iterable[tuple[int, int]]:
         pn = self._phonenumbers
-        for m in _PHONE.finditer(text):
-            candidate = m.group()
-            digits = sum(ch.isdigit() for ch in candidate)
-            if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
+        for lo, hi in windows:
+            for m in _PHONE.finditer(text, lo, hi):
+                candidate = m.group()
+                digits = sum(ch.isdigit() for ch in candidate)
+                if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
+                    continue
+                if not _looks_like_phone(text, m.start(), candidate):
+                    continue
+                # The matcher (not a bare parse) also checks national prefixes and
+                # punctuation, as Presidio's phone recognizer does.
+                for region in ("ZZ",) if candidate.startswith("+") else self.regions:
+                    matches = pn.PhoneNumberMatcher(candidate, region, pn.Leniency.VALID)
+                    found = next(iter(matches), None)
+                    if found is not None:
+                        yield m.start() + found.start, m.start() + found.end
+                        break
+
+
+def _position(f: tuple[str, int, int, float]) -> tuple[int, int, str]:
+    return f[1], f[2], f[0]
+
+
+def _looks_like_phone(text: str, start: int, candidate: str) -> bool:
+    """A phone number's shape or a phone word before it, and no id prefix."""
+    before = text[max(0, start - 32) : start]
+    if candidate[0] == "+" or candidate.startswith("00") or "(" in candidate:
+        return _ID_BEFORE.search(before) is None or _PHONE_WORDS.search(before) is not None
+    if _PHONE_WORDS.search(before) is not None:
+        return True
+    return _ID_BEFORE.search(before) is None and _GROUPED.fullmatch(candidate) is not None
+
+
+def _matches(
+    rule: _Rule, text: str, windows: list[tuple[int, int]], min_score: float
+) -> Iterable[tuple[str, int, int, float]]:
+    for lo, hi in windows:
+        for m in rule.pattern.finditer(text, lo, hi):
+            if rule.kind == "iban":
+                span = _iban(rule, text, m)
+                if span is not None:
+                    yield "iban", *span, 1.0
                 continue
-            # The matcher (not a bare parse) also checks national prefixes and
-            # punctuation, as Presidio's phone recognizer does.
-            for region in ("ZZ",) if candidate.startswith("+") else self.regions:
-                matches = pn.PhoneNumberMatcher(candidate, region, pn.Leniency.VALID)
-                found = next(iter(matches), None)
-                if found is not None:
-                    yield m.start() + found.start, m.start() + found.end
-                    break
+            verdict = rule.check(m.group())
+            score = rule.score if verdict is None else 1.0 if verdict else 0.0
+            if score > 0.0 and score >= min_score:
+                yield rule.kind, m.start(), m.end(), score
+
+
+def _iban(rule: _Rule, text: str, m: re.Match[str]) -> tuple[int, int] | None:
+    """The longest valid IBAN the match starts (Presidio tries each optional tail)."""
+    for group in (3, 2, 1):
+        end = m.end(group) if m.end(group) > 0 else m.end()
+        if rule.check(text[m.start() : end].upper()):
+            return m.start(), end
+    return None
+
+
+def _contained(found: set[tuple[str, int, int, float]]) -> set[tuple[str, int, int, float]]:
+    """Without findings inside another of the same kind with an equal or higher score."""
+    return {
+        f
+        for f in found
+        if not any(
+            g != f and g[0] == f[0] and g[1] <= f[1] and f[2] <= g[2] and g[3] >= f[3]
+            for g in found
+        )
+    }
+
+
+def _rules() -> Iterable[_Rule]:
+    known = require("presidio_analyzer.predefined_recognizers", "PiiScanner")
+    tldextract = require("tldextract", "PiiScanner")
+    # Presidio compiles with IGNORECASE, DOTALL and MULTILINE; none changes what these
+    # patterns match (no ".", "^" or "$"; letters in classes of both cases) except
+    # the IBAN's, which is used case-insensitively on purpose.
+    flags = 0
+    offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
+    offline("warm@example.com")  # loads the bundled list now, not on the first scan
+
+    def email(value: str) -> bool:
+        # Presidio's check calls tldextract's default extractor, which fetches
+        # the suffix list over the network; this one only reads the bundled copy.
+        return bool(offline(value).fqdn != "")
+
+    cards = known.CreditCardRecognizer()
+    recognizers: list[tuple[str, Any, Callable[[str], bool | None] | None]] = [
+        ("email", known.EmailRecognizer(), email),
+        ("card", cards, None),
+        ("ip_address", known.IpRecognizer(), None),
+        ("us_ssn", known.UsSsnRecognizer(), None),
+    ]
+    for kind, rec, check in recognizers:
+        verdict = check if check is not None else _checker(rec)
+        for p in rec.patterns:
+            yield _Rule(kind, re.compile(p.regex, flags), p.score, verdict)
+    yield _Rule("card", _MORE_CARDS, 0.3, _checker(cards))
+    iban = known.IbanRecognizer()
+    (pattern,) = iban.patterns
+    yield _Rule(
+        "iban", re.compile(pattern.regex, re.IGNORECASE), pattern.score, iban.validate_result
+    )
+
+
+def _checker(rec: Any) -> Callable[[str], bool | None]:
+    """Presidio's verdict on a match: True valid, False invalid, None unknown."""
+
+    def check(value: str) -> bool | None:
+        if rec.invalidate_result(value):
+            return False
+        result: bool | None = rec.validate_result(value)
+        return result
+
+    return check
 
 
 def _analyzer(extra: tuple[Any, ...], nlp_name: str) -> Any:
     presidio = require("presidio_analyzer", "PiiScanner")
     nlp = require("presidio_analyzer.nlp_engine", "PiiScanner")
-    known = require("presidio_analyzer.predefined_recognizers", "PiiScanner")
     enhancers = require("presidio_analyzer.context_aware_enhancers", "PiiScanner")
-    tldextract = require("tldextract", "PiiScanner")
-
-    offline = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)
-    email = known.EmailRecognizer()
-    # Presidio's check calls tldextract's default extractor, which fetches
-    # the suffix list over the network; this one only reads the bundled copy.
-    email.validate_result = lambda value: offline(value).fqdn != ""
-    recognizers = [
-        email,
-        known.IbanRecognizer(),
-        known.CreditCardRecognizer(),
-        known.IpRecognizer(),
-        known.UsSsnRecognizer(),
-        *extra,
-    ]
     if nlp_name == "blank":
         require("spacy", "PiiScanner")
         engine = nlp.SlimSpacyNlpEngine(
@@ -160,7 +297,7 @@ def _analyzer(extra: tuple[Any, ...], nlp_name: str) -> Any:
         )
     else:
         engine = nlp.NoOpNlpEngine(models=[{"lang_code": "en", "model_name": "none"}])
-    registry = presidio.RecognizerRegistry(recognizers=recognizers, supported_languages=["en"])
+    registry = presidio.RecognizerRegistry(recognizers=list(extra), supported_languages=["en"])
     return presidio.AnalyzerEngine(
         nlp_engine=engine,
         registry=registry,
@@ -184,35 +321,31 @@ def _no_context(base: Any) -> Any:
     return NoContext()
 
 
-def _windows(text: str) -> list[tuple[int, int]]:
-    spans: list[tuple[int, int]] = []
+def _windows(text: str) -> _Windows:
     n = len(text)
-    for m in _CANDIDATE.finditer(text):
-        margin = EMAIL_MARGIN if m.group() == "@" else MARGIN
-        start = max(0, m.start() - margin)
-        end = min(n, m.end() + margin)
-        # widen to whitespace (within bounds) so no token is cut in two
-        floor, ceiling = max(0, start - MARGIN), min(n, end + MARGIN)
-        while start > floor and not text[start - 1].isspace():
-            start -= 1
-        while end < ceiling and not text[end].isspace():
-            end += 1
-        spans.append((start, end))
-    return list(_merge(spans))
+    at: list[tuple[int, int]] = []
+    i = text.find("@")
+    while i != -1:
+        at.append(_token(text, i, i + 1, EMAIL_MARGIN))
+        i = text.find("@", i + 1)
+    if text.isascii():
+        zeros = text.translate(_ZEROS)
+        shapes = [m for p in _ASCII_IP_SHAPE for m in p.finditer(zeros)]
+        runs: Iterable[re.Match[str]] = _ASCII_DIGIT_RUN.finditer(zeros)
+    else:
+        shapes = list(_IP_SHAPE.finditer(text))
+        runs = _DIGIT_RUN.finditer(text)
+    ip = [_token(text, *m.span(), MARGIN) for m in shapes]
+    digits: list[tuple[int, int]] = []
+    for m in runs:
+        start, end = max(0, m.start() - MARGIN), min(n, m.end() + MARGIN)
+        digits.append(_token(text, start, end, MARGIN))  # no token cut in two
+    return _Windows(merge_intervals(at), merge_intervals(ip), merge_intervals(digits))
 
 
-def _merge(spans: Iterable[tuple[int, int]]) -> Iterable[tuple[int, int]]:
-    start = end = -1
-    for s, e in sorted(spans):
-        if s > end:
-            if end > start:
-                yield start, end
-            start, end = s, e
-        else:
-            end = max(end, e)
-    if end > start:
-        yield start, end
-
-
-def _window_of(starts: list[int], pos: int) -> int:
-    return max(0, bisect.bisect_right(starts, pos) - 1)
+def _token(text: str, start: int, end: int, limit: int) -> tuple[int, int]:
+    """`start`–`end` widened to the whitespace around it, by at most `limit` on each side."""
+    floor, ceiling = max(0, start - limit), min(len(text), end + limit)
+    left = _LAST_SPACE.match(text, floor, max(floor, start))
+    right = _SPACE.search(text, min(end, ceiling), ceiling)
+    return left.end() if left else floor, right.start() if right else ceiling

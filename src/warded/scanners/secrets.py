@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from warded.scanners._extras import require
@@ -64,7 +64,7 @@ GATES: dict[str, Gate] = {
     "IbmCosHmacDetector": (("secret",), True, 20, 80),
     "IbmCloudIamDetector": (_ASSIGN, True, 24, 80),
     "MailchimpDetector": (("-us",), True, 40, 8),
-    "SlackDetector": (("xox", "hooks.slack.com"), True, 2, 512),
+    "SlackDetector": (("xox", "hooks.slack.com"), True, 16, 512),  # "https://" comes first
     "SoftlayerDetector": ((*_ASSIGN, "softlayer"), True, 16, 100),
     "StripeDetector": (("k_live_",), True, 2, 128),
     "TelegramBotTokenDetector": (tuple(f"{d}:" for d in range(10)), False, 12, 40),
@@ -112,35 +112,63 @@ class SecretsScanner:
     """
 
     name = NAME
+    joins_siblings = True  # a token split across two arguments is still one token
 
     def __init__(self, *, keywords: bool = True, entropy: bool = False) -> None:
         self.rules = tuple(_catalogue())
         self.keywords = _Keywords() if keywords else None
         self.entropy = entropy
 
-    def scan(self, text: str) -> list[Finding]:
-        """Findings (path "") for every secret in `text`, sorted by position."""
+    def scan(self, text: str, *, cuts: Sequence[int] = ()) -> list[Finding]:
+        """Findings (path "") for every secret in `text`, sorted by position.
+
+        With `cuts` (where `scan_value` joined sibling strings), only secrets
+        whose match crosses a cut are reported, and a span grows over
+        adjacent token characters only within the strings the match touches.
+        """
         found: set[tuple[str, int, int, float]] = set()
         low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
         cache: dict[Gate, list[tuple[int, int]]] = {}
+        within = _Within(cuts, len(text))
         for rule in self.rules:
             for m in _matches(rule, text, low, cache):
-                span = _full_span(text, m)
+                bounds = within(*m.span())
+                span = _full_span(text, m, bounds) if bounds is not None else None
                 if span is not None:
                     found.add((rule.kind, *span, rule.score))
         for start, end in _private_keys(text):
-            found.add(("private_key", start, end, PRIVATE_KEY))
+            if within(start, end) is not None:
+                found.add(("private_key", start, end, PRIVATE_KEY))
         if self.keywords is not None:
             for start, end in self.keywords.find(text, low):
-                found.add(("secret_keyword", start, end, KEYWORD))
+                if within(start, end) is not None:
+                    found.add(("secret_keyword", start, end, KEYWORD))
         if self.entropy:
             for m in _TOKEN.finditer(text):
-                if _high_entropy(m.group()):
+                if _high_entropy(m.group()) and within(*m.span()) is not None:
                     found.add(("high_entropy_string", m.start(), m.end(), ENTROPY))
         return [
             Finding(NAME, kind, "", start, end, score)
             for kind, start, end, score in sorted(found, key=lambda f: (f[1], f[2], f[0]))
         ]
+
+
+class _Within:
+    """Without cuts, every match and the whole text; with cuts, crossing matches and their parts."""
+
+    def __init__(self, cuts: Sequence[int], length: int) -> None:
+        self.cuts = sorted(cuts)
+        self.length = length
+
+    def __call__(self, start: int, end: int) -> tuple[int, int] | None:
+        if not self.cuts:
+            return 0, self.length
+        crossed = [c for c in self.cuts if start < c < end]
+        if not crossed:
+            return None
+        lo = max((c for c in self.cuts if c <= start), default=0)
+        hi = min((c for c in self.cuts if c >= end), default=self.length)
+        return lo, hi
 
 
 def _catalogue() -> Iterable[_Rule]:
@@ -219,7 +247,8 @@ def _slug(secret_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", secret_type.lower()).strip("_")
 
 
-def _full_span(text: str, m: re.Match[str]) -> tuple[int, int] | None:
+def _full_span(text: str, m: re.Match[str], bounds: tuple[int, int]) -> tuple[int, int] | None:
+    lo, hi = bounds
     start, end = m.span()
     for g in range(m.re.groups, 0, -1):
         gs, ge = m.span(g)
@@ -233,9 +262,9 @@ def _full_span(text: str, m: re.Match[str]) -> tuple[int, int] | None:
         end -= 1
     if start == end:
         return None
-    while start > 0 and text[start - 1] in _LEFT:
+    while start > lo and text[start - 1] in _LEFT:
         start -= 1
-    right = _RIGHT.match(text, end)
+    right = _RIGHT.match(text, end, hi)
     return start, right.end() if right else end
 
 

@@ -1,0 +1,342 @@
+"""Words of documents that give an agent orders, in English, French, German, Spanish,
+Italian, Portuguese, Dutch, Polish and the Scandinavian languages.
+
+Written for folded text (`normalize.fold`: lowercase, accents dropped, "ł"
+as "l"). Each kind lists its patterns (one alternative per language or
+move) and its trigger words: every alternative contains one of them as a
+whole word, which is how the scanner finds where to look. The wording is
+general — the moves an injected document makes, in each language's ordinary
+imperative — and comes from no attack corpus.
+"""
+
+from __future__ import annotations
+
+# ---------------------------------------------------------------- override, per language
+_OVERRIDE = {
+    "fr": (
+        "ignore|ignorez|ignorer|oublie|oubliez|oublier|neglige|negligez|(?:ne\\W+)?(?:tiens|tenez)"
+        "\\W+pas\\W+compte|fais\\W+abstraction|faites\\W+abstraction|passe\\W+outre|passez\\W+outre",
+        "instructions?|consignes?|directives?|regles|ordres|commandes|indications",
+        "precedentes?|anterieures?|ci\\W?dessus|toutes|tous|vos|tes|initiales?|originales?"
+        "|systeme|prealables|recues",
+    ),
+    "de": (
+        "ignoriere|ignorieren|ignoriert|ignorier|vergiss|vergessen|vergesst|missachte|missachten"
+        "|uberspringe|verwirf|verwerfen",
+        "anweisungen|anweisung|instruktionen|befehle|anordnungen|vorgaben|regeln|richtlinien"
+        "|aufgaben|prompts?",
+        "vorherigen?|vorigen?|bisherigen?|obigen?|fruheren?|alle|allen|deine|ihre"
+        "|ursprunglichen?|vorangegangenen?|system\\w*",
+    ),
+    "es": (
+        "ignora|ignore|ignorar|ignoren|olvida|olvide|olvidar|olviden|descarta|descarte|omite"
+        "|no\\W+(?:sigas|siga|hagas\\W+caso)|haz\\W+caso\\W+omiso",
+        "instrucciones|instruccion|indicaciones|directrices|ordenes|reglas|comandos",
+        "anteriores|previas|todas|todos|tus|sus|originales|iniciales|del\\W+sistema|de\\W+arriba",
+    ),
+    "it": (
+        "ignora|ignori|ignorare|ignorate|dimentica|dimentichi|dimenticare|dimenticate|trascura"
+        "|non\\W+seguire",
+        "istruzioni|indicazioni|direttive|regole|ordini|comandi",
+        "precedenti|tutte|tutti|tue|sopra|iniziali|originali|di\\W+sistema|ricevute",
+    ),
+    "pt": (
+        "ignore|ignora|ignorar|ignorem|esqueca|esquece|esquecer|esquecam|desconsidere"
+        "|desconsidera|descarte",
+        "instrucoes|instrucao|orientacoes|diretrizes|ordens|regras|comandos",
+        "anteriores|previas|todas|todos|suas|tuas|originais|iniciais|do\\W+sistema|acima",
+    ),
+    "nl": (
+        "negeer|negeren|vergeet|vergeten|overschrijf|sla\\W+over",
+        "instructies|aanwijzingen|opdrachten|regels|richtlijnen|commando\\W?s",
+        "vorige|eerdere|voorgaande|alle|je|jouw|uw|oorspronkelijke|bovenstaande|systeem\\w*",
+    ),
+    "pl": (
+        "zignoruj|ignoruj|zignorujcie|zapomnij|zapomnijcie|pomin|nie\\W+(?:stosuj|wykonuj)",
+        "instrukcje|instrukcji|polecenia|polecen|wskazowki|zasady|regul|komendy",
+        "poprzednie|poprzednich|wczesniejsze|wczesniejszych|wszystkie|wszystkich|twoje|powyzsze"
+        "|oryginalne|systemowe",
+    ),
+    "nordic": (
+        "ignorera|ignorer|glom|glem|bortse\\W+fra|se\\W+bort\\W+fra",
+        "instruktioner|instruksjoner|instruksjonene|anvisningar|anvisninger|regler|kommandon",
+        "tidigare|tidligere|alla|alle|dina|dine|ovanstaende|ovenstaende",
+    ),
+}
+
+
+def _override(verbs: str, nouns: str, qualifiers: str) -> str:
+    gap = r"\W+(?:\w+\W+){0,3}?"
+    return (
+        rf"\b(?:{verbs})\b{gap}(?:(?:{qualifiers})\b{gap}(?:{nouns})\b"
+        rf"|(?:{nouns})\b(?:\W+\w+){{0,2}}?\W+(?:{qualifiers})\b)"
+    )
+
+
+def words_of(*alternations: str) -> str:
+    """The words that start each option of regex alternations: what a trigger list needs."""
+    out: set[str] = set()
+    for alt in alternations:
+        for option in alt.strip("(?:)").split("|"):
+            head = option.split("\\W")[0].replace("(?:", "").strip("()?*")
+            head = head[:-2] if head.endswith("s?") else head
+            if head.isalpha():
+                out.add(head)
+    return " ".join(sorted(out))
+
+
+OVERRIDE = tuple(_override(*parts) for parts in _OVERRIDE.values())
+_COMMON = {"ne", "no", "non", "nie", "se", "fais", "faites", "passe", "passez", "haz", "tenez"}
+OVERRIDE_TRIGGERS = " ".join(
+    sorted(
+        set(words_of(*(parts[0] for parts in _OVERRIDE.values())).split()) - _COMMON
+        | {"tiens", "compte", "abstraction", "outre", "sigas", "siga", "hagas", "omiso"}
+        | {"seguire", "stosuj", "wykonuj", "bort"}
+    )
+)
+
+# ---------------------------------------------------------------- task hijack
+_TASK = (
+    r"(?:task|request|question|assignment|query|job|instructions?|tache|demande|requete|mission"
+    r"|aufgabe|anfrage|auftrag|tarea|solicitud|peticion|encargo|compito|richiesta|incarico"
+    r"|tarefa|solicitacao|pedido|taak|verzoek|opdracht|zadanie|prosbe|polecenie|uppgift"
+    r"|oppgave|opgave)"
+)
+_ORIGINAL = (
+    r"(?:original|initial|current|actual|assigned|real|previous|first|main|primary|originale"
+    r"|initiale|actuelle|premiere|principale|ursprungliche|eigentliche|aktuelle|erste"
+    r"|inicial|actual|principal|iniziale|attuale|principale|oorspronkelijke|eigenlijke"
+    r"|huidige|pierwotne|oryginalne|obecne|ursprungliga|opprinnelige|oprindelige)"
+)
+TASK_HIJACK = (
+    # "before you (can) answer/solve/do … the task", "after you finish"
+    r"\b(?:before|after|once)\W+you\W+(?:\w+\W+){0,3}?(?:solv|complet|finish|do|continu"
+    r"|answer|respond|proceed|start|begin|perform|handl|return|repl|summari|address|work)\w*\b",
+    rf"\binstead\W+of\W+(?:\w+\W+){{0,2}}?(?:solving|completing|doing|answering|following"
+    rf"|{_TASK}|what\W+(?:you|the\W+user))\b",
+    rf"\b(?:the|your|my|this)\W+{_TASK}\W+(?:that\W+|which\W+)?(?:i|the\W+user|they|we)\W+"
+    r"(?:gave|give|asked|assigned|sent|set)\b",
+    rf"\b(?:your|the\W+user'?s?|their)\W+{_ORIGINAL}\W+{_TASK}\b",
+    rf"\b(?:then|afterwards|after\W+that|once\W+done)\W+(?:you\W+(?:can|may|should)\W+)?"
+    rf"(?:continue|proceed|resume|return|go\W+back|get\W+back)\W+(?:\w+\W+){{0,3}}?(?:{_TASK}"
+    r"|what\W+you\W+were\W+doing)\b",
+    r"\b(?:first|firstly|but\W+first)\W+(?:of\W+all\W+)?(?:you\W+(?:must|should|need\W+to|have"
+    r"\W+to)|please\W+do)\b",
+    # French, German, Spanish, Italian, Portuguese, Dutch, Polish, Nordic
+    rf"\bavant\W+(?:de|d)\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
+    rf"\bau\W+lieu\W+(?:de|d)\W+(?:\w+\W+){{0,3}}?(?:{_TASK}|repondre|faire)\b",
+    rf"\b(?:ta|votre)\W+{_TASK}\W+{_ORIGINAL}\b",
+    r"\b(?:ensuite|apres\W+cela|puis)\W+(?:tu\W+peux|vous\W+pouvez)\W+(?:continuer|reprendre"
+    r"|poursuivre|revenir)\b",
+    rf"\bbevor\W+(?:du|sie)\W+(?:\w+\W+){{0,5}}?{_TASK}\b",
+    rf"\b(?:an)?statt\W+(?:\w+\W+){{0,2}}?{_TASK}\b",
+    rf"\b(?:deine|ihre|die)\W+{_ORIGINAL}\w*\W+{_TASK}\b",
+    r"\b(?:danach|anschliessend)\W+(?:kannst\W+du|konnen\W+sie)\W+(?:\w+\W+){0,3}?"
+    r"(?:fortfahren|weitermachen|fortsetzen)\b",
+    rf"\bantes\W+de\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
+    rf"\b(?:en\W+lugar|en\W+vez|invece|em\W+vez|ao\W+inves)\W+d[ie]\W+(?:\w+\W+){{0,3}}?"
+    rf"(?:{_TASK}|responder|rispondere|hacer|fare|fazer)\b",
+    rf"\b(?:tu|su|sua|tua|il\W+tuo|la\W+tua)\W+{_TASK}\W+{_ORIGINAL}\b",
+    r"\b(?:despues|luego|dopo|poi|depois)\W+(?:\w+\W+){0,2}?(?:puedes|podras|puoi|potrai"
+    r"|pode|podes|podera)\W+(?:continuar|seguir|continuare|proseguire|prosseguir)\b",
+    rf"\bprima\W+di\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
+    rf"\bvoordat\W+(?:je|u)\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
+    rf"\bin\W+plaats\W+van\W+(?:\w+\W+){{0,3}}?{_TASK}\b",
+    r"\bdaarna\W+(?:kun\W+je|kunt\W+u)\W+(?:\w+\W+){0,2}?(?:verder|doorgaan)\b",
+    rf"\b(?:zanim|zamiast)\W+(?:\w+\W+){{0,5}}?{_TASK}\b",
+    r"\bpotem\W+(?:mozesz|mozna)\W+(?:\w+\W+){0,2}?kontynuowac\b",
+    rf"\b(?:innan|for|foer|istallet\W+for|i\W+stedet\W+for)\W+(?:du\W+)?(?:\w+\W+){{0,4}}?"
+    rf"{_TASK}\b",
+)
+TASK_HIJACK_TRIGGERS = (
+    "before after once instead task tasks request question assignment query job original"
+    " initial current actual assigned real previous first firstly then afterwards continue"
+    " proceed resume avant lieu tache demande requete mission ensuite puis apres bevor statt"
+    " anstatt aufgabe anfrage auftrag danach anschliessend antes lugar vez tarea solicitud"
+    " peticion despues luego invece compito richiesta incarico prima dopo poi inves tarefa"
+    " solicitacao pedido depois voordat plaats taak verzoek opdracht daarna zanim zamiast"
+    " zadanie prosbe polecenie potem innan istallet stedet uppgift oppgave opgave"
+)
+
+# ---------------------------------------------------------------- addressed to the model
+_MODEL = (
+    r"(?:gpt\W?\w*|chatgpt|claude|gemini|llama|mistral|copilot|bard|openai|anthropic|grok"
+    r"|deepseek|qwen)"
+)
+_AI = (
+    r"(?:ai|a\W?i|assistant|llm|language\W+model|chat\W?bot|agent|model|bot|ia|ki|assistente"
+    r"|asistente|assistent|asystent\w*|modele|modell|modelo|modello|agente|agenten|agenta"
+    r"|sztuczna\W+inteligencja|intelligence\W+artificielle|kunstliche\W+intelligenz"
+    rf"|inteligencia\W+artificial|intelligenza\W+artificiale|{_MODEL})"
+)
+ADDRESSED = (
+    rf"\bto\W+you\W*,?\W+(?:the\W+|dear\W+)?{_AI}\b",
+    rf"\b(?:you|vous|tu|du|sie)\W*,\W*(?:the\W+|l\W?|le\W+|la\W+|der\W+|die\W+)?{_AI}\W*[,.!:]",
+    rf"\b(?:message|note|notice|instructions?|nachricht|hinweis|mensaje|nota|messaggio|mensagem"
+    rf"|bericht|notitie|wiadomosc|notatka|meddelande|besked)\W+(?:to|for|a|pour|an|fur|para|per"
+    rf"|aan|voor|do|dla|till|til)\W+(?:the\W+|any\W+|all\W+|l\W?|le\W+|la\W+|die\W+|den\W+|das"
+    rf"\W+|el\W+|il\W+|o\W+|a\W+|de\W+|het\W+)?{_AI}s?\b",
+    rf"\b(?:dear|hey|hi|hello|attention|cher|chere|liebe|lieber|querido|querida|caro|cara"
+    rf"|beste|drogi|droga|kaere|kjaere)\W+{_AI}\b",
+    rf"\b(?:if\W+you\W+are|si\W+tu\W+es|si\W+vous\W+etes|wenn\W+du\W+(?:eine?\W+)?|si\W+eres"
+    rf"|se\W+sei|se\W+voce\W+e|als\W+je|jesli\W+jestes)\W+(?:an?\W+|une?\W+|un\W?|uma?\W+|een"
+    rf"\W+)?(?:\w+\W+)?{_AI}\b",
+)
+ADDRESSED_TRIGGERS = (
+    "ai assistant assistants llm language chatbot chat bot agent agents model models ia ki"
+    " assistente asistente assistent asystent asystenta asystencie modele modell modelo"
+    " modello agente agenten agenta intelligence intelligenz inteligencia intelligenza"
+    " inteligencja gpt chatgpt claude gemini llama mistral copilot bard openai anthropic grok"
+    " deepseek qwen"
+)
+
+# ---------------------------------------------------------------- concealment
+_USER = (
+    r"(?:the\W+user|the\W+human|anyone|anybody|them|him|her|your\W+user|l\W?utilisateur"
+    r"|personne|dem\W+(?:nutzer|benutzer|anwender)|niemandem|al\W+usuario|a\W+nadie"
+    r"|all\W?utente|a\W+nessuno|ao\W+usuario|a\W+ninguem|de\W+gebruiker|niemand"
+    r"|uzytkownikowi|nikomu|anvandaren|brukeren|brugeren)"
+)
+CONCEALMENT = (
+    rf"\b(?:do\W*n[o']?t|never|without)\W+(?:ever\W+)?(?:tell|telling|inform|informing|mention"
+    rf"|mentioning|notify|notifying|alert|alerting|let|letting|show|showing)\W+{_USER}\b",
+    rf"\b{_USER}\W+(?:must|should|shall|need)\W+(?:not|never)\W+(?:know|find\W+out|be\W+told"
+    r"|notice|see)\b",
+    r"\bkeep\W+(?:this|it|that)\W+(?:a\W+)?secret\b",
+    r"\b(?:cover|hide)\W+(?:your|the|any)\W+tracks\b",
+    rf"\bne\W+(?:le\W+|lui\W+|leur\W+)?(?:dis|dites|mentionne|mentionnez|signale|signalez)\W+"
+    rf"(?:rien|pas|jamais)\b(?:\W+\w+){{0,2}}?\W+(?:a\W+)?{_USER}",
+    rf"\bsans\W+(?:le\W+)?(?:dire|prevenir|informer|avertir|mentionner)\W+(?:a\W+)?{_USER}",
+    rf"\b(?:sag|sage|sagen\W+sie|erzahl|erzahle|verrate|informiere)\W+{_USER}\W+(?:\w+\W+)?"
+    r"(?:nichts|nicht)\b",
+    rf"\bohne\W+{_USER}\W+(?:\w+\W+)?(?:zu\W+)?(?:informieren|benachrichtigen|sagen)\b",
+    rf"\bno\W+(?:le\W+)?(?:digas|diga|informes|menciones|comentes|conte|diga|informe)\W+(?:nada"
+    rf"\W+)?{_USER}",
+    rf"\b(?:sin|sem|senza)\W+(?:decirle|decir|informar|avisar|dire|dirlo|informare|avvisare"
+    rf"|contar)\W+(?:nada\W+|nulla\W+)?{_USER}",
+    rf"\bnon\W+(?:dire|dirlo|informare|avvisare)\W+(?:nulla\W+|niente\W+)?{_USER}",
+    rf"\bnao\W+(?:conte|diga|informe|mencione|avise)\W+(?:nada\W+)?{_USER}",
+    rf"\b(?:vertel|zeg)\W+(?:het\W+)?(?:niet|niets)\W+(?:\w+\W+)?(?:aan\W+)?{_USER}",
+    rf"\bzonder\W+{_USER}\W+(?:\w+\W+)?(?:te\W+)?(?:informeren|vertellen|melden)\b",
+    rf"\bnie\W+(?:mow|informuj|wspominaj)\W+(?:o\W+tym\W+)?{_USER}",
+    rf"\bbez\W+(?:informowania|powiadamiania)\W+{_USER}",
+    rf"\b(?:beratta|fortell|fortael)\W+(?:inte|ikke)\W+(?:\w+\W+)?(?:for\W+|til\W+)?{_USER}",
+)
+CONCEALMENT_TRIGGERS = (
+    "tell telling inform informing mention mentioning notify notifying alert alerting let"
+    " letting show showing know secret tracks dis dites mentionne mentionnez signale signalez"
+    " dire prevenir informer avertir mentionner sag sage sagen erzahl erzahle verrate"
+    " informiere informieren benachrichtigen digas diga informes menciones comentes conte"
+    " informe decirle decir informar avisar dirlo informare avvisare contar mencione avise"
+    " vertel zeg vertellen melden mow informuj wspominaj informowania powiadamiania beratta"
+    " fortell fortael"
+)
+
+# ---------------------------------------------------------------- authority claim
+AUTHORITY = (
+    r"\bthis\W+is\W+an?\W+(?:\w+\W+)?(?:important|urgent|official|priority|critical)\W+"
+    r"(?:message|notice|instruction|request|update)\W+from\b",
+    r"\b(?:message|instructions?|request|note)\W+from\W+(?:me|the\W+user|your\W+(?:user|owner"
+    r"|creator|developer|admin\w*|operator|principal|boss|manager))\b",
+    r"\bi\W+am\W+(?:the|your)\W+(?:user|owner|creator|developer|administrator|admin|operator"
+    r"|principal)\b",
+    r"\b(?:ceci\W+est|c\W?est)\W+un\W+message\W+(?:important|urgent|officiel)\W+de\b",
+    r"\bmessage\W+de\W+(?:ma\W+part|l\W?utilisateur|votre\W+utilisateur)\b",
+    r"\bdies\W+ist\W+eine\W+(?:wichtige|dringende|offizielle)\W+nachricht\W+von\b",
+    r"\bnachricht\W+von\W+(?:mir|dem\W+(?:nutzer|benutzer))\b",
+    r"\b(?:este|esto)\W+es\W+un\W+mensaje\W+(?:importante|urgente|oficial)\W+de\b",
+    r"\bquesto\W+e\W+un\W+messaggio\W+(?:importante|urgente|ufficiale)\W+d[ai]\b",
+    r"\besta\W+e\W+uma\W+mensagem\W+(?:importante|urgente|oficial)\W+d[eo]\b",
+    r"\bdit\W+is\W+een\W+(?:belangrijk|dringend|officieel)\W+bericht\W+van\b",
+    r"\bto\W+jest\W+(?:wazna|pilna|oficjalna)\W+wiadomosc\W+od\b",
+    r"\bdetta\W+ar\W+ett\W+(?:viktigt|bradskande)\W+meddelande\W+fran\b",
+)
+AUTHORITY_TRIGGERS = (
+    "this message instruction instructions request note am ceci est dies nachricht este esto"
+    " questo esta dit to detta"
+)
+
+# ---------------------------------------------------------------- action requests
+_ACT = (
+    r"(?:send|forward|transfer|wire|pay|share|e\W?mail|mail|post|upload|publish|delete|remove"
+    r"|erase|wipe|visit|open|click|go\W+to|navigate\W+to|download|install|run|execute|invite"
+    r"|add|grant|give|change|update|reset|disable|book|reserve|create|schedule|concatenate|copy"
+    r"|export|leak|reply|respond|contact|call|say|tell|write|make|get|buy|order|purchase"
+    r"|envoie|envoyez|transfere|transferez|vire|virez|paie|payez|partage|partagez|publie"
+    r"|publiez|supprime|supprimez|efface|effacez|visite|visitez|ouvre|ouvrez|clique|cliquez"
+    r"|telecharge|telechargez|execute|executez|invite|invitez|ajoute|ajoutez|change|changez"
+    r"|modifie|modifiez|reinitialise|reserve|reservez|copie|copiez|contacte|contactez|ecris"
+    r"|ecrivez|dis|dites|achete|achetez"
+    r"|sende|senden|schicke|schick|schicken|leite|uberweise|uberweisen|zahle|zahlen|teile"
+    r"|teilen|lade|veroffentliche|losche|loschen|entferne|entfernen|besuche|besuchen|offne"
+    r"|offnen|klicke|klicken|fuhre|fuge|andere|andern|setze|buche|buchen|kopiere|kontaktiere"
+    r"|schreibe|schreib|sage|sag|kaufe|bestelle|gib|erstelle"
+    r"|envia|envie|reenvia|reenvie|transfiere|transfiera|paga|pague|comparte|comparta|publica"
+    r"|publique|borra|borre|elimina|elimine|visita|visite|abre|abra|descarga|descargue|ejecuta"
+    r"|ejecute|invita|invite|anade|agrega|cambia|cambie|restablece|reserva|reserve|copia"
+    r"|contacta|escribe|di|dile|compra|haz|crea"
+    r"|invia|inoltra|trasferisci|bonifica|condividi|pubblica|cancella|apri|clicca|scarica"
+    r"|esegui|aggiungi|modifica|reimposta|prenota|contatta|scrivi|dici|compra|crea|fai"
+    r"|encaminhe|encaminha|transfira|transfere|compartilhe|compartilha|partilhe|exclua|apague"
+    r"|baixe|convide|adicione|altere|mude|redefina|contate|escreva|diga|compre|faca|crie"
+    r"|stuur|verstuur|maak|betaal|deel|publiceer|verwijder|bezoek|klik|voer|nodig|voeg|wijzig"
+    r"|boek|kopieer|schrijf|zeg|koop|bestel"
+    r"|wyslij|przeslij|przelej|zaplac|udostepnij|opublikuj|usun|odwiedz|otworz|kliknij|pobierz"
+    r"|uruchom|zapros|dodaj|zmien|zresetuj|zarezerwuj|skopiuj|napisz|powiedz|kup|zrob|utworz"
+    r"|skicka|vidarebefordra|overfor|betala|dela|radera|ta\W+bort|besok|oppna|ladda|lagg|andra"
+    r"|send|videresend|overfør|betal|del|slet|slett|besog|besok|abn|apne|tilfoj|legg|endre"
+    r"|aendr)"
+)
+_CLAUSE = r"(?:^|(?<=[.!?:;,\n>\-*•()\[\]]))"
+_POLITE = (
+    r"(?:please|kindly|then|now|also|and|first|immediately|urgently|bitte|dann|por\W+favor"
+    r"|per\W+favore|alstublieft|prosze|puis|ensuite|luego|poi|depois|daarna|potem|sedan|derefter"
+    r"|et|und|y|e|en|i|og|och|oder|or|ou|o)"
+)
+_TARGET = (
+    r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+|\b[\w-]+\.(?:com|net|org|io|co"
+    r"|info|biz|xyz|ru|cn|top|site|online|app|dev|me|ly)\b|\b[a-z]{2}\d{2}[a-z0-9]{10,30}\b"
+    r"|(?<![\w.])@\w{2,}|\+\d[\d \-]{6,}"
+    r"|\b(?:passwords?|passcodes?|pass\W?phrases?|security\W+codes?|verification\W+codes?"
+    r"|2fa|otp|one\W?time\W+(?:code|password)|credentials?|api\W+keys?|access\W+tokens?|pin"
+    r"|bank\W+account|account\W+number|credit\W+card|card\W+number|ssn|passport"
+    r"|mot\W+de\W+passe|code\W+de\W+securite|identifiants|passwort|kennwort"
+    r"|sicherheitscode|zugangsdaten|contrasena|codigo\W+de\W+seguridad|credenciales"
+    r"|codice\W+di\W+sicurezza|credenziali|senha|codigo\W+de\W+seguranca|credenciais"
+    r"|wachtwoord|beveiligingscode|inloggegevens|haslo|kod\W+bezpieczenstwa|losenord"
+    r"|passord|adgangskode))"
+)
+_JOINED = r"\b(?:and|et|und|y|e|en|i|og|och|then|puis|dann|luego|poi|depois|daarna|potem)\W+"
+ACTION = (rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,160}}?{_TARGET}",)
+ACTION_TRIGGERS = words_of(_ACT)
+
+# ---------------------------------------------------------------- tool references
+TOOL_REFERENCE = (
+    r"\b(?:use|call|invoke|run|execute|trigger)\W+(?:the\W+|this\W+)?(?:tool|function|api"
+    r"|command|endpoint|action)\b",
+    r"\bwith\W+the\W+(?:following\W+)?(?:arguments|parameters|args|inputs)\b",
+    r"`[a-z][a-z0-9]*(?:_[a-z0-9]+)+`",
+    r"\b[a-z][a-z0-9]*(?:_[a-z0-9]+)+\s*\(",
+    r"\b(?:utilise[rz]?|appelle[rz]?)\W+(?:l\W?outil|la\W+fonction)\b",
+    r"\b(?:verwende|benutze|nutze|rufe)\W+(?:das\W+|die\W+)?(?:tool|werkzeug|funktion)\b",
+    r"\b(?:usa|use|utiliza|utilize|llama|chiama)\W+(?:la\W+|lo\W+|a\W+)?(?:herramienta"
+    r"|funcion|strumento|funzione|ferramenta|funcao)\b",
+    r"\bgebruik\W+(?:de\W+|het\W+)?(?:tool|functie)\b",
+    r"\buzyj\W+(?:narzedzia|funkcji)\b",
+)
+TOOL_REFERENCE_TRIGGERS = (
+    "use call invoke run execute trigger with utilise utiliser utilisez appelle appeler"
+    " appelez verwende benutze nutze rufe usa utiliza utilize llama chiama gebruik uzyj"
+)
+
+# Words a typing error in which is read as the word itself (normalize.Corrector).
+KEY_WORDS = frozenset(
+    " ".join(
+        (
+            "instructions instruction previous previously disregard assistant important"
+            " guidelines directives override ignoring forgetting everything",
+            OVERRIDE_TRIGGERS,
+            *(words_of(parts[1], parts[2]) for parts in _OVERRIDE.values()),
+        )
+    ).split()
+)
