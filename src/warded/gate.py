@@ -254,8 +254,16 @@ class Gate:
         )
         if name in self._tools:
             raise WardedError(f"tool {name!r} is already registered")
-        self._tools[name] = tool
+        self._tools = {**self._tools, name: tool}
         return tool
+
+    def unregister(self, name: str) -> None:
+        """Remove a tool: from now on it is unknown to listings and calls.
+
+        Calls already authorized finish. The registry is swapped whole, so a
+        listing in progress never sees it change under it.
+        """
+        self._tools = {n: t for n, t in self._tools.items() if n != name}
 
     def tools(self, principal: Principal, session: Session | None = None) -> list[ToolSpec]:
         """The tools some call could be permitted for; the rest do not exist for this principal.
@@ -504,6 +512,8 @@ class Gate:
             "tool": printable(name),
             "bundle_version": engine.version,
         }
+        if call_id is not None:
+            base["detail"] = {"call_id": printable(call_id)}
         digest: str | None = None
         redacted: Any = None
         tool: Tool | None = None
@@ -630,7 +640,11 @@ class Gate:
                             entry,
                             decision="deny",
                             code="approval_required",
-                            detail={"approval": pending.id, "group": pending.group},
+                            detail={
+                                **entry.detail,
+                                "approval": pending.id,
+                                "group": pending.group,
+                            },
                         )
                         tx.update_session(session.id, calls=1)
                         _sealed(tx.append([held, *shadows]), [held, *shadows])
@@ -643,7 +657,11 @@ class Gate:
                     tx.put_approval(approved.with_status("consumed"))
                     entry = replace(
                         entry,
-                        detail={"approval": approved.id, "approved_by": approved.decided_by},
+                        detail={
+                            **entry.detail,
+                            "approval": approved.id,
+                            "approved_by": approved.decided_by,
+                        },
                     )
                 if call_id is not None and not tx.claim(f"{entry.principal}|{call_id}"):
                     raise _Held("not_permitted", "call id already used", {"reused_call_id": True})

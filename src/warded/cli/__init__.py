@@ -6,6 +6,7 @@
     warded test [DIR] CASES.yaml...         policy test cases (tests/cases/*.yaml)
     warded audit verify|tail|export|checkpoint DB
     warded approvals list|show|approve|deny DB ...
+    warded mcp serve|schema|pin|token ...   the MCP gateway
 
 Exit codes: 0 success (for `check`: allowed; for `test`: every case passed);
 1 an error, a usage error or a failed case; 2 `check` was refused. An error is
@@ -23,6 +24,7 @@ from warded.cli.audit import audit
 from warded.cli.cases import run_case_files
 from warded.cli.common import _Group, _one_line
 from warded.cli.decide import check, explain, validate
+from warded.cli.mcp import mcp
 from warded.cli.redteam import redteam
 
 
@@ -32,7 +34,7 @@ def cli() -> None:
     """warded: execution authority for AI agents."""
 
 
-for command in (validate, check, explain, run_case_files, audit, approvals, redteam):
+for command in (validate, check, explain, run_case_files, audit, approvals, redteam, mcp):
     cli.add_command(command)
 
 
