@@ -13,11 +13,13 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
 from mcp import Client, StdioServerParameters
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -98,24 +100,34 @@ async def stdio_gateway(config: Path, mode: str = "auto", **options: Any) -> Asy
 
 
 @contextlib.contextmanager
-def http_gateway(config: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
-    """`warded mcp serve CONFIG --http --port 0`; yields its URL once it listens."""
+def http_gateway(config: Path) -> Iterator[tuple[str, list[str]]]:
+    """`warded mcp serve CONFIG --http --port 0`; yields its URL and its stderr lines so far."""
     process = subprocess.Popen(
         gateway_command(config, "--http", "--port", "0"),
         stderr=subprocess.PIPE,
         stdout=subprocess.DEVNULL,
         text=True,
     )
-    try:
+    lines: list[str] = []
+    found: list[str] = []
+    listening = threading.Event()
+
+    def drain() -> None:  # read every line, so the gateway never blocks on a full pipe
         assert process.stderr is not None
-        url = None
-        for line in process.stderr:  # the gateway prints its URL once the socket is bound
-            found = re.search(r"serving (http://\S+)", line)
-            if found:
-                url = found.group(1)
-                break
-        assert url is not None, "the gateway did not start"
-        yield url, process
+        for line in process.stderr:
+            lines.append(line)
+            url = re.search(r"serving (http://\S+)", line)
+            if url:
+                found.append(url.group(1))
+                listening.set()
+        listening.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        listening.wait(WAIT)
+        assert found, f"the gateway did not start: {''.join(lines)}"
+        yield found[0], lines
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -123,6 +135,9 @@ def http_gateway(config: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        reader.join(WAIT)
+        assert process.stderr is not None
+        process.stderr.close()
 
 
 def copy_example_policies(folder: Path) -> Path:

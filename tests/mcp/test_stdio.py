@@ -1,4 +1,4 @@
-"""The gateway over stdio, driven by the Python SDK's client, in front of the real filesystem server.
+"""The gateway over stdio, driven by the Python SDK client, before the real filesystem server.
 
 The bundle is the example's (examples/mcp/policies): read anything, write
 only under shared/notes/, never move.
@@ -12,7 +12,6 @@ from typing import Any
 
 import mcp_types as types
 import pytest
-
 from mcp_helpers import (
     audit_records,
     copy_example_policies,
@@ -75,7 +74,8 @@ async def test_hidden_tool_is_refused_exactly_like_a_tool_that_never_existed(
         )
         never = await client.call_tool("fs__no_such_tool", {"source": "a", "destination": "b"})
         other = await client.call_tool("nope__move_file", {})
-    assert (shared / "welcome.txt").exists() and not (shared / "moved.txt").exists()
+    assert (shared / "welcome.txt").exists()
+    assert not (shared / "moved.txt").exists()
     assert refusal(hidden)["code"] == "unknown_tool"  # type: ignore[index]
     assert _without_ref(hidden) == _without_ref(never) == _without_ref(other)
     assert hidden.structured_content is None  # never in structuredContent
@@ -91,13 +91,17 @@ async def test_write_outside_the_policy_is_refused_nothing_is_written_and_the_au
         traversal = await client.call_tool(
             "fs__write_file", {"path": str(shared / "notes" / ".." / "x.txt"), "content": "pwned"}
         )
-        allowed = await client.call_tool("fs__write_file", {"path": str(note), "content": "buy milk"})
-    assert denied.is_error and refusal(denied)["code"] == "not_permitted"  # type: ignore[index]
+        allowed = await client.call_tool(
+            "fs__write_file", {"path": str(note), "content": "buy milk"}
+        )
+    assert denied.is_error
+    assert refusal(denied)["code"] == "not_permitted"
     assert json.loads(_text(denied)) == refusal(denied)  # the text is the neutral refusal
     assert refusal(traversal)["code"] == "not_permitted"  # type: ignore[index]
     assert target.read_text() == "hello\n"
     assert not (shared / "x.txt").exists()
-    assert not allowed.is_error and note.read_text() == "buy milk"
+    assert not allowed.is_error
+    assert note.read_text() == "buy milk"
 
     records = audit_records(tmp_path / "audit.db")
     decisions = [r for r in records if r["kind"] == "decision" and r["tool"] == "fs__write_file"]
@@ -110,7 +114,9 @@ async def test_write_outside_the_policy_is_refused_nothing_is_written_and_the_au
     assert started[0]["detail"]["tools"]["fs__write_file"]["upstream"] == "fs"
 
 
-async def test_the_clients_roots_never_reach_the_upstream(config: Path, shared: Path, tmp_path: Path) -> None:
+async def test_the_clients_roots_never_reach_the_upstream(
+    config: Path, shared: Path, tmp_path: Path
+) -> None:
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
 

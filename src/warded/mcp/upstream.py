@@ -46,12 +46,12 @@ class Upstream:
     @contextlib.asynccontextmanager
     async def connect(self) -> AsyncIterator[Upstream]:
         """Connect (and disconnect on exit); change events are watched meanwhile."""
-        async with (
-            self._client_for() as client,
-            anyio.create_task_group() as tasks,
-        ):
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._client_for(stack))
+            tasks = await stack.enter_async_context(anyio.create_task_group())
             self._client = client
-            if client.protocol_version in MODERN_PROTOCOL_VERSIONS:
+            tools = client.server_capabilities.tools
+            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools and tools.list_changed:
                 tasks.start_soon(self._listen, client)
             try:
                 yield self
@@ -59,7 +59,7 @@ class Upstream:
                 self._client = None
                 tasks.cancel_scope.cancel()
 
-    def _client_for(self) -> Client:
+    def _client_for(self, stack: contextlib.AsyncExitStack) -> Client:
         c = self.config
         options: dict[str, Any] = {
             "mode": "auto",
@@ -79,6 +79,7 @@ class Upstream:
         token = c.bearer()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+        stack.push_async_callback(http.aclose)
         return Client(streamable_http_client(c.url, http_client=http), **options)
 
     @property
