@@ -18,7 +18,9 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx2
 import pytest
+from mcp.client.streamable_http import streamable_http_client
 
 from mcp import Client, StdioServerParameters
 
@@ -100,8 +102,8 @@ async def stdio_gateway(config: Path, mode: str = "auto", **options: Any) -> Asy
 
 
 @contextlib.contextmanager
-def http_gateway(config: Path) -> Iterator[tuple[str, list[str]]]:
-    """`warded mcp serve CONFIG --http --port 0`; yields its URL and its stderr lines so far."""
+def http_gateway(config: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`warded mcp serve CONFIG --http --port 0`; yields its URL and its process."""
     process = subprocess.Popen(
         gateway_command(config, "--http", "--port", "0"),
         stderr=subprocess.PIPE,
@@ -127,7 +129,7 @@ def http_gateway(config: Path) -> Iterator[tuple[str, list[str]]]:
     try:
         listening.wait(WAIT)
         assert found, f"the gateway did not start: {''.join(lines)}"
-        yield found[0], lines
+        yield found[0], process
     finally:
         process.send_signal(signal.SIGTERM)
         try:
@@ -161,3 +163,22 @@ def refusal(result: Any) -> dict[str, Any] | None:
     meta = result.meta or {}
     found = meta.get("warded/refusal")
     return dict(found) if found is not None else None
+
+
+@contextlib.asynccontextmanager
+async def bearer_client(url: str, token: str, **options: Any) -> AsyncIterator[Client]:
+    """The Python SDK's client over Streamable HTTP with a bearer credential."""
+    async with (
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=WAIT) as http,
+        Client(
+            streamable_http_client(url, http_client=http), read_timeout_seconds=WAIT, **options
+        ) as client,
+    ):
+        yield client
+
+
+def without_ref(result: Any) -> dict[str, Any]:
+    """A refused result as JSON with the audit record id (different per call) blanked."""
+    body = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    ref = body["_meta"]["warded/refusal"]["ref"]
+    return dict(json.loads(json.dumps(body).replace(ref, "REF")))

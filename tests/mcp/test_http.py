@@ -6,19 +6,15 @@ upstream's own listing.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-from mcp.client.streamable_http import streamable_http_client
-from mcp_helpers import WAIT, http_gateway, refusal, write_config
-
-from mcp import Client
+from mcp_helpers import WAIT, bearer_client, http_gateway, refusal, write_config
 
 pytestmark = pytest.mark.anyio
 
@@ -72,22 +68,16 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@contextlib.asynccontextmanager
-async def connect(url: str, token: str, mode: str = "auto") -> AsyncIterator[Client]:
-    async with (
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=WAIT) as http,
-        Client(streamable_http_client(url, http_client=http), mode=mode) as client,
-    ):
-        yield client
-
-
 @pytest.mark.requirement("G15")
 async def test_two_agents_with_different_credentials_see_and_may_call_different_tools(
     gateway: str,
 ) -> None:
     url = gateway
     for mode in ("legacy", "auto"):
-        async with connect(url, ALICE, mode) as alice, connect(url, BOB, mode) as bob:
+        async with (
+            bearer_client(url, ALICE, mode=mode) as alice,
+            bearer_client(url, BOB, mode=mode) as bob,
+        ):
             seen_by_alice = {t.name for t in (await alice.list_tools()).tools}
             seen_by_bob = {t.name for t in (await bob.list_tools()).tools}
             converted = await alice.call_tool(

@@ -18,6 +18,7 @@ from mcp_helpers import (
     filesystem,
     refusal,
     stdio_gateway,
+    without_ref,
     write_config,
 )
 
@@ -39,13 +40,6 @@ def config(tmp_path: Path, shared: Path) -> Path:
 
 def _text(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
-
-
-def _without_ref(result: types.CallToolResult) -> dict[str, Any]:
-    """The whole result as JSON, the audit record id (different per call) blanked."""
-    body = result.model_dump(by_alias=True, mode="json", exclude_none=True)
-    ref = body["_meta"]["warded/refusal"]["ref"]
-    return json.loads(json.dumps(body).replace(ref, "REF"))
 
 
 @pytest.mark.parametrize("mode", ["legacy", "auto"])
@@ -77,7 +71,7 @@ async def test_hidden_tool_is_refused_exactly_like_a_tool_that_never_existed(
     assert (shared / "welcome.txt").exists()
     assert not (shared / "moved.txt").exists()
     assert refusal(hidden)["code"] == "unknown_tool"  # type: ignore[index]
-    assert _without_ref(hidden) == _without_ref(never) == _without_ref(other)
+    assert without_ref(hidden) == without_ref(never) == without_ref(other)
     assert hidden.structured_content is None  # never in structuredContent
 
 
