@@ -7,15 +7,19 @@ only under shared/notes/, never move.
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
 import mcp_types as types
 import pytest
 from mcp_helpers import (
+    NODE,
+    WAIT,
     audit_records,
     copy_example_policies,
     filesystem,
+    gateway_command,
     refusal,
     stdio_gateway,
     without_ref,
@@ -121,3 +125,27 @@ async def test_the_clients_roots_never_reach_the_upstream(
         result = await client.call_tool("fs__list_allowed_directories", {})
     assert str(shared) in _text(result)
     assert str(elsewhere) not in _text(result)
+
+
+def test_the_typescript_sdk_client_sees_the_same_gateway(config: Path, shared: Path) -> None:
+    calls = [
+        ["fs__read_text_file", {"path": str(shared / "welcome.txt")}],
+        ["fs__write_file", {"path": str(shared / "welcome.txt"), "content": "pwned"}],
+        ["fs__move_file", {"source": str(shared / "welcome.txt"), "destination": "x"}],
+    ]
+    done = subprocess.run(
+        ["node", str(NODE / "ts-client.mjs"), *gateway_command(config), "--", json.dumps(calls)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    )
+    answer = json.loads(done.stdout)
+    read, write, move = answer["results"]
+    assert "fs__write_file" in answer["tools"]
+    assert "fs__move_file" not in answer["tools"]
+    assert read["content"][0]["text"] == "hello\n"
+    assert write["isError"] is True
+    assert write["_meta"]["warded/refusal"]["code"] == "not_permitted"
+    assert move["_meta"]["warded/refusal"]["code"] == "unknown_tool"
+    assert (shared / "welcome.txt").read_text() == "hello\n"

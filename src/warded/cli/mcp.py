@@ -68,7 +68,7 @@ def serve(
             raise Failure("--principal is for stdio; over HTTP each credential names its principal")
         http = replace(conf.http, host=host or conf.http.host, port=conf.http.port if port is None else port)
         conf = replace(conf, http=http)
-        if not conf.credentials:
+        if not conf.credentials and conf.http.anonymous is None:
             raise Failure(f"{config}: Streamable HTTP needs [[credentials]] (`warded mcp token`)")
         gateway = open_gateway(conf)
         asyncio.run(_serve_http(gateway, conf))

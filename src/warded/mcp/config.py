@@ -28,6 +28,7 @@
     [http]
     host = "127.0.0.1"
     port = 8765
+    # anonymous = "desktop"          # no credential needed: loopback only, for local tools
 
 Each upstream tool is exposed as `<upstream id>__<tool name>`; upstream ids
 have no "_", so the first "__" always splits a name in one way and no two
@@ -57,6 +58,7 @@ SEPARATOR = "__"
 UPSTREAM_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
 ENTITY_ID = re.compile(r"^[^\x00-\x1f]{1,128}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$")
 
 
@@ -102,6 +104,7 @@ class _HttpModel(_Strict):
     path: str = "/mcp"
     public_url: str | None = None
     issuer: str | None = None
+    anonymous: str | None = None
 
 
 class _ConfigModel(_Strict):
@@ -160,6 +163,7 @@ class HttpConfig:
     path: str
     public_url: str | None
     issuer: str | None
+    anonymous: Principal | None = None
 
     def resource_url(self, port: int | None = None) -> str:
         """The URL clients reach the gateway at (its protected-resource identifier)."""
@@ -284,6 +288,13 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
     h = model.http
     if not h.path.startswith("/"):
         raise _fail(path, "http.path", "must start with /")
+    anonymous = None
+    if h.anonymous is not None:
+        if h.anonymous not in principals:
+            raise _fail(path, "http.anonymous", f"no principal {h.anonymous!r} in [principals]")
+        if h.host not in LOOPBACK:
+            raise _fail(path, "http.anonymous", "only on a loopback host (127.0.0.1, ::1)")
+        anonymous = principals[h.anonymous]
     return GatewayConfig(
         path=path,
         policies=(here / model.policies).resolve(),
@@ -294,7 +305,7 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
         sessions=sessions,
         credentials=tuple(credentials),
         stdio_principal=stdio,
-        http=HttpConfig(h.host, h.port, h.path, h.public_url, h.issuer),
+        http=HttpConfig(h.host, h.port, h.path, h.public_url, h.issuer, anonymous),
     )
 
 

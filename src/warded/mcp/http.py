@@ -64,7 +64,17 @@ def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
 
 
 def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None) -> Starlette:
-    """The ASGI app: the MCP endpoint behind bearer authentication, and its metadata."""
+    """The ASGI app: the MCP endpoint behind bearer authentication, and its metadata.
+
+    With `[http] anonymous` (loopback only) there is no authentication: every
+    request acts as that principal.
+    """
+    anonymous = config.http.anonymous
+    if anonymous is not None:
+        open_server = build_server(gateway, lambda ctx: anonymous)
+        return open_server.streamable_http_app(
+            streamable_http_path=config.http.path, host=config.http.host
+        )
     server = build_server(gateway, principal_of)
     resource = config.http.resource_url(port)
     auth = AuthSettings(
