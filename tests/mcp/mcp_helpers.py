@@ -20,9 +20,8 @@ from typing import Any
 
 import httpx2
 import pytest
-from mcp.client.streamable_http import streamable_http_client
-
 from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE = Path(__file__).resolve().parent / "node"

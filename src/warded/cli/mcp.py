@@ -66,7 +66,9 @@ def serve(
     if use_http:
         if principal is not None:
             raise Failure("--principal is for stdio; over HTTP each credential names its principal")
-        http = replace(conf.http, host=host or conf.http.host, port=conf.http.port if port is None else port)
+        http = replace(
+            conf.http, host=host or conf.http.host, port=conf.http.port if port is None else port
+        )
         conf = replace(conf, http=http)
         if not conf.credentials and conf.http.anonymous is None:
             raise Failure(f"{config}: Streamable HTTP needs [[credentials]] (`warded mcp token`)")
@@ -100,9 +102,12 @@ async def _serve_http(gateway: Gateway, config: GatewayConfig) -> None:
 @contextlib.contextmanager
 def _reload_on_hangup(gateway: Gateway) -> Any:
     loop = asyncio.get_running_loop()
+    pending: set[asyncio.Task[None]] = set()
 
     def hangup() -> None:
-        loop.create_task(_reload(gateway))
+        task = loop.create_task(_reload(gateway))
+        pending.add(task)
+        task.add_done_callback(pending.discard)
 
     loop.add_signal_handler(signal.SIGHUP, hangup)
     try:
@@ -156,7 +161,7 @@ def pin(config: Path, allow_flagged: bool) -> None:
 
     conf = _load(config)
     if conf.pins is None:
-        raise Failure(f"{config}: set `pins = \"FILE\"` in the config to pin tool definitions")
+        raise Failure(f'{config}: set `pins = "FILE"` in the config to pin tool definitions')
     listed = asyncio.run(list_all(conf.upstreams))
     chosen = {}
     flagged = []

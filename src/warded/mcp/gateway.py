@@ -162,7 +162,9 @@ class Gateway:
                 labels=upstream.labels,
             )
         except ToolDefinitionError as exc:
-            self._quarantine(exposed.name, exposed.upstream, exposed.tool.name, str(exc), exposed.pin)
+            self._quarantine(
+                exposed.name, exposed.upstream, exposed.tool.name, str(exc), exposed.pin
+            )
             return
         self._exposed[exposed.name] = exposed
 
@@ -177,8 +179,14 @@ class Gateway:
         log.warning("quarantined %s: %s", name, reason)
         self._audit(
             "mcp.quarantine",
-            {"upstream": upstream, "tool": tool, "name": name, "reason": reason,
-             "pinned": expected, "seen": pin},
+            {
+                "upstream": upstream,
+                "tool": tool,
+                "name": name,
+                "reason": reason,
+                "pinned": expected,
+                "seen": pin,
+            },
         )
 
     def _executor(self, upstream_id: str, tool: str) -> Callable[..., Awaitable[Any]]:
@@ -190,7 +198,10 @@ class Gateway:
 
     def _audit(self, event: str, detail: Mapping[str, Any]) -> None:
         entry = AuditEntry(
-            kind="event", call=new_id(), time=self.gate.clock.now(), detail={"event": event, **detail}
+            kind="event",
+            call=new_id(),
+            time=self.gate.clock.now(),
+            detail={"event": event, **detail},
         )
         try:
             self.gate.store.append([entry])

@@ -92,8 +92,7 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
 
 def bind(config: GatewayConfig) -> socket.socket:
     """The listening socket (port 0 picks a free port; read it from the socket)."""
-    sock = socket.create_server((config.http.host, config.http.port))
-    return sock
+    return socket.create_server((config.http.host, config.http.port))
 
 
 async def serve_http(gateway: Gateway, config: GatewayConfig, sock: socket.socket) -> None:

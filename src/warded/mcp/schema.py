@@ -46,8 +46,10 @@ def cedar_schema(config: GatewayConfig, listed: Mapping[str, Sequence[types.Tool
                 lines.append(f"// {json.dumps(tool.name)}: this name cannot be exposed as a tool")
                 continue
             args, skipped = _arguments(tool.input_schema)
-            lines += [f"// {name}: no Cedar type for argument {a}; calls passing it are denied"
-                      for a in skipped]
+            lines += [
+                f"// {name}: no Cedar type for argument {a}; calls passing it are denied"
+                for a in skipped
+            ]
             lines.append(
                 f"action {json.dumps(name)} in [{json.dumps(upstream)}] appliesTo {{\n"
                 f"  principal: [{principals}],\n"

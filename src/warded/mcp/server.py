@@ -20,7 +20,6 @@ from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.models import InitializationOptions
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-from pydantic import BaseModel
 
 from warded.audit.record import new_id
 from warded.mcp.gateway import Gateway
@@ -29,7 +28,7 @@ from warded.model import Principal
 log = logging.getLogger("warded.mcp")
 
 PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal]
-P = TypeVar("P", bound=BaseModel)
+P = TypeVar("P")
 R = TypeVar("R")
 _NONCE = "warded.connection"
 
@@ -54,7 +53,9 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
     ) -> types.CallToolResult:
         principal = principal_of(ctx)
         nonce = _attach(gateway, ctx, principal)
-        return await gateway.call(principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}")
+        return await gateway.call(
+            principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
+        )
 
     async def listen(
         ctx: ServerRequestContext[Gateway, Any], params: types.SubscriptionsListenRequestParams

@@ -106,8 +106,7 @@ class Upstream:
 
     async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Forward one call; the upstream's own error results come back as they are."""
-        result = await self.client.session.call_tool(name, arguments)
-        return result
+        return await self.client.session.call_tool(name, arguments)
 
     async def resources(self) -> types.ListResourcesResult:
         return await self.client.list_resources()
@@ -121,7 +120,9 @@ class Upstream:
     async def prompts(self) -> types.ListPromptsResult:
         return await self.client.list_prompts()
 
-    async def get_prompt(self, name: str, arguments: dict[str, str] | None) -> types.GetPromptResult:
+    async def get_prompt(
+        self, name: str, arguments: dict[str, str] | None
+    ) -> types.GetPromptResult:
         return await self.client.get_prompt(name, arguments)
 
     async def _message(self, message: types.ServerNotification | Exception) -> None:

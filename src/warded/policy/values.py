@@ -148,7 +148,9 @@ def _resolve(schema: Mapping[str, Any] | None, root: Mapping[str, Any]) -> Mappi
     return schema
 
 
-def cedar_type(schema: Mapping[str, Any] | None, root: Mapping[str, Any] | None = None) -> str | None:
+def cedar_type(
+    schema: Mapping[str, Any] | None, root: Mapping[str, Any] | None = None
+) -> str | None:
     """The Cedar schema type (text) that `to_cedar` gives values valid against `schema`.
 
     `integer` → `Long`, `number` → `decimal`, `string` → `String`, `boolean`
