@@ -78,8 +78,6 @@ class _UpstreamModel(_Strict):
     url: str | None = None
     bearer_env: str | None = None
     labels: list[str] = Field(default_factory=list)
-    resources: bool = False
-    prompts: bool = False
 
 
 class _PrincipalModel(_Strict):
@@ -131,8 +129,6 @@ class UpstreamConfig:
     url: str | None = None
     bearer_env: str | None = None
     labels: tuple[str, ...] = ()
-    resources: bool = False
-    prompts: bool = False
 
     def bearer(self) -> str | None:
         """The credential sent upstream, read from the environment when it is needed."""
@@ -332,8 +328,6 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
             url=u.url,
             bearer_env=u.bearer_env,
             labels=tuple(u.labels),
-            resources=u.resources,
-            prompts=u.prompts,
         )
     if u.bearer_env is not None:
         raise _fail(path, f"{key}.bearer_env", "only for Streamable HTTP upstreams (with url)")
@@ -347,8 +341,6 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
         env=dict(u.env),
         cwd=None if u.cwd is None else (here / u.cwd).resolve(),
         labels=tuple(u.labels),
-        resources=u.resources,
-        prompts=u.prompts,
     )
 
 

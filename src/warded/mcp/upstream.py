@@ -108,23 +108,6 @@ class Upstream:
         """Forward one call; the upstream's own error results come back as they are."""
         return await self.client.session.call_tool(name, arguments)
 
-    async def resources(self) -> types.ListResourcesResult:
-        return await self.client.list_resources()
-
-    async def resource_templates(self) -> types.ListResourceTemplatesResult:
-        return await self.client.list_resource_templates()
-
-    async def read_resource(self, uri: str) -> types.ReadResourceResult:
-        return await self.client.read_resource(uri)
-
-    async def prompts(self) -> types.ListPromptsResult:
-        return await self.client.list_prompts()
-
-    async def get_prompt(
-        self, name: str, arguments: dict[str, str] | None
-    ) -> types.GetPromptResult:
-        return await self.client.get_prompt(name, arguments)
-
     async def _message(self, message: types.ServerNotification | Exception) -> None:
         if isinstance(message, types.ToolListChangedNotification):
             await self._changed()
