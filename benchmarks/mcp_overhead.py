@@ -198,8 +198,10 @@ async def main() -> None:
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     print(f"{calls} calls per path, alternating; times in ms; CPU = gateway process per call")
     print()
-    print("| transport | direct median | direct p99 | gateway median | gateway p99 "
-          "| added (median) | gateway CPU/call |")
+    print(
+        "| transport | direct median | direct p99 | gateway median | gateway p99 "
+        "| added (median) | gateway CPU/call |"
+    )
     print("|---|---|---|---|---|---|---|")
     with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
         await _stdio(Path(a), calls)
