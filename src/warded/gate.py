@@ -359,8 +359,16 @@ class Gate:
     def _add(self, tool: Tool) -> Tool:
         if tool.name in self._tools:
             raise WardedError(f"tool {tool.name!r} is already registered")
-        self._tools[tool.name] = tool
+        self._tools = {**self._tools, tool.name: tool}
         return tool
+
+    def unregister(self, name: str) -> None:
+        """Remove a tool: from now on it is unknown to listings and calls.
+
+        Calls already authorized finish. The registry is swapped whole, so a
+        listing in progress never sees it change under it.
+        """
+        self._tools = {n: t for n, t in self._tools.items() if n != name}
 
     def tools(self, principal: Principal, session: Session | None = None) -> list[ToolSpec]:
         """The tools some call could be permitted for; the rest do not exist for this principal.
@@ -628,17 +636,24 @@ class Gate:
                 return self._commit(decided)
             except _Stale:
                 continue
-        base = self._base(self._engine, principal, name)
+        base = self._base(self._engine, principal, name, call_id)
         reason = "the policy bundle or the session's labels changed during every attempt"
         return self._refuse("unavailable", base, self._now_or_wall(), started, reasons=(reason,))
 
-    def _base(self, engine: Engine, principal: Principal, name: object) -> dict[str, Any]:
-        return {
+    def _base(
+        self, engine: Engine, principal: Principal, name: object, call_id: object
+    ) -> dict[str, Any]:
+        """The fields every decision record of a call has; the caller's call id (an MCP
+        request id, a model's tool-call id) is kept in its detail."""
+        base: dict[str, Any] = {
             "call": new_id(),
             "principal": utf8(str(principal)),
             "tool": printable(name),
             "bundle_version": engine.version,
         }
+        if call_id is not None:
+            base["detail"] = {"call_id": printable(call_id)}
+        return base
 
     def _decide_once(
         self,
@@ -653,7 +668,7 @@ class Gate:
         """Resolve, freeze, validate, build the request and decide; refusals are recorded."""
         engine = self._engine
         shadow = self._shadow
-        base = self._base(engine, principal, name)
+        base = self._base(engine, principal, name, call_id)
         digest: str | None = None
         redacted: Any = None
         secrets = Secrets()
@@ -786,7 +801,11 @@ class Gate:
                             entry,
                             decision="deny",
                             code="approval_required",
-                            detail={"approval": pending.id, "group": pending.group},
+                            detail={
+                                **entry.detail,
+                                "approval": pending.id,
+                                "group": pending.group,
+                            },
                         )
                         _sealed(tx.append([held, *d.shadows]), [held, *d.shadows])
                         return Refusal(
@@ -799,13 +818,15 @@ class Gate:
                     consumed = approved.id
                     entry = replace(
                         entry,
-                        detail={"approval": approved.id, "approved_by": approved.decided_by},
+                        detail={
+                            **entry.detail,
+                            "approval": approved.id,
+                            "approved_by": approved.decided_by,
+                        },
                     )
-                if d.call_id is not None:
-                    entry = replace(entry, detail={**entry.detail, "call_id": d.call_id})
-                    if not tx.claim(f"{entry.principal}|{d.call_id}"):
-                        reused = {"reused_call_id": True}
-                        raise _Held("not_permitted", "call id already used", reused)
+                if d.call_id is not None and not tx.claim(f"{entry.principal}|{d.call_id}"):
+                    reused = {"reused_call_id": True}
+                    raise _Held("not_permitted", "call id already used", reused)
                 for reservation in owed.reservations:
                     if not tx.reserve(reservation):
                         raise _Held("limit_exceeded", f"limit {reservation.key} reached")

@@ -9,6 +9,7 @@
     warded test CASES...                    policy test cases (tests/cases/*.yaml)
     warded audit verify|tail|export|checkpoint|shadow DB
     warded approvals list|show|approve|deny DB ...
+    warded mcp serve|schema|pin|token ...   the MCP gateway
 
 Exit codes: 0 success (for `check`: allowed; for `test`: every case passed);
 1 an error, a usage error, a failed case, or (for `replay`) a widening; 2
@@ -32,6 +33,7 @@ from warded.cli.decide import check, validate
 from warded.cli.diff import diff
 from warded.cli.explain import explain
 from warded.cli.fmt import fmt
+from warded.cli.mcp import mcp
 from warded.cli.redteam import redteam
 from warded.cli.replay import replay, shadow
 
@@ -56,6 +58,7 @@ for command in (
     audit,
     approvals,
     redteam,
+    mcp,
 ):
     cli.add_command(command)
 

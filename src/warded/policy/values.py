@@ -146,3 +146,82 @@ def _resolve(schema: Mapping[str, Any] | None, root: Mapping[str, Any]) -> Mappi
         schema = node if isinstance(node, Mapping) else None
         seen += 1
     return schema
+
+
+def cedar_type(
+    schema: Mapping[str, Any] | None, root: Mapping[str, Any] | None = None
+) -> str | None:
+    """The Cedar schema type (text) that `to_cedar` gives values valid against `schema`.
+
+    `integer` → `Long`, `number` → `decimal`, `string` → `String`, `boolean`
+    → `Bool`, arrays → `Set<…>`, objects with `properties` → records whose
+    optional attributes are those not `required` or that may be null. A
+    schema with no single Cedar type (a free-form object, a union of kinds,
+    an untyped array) gives None: a value for it cannot be checked against a
+    Cedar schema, so requests carrying one are denied.
+    """
+    root = root if root is not None else (schema or {})
+    schema = _resolve(schema, root)
+    if not schema:
+        return None
+    options = schema.get("anyOf") or schema.get("oneOf")
+    if options:
+        found = {cedar_type(o, root) for o in options if _types(_resolve(o, root)) != {"null"}}
+        return found.pop() if len(found) == 1 else None
+    kinds = _types(schema) - {"null"}
+    if not kinds and "enum" in schema:
+        kinds = {_JSON_TYPE[type(v)] for v in schema["enum"] if type(v) in _JSON_TYPE}
+    if not kinds and "const" in schema and type(schema["const"]) in _JSON_TYPE:
+        kinds = {_JSON_TYPE[type(schema["const"])]}
+    if kinds == {"integer", "number"}:
+        kinds = {"number"}
+    if len(kinds) != 1:
+        return None
+    (kind,) = kinds
+    if kind == "array":
+        item = cedar_type(schema.get("items"), root)
+        return None if item is None else f"Set<{item}>"
+    if kind == "object":
+        record, untyped = cedar_record(schema, root)
+        return None if untyped else record
+    return {"integer": "Long", "number": "decimal", "string": "String", "boolean": "Bool"}.get(kind)
+
+
+def cedar_record(
+    schema: Mapping[str, Any], root: Mapping[str, Any] | None = None
+) -> tuple[str | None, list[str]]:
+    """The Cedar record type of an object schema's `properties`, and the keys with no Cedar type.
+
+    The record leaves the untyped keys out; it is None if the schema has no
+    `properties` (a free-form object).
+    """
+    root = root if root is not None else schema
+    props = schema.get("properties")
+    if not isinstance(props, Mapping):
+        return None, []
+    required = set(schema.get("required") or ())
+    fields, untyped = [], []
+    for key, prop in props.items():
+        inner = cedar_type(prop, root)
+        if inner is None:
+            untyped.append(key)
+            continue
+        optional = key not in required or _nullable(prop, root)
+        fields.append(f"{_attribute(key)}{'?' if optional else ''}: {inner}")
+    return ("{ " + ", ".join(fields) + " }" if fields else "{}"), untyped
+
+
+def _nullable(schema: Any, root: Mapping[str, Any]) -> bool:
+    schema = _resolve(schema, root) if isinstance(schema, Mapping) else None
+    if not schema:
+        return False
+    options = schema.get("anyOf") or schema.get("oneOf") or ()
+    return "null" in _types(schema) or any(_types(_resolve(o, root)) == {"null"} for o in options)
+
+
+def _attribute(key: str) -> str:
+    """A record attribute name as Cedar schema text: bare if an identifier, else quoted."""
+    if key.isidentifier() and key.isascii():
+        return key
+    escaped = key.replace("\\", "\\\\").replace('"', '\\"')
+    return f'"{escaped}"'

@@ -1,0 +1,304 @@
+"""The gateway: upstream tools become gate tools; every listing and call goes through the gate.
+
+Each upstream tool is registered on the gate as `<upstream>__<tool>` with the
+upstream's input schema and an executor that forwards the frozen arguments
+upstream, so the gate decides it like any other tool (policy, obligations,
+audit before acting, session labels from the upstream's `labels`).
+`tools/list` shows a principal exactly `gate.tools(principal, session)`, with
+the upstream's own definitions; `tools/call` is `gate.acall`, and a refusal
+becomes an `isError` result (see `results.py`).
+
+A definition must match its pin to be exposed (`pins.py`); a changed or
+unpinned definition is quarantined — unregistered from the gate, so it is
+unknown to listings and calls alike — and the event is audited.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import mcp_types as types
+from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+
+from warded.audit.record import AuditEntry, new_id
+from warded.errors import ToolDefinitionError, WardedError
+from warded.gate import Gate
+from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
+from warded.mcp.pins import Pins, flags, pin_of
+from warded.mcp.results import failed, refused
+from warded.mcp.upstream import Upstream
+from warded.model import Principal, Refusal, Session, ToolFailure
+from warded.store import MemoryStore, Store
+from warded.stores.sqlite import SQLiteStore
+
+log = logging.getLogger("warded.mcp")
+
+Notify = Callable[[], Awaitable[None]]
+
+
+@dataclass(frozen=True, slots=True)
+class Exposed:
+    """An upstream tool as the gateway exposes it."""
+
+    name: str
+    upstream: str
+    tool: types.Tool  # as the upstream lists it
+    pin: str
+
+    def listed(self) -> types.Tool:
+        return self.tool.model_copy(update={"name": self.name})
+
+
+class Gateway:
+    """Upstream connections, the exposed tools, and the downstream connections to notify."""
+
+    def __init__(self, config: GatewayConfig, gate: Gate, pins: Pins | None) -> None:
+        self.config = config
+        self.gate = gate
+        self.pins = pins
+        self._upstreams: dict[str, Upstream] = {}
+        self._exposed: dict[str, Exposed] = {}
+        self._first_seen: dict[str, str] = {}  # pins trusted on first use, when no pins file
+        self._quarantined: dict[str, tuple[str, str]] = {}  # name -> (reason, seen pin)
+        self._downstream: dict[Principal, dict[int, Notify]] = {}
+        self._shown: dict[Principal, frozenset[str]] = {}
+        self._buses: dict[Principal, InMemorySubscriptionBus] = {}
+        self._listeners: dict[Principal, ListenHandler] = {}
+
+    # -- upstreams ----------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def running(self) -> AsyncIterator[Gateway]:
+        """Connect every upstream and expose its tools; disconnect on exit."""
+        async with contextlib.AsyncExitStack() as stack:
+            for uid, upstream_config in self.config.upstreams.items():
+                upstream = Upstream(upstream_config, self._upstream_changed)
+                try:
+                    self._upstreams[uid] = await stack.enter_async_context(upstream.connect())
+                except Exception as exc:
+                    raise WardedError(
+                        f"upstream {uid}: cannot connect: {type(exc).__name__}: {exc}"
+                    ) from None
+            for upstream in self._upstreams.values():
+                await self._sync(upstream)
+            self._audit(
+                "mcp.start",
+                {
+                    "upstreams": sorted(self._upstreams),
+                    "tools": {
+                        n: {"upstream": e.upstream, "tool": e.tool.name, "pin": e.pin}
+                        for n, e in sorted(self._exposed.items())
+                    },
+                    "quarantined": sorted(self._quarantined),
+                },
+            )
+            try:
+                yield self
+            finally:
+                for handler in self._listeners.values():
+                    handler.close()
+                self._upstreams.clear()
+
+    async def _upstream_changed(self, upstream: Upstream) -> None:
+        await self._sync(upstream)
+        await self.refresh()
+
+    async def _sync(self, upstream: Upstream) -> None:
+        """List the upstream again and bring the gate's tools in line with the pins."""
+        listed = await upstream.tools()
+        present: set[str] = set()
+        for tool in listed:
+            name = exposed_name(upstream.id, tool.name)
+            if name is None:
+                log.warning("upstream %s: tool name %r cannot be exposed", upstream.id, tool.name)
+                continue
+            present.add(name)
+            pin = pin_of(tool)
+            reason = self._untrusted(name, tool, pin)
+            if reason is not None:
+                self._quarantine(name, upstream.id, tool.name, reason, pin)
+                continue
+            self._quarantined.pop(name, None)
+            current = self._exposed.get(name)
+            if current is not None and current.pin == pin:
+                continue
+            self._expose(Exposed(name, upstream.id, tool, pin))
+        for name in [n for n, e in self._exposed.items() if e.upstream == upstream.id]:
+            if name not in present:
+                self.gate.unregister(name)
+                del self._exposed[name]
+                self._audit("mcp.tool_removed", {"upstream": upstream.id, "tool": name})
+
+    def _untrusted(self, name: str, tool: types.Tool, pin: str) -> str | None:
+        """Why a definition may not be exposed, or None if it matches its pin."""
+        if self.pins is not None:
+            expected = self.pins.get(name)
+            if expected is None:
+                return "not pinned"
+            return None if expected == pin else "definition differs from its pin"
+        first = self._first_seen.get(name)
+        if first is None:
+            if flags(tool):
+                return "flagged by the injection scanner; pin it explicitly to trust it"
+            self._first_seen[name] = pin
+            return None
+        return None if first == pin else "definition changed since it was first seen"
+
+    def _expose(self, exposed: Exposed) -> None:
+        if exposed.name in self._exposed:
+            self.gate.unregister(exposed.name)
+            del self._exposed[exposed.name]
+        upstream = self.config.upstreams[exposed.upstream]
+        try:
+            self.gate.register(
+                exposed.name,
+                exposed.tool.input_schema,
+                self._executor(exposed.upstream, exposed.tool.name),
+                description=exposed.tool.description or "",
+                labels=upstream.labels,
+            )
+        except ToolDefinitionError as exc:
+            self._quarantine(
+                exposed.name, exposed.upstream, exposed.tool.name, str(exc), exposed.pin
+            )
+            return
+        self._exposed[exposed.name] = exposed
+
+    def _quarantine(self, name: str, upstream: str, tool: str, reason: str, pin: str) -> None:
+        if name in self._exposed:
+            self.gate.unregister(name)
+            del self._exposed[name]
+        if self._quarantined.get(name) == (reason, pin):
+            return
+        self._quarantined[name] = (reason, pin)
+        expected = self.pins.get(name) if self.pins is not None else self._first_seen.get(name)
+        log.warning("quarantined %s: %s", name, reason)
+        self._audit(
+            "mcp.quarantine",
+            {
+                "upstream": upstream,
+                "tool": tool,
+                "name": name,
+                "reason": reason,
+                "pinned": expected,
+                "seen": pin,
+            },
+        )
+
+    def _executor(self, upstream_id: str, tool: str) -> Callable[..., Awaitable[Any]]:
+        async def forward(**arguments: Any) -> dict[str, Any]:
+            result = await self._upstreams[upstream_id].call(tool, arguments)
+            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+        return forward
+
+    def _audit(self, event: str, detail: Mapping[str, Any]) -> None:
+        entry = AuditEntry(
+            kind="event",
+            call=new_id(),
+            time=self.gate.clock.now(),
+            detail={"event": event, **detail},
+        )
+        try:
+            self.gate.store.append([entry])
+        except Exception as exc:
+            log.error("could not audit %s: %s", event, exc)
+
+    # -- what a principal sees and calls -------------------------------------
+
+    def session(self, principal: Principal) -> Session:
+        """The warded session of an MCP principal (stable across connections, see docs)."""
+        return Session(self.config.session_of(principal))
+
+    def tools(self, principal: Principal) -> list[types.Tool]:
+        """The tools this principal may use in its session now, as the upstreams define them."""
+        specs = self.gate.tools(principal, self.session(principal))
+        shown = [self._exposed[s.name] for s in specs if s.name in self._exposed]
+        self._shown[principal] = frozenset(e.name for e in shown)
+        return [e.listed() for e in shown]
+
+    async def call(
+        self, principal: Principal, name: str, arguments: Mapping[str, Any] | None, call_id: str
+    ) -> types.CallToolResult:
+        """One `tools/call`, decided and run by the gate."""
+        result = await self.gate.acall(
+            principal, name, arguments or {}, self.session(principal), call_id=call_id
+        )
+        if isinstance(result, Refusal):
+            answer = refused(result)
+        elif isinstance(result, ToolFailure):
+            answer = failed(result)
+        else:
+            answer = types.CallToolResult.model_validate(result)
+        await self.refresh(principal)
+        return answer
+
+    # -- telling downstream clients that their listing changed ---------------
+
+    def attach(self, principal: Principal, key: int, notify: Notify) -> Callable[[], None]:
+        """Register a connection to notify; returns the function that detaches it."""
+        self._downstream.setdefault(principal, {})[key] = notify
+
+        def detach() -> None:
+            self._downstream.get(principal, {}).pop(key, None)
+
+        return detach
+
+    def listener(self, principal: Principal) -> ListenHandler:
+        """The `subscriptions/listen` handler (2026-07-28) for one principal's events."""
+        handler = self._listeners.get(principal)
+        if handler is None:
+            bus = self._buses[principal] = InMemorySubscriptionBus()
+            handler = self._listeners[principal] = ListenHandler(bus)
+        return handler
+
+    async def refresh(self, only: Principal | None = None) -> None:
+        """Notify every principal whose visible tools changed (a reload, a quarantine, a label)."""
+        principals = set(self._downstream) | set(self._buses)
+        for principal in [only] if only is not None else principals:
+            if principal not in principals:
+                continue
+            before = self._shown.get(principal)
+            now = frozenset(
+                s.name
+                for s in self.gate.tools(principal, self.session(principal))
+                if s.name in self._exposed
+            )
+            if before == now:
+                continue
+            self._shown[principal] = now
+            for notify in list(self._downstream.get(principal, {}).values()):
+                await notify()
+            bus = self._buses.get(principal)
+            if bus is not None:
+                await bus.publish(ToolsListChanged())
+
+    async def reload(self) -> str:
+        """Reload the policy bundle (BundleError keeps the old one) and notify who is affected."""
+        version = self.gate.reload()
+        await self.refresh()
+        return version
+
+    async def resync(self) -> None:
+        """List every upstream again (after re-pinning, say) and notify who is affected."""
+        for upstream in self._upstreams.values():
+            await self._sync(upstream)
+        await self.refresh()
+
+
+def open_gateway(config: GatewayConfig) -> Gateway:
+    """A gateway for `config`: its policy directory, its store, its pins."""
+    store: Store = MemoryStore() if config.store == ":memory:" else SQLiteStore(config.store)
+    gate = Gate.from_directory(config.policies, store=store)
+    pins = None
+    if config.pins is not None:
+        pins = Pins.read(config.pins)
+        if pins is None:
+            raise GatewayConfigError(
+                f"{config.pins}: no pins file yet; run `warded mcp pin {config.path}` first"
+            )
+    return Gateway(config, gate, pins)

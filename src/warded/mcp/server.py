@@ -1,0 +1,125 @@
+"""The downstream face: an MCP server (the SDK's low-level `Server`) in front of the gateway.
+
+The SDK speaks both protocol generations to clients: the initialize
+handshake (up to 2025-11-25) and the stateless 2026-07-28 protocol. Every
+handler is wrapped so that no exception text reaches the client: an
+unexpected error is logged and answered with a bare "Internal error".
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import mcp_types as types
+from mcp.server import Server
+from mcp.server.context import ServerRequestContext
+from mcp.server.lowlevel.server import NotificationOptions
+from mcp.server.models import InitializationOptions
+from mcp.shared.exceptions import MCPError
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from warded.audit.record import new_id
+from warded.mcp.gateway import Gateway
+from warded.model import Principal
+
+log = logging.getLogger("warded.mcp")
+
+PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal]
+P = TypeVar("P")
+R = TypeVar("R")
+_NONCE = "warded.connection"
+
+
+def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]:
+    """An MCP server whose handlers ask `gateway` as the principal `principal_of` names."""
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Server[Gateway]) -> AsyncIterator[Gateway]:
+        async with gateway.running():
+            yield gateway
+
+    async def list_tools(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListToolsResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        return types.ListToolsResult(tools=gateway.tools(principal))
+
+    async def call_tool(
+        ctx: ServerRequestContext[Gateway, Any], params: types.CallToolRequestParams
+    ) -> types.CallToolResult:
+        principal = principal_of(ctx)
+        nonce = _attach(gateway, ctx, principal)
+        return await gateway.call(
+            principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
+        )
+
+    async def listen(
+        ctx: ServerRequestContext[Gateway, Any], params: types.SubscriptionsListenRequestParams
+    ) -> types.SubscriptionsListenResult:
+        return await gateway.listener(principal_of(ctx))(ctx, params)
+
+    async def set_level(
+        ctx: ServerRequestContext[Gateway, Any], params: types.SetLevelRequestParams
+    ) -> types.EmptyResult:
+        return types.EmptyResult()  # the gateway sends no log messages downstream
+
+    server: Server[Gateway] = Server(
+        "warded-mcp",
+        version=_version(),
+        title="warded MCP gateway",
+        lifespan=lifespan,
+        on_list_tools=_guarded(list_tools),
+        on_call_tool=_guarded(call_tool),
+        on_subscriptions_listen=_guarded(listen),
+    )
+    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+    return server
+
+
+def initialization_options(server: Server[Gateway]) -> InitializationOptions:
+    return server.create_initialization_options(NotificationOptions(tools_changed=True))
+
+
+def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Principal) -> str:
+    """A nonce for this connection; handshake-era connections are registered for list_changed.
+
+    The SDK gives low-level handlers no public handle on the per-connection
+    state (`Context.connection` exists, but the runner hands handlers a
+    `ServerRequestContext`), so it is read off the request's session.
+    """
+    connection = getattr(ctx.session, "_connection", None)
+    if connection is None or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return new_id()  # a stateless request: nothing lasts beyond it
+    state = connection.state
+    nonce = state.get(_NONCE)
+    if nonce is None:
+        nonce = state[_NONCE] = new_id()
+        if connection.has_standalone_channel:
+            detach = gateway.attach(principal, id(connection), connection.send_tool_list_changed)
+            connection.exit_stack.callback(detach)
+    return str(nonce)
+
+
+def _guarded(
+    handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
+) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
+    async def run(ctx: ServerRequestContext[Gateway, Any], params: P) -> R:
+        try:
+            return await handler(ctx, params)
+        except MCPError:
+            raise
+        except Exception:
+            log.exception("%s failed", ctx.method)
+            raise MCPError(types.INTERNAL_ERROR, "Internal error") from None
+
+    return run
+
+
+def _version() -> str:
+    from importlib.metadata import version
+
+    return version("warded")

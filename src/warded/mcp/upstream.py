@@ -1,0 +1,142 @@
+"""One upstream MCP server, reached with the official SDK's `Client`.
+
+The client negotiates the protocol itself (`mode="auto"`: the stateless
+2026-07-28 protocol when the server speaks it, else the initialize
+handshake). What the gateway never passes upstream: the downstream client's
+roots, sampling or elicitation (no callbacks are registered, so none of
+those capabilities are declared), its bearer token (an HTTP upstream gets
+only the credential its own config names), and its environment (a stdio
+upstream gets the SDK's minimal default environment plus its config's
+`env`). Listings are not cached past a change: a `list_changed`
+notification (or, on 2026-07-28, a `subscriptions/listen` event) calls
+`on_change`, and the gateway lists again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from typing import Any
+
+import anyio
+import httpx2
+import mcp_types as types
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
+
+from warded.mcp.config import UpstreamConfig
+
+log = logging.getLogger("warded.mcp")
+MAX_PAGES = 100
+
+
+class Upstream:
+    """A live connection to one upstream server."""
+
+    def __init__(
+        self, config: UpstreamConfig, on_change: Callable[[Upstream], Awaitable[None]]
+    ) -> None:
+        self.config = config
+        self.id = config.id
+        self._on_change = on_change
+        self._client: Client | None = None
+
+    @contextlib.asynccontextmanager
+    async def connect(self) -> AsyncIterator[Upstream]:
+        """Connect (and disconnect on exit); change events are watched meanwhile."""
+        async with contextlib.AsyncExitStack() as stack:
+            client = await stack.enter_async_context(self._client_for(stack))
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            self._client = client
+            tools = client.server_capabilities.tools
+            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools and tools.list_changed:
+                tasks.start_soon(self._listen, client)
+            try:
+                yield self
+            finally:
+                self._client = None
+                tasks.cancel_scope.cancel()
+
+    def _client_for(self, stack: contextlib.AsyncExitStack) -> Client:
+        c = self.config
+        options: dict[str, Any] = {
+            "mode": "auto",
+            "cache": None,
+            "message_handler": self._message,
+        }
+        if c.transport == "stdio":
+            assert c.command is not None
+            params = StdioServerParameters(
+                command=c.command,
+                args=list(c.args),
+                env=dict(c.env) or None,
+                cwd=c.cwd,
+            )
+            return Client(params, **options)
+        assert c.url is not None
+        token = c.bearer()
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+        stack.push_async_callback(http.aclose)
+        return Client(streamable_http_client(c.url, http_client=http), **options)
+
+    @property
+    def client(self) -> Client:
+        if self._client is None:
+            raise RuntimeError(f"upstream {self.id} is not connected")
+        return self._client
+
+    @property
+    def protocol_version(self) -> str:
+        return self.client.protocol_version
+
+    async def tools(self) -> list[types.Tool]:
+        """Every tool the upstream lists now (all pages)."""
+        found: list[types.Tool] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_tools(cursor=cursor)
+            found.extend(page.tools)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(f"upstream {self.id}: tools/list did not end within {MAX_PAGES} pages")
+
+    async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
+        """Forward one call; the upstream's own error results come back as they are."""
+        return await self.client.session.call_tool(name, arguments)
+
+    async def _message(self, message: types.ServerNotification | Exception) -> None:
+        if isinstance(message, types.ToolListChangedNotification):
+            await self._changed()
+        elif isinstance(message, Exception):
+            log.warning("upstream %s: transport error: %s", self.id, type(message).__name__)
+
+    async def _listen(self, client: Client) -> None:
+        try:
+            async with client.listen(tools_list_changed=True) as events:
+                async for _ in events:
+                    await self._changed()
+        except Exception as exc:
+            log.warning("upstream %s: change stream ended: %s", self.id, type(exc).__name__)
+
+    async def _changed(self) -> None:
+        try:
+            await self._on_change(self)
+        except Exception:
+            log.exception("upstream %s: handling a tool list change failed", self.id)
+
+
+async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, list[types.Tool]]:
+    """Connect to every upstream once and return what each lists (for `pin` and `schema`)."""
+
+    async def ignore(_: Upstream) -> None:
+        return None
+
+    listed: dict[str, list[types.Tool]] = {}
+    for uid, config in configs.items():
+        async with Upstream(config, ignore).connect() as upstream:
+            listed[uid] = await upstream.tools()
+    return listed
