@@ -112,7 +112,7 @@ def test_approvals_list_as_json_and_errors_are_one_line(
     pending: tuple[Gate, Path, str, list[Any]], tmp_path: Path
 ) -> None:
     _, db, approval, _ = pending
-    listed = run("approvals", "list", str(db), "--json", "--now", str(NOW))
+    listed = run("approvals", "list", str(db), "--format", "json", "--now", str(NOW))
     rows = [json.loads(line) for line in listed.output.splitlines()]
     assert [r["id"] for r in rows] == [approval]
     assert rows[0]["status"] == "pending"

@@ -398,7 +398,9 @@ class Gate:
         with self.store.transaction() as tx:
             state = tx.update_session(session.id, labels=added)
             event = {"session": session.id, "labels_added": added, "reason": reason}
-            tx.append([_event("session.labels", self._now_or_wall(), event)])
+            tx.append(
+                [replace(_event("session.labels", self._now_or_wall(), event), session=session.id)]
+            )
         return state
 
     # -- calls --------------------------------------------------------------
@@ -636,18 +638,19 @@ class Gate:
                 return self._commit(decided)
             except _Stale:
                 continue
-        base = self._base(self._engine, principal, name, call_id)
+        base = self._base(self._engine, principal, name, session, call_id)
         reason = "the policy bundle or the session's labels changed during every attempt"
         return self._refuse("unavailable", base, self._now_or_wall(), started, reasons=(reason,))
 
     def _base(
-        self, engine: Engine, principal: Principal, name: object, call_id: object
+        self, engine: Engine, principal: Principal, name: object, session: Session, call_id: object
     ) -> dict[str, Any]:
         """The fields every decision record of a call has; the caller's call id (an MCP
         request id, a model's tool-call id) is kept in its detail."""
         base: dict[str, Any] = {
             "call": new_id(),
             "principal": utf8(str(principal)),
+            "session": printable(getattr(session, "id", None)),
             "tool": printable(name),
             "bundle_version": engine.version,
         }
@@ -668,7 +671,7 @@ class Gate:
         """Resolve, freeze, validate, build the request and decide; refusals are recorded."""
         engine = self._engine
         shadow = self._shadow
-        base = self._base(engine, principal, name, call_id)
+        base = self._base(engine, principal, name, session, call_id)
         digest: str | None = None
         redacted: Any = None
         secrets = Secrets()
@@ -985,6 +988,7 @@ class Gate:
             outcome=outcome or "ok",
             latency_us=_us(started),
             detail=notes,
+            session=session.id,
         )
         recorded = False
         for attempt in (entry, entry.reduced("the full outcome could not be sealed")):
@@ -1087,6 +1091,7 @@ class Gate:
             call=new_id(),
             time=time.time(),
             principal=utf8(str(principal)),
+            session=printable(getattr(session, "id", None)),
             tool=printable(name),
             decision="deny",
             code="unavailable",

@@ -50,6 +50,7 @@ class AuditEntry:
     request: Mapping[str, Any] | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
     id: str = field(default_factory=new_id)
+    session: str | None = None
 
     def reduced(self, reason: str) -> AuditEntry:
         """This entry without anything that may fail to seal: no copy of the
@@ -75,6 +76,7 @@ class AuditEntry:
             latency_us=self.latency_us if type(self.latency_us) is int else None,
             detail={"reduced": _text(reason)},
             id=_text(self.id),
+            session=None if self.session is None else _text(self.session),
         )
 
     def body(self, seq: int, prev: str) -> dict[str, Any]:
@@ -86,6 +88,7 @@ class AuditEntry:
             "call": self.call,
             "time_us": int(self.time * 1_000_000),
             "principal": self.principal,
+            "session": self.session,
             "tool": self.tool,
             "args_digest": self.args_digest,
             "args": self.args,

@@ -14,8 +14,8 @@ from typing import Any
 
 import click
 
-from warded.cli.audit import DB_ARG, open_store
-from warded.cli.common import Failure, _Group
+from warded.cli.audit import DB_ARG, open_store, terminal_safe
+from warded.cli.common import Failure, _Group, format_option
 from warded.clock import ManualClock, SystemClock
 from warded.errors import ApprovalError
 from warded.obligations.approvals import STATUSES, Approval
@@ -41,24 +41,26 @@ def _when(t: float) -> str:
 
 
 def _line(a: Approval) -> str:
+    who, tool, policy = (terminal_safe(x) for x in (a.principal, a.tool, a.policy))
     return (
-        f"{a.id}  {a.status:<9} {a.principal:<24} {a.tool:<16} group {a.group:<10} "
-        f"expires {_when(a.expires)}  policy {a.policy}"
+        f"{a.id}  {a.status:<9} {who:<24} {tool:<16} group {a.group:<10} "
+        f"expires {_when(a.expires)}  policy {policy}"
     )
 
 
 @approvals.command("list")
 @DB_ARG
 @click.option("--status", type=click.Choice(STATUSES), default=None, help="Only this status.")
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per approval.")
+@format_option("text", "json")
 @_NOW
-def list_approvals(db: Path, status: str | None, as_json: bool, now: float | None) -> None:
-    """Approvals, oldest first; open ones past their expiry show as expired."""
+def list_approvals(db: Path, status: str | None, fmt: str, now: float | None) -> None:
+    """Approvals, oldest first; open ones past their expiry show as expired. Arguments
+    are shown as approvers see them: sensitive values and scanner findings masked."""
     with open_store(db) as store:
         found = _desk(store, now).approvals(status)  # type: ignore[arg-type]
     for a in found:
-        click.echo(json.dumps(a.to_json(), sort_keys=True) if as_json else _line(a))
-    if not as_json:
+        click.echo(json.dumps(a.to_json(), sort_keys=True) if fmt == "json" else _line(a))
+    if fmt == "text":
         click.echo(f"{len(found)} approval{'' if len(found) == 1 else 's'}")
 
 
@@ -67,7 +69,7 @@ def list_approvals(db: Path, status: str | None, as_json: bool, now: float | Non
 @click.argument("approval_id")
 @_NOW
 def show(db: Path, approval_id: str, now: float | None) -> None:
-    """One approval with the exact arguments it would let run."""
+    """One approval with the arguments it would let run (sensitive values masked)."""
     with open_store(db) as store:
         a = _get(_desk(store, now), approval_id)
     click.echo(_line(a))

@@ -1,10 +1,12 @@
-"""`warded audit`: verify, tail, export and checkpoint a SQLite audit log."""
+"""`warded audit`: verify, tail, export and checkpoint a SQLite audit log; keys for
+signed checkpoints."""
 
 from __future__ import annotations
 
 import json
 import sqlite3
 import time
+import unicodedata
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -13,7 +15,9 @@ from typing import Any
 import click
 
 from warded.audit.record import AuditRecord, Checkpoint, verify
-from warded.cli.common import Failure, _Group, _one_line
+from warded.audit.signing import generate_key, sign, verify_signed
+from warded.audit.state import verify_state
+from warded.cli.common import Failure, _Group, _one_line, emit_json, format_option
 from warded.stores.sqlite import SQLiteStore
 
 # -- the audit log ------------------------------------------------------
@@ -64,32 +68,75 @@ def _jsonl(record: AuditRecord) -> str:
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="A file from `warded audit checkpoint`: also detect truncation.",
 )
-def audit_verify(db: Path, checkpoint: Path | None) -> None:
-    """Walk the hash chain; exit 1 naming the first record that does not verify."""
-    cp = None
-    if checkpoint is not None:
-        try:
-            cp = Checkpoint.from_json(json.loads(checkpoint.read_text(encoding="utf-8")))
-        except (ValueError, AttributeError) as exc:
-            raise Failure(f"checkpoint {checkpoint}: {exc}") from None
+@click.option(
+    "--public-key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Require the checkpoint to be signed by this key (`warded audit keygen`).",
+)
+@format_option("text", "json")
+def audit_verify(db: Path, checkpoint: Path | None, public_key: Path | None, fmt: str) -> None:
+    """Walk the hash chain, then recompute approvals, limit counters and session labels
+    from it and compare them with the store's tables; exit 1 naming what does not
+    verify (the first bad record, every disagreeing row by id)."""
+    cp = _checkpoint(checkpoint, public_key)
     with open_store(db) as store:
         result = verify(store.records(), cp)
+        problems = verify_state(store.records(), store) if result.ok else []
+    if fmt == "json":
+        emit_json(
+            {
+                "ok": result.ok and not problems,
+                "records": result.size,
+                "head": result.head,
+                "first_bad": result.first_bad,
+                "reason": result.reason,
+                "checkpoint": None if cp is None else cp.to_json(),
+                "state": [{"what": p.what, "id": p.id, "reason": p.reason} for p in problems],
+            }
+        )
+        if not result.ok or problems:
+            raise click.exceptions.Exit(1)
+        return
     if not result.ok:
         raise Failure(f"record {result.first_bad}: {result.reason}")
+    if problems:
+        raise Failure(*(f"{p} (not accounted for by the chain)" for p in problems))
     against = f", matches checkpoint of {cp.size} records" if cp else ""
-    click.echo(f"ok: {result.size} records, head {result.head}{against}")
+    signed = " (signature verified)" if public_key else ""
+    click.echo(
+        f"ok: {result.size} records, head {result.head}{against}{signed}; "
+        "approvals, counters and session labels agree with the chain"
+    )
+
+
+def _checkpoint(path: Path | None, public_key: Path | None) -> Checkpoint | None:
+    if path is None:
+        if public_key is not None:
+            raise Failure("--public-key needs --checkpoint")
+        return None
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if public_key is not None:
+            return verify_signed(data, public_key)
+        return Checkpoint.from_json(data)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise Failure(f"checkpoint {path}: {exc}") from None
 
 
 @audit.command()
 @DB_ARG
 @click.option("-n", "count", type=click.IntRange(min=0), default=20, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="One JSON object per record.")
-def tail(db: Path, count: int, as_json: bool) -> None:
-    """The last records of the log, oldest first (not verified; see `verify`)."""
+@format_option("text", "json")
+def tail(db: Path, count: int, fmt: str) -> None:
+    """The last records of the log, oldest first (not verified; see `verify`).
+
+    Text output escapes control and formatting characters, so nothing a caller
+    put in a tool name or an argument can forge or hide a line.
+    """
     with open_store(db) as store:
         records = list(store.records(max(0, store.checkpoint().size - count))) if count else []
     for record in records:
-        click.echo(_jsonl(record) if as_json else _summary(record))
+        click.echo(_jsonl(record) if fmt == "json" else _summary(record))
 
 
 def _summary(record: AuditRecord) -> str:
@@ -107,7 +154,19 @@ def _summary(record: AuditRecord) -> str:
         who, tool = b.get("principal") or "", b.get("tool") or ""
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
         return f"#{record.seq:<5} (unreadable record; see `warded audit verify`)"
+    who, tool, what, why = (terminal_safe(str(x)) for x in (who, tool, what, why))
     return f"#{record.seq:<5} {when}  {who:<24} {tool:<18} {what:<28} {why}".rstrip()
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with control, formatting (bidi, zero-width) and line-separator characters
+    escaped, so it prints as exactly one line showing what it holds."""
+    return "".join(
+        f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNSAFE or c == "\\" else c for c in text
+    )
+
+
+_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @audit.command()
@@ -125,11 +184,31 @@ def export(db: Path, out: Path | None) -> None:
 @audit.command("checkpoint")
 @DB_ARG
 @_OUT
-def audit_checkpoint(db: Path, out: Path | None) -> None:
-    """The log's size and head hash, for `verify --checkpoint` to catch truncation later."""
+@click.option(
+    "--sign",
+    "key",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Sign it with this Ed25519 private key (`warded audit keygen`).",
+)
+def audit_checkpoint(db: Path, out: Path | None, key: Path | None) -> None:
+    """The log's size and head hash (JSON), for `verify --checkpoint` to catch truncation
+    later; signed, a third party can check it with the public key."""
     with open_store(db) as store:
         cp = store.checkpoint()
-    _emit(json.dumps(cp.to_json(), sort_keys=True) + "\n", out)
+    data = cp.to_json() if key is None else sign(cp, key)
+    _emit(json.dumps(data, sort_keys=True) + "\n", out)
+
+
+@audit.command()
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path), metavar="KEY")
+def keygen(path: Path) -> None:
+    """Create an Ed25519 key pair for signing checkpoints: KEY (private, mode 0600)
+    and KEY.pub; never overwrites a file."""
+    try:
+        pub = generate_key(path)
+    except FileExistsError as exc:
+        raise Failure(f"{exc.filename} exists; choose another path") from None
+    click.echo(f"ok: private key {path}, public key {pub}")
 
 
 def _emit(text: str, out: Path | None) -> None:
