@@ -114,8 +114,8 @@ class _Decided:
     now: float
     call_id: str | None
     secrets: Secrets
-    shown: str  # the arguments as an approver sees them (canonical JSON, masked)
-    exact: bool  # nothing was masked in `shown`
+    value: Any  # the frozen arguments, thawed
+    masked: Any  # ... with what the input scanners found masked
 
 
 @dataclass(frozen=True, slots=True)
@@ -717,7 +717,6 @@ class Gate:
                 "resource": resource,
                 "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
             }
-            shown = mask_by_name(tool.sensitive, masked)
             entry = AuditEntry(
                 kind="decision",
                 time=now,
@@ -746,8 +745,8 @@ class Gate:
                 now=now,
                 call_id=call_id_text(call_id),
                 secrets=secrets,
-                shown=canonical_json(shown).decode(),
-                exact=shown == value,
+                value=value,
+                masked=masked,
             )
         except ArgumentError as exc:
             now = self._now_or_wall()
@@ -867,15 +866,18 @@ class Gate:
         )
 
     def _draft(self, d: _Decided, bound: str) -> Approval:
-        """A new approval request for this exact call."""
+        """A new approval request for this exact call: approvers see its arguments with
+        sensitive values and scanner findings masked (never cut); the exact arguments
+        are kept only when nothing had to be masked."""
         assert d.owed is not None
+        shown = mask_by_name(d.tool.sensitive, d.masked)
         return Approval(
             id=new_id(),
             digest=bound,
             call=d.entry.call,
             principal=d.entry.principal or "",
             tool=d.tool.name,
-            args=d.shown,
+            args=canonical_json(shown).decode(),
             args_digest=d.digest,
             resource=dict(d.resource),
             session=d.session,
@@ -884,7 +886,7 @@ class Gate:
             policy=d.owed.policy or "",
             created=d.now,
             expires=d.now + self.approval_ttl,
-            call_args=d.frozen.decode() if d.exact else None,
+            call_args=d.frozen.decode() if shown == d.value else None,
         )
 
     def _refuse(
