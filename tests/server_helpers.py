@@ -37,6 +37,7 @@ def write_config(directory: Path, accounts: Path, **extra: Any) -> Path:
         "tools": "service_tools:register",
         "secret_key_file": "service.key",
         "live_poll_seconds": 0.2,
+        "login_failures": 1000,
         **extra,
     }
     path = directory / "service.yaml"
