@@ -44,11 +44,15 @@ def pdp(
     """One PDP for the module: the scenario's requests change nothing but the audit log."""
     declared = yaml.safe_load((HERE / "declared.yaml").read_text())
     config = write_config(
-        tmp_path_factory.mktemp("pdp"), accounts_file[0], policies=str(HERE / "policies"), tools=None, declared=declared
+        tmp_path_factory.mktemp("pdp"),
+        accounts_file[0],
+        policies=str(HERE / "policies"),
+        tools=None,
+        declared=declared,
     )
-    text = yaml.safe_load(config.read_text())
-    del text["tools"]
-    config.write_text(yaml.safe_dump(text))
+    settings = yaml.safe_load(config.read_text())
+    del settings["tools"]  # the fixture's actions are all declared: the PEP runs them
+    config.write_text(yaml.safe_dump(settings))
     with TestClient(create_app(load_config(config), clock=ManualClock())) as client:
         yield client
 
