@@ -80,6 +80,11 @@ class Live:
                 self._tasks.add(task)
                 task.add_done_callback(self._tasks.discard)
 
+    async def settle(self) -> None:
+        """Wait for the notices under way (tests, and a clean shutdown)."""
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+
     def _pending_ids(self) -> frozenset[str]:
         return frozenset(a.id for a in self.desk.approvals("pending"))
 
