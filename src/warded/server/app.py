@@ -25,6 +25,7 @@ from warded.server.live import Live
 from warded.server.notify import Notifier
 from warded.server.problems import ApiError, error_response
 from warded.server.service import Service, service_of
+from warded.telemetry import Telemetry
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -43,8 +44,10 @@ STORE_CHECK_SECONDS = 5.0
 def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     """The service for one configuration: its store, gate, accounts and pages."""
     clock = clock if clock is not None else SystemClock()
-    store = open_store(config.store)
+    telemetry = Telemetry()  # spans and metrics to the global providers (the otel extra)
+    store = telemetry.observe(open_store(config.store))
     gate = build_gate(config, store, clock)
+    telemetry.watch(gate.approvals, clock)
     ledger = Ledger(store)
     notifier = None
     if config.webhook is not None:
