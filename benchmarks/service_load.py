@@ -77,17 +77,16 @@ class Server:
         self.port = free_port()
         env = {**os.environ, COUNTER: str(counter), "PYTHONPATH": str(config.parent)}
         command = [sys.executable, "-m", "warded.cli", "serve", "run", str(config)]
-        command += ["--port", str(self.port), "--workers", str(workers)]
-        self.process = subprocess.Popen(
-            command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
-        )
+        command += ["--port", str(self.port), "--workers", str(workers), "--no-access-log"]
+        self.log = open(config.parent / "server.log", "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(command, env=env, stdout=self.log, stderr=self.log)
         self.url = f"http://127.0.0.1:{self.port}"
 
     def wait_ready(self, seconds: float = 60.0) -> None:
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"server exited: {self.process.stderr.read()!r}")  # type: ignore[union-attr]
+                raise RuntimeError("server exited; see server.log")
             try:
                 if httpx.get(self.url + "/readyz", timeout=2).status_code == 200:
                     return
@@ -118,6 +117,7 @@ class Server:
             self.process.wait(30)
         except subprocess.TimeoutExpired:
             self.process.kill()
+        self.log.close()
 
 
 async def load(

@@ -42,7 +42,8 @@ def serve() -> None:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
-def run(config: Path, host: str, port: int, workers: int) -> None:
+@click.option("--access-log/--no-access-log", default=True, show_default=True)
+def run(config: Path, host: str, port: int, workers: int, access_log: bool) -> None:
     """Serve CONFIG (a YAML file; see docs/service.md) with uvicorn."""
     _server()
     import uvicorn
@@ -59,6 +60,7 @@ def run(config: Path, host: str, port: int, workers: int) -> None:
         port=port,
         workers=workers,
         log_level="info",
+        access_log=access_log,
         proxy_headers=False,
     )
 
