@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 import secrets
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
@@ -238,14 +238,8 @@ async def decide(request: Request, approval_id: str) -> Response:
     except ApiError as exc:
         notice = f"not done: {exc.message}"
     return RedirectResponse(
-        "/approvals?" + _query({"notice": notice}), status_code=303, headers=_no_store()
+        "/approvals?" + urlencode({"notice": notice}), status_code=303, headers=_no_store()
     )
-
-
-def _query(values: dict[str, str]) -> str:
-    from urllib.parse import urlencode
-
-    return urlencode(values)
 
 
 def _no_store() -> dict[str, str]:
@@ -345,7 +339,6 @@ async def bundle_page(request: Request) -> Response:
     bundle = service.gate.bundle
     agents = {Principal.parse(a.principal) for a in service.accounts.accounts() if a.principal}
     agents |= {Principal(t, i) for t, i in bundle.ancestors if t == "Agent"}
-    started = time.perf_counter()
     boundaries = await run_in_threadpool(
         lambda: [boundary(bundle, p) for p in sorted(agents, key=str)]
     )
@@ -356,5 +349,4 @@ async def bundle_page(request: Request) -> Response:
         csrf=csrf,
         bundle=bundle,
         boundaries=boundaries,
-        took=time.perf_counter() - started,
     )
