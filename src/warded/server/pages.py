@@ -20,11 +20,13 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.templating import Jinja2Templates
 from itsdangerous import BadSignature, URLSafeTimedSerializer
+from markupsafe import Markup
 from sse_starlette import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import RedirectResponse, Response
 
-from warded.cli.decide import boundary
+from warded.governance.document import document
+from warded.governance.render import html_page
 from warded.model import Principal
 from warded.server.accounts import Account
 from warded.server.api import decide_approval
@@ -337,16 +339,6 @@ async def bundle_page(request: Request) -> Response:
     except _SignIn:
         return _to_login()
     bundle = service.gate.bundle
-    agents = {Principal.parse(a.principal) for a in service.accounts.accounts() if a.principal}
-    agents |= {Principal(t, i) for t, i in bundle.ancestors if t == "Agent"}
-    boundaries = await run_in_threadpool(
-        lambda: [boundary(bundle, p) for p in sorted(agents, key=str)]
-    )
-    return _page(
-        request,
-        "bundle.html",
-        me=account,
-        csrf=csrf,
-        bundle=bundle,
-        boundaries=boundaries,
-    )
+    page = await run_in_threadpool(lambda: html_page(document(bundle, None, service.clock.now())))
+    body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]  # escaped by the renderer
+    return _page(request, "bundle.html", me=account, csrf=csrf, governance=Markup(body))
