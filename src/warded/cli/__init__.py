@@ -9,11 +9,8 @@
     warded test CASES...                    policy test cases (tests/cases/*.yaml)
     warded audit verify|tail|export|checkpoint|shadow DB
     warded approvals list|show|approve|deny DB ...
-<<<<<<< HEAD
     warded mcp serve|schema|pin|token ...   the MCP gateway
-=======
-    warded serve run|account|openapi CONFIG ...
->>>>>>> 0b3138d (Service: warded serve (FastAPI on uvicorn) with per-agent argon2 credentials, agent API (tools, decide, calls, audit), approvals API, admin reload, health/readiness, body limits and security headers; server and dev extras)
+    warded serve run|account|openapi CONFIG   the HTTP service
 
 Exit codes: 0 success (for `check`: allowed; for `test`: every case passed);
 1 an error, a usage error, a failed case, or (for `replay`) a widening; 2
