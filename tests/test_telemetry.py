@@ -12,7 +12,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-from conftest import BANKING, KNOWN_PAYEE, register_banking_tools
+from server_helpers import BANKING
+from server_helpers import KNOWN as KNOWN_PAYEE
+from service_tools import register
 from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session, ToolFailure
 from warded.telemetry import Telemetry
 
@@ -27,11 +29,10 @@ class Observed:
         self.reader = InMemoryMetricReader()
         self.telemetry = Telemetry(tracer, MeterProvider(metric_readers=[self.reader]))
         self.clock = ManualClock()
-        self.executed: list[Any] = []
         self.gate = Gate.from_directory(
             BANKING, store=self.telemetry.observe(MemoryStore()), clock=self.clock
         )
-        register_banking_tools(self.gate, self.executed)
+        register(self.gate)
 
         self.telemetry.watch(self.gate.approvals, self.clock)
 
