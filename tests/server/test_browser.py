@@ -108,7 +108,7 @@ def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
         expect(page.locator(".chain.ok")).to_contain_text("The hash chain verifies")
         shoot(page, "service-audit")
         page.goto(f"{base}/bundle")
-        expect(page.locator("h1")).to_contain_text("Policy bundle")
+        expect(page.locator(".governance h1")).to_contain_text("Governance document")
         shoot(page, "service-bundle")
         errors: list[str] = []
         page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
