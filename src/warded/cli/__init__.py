@@ -10,6 +10,7 @@
     warded audit verify|tail|export|checkpoint|shadow DB
     warded approvals list|show|approve|deny DB ...
     warded mcp serve|schema|pin|token ...   the MCP gateway
+    warded serve run|account|openapi CONFIG   the HTTP service
 
 Exit codes: 0 success (for `check`: allowed; for `test`: every case passed);
 1 an error, a usage error, a failed case, or (for `replay`) a widening; 2
@@ -36,6 +37,7 @@ from warded.cli.fmt import fmt
 from warded.cli.mcp import mcp
 from warded.cli.redteam import redteam
 from warded.cli.replay import replay, shadow
+from warded.cli.serve import serve
 
 audit.add_command(shadow)
 
@@ -59,6 +61,7 @@ for command in (
     approvals,
     redteam,
     mcp,
+    serve,
 ):
     cli.add_command(command)
 

@@ -1,0 +1,307 @@
+"""The service's configuration file, and the gate it builds.
+
+A YAML file; relative paths are relative to the file. Every key is checked:
+an unknown key or a wrong type is a `ConfigError` naming the key, never a
+service that starts with a setting silently ignored.
+
+    policies: policies/              # the bundle (reloaded by an admin)
+    store: warded.db                 # a SQLite file, sqlite:///path, or postgresql://…
+    accounts: accounts.json          # agents, enforcement points, people (`warded serve account`)
+    tools: tools.py:register         # register(gate): tools the service runs (optional)
+    declared: [...]                  # tools the caller runs, declared by a JSON Schema
+    scanners: [secrets]              # input scanners by name (optional)
+    output_scanners: [injection]     # output scanners by name (optional)
+    secret_key_file: service.key     # signs browser sessions; created if missing
+    notify: {webhook: https://…, secret_file: webhook.key}
+    public_url: https://pdp.example.com   # the AuthZEN policy_decision_point identifier
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import secrets
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from warded.clock import Clock
+from warded.gate import Gate
+from warded.scanners.base import Scanner, builtin_scanner
+from warded.store import Store
+from warded.stores.sqlite import SQLiteStore
+from warded.tools import EFFECTS
+
+DECLARED_RESULT = {"permitted": True}
+
+
+class ConfigError(ValueError):
+    """The configuration file is wrong; the message names the key."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceFrom:
+    """A declared tool's resource: a fixed type or an argument path, and a path for the id."""
+
+    id_from: str
+    type: str | None = None
+    type_from: str | None = None
+
+    def __call__(self, args: Mapping[str, Any]) -> tuple[str, str]:
+        kind = self.type if self.type is not None else _at(args, self.type_from or "")
+        return kind, _at(args, self.id_from)
+
+
+@dataclass(frozen=True, slots=True)
+class Declared:
+    """A tool the caller runs: the service decides, records and answers a permit."""
+
+    name: str
+    parameters: Mapping[str, Any]
+    description: str = ""
+    effect: str = "external"
+    resource: ResourceFrom | None = None
+    sensitive: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Webhook:
+    url: str
+    secret_file: Path
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceConfig:
+    source: Path
+    policies: Path
+    store: str
+    accounts: Path
+    secret_key_file: Path
+    tools: str | None = None
+    declared: tuple[Declared, ...] = ()
+    scanners: tuple[str, ...] = ()
+    output_scanners: tuple[str, ...] = ()
+    webhook: Webhook | None = None
+    public_url: str | None = None
+    max_body_bytes: int = 1_000_000
+    approval_ttl: float = 3600.0
+    live_poll_seconds: float = 1.0
+    login_failures: int = 5
+    login_window_seconds: float = 300.0
+
+    def secret_key(self) -> bytes:
+        """The key that signs browser sessions; created (0600) on first use."""
+        return _key_file(self.secret_key_file)
+
+
+_KEYS: dict[str, type | tuple[type, ...]] = {
+    "policies": str,
+    "store": str,
+    "accounts": str,
+    "secret_key_file": str,
+    "tools": str,
+    "declared": list,
+    "scanners": list,
+    "output_scanners": list,
+    "notify": dict,
+    "public_url": str,
+    "max_body_bytes": int,
+    "approval_ttl": (int, float),
+    "live_poll_seconds": (int, float),
+    "login_failures": int,
+    "login_window_seconds": (int, float),
+}
+
+
+def load_config(path: str | Path) -> ServiceConfig:
+    """Read and check a configuration file; raises ConfigError or OSError."""
+    source = Path(path).resolve()
+    try:
+        data = yaml.safe_load(source.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{source}: not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: must be a mapping of settings")
+    for key, value in data.items():
+        kinds = _KEYS.get(key)
+        if kinds is None:
+            raise ConfigError(f"{source}: unknown setting {key!r}")
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} has the wrong type ({type(value).__name__})")
+    for key in ("policies", "store", "accounts"):
+        if key not in data:
+            raise ConfigError(f"{source}: {key} is required")
+    here = source.parent
+
+    def rel(value: str) -> Path:
+        return (here / value).resolve()
+
+    store = data["store"]
+    if "://" not in store:
+        store = f"sqlite:///{rel(store)}"
+    notify = data.get("notify")
+    return ServiceConfig(
+        source=source,
+        policies=rel(data["policies"]),
+        store=store,
+        accounts=rel(data["accounts"]),
+        secret_key_file=rel(data.get("secret_key_file", "service.key")),
+        tools=data.get("tools"),
+        declared=tuple(_declared(source, i, d) for i, d in enumerate(data.get("declared", []))),
+        scanners=_names(source, "scanners", data.get("scanners", [])),
+        output_scanners=_names(source, "output_scanners", data.get("output_scanners", [])),
+        webhook=_webhook(source, notify, rel) if notify is not None else None,
+        public_url=data.get("public_url"),
+        max_body_bytes=data.get("max_body_bytes", 1_000_000),
+        approval_ttl=float(data.get("approval_ttl", 3600.0)),
+        live_poll_seconds=float(data.get("live_poll_seconds", 1.0)),
+        login_failures=data.get("login_failures", 5),
+        login_window_seconds=float(data.get("login_window_seconds", 300.0)),
+    )
+
+
+def _names(source: Path, key: str, value: list[Any]) -> tuple[str, ...]:
+    if not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"{source}: {key} must be a list of scanner names")
+    return tuple(value)
+
+
+def _webhook(source: Path, notify: dict[str, Any], rel: Callable[[str], Path]) -> Webhook:
+    url, secret_file = notify.get("webhook"), notify.get("secret_file")
+    if set(notify) - {"webhook", "secret_file"}:
+        raise ConfigError(f"{source}: notify takes webhook and secret_file only")
+    if not isinstance(url, str) or not url.startswith(("https://", "http://")):
+        raise ConfigError(f"{source}: notify.webhook must be an http(s) URL")
+    if not isinstance(secret_file, str):
+        raise ConfigError(f"{source}: notify.secret_file is required (the HMAC key)")
+    return Webhook(url, rel(secret_file))
+
+
+def _declared(source: Path, index: int, item: Any) -> Declared:
+    where = f"{source}: declared[{index}]"
+    if not isinstance(item, dict):
+        raise ConfigError(f"{where} must be a mapping")
+    allowed = {"name", "description", "parameters", "effect", "resource", "sensitive"}
+    if set(item) - allowed:
+        raise ConfigError(f"{where}: unknown keys {sorted(set(item) - allowed)}")
+    name, parameters = item.get("name"), item.get("parameters", {"type": "object"})
+    if not isinstance(name, str) or not isinstance(parameters, dict):
+        raise ConfigError(f"{where}: name (a string) and parameters (a JSON Schema) are required")
+    effect = item.get("effect", "external")
+    if effect not in EFFECTS:
+        raise ConfigError(f"{where}: effect must be one of {', '.join(EFFECTS)}")
+    resource = item.get("resource")
+    rule = None
+    if resource is not None:
+        if not isinstance(resource, dict) or set(resource) - {"type", "type_from", "id_from"}:
+            raise ConfigError(f"{where}: resource takes type or type_from, and id_from")
+        if "id_from" not in resource or ("type" in resource) == ("type_from" in resource):
+            raise ConfigError(f"{where}: resource needs id_from and exactly one of type, type_from")
+        rule = ResourceFrom(resource["id_from"], resource.get("type"), resource.get("type_from"))
+    sensitive = item.get("sensitive", [])
+    if not isinstance(sensitive, list) or not all(isinstance(s, str) for s in sensitive):
+        raise ConfigError(f"{where}: sensitive must be a list of argument names")
+    return Declared(
+        name, parameters, str(item.get("description", "")), effect, rule, tuple(sensitive)
+    )
+
+
+def _at(args: Mapping[str, Any], path: str) -> str:
+    value: Any = args
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            raise KeyError(f"argument path {path!r} is missing")
+        value = value[part]
+    if not isinstance(value, str):
+        raise TypeError(f"argument path {path!r} is not a string")
+    return value
+
+
+def _key_file(path: Path) -> bytes:
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "x", encoding="ascii") as f:
+            path.chmod(0o600)
+            f.write(secrets.token_hex(32))
+    key = path.read_text(encoding="ascii").strip()
+    if len(key) < 32:
+        raise ConfigError(f"{path}: a key file must hold at least 32 characters")
+    return key.encode()
+
+
+def open_store(url: str) -> Store:
+    """The store a URL names: `sqlite:///path` or `postgresql://…` (the postgres extra)."""
+    if url.startswith("sqlite:///"):
+        return SQLiteStore(url.removeprefix("sqlite://"))
+    if url.startswith(("postgresql://", "postgres://")):
+        try:
+            module = importlib.import_module("warded.stores.postgres")
+        except ImportError:
+            raise ConfigError(
+                "this warded has no PostgreSQL store yet (warded.stores.postgres)"
+            ) from None
+        store: Store = module.PostgresStore(url)
+        return store
+    raise ConfigError(f"store must be a SQLite path, sqlite:///… or postgresql://…, not {url!r}")
+
+
+def build_gate(config: ServiceConfig, store: Store, clock: Clock | None = None) -> Gate:
+    """The service's gate: the bundle, the scanners, the service's tools and the declared ones."""
+    scanners = [_scanner(config, n) for n in config.scanners]
+    output = [_scanner(config, n) for n in config.output_scanners]
+    gate = Gate.from_directory(
+        config.policies,
+        store=store,
+        clock=clock,
+        approval_ttl=config.approval_ttl,
+        scanners=scanners,
+        output_scanners=output,
+    )
+    if config.tools:
+        _registrar(config)(gate)
+    for d in config.declared:
+        gate.register(
+            d.name,
+            d.parameters,
+            _permit,
+            description=d.description,
+            effect=d.effect,
+            resource=d.resource,
+            sensitive=d.sensitive,
+        )
+    return gate
+
+
+def _permit(**_: Any) -> dict[str, bool]:
+    return dict(DECLARED_RESULT)
+
+
+def _scanner(config: ServiceConfig, name: str) -> Scanner:
+    try:
+        return builtin_scanner(name)
+    except Exception as exc:
+        raise ConfigError(f"{config.source}: scanner {name!r}: {exc}") from None
+
+
+def _registrar(config: ServiceConfig) -> Callable[[Gate], Any]:
+    """`file.py:function` (relative to the config) or `package.module:function`."""
+    target, sep, attr = (config.tools or "").partition(":")
+    if not sep or not attr:
+        raise ConfigError(f"{config.source}: tools must be 'file.py:function' or 'module:function'")
+    if target.endswith(".py"):
+        path = (config.source.parent / target).resolve()
+        spec = importlib.util.spec_from_file_location(f"warded_service_tools_{path.stem}", path)
+        if spec is None or spec.loader is None:
+            raise ConfigError(f"{config.source}: cannot load tools from {path}")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    else:
+        module = importlib.import_module(target)
+    function = getattr(module, attr, None)
+    if not callable(function):
+        raise ConfigError(f"{config.source}: {config.tools} is not a function")
+    registrar: Callable[[Gate], Any] = function
+    return registrar

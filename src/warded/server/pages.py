@@ -1,0 +1,344 @@
+"""The pages people use: sign in, approvals (live), the audit browser, the bundle.
+
+Server-rendered HTML (Jinja2, autoescaped); the only script is
+`static/live.js`, which refreshes the approvals list when the server-sent
+event stream says it changed. A session is a signed, HttpOnly, SameSite=Strict
+cookie naming the person and a CSRF token; every form carries that token and
+is refused without it. The Content-Security-Policy allows nothing inline.
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from importlib import resources
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Request
+from fastapi.templating import Jinja2Templates
+from itsdangerous import BadSignature, URLSafeTimedSerializer
+from markupsafe import Markup
+from sse_starlette import EventSourceResponse
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import RedirectResponse, Response
+
+from warded.governance.document import document
+from warded.governance.render import html_page
+from warded.model import Principal
+from warded.server.accounts import Account
+from warded.server.api import decide_approval
+from warded.server.ledger import Filter
+from warded.server.problems import ApiError
+from warded.server.service import Service, client_address, same, service_of
+
+router = APIRouter(include_in_schema=False)
+COOKIE = "warded_session"
+SESSION_SECONDS = 8 * 3600
+KEEPALIVE_SECONDS = 15.0
+templates = Jinja2Templates(directory=str(resources.files("warded.server") / "templates"))
+
+
+def _when(t: float | None) -> str:
+    if t is None:
+        return ""
+    return datetime.fromtimestamp(t, UTC).strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+templates.env.filters["when"] = _when
+templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
+
+
+class _SignIn(Exception):
+    """The page needs a signed-in person."""
+
+
+def _signer(service: Service) -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(service.config.secret_key(), salt="warded.session")
+
+
+def _person(request: Request) -> tuple[Account, str]:
+    """The signed-in person and their CSRF token."""
+    service = service_of(request)
+    raw = request.cookies.get(COOKIE)
+    if not raw:
+        raise _SignIn
+    try:
+        data = _signer(service).loads(raw, max_age=SESSION_SECONDS)
+        account = service.accounts.get(str(data["id"]))
+        csrf = str(data["csrf"])
+    except (BadSignature, KeyError, TypeError):
+        raise _SignIn from None
+    if account is None or account.kind != "person":
+        raise _SignIn
+    return account, csrf
+
+
+async def _form(request: Request, csrf: str | None) -> dict[str, str]:
+    """The posted form, if it carries the session's CSRF token and comes from this origin."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != str(request.base_url).rstrip("/"):
+        raise ApiError(403, "csrf_failed", "the form came from another origin")
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    given = values.get("csrf", "")
+    if csrf is None or not given or not same(given, csrf):
+        raise ApiError(403, "csrf_failed", "the form's CSRF token is missing or wrong")
+    return values
+
+
+def _page(request: Request, name: str, code: int = 200, **values: Any) -> Response:
+    return templates.TemplateResponse(
+        request, name, values, status_code=code, headers={"cache-control": "no-store"}
+    )
+
+
+def _to_login() -> Response:
+    return RedirectResponse("/login", status_code=303)
+
+
+# -- signing in ---------------------------------------------------------------
+
+
+@router.get("/")
+async def home() -> Response:
+    return RedirectResponse("/approvals", status_code=303)
+
+
+@router.get("/login")
+async def login_form(request: Request) -> Response:
+    service = service_of(request)
+    token = _signer(service).dumps({"login": secrets.token_hex(8)})
+    return _page(request, "login.html", csrf=token, error=None)
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    service = service_of(request)
+    signer = _signer(service)
+    form = await request.form()
+    values = {k: v for k, v in form.items() if isinstance(v, str)}
+    retry = signer.dumps({"login": secrets.token_hex(8)})
+    try:
+        signer.loads(values.get("csrf", ""), max_age=3600)
+    except BadSignature:
+        return _page(request, "login.html", 403, csrf=retry, error="The form expired; try again.")
+    who, password = values.get("id", "")[:256], values.get("password", "")[:1024]
+    keys = (f"ip:{client_address(request)}", f"account:{who}")
+    if service.throttle.blocked(*keys):
+        error = "Too many failed sign-ins. Try again later."
+        return _page(request, "login.html", 429, csrf=retry, error=error)
+    account = await run_in_threadpool(service.accounts.by_password, who, password)
+    if account is None:
+        service.throttle.failed(*keys)
+        return _page(request, "login.html", 401, csrf=retry, error="Wrong id or password.")
+    session = signer.dumps({"id": account.id, "csrf": secrets.token_urlsafe(24)})
+    answer = RedirectResponse("/approvals", status_code=303)
+    answer.set_cookie(
+        COOKIE,
+        session,
+        max_age=SESSION_SECONDS,
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return answer
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    try:
+        _, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    await _form(request, csrf)
+    answer = _to_login()
+    answer.delete_cookie(COOKIE)
+    return answer
+
+
+# -- approvals ----------------------------------------------------------------
+
+
+def _approvals(service: Service) -> dict[str, Any]:
+    everything = service.gate.approvals.approvals()
+    pending = [service.approval_view(a) for a in everything if a.status == "pending"]
+    decided = sorted(
+        (a for a in everything if a.decided_at is not None and a.status != "pending"),
+        key=lambda a: a.decided_at or 0,
+        reverse=True,
+    )[:20]
+    return {"pending": pending, "decided": [service.approval_view(a) for a in decided]}
+
+
+@router.get("/approvals")
+async def approvals_page(request: Request) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    lists = await run_in_threadpool(_approvals, service)
+    return _page(
+        request,
+        "approvals.html",
+        me=account,
+        csrf=csrf,
+        version=service.live.version,
+        notice=request.query_params.get("notice"),
+        **lists,
+    )
+
+
+@router.get("/approvals/list")
+async def approvals_list(request: Request) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return Response(status_code=401)
+    lists = await run_in_threadpool(_approvals, service)
+    return _page(request, "_approvals.html", me=account, csrf=csrf, **lists)
+
+
+@router.get("/approvals/events")
+async def approvals_events(request: Request) -> Response:
+    service = service_of(request)
+    try:
+        _person(request)
+    except _SignIn:
+        return Response(status_code=401)
+    since = request.query_params.get("v", "")
+    start = int(since) if since.isdigit() else service.live.version
+
+    async def stream() -> AsyncIterator[dict[str, str]]:
+        async for version in service.live.changes(start, KEEPALIVE_SECONDS):
+            yield {"event": "approvals", "data": str(version)}
+
+    return EventSourceResponse(stream(), headers={"cache-control": "no-store"})
+
+
+@router.post("/approvals/{approval_id}")
+async def decide(request: Request, approval_id: str) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    form = await _form(request, csrf)
+    verdict = form.get("verdict")
+    if verdict not in ("approve", "deny"):
+        raise ApiError(400, "invalid_request", "verdict must be approve or deny")
+    reason = form.get("reason", "").strip()[:2000] or None
+    try:
+        decided = await run_in_threadpool(
+            decide_approval, service, approval_id, account, verdict, reason
+        )
+        notice = f"{decided.status}: {decided.tool} for {decided.principal} ({decided.id})"
+    except ApiError as exc:
+        notice = f"not done: {exc.message}"
+    return RedirectResponse(
+        "/approvals?" + urlencode({"notice": notice}), status_code=303, headers=_no_store()
+    )
+
+
+def _no_store() -> dict[str, str]:
+    return {"cache-control": "no-store"}
+
+
+# -- audit --------------------------------------------------------------------
+
+
+@router.get("/audit")
+async def audit_page(request: Request) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    q = request.query_params
+    try:
+        where = Filter(
+            principal=_agent(q.get("agent")),
+            tool=q.get("tool") or None,
+            decision=q.get("decision") or None,
+            since=_time(q.get("since")),
+            until=_time(q.get("until")),
+            before=int(q["before"]) if q.get("before", "").isdigit() else None,
+        )
+        problem = None
+    except ValueError as exc:
+        where, problem = Filter(kind="none"), str(exc)
+    records = await run_in_threadpool(service.ledger.find, where, 100)
+    status = await run_in_threadpool(service.ledger.verified)
+    return _page(
+        request,
+        "audit.html",
+        me=account,
+        csrf=csrf,
+        records=[r.body for r in records],
+        status=status,
+        q=dict(q),
+        problem=problem,
+        older=records[-1].seq if len(records) == 100 else None,
+    )
+
+
+def _agent(value: str | None) -> str | None:
+    if not value:
+        return None
+    if "::" in value:
+        return str(Principal.parse(value))
+    return str(Principal.agent(value))
+
+
+def _time(value: str | None) -> float | None:
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a time: {value!r} (use 2026-01-31T14:00)") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    return parsed.timestamp()
+
+
+@router.get("/audit/{seq}")
+async def record_page(request: Request, seq: int) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    record = await run_in_threadpool(service.ledger.record, seq)
+    if record is None:
+        raise ApiError(404, "not_found", "no such record")
+    status = await run_in_threadpool(service.ledger.verified)
+    return _page(
+        request,
+        "record.html",
+        me=account,
+        csrf=csrf,
+        record=record.body,
+        hash=record.hash,
+        status=status,
+    )
+
+
+# -- the bundle ---------------------------------------------------------------
+
+
+@router.get("/bundle")
+async def bundle_page(request: Request) -> Response:
+    service = service_of(request)
+    try:
+        account, csrf = _person(request)
+    except _SignIn:
+        return _to_login()
+    bundle = service.gate.bundle
+    page = await run_in_threadpool(lambda: html_page(document(bundle, None, service.clock.now())))
+    body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]  # escaped by the renderer
+    return _page(request, "bundle.html", me=account, csrf=csrf, governance=Markup(body))

@@ -1,0 +1,117 @@
+"""End to end in a real browser (Debian's chromium driven by Playwright).
+
+An agent's large payment appears on the approvals page without a reload
+(server-sent events), a person approves it in the browser, and the agent's
+retry runs exactly once. Set WARDED_SCREENSHOTS=DIR to keep the pages as PNGs.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
+from service_tools import EXECUTED
+from warded.server import create_app, load_config
+
+CHROMIUM = "/usr/bin/chromium"
+FLAGS = [
+    "--no-sandbox",
+    "--headless",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WAIT_MS = 30_000
+pytestmark = pytest.mark.skipif(
+    not Path(CHROMIUM).exists() and os.environ.get("CI") != "true",
+    reason="Debian chromium is not installed (.ci/run installs it)",
+)
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        launched = p.chromium.launch(executable_path=CHROMIUM, args=FLAGS, headless=True)
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+def shoot(page: Any, name: str) -> None:
+    target = os.environ.get("WARDED_SCREENSHOTS")
+    if target:
+        Path(target).mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
+
+
+def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
+    browser: Any, config_path: Path, tokens: Tokens
+) -> None:
+    from playwright.sync_api import expect
+
+    app = create_app(load_config(config_path))
+    with Served(app) as base, httpx.Client(base_url=base, timeout=30) as agent:
+        page = browser.new_page(viewport={"width": 1280, "height": 860})
+        page.goto(f"{base}/approvals")
+        page.fill("input[name=id]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        shoot(page, "service-login")
+        page.click("button[type=submit]")
+        expect(page.locator("h1")).to_have_text("Approvals", timeout=WAIT_MS)
+        expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
+        expect(page.locator("article.approval")).to_have_count(0)
+
+        laptop = {"recipient": KNOWN, "amount": 1200, "subject": "laptop for the new hire"}
+        call = {"tool": "send_money", "args": laptop, "session": "run-e2e"}
+        before = len(EXECUTED)
+        first = agent.post("/v1/calls", json=call, headers=bearer(tokens.billing)).json()
+        approval = first["refusal"]["approval_id"]
+        assert first["refusal"]["code"] == "approval_required"
+
+        card = page.locator(f"#approval-{approval}")
+        expect(card).to_be_visible(timeout=WAIT_MS)  # arrived live, no reload
+        expect(card).to_contain_text("send_money")
+        expect(card).to_contain_text("1200")
+        expect(card).to_contain_text("laptop for the new hire")
+        expect(card).to_contain_text("Payments from 100.00 to 5000.00 to known payees")
+        shoot(page, "service-approvals")
+
+        card.locator("input[name=reason]").fill("approved in the browser")
+        card.locator("button.approve").click()
+        expect(page.locator(".notice")).to_contain_text("approved", timeout=WAIT_MS)
+        expect(page.locator(f"#approval-{approval}")).to_have_count(0)
+        expect(page.locator("table.list")).to_contain_text("approved in the browser")
+        shoot(page, "service-approved")
+
+        state = agent.get(f"/v1/approvals/{approval}", headers=bearer(tokens.billing)).json()
+        assert state["status"] == "approved"
+        assert state["decided_by"] == "alice"
+        retried = agent.post("/v1/calls", json=call, headers=bearer(tokens.billing)).json()
+        assert retried["status"] == "ok"
+        again = agent.post("/v1/calls", json=call, headers=bearer(tokens.billing)).json()
+        assert again["refusal"]["code"] == "approval_required"
+        assert EXECUTED[before:] == [("send_money", {"recipient": KNOWN, "amount": 1200})]
+
+        page.goto(f"{base}/audit?agent=billing-bot")
+        expect(page.locator(".chain.ok")).to_contain_text("The hash chain verifies")
+        shoot(page, "service-audit")
+        page.goto(f"{base}/bundle")
+        expect(page.locator(".governance h1")).to_contain_text("Governance document")
+        shoot(page, "service-bundle")
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.goto(f"{base}/approvals")
+        expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
+        assert not [e for e in errors if "Content Security Policy" in e]

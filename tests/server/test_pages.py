@@ -1,0 +1,162 @@
+"""The pages: signing in, CSRF, the Content-Security-Policy, escaping, the audit browser."""
+
+from __future__ import annotations
+
+import re
+
+from fastapi.testclient import TestClient
+
+from server_helpers import KNOWN, PASSWORD, Tokens, bearer
+
+
+def sign_in(client: TestClient, who: str = "alice", password: str = PASSWORD) -> int:
+    form = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    answer = client.post(
+        "/login",
+        data={"id": who, "password": password, "csrf": csrf.group(1)},
+        follow_redirects=False,
+    )
+    return answer.status_code
+
+
+def page_csrf(client: TestClient) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', client.get("/approvals").text)
+    assert found is not None
+    return found.group(1)
+
+
+def hold(client: TestClient, tokens: Tokens, subject: str = "laptop") -> str:
+    body = {
+        "tool": "send_money",
+        "args": {"recipient": KNOWN, "amount": 1500, "subject": subject},
+        "session": "page-run",
+    }
+    answer = client.post("/v1/calls", json=body, headers=bearer(tokens.billing)).json()
+    approval: str = answer["refusal"]["approval_id"]
+    return approval
+
+
+def test_pages_need_a_signed_in_person(client: TestClient) -> None:
+    for path in ("/approvals", "/audit", "/bundle", "/audit/0"):
+        answer = client.get(path, follow_redirects=False)
+        assert answer.status_code == 303
+        assert answer.headers["location"] == "/login"
+    assert client.get("/approvals/events").status_code == 401
+
+
+def test_a_wrong_password_is_refused_and_repeated_failures_are_throttled(
+    client: TestClient,
+) -> None:
+    assert sign_in(client, "alice", "wrong password") == 401
+    assert sign_in(client, "nobody", "wrong password") == 401
+    assert sign_in(client, "alice") == 303
+
+
+def test_a_token_is_not_a_password_and_agents_cannot_sign_in(
+    client: TestClient, tokens: Tokens
+) -> None:
+    assert sign_in(client, "alice", tokens.alice) == 401
+    assert sign_in(client, "billing-bot", tokens.billing) == 401
+
+
+def test_the_page_shows_the_held_call_and_escapes_what_the_agent_wrote(
+    client: TestClient, tokens: Tokens
+) -> None:
+    approval = hold(client, tokens, subject="<script>alert(1)</script>")
+    assert sign_in(client) == 303
+    page = client.get("/approvals")
+    assert page.status_code == 200
+    assert f'id="approval-{approval}"' in page.text
+    assert "<script>alert(1)</script>" not in page.text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page.text
+    assert "Payments from 100.00 to 5000.00" in page.text
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "unsafe-inline" not in csp
+    assert "frame-ancestors 'none'" in csp
+    assert not re.search(r"<script>(?!alert)", page.text)  # no inline script of our own
+
+
+def test_a_decision_without_the_csrf_token_is_refused(client: TestClient, tokens: Tokens) -> None:
+    approval = hold(client, tokens)
+    assert sign_in(client) == 303
+    for data in ({"verdict": "approve"}, {"verdict": "approve", "csrf": "forged"}):
+        answer = client.post(f"/approvals/{approval}", data=data, follow_redirects=False)
+        assert answer.status_code == 403
+        assert answer.json()["error"]["code"] == "csrf_failed"
+    other_origin = client.post(
+        f"/approvals/{approval}",
+        data={"verdict": "approve", "csrf": page_csrf(client)},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert other_origin.status_code == 403
+    state = client.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
+    assert state["status"] == "pending"
+
+
+def test_approving_on_the_page_records_who_and_why(client: TestClient, tokens: Tokens) -> None:
+    approval = hold(client, tokens)
+    assert sign_in(client) == 303
+    answer = client.post(
+        f"/approvals/{approval}",
+        data={"verdict": "approve", "reason": "budgeted", "csrf": page_csrf(client)},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 303
+    assert "approved" in answer.headers["location"]
+    state = client.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
+    assert (state["status"], state["decided_by"], state["reason"]) == (
+        "approved",
+        "alice",
+        "budgeted",
+    )
+
+
+def test_an_approver_outside_the_group_sees_why_nothing_happened(
+    client: TestClient, tokens: Tokens
+) -> None:
+    approval = hold(client, tokens)
+    assert sign_in(client, "bob") == 303
+    answer = client.post(
+        f"/approvals/{approval}",
+        data={"verdict": "approve", "csrf": page_csrf(client)},
+    )
+    assert "not done: approver is not in finance" in answer.text
+
+
+def test_the_audit_browser_filters_and_shows_chain_position_and_verify_status(
+    client: TestClient, tokens: Tokens
+) -> None:
+    hold(client, tokens)
+    client.post(
+        "/v1/calls",
+        json={"tool": "get_balance", "args": {}, "session": "s"},
+        headers=bearer(tokens.support),
+    )
+    assert sign_in(client) == 303
+    page = client.get("/audit?agent=support-bot&decision=allow").text
+    assert "The hash chain verifies" in page
+    assert "Agent::&#34;support-bot&#34;" in page
+    assert "Agent::&#34;billing-bot&#34;" not in page
+    held = client.get("/audit?decision=approval_required").text
+    seq = re.search(r'<a href="/audit/(\d+)">', held)
+    assert seq is not None
+    record = client.get(f"/audit/{seq.group(1)}").text
+    assert f"#{seq.group(1)} of" in record
+    assert "the chain verifies through record" in record
+    assert "approval_required" in record
+    bad_time = client.get("/audit?since=yesterday")
+    assert "not a time" in bad_time.text
+
+
+def test_the_bundle_page_shows_each_agents_boundary(client: TestClient) -> None:
+    assert sign_in(client) == 303
+    page = client.get("/bundle").text
+    assert 'Agent <code>Agent::"billing-bot"</code>' in page
+    assert 'Agent <code>Agent::"support-bot"</code>' in page
+    assert "payments.large-known" in page
+    assert "finance" in page
+    assert "<style>" not in page  # the page's own stylesheet, nothing inline (CSP)
