@@ -84,7 +84,7 @@ def response_body(*calls: Call, text: str | None = None) -> dict[str, Any]:
         "tools": [],
         "usage": {
             "input_tokens": 10,
-            "input_tokens_details": {"cached_tokens": 0},
+            "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
             "output_tokens": 5,
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": 15,
