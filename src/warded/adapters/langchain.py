@@ -21,6 +21,7 @@ gate lists it, decides every call, and only then runs it.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from typing import Annotated, Any
 
@@ -106,7 +107,7 @@ class LangChainTools:
         return GateTool(
             name=spec.name,
             description=spec.description,
-            args_schema=dict(spec.parameters),
+            args_schema=copy.deepcopy(dict(spec.parameters)),
             gate=self.gate,
             principal=self.principal,
             session=self.session,

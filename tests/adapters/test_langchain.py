@@ -1,0 +1,237 @@
+"""The LangChain adapter with langchain-core's tools and messages, and ChatOpenAI's parsing."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import Annotated, Any
+
+import httpx2
+import pytest
+from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, tool
+from langchain_core.utils.function_calling import convert_to_openai_tool
+from langchain_openai import ChatOpenAI
+
+from adapters.wire import KNOWN, PAY, Replay, chat_body, is_refusal, without_ref
+from warded import Gate, MemoryStore, Principal, Refusal, Session, ToolDefinitionError
+from warded.adapters.langchain import LangChainTools, register
+
+
+def tool_call(call_id: str, name: str, args: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "tool_call", "id": call_id, "name": name, "args": args}
+
+
+def by_name(tools: list[BaseTool]) -> dict[str, BaseTool]:
+    return {t.name: t for t in tools}
+
+
+def test_the_tools_are_langchain_tools_showing_the_model_the_gates_schema(
+    gate: Gate, billing: Principal, support: Principal, session: Session
+) -> None:
+    for who in (billing, support):
+        tools = LangChainTools(gate, who, session).tools()
+        assert all(isinstance(t, BaseTool) for t in tools)
+        assert [convert_to_openai_tool(t)["function"] for t in tools] == [
+            {"name": s.name, "description": s.description, "parameters": s.parameters}
+            for s in gate.tools(who, session)
+        ]
+
+
+def test_a_tool_invoked_with_a_tool_call_answers_with_a_tool_message(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    send = by_name(LangChainTools(gate, billing, session).tools())["send_money"]
+    ran = send.invoke(tool_call("call_1", "send_money", PAY))
+    refused = send.invoke(tool_call("call_2", "send_money", {**PAY, "recipient": "XX00"}))
+    assert isinstance(ran, ToolMessage)
+    assert (ran.tool_call_id, ran.status, ran.content) == (
+        "call_1",
+        "success",
+        '{"status":"sent","amount":42.5}',
+    )
+    assert ran.artifact == {"status": "sent", "amount": 42.5}
+    assert isinstance(refused, ToolMessage)
+    assert refused.status == "error"
+    assert isinstance(refused.artifact, Refusal)
+    assert refused.content == refused.artifact.to_model()
+    assert len(executed) == 1
+
+
+def test_a_tool_invoked_with_arguments_returns_the_text_the_model_would_see(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    tools = by_name(LangChainTools(gate, billing, session).tools())
+    assert tools["get_balance"].invoke({}) == "100.0"
+    assert is_refusal(tools["send_money"].invoke({**PAY, "amount": "lots"}), "invalid_arguments",
+                      detail="amount: violates 'type'")  # fmt: skip
+    assert asyncio.run(tools["send_money"].ainvoke(PAY)) == '{"status":"sent","amount":42.5}'
+    assert [name for name, _ in executed] == ["get_balance", "send_money"]
+
+
+@pytest.mark.requirement("G9")
+def test_a_resent_tool_call_id_runs_at_most_once(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    send = by_name(LangChainTools(gate, billing, session).tools())["send_money"]
+    send.invoke(tool_call("call_1", "send_money", PAY))
+    again = asyncio.run(send.ainvoke(tool_call("call_1", "send_money", PAY)))
+    assert isinstance(again, ToolMessage)
+    assert is_refusal(again.text, "not_permitted")
+    assert len(executed) == 1
+
+
+@pytest.mark.requirement("G2")
+def test_handle_answers_every_call_of_a_message_even_to_names_never_offered(
+    gate: Gate, support: Principal, session: Session, executed: list[Any]
+) -> None:
+    ai = AIMessage(
+        content="",
+        tool_calls=[tool_call("c1", "get_balance", {}), tool_call("c2", "send_money", PAY)],
+        invalid_tool_calls=[
+            {"type": "invalid_tool_call", "id": "c3", "name": "wire_all_funds", "args": "{",
+             "error": "bad json"},
+        ],
+    )  # fmt: skip
+    balance, hidden, never = LangChainTools(gate, support, session).handle(ai)
+    assert [(m.tool_call_id, m.name, m.status) for m in (balance, hidden, never)] == [
+        ("c1", "get_balance", "success"),
+        ("c2", "send_money", "error"),
+        ("c3", "wire_all_funds", "error"),
+    ]
+    assert without_ref(hidden.text) == without_ref(never.text)
+    assert is_refusal(hidden.text, "unknown_tool")
+    assert executed == [("get_balance", {})]
+
+
+def test_arguments_langchain_could_not_parse_are_refused_by_the_gate(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    ai = AIMessage(
+        content="",
+        invalid_tool_calls=[
+            {"type": "invalid_tool_call", "id": "c1", "name": "send_money", "args": '{"amount": ',
+             "error": "bad json"},
+        ],
+    )  # fmt: skip
+    (refused,) = asyncio.run(LangChainTools(gate, billing, session).ahandle(ai))
+    assert json.loads(refused.text)["code"] == "invalid_arguments"
+    assert executed == []
+
+
+def test_untrusted_content_takes_payments_away_for_the_rest_of_the_session(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    tools = LangChainTools(gate, billing, session)
+    ai = AIMessage(
+        content="",
+        tool_calls=[
+            tool_call("c1", "read_document", {"path": "a"}),
+            tool_call("c2", "send_money", PAY),
+        ],
+    )
+    _, pay = tools.handle(ai)
+    assert is_refusal(pay.text, "not_permitted", policy="session.untrusted-no-payments")
+    assert [name for name, _ in executed] == ["read_document"]
+
+
+def test_a_chat_model_loop_through_chatopenai(
+    gate: Gate, billing: Principal, session: Session
+) -> None:
+    """The model's tool calls parsed by langchain-openai, answered, and sent back."""
+    tools = LangChainTools(gate, billing, session)
+    replay = Replay(
+        chat_body(("call_1", "get_balance", {}), ("call_2", "send_money", "{broken")),
+        chat_body(text="done"),
+    )
+    model = ChatOpenAI(model="m", api_key="test", http_client=httpx2.Client(transport=replay))
+    messages: list[Any] = [HumanMessage("balance?")]
+    ai = model.bind_tools(tools.tools()).invoke(messages)
+    assert isinstance(ai, AIMessage)
+    messages += [ai, *tools.handle(ai)]
+    model.bind_tools(tools.tools()).invoke(messages)
+    offered = [t["function"] for t in replay.sent[0]["tools"]]
+    assert offered == [
+        {"name": s.name, "description": s.description, "parameters": s.parameters}
+        for s in gate.tools(billing, session)
+    ]
+    balance, broken = replay.sent[1]["messages"][-2:]
+    assert balance == {"role": "tool", "tool_call_id": "call_1", "content": "100.0"}
+    assert broken["tool_call_id"] == "call_2"
+    assert json.loads(broken["content"])["code"] == "invalid_arguments"
+
+
+# -- existing LangChain tools behind the gate ------------------------------------
+
+
+@pytest.fixture
+def bare(banking_dir: Any) -> Gate:
+    """A gate over the banking bundle with no tools registered yet."""
+    return Gate.from_directory(banking_dir, store=MemoryStore())
+
+
+def test_an_existing_langchain_tool_runs_only_when_the_gate_allows_it(
+    bare: Gate, billing: Principal, support: Principal, session: Session
+) -> None:
+    sent: list[tuple[str, float]] = []
+
+    @tool
+    def send_money(recipient: str, amount: float, subject: str) -> str:
+        """Send money to a recipient IBAN."""
+        sent.append((recipient, amount))
+        return f"sent {amount}"
+
+    register(bare, send_money, effect="irreversible", resource=lambda a: ("Payee", a["recipient"]))
+    assert [s.name for s in bare.tools(billing, session)] == ["send_money"]
+    assert bare.tools(support, session) == []
+    (spec,) = bare.tools(billing, session)
+    assert spec.parameters == convert_to_openai_tool(send_money)["function"]["parameters"]
+    assert spec.description == "Send money to a recipient IBAN."
+    assert bare.call(billing, "send_money", PAY, session) == "sent 42.5"
+    refused = bare.call(billing, "send_money", {**PAY, "amount": 1200}, session)
+    assert isinstance(refused, Refusal)
+    assert refused.code == "approval_required"
+    assert isinstance(bare.call(support, "send_money", PAY, session), Refusal)
+    assert sent == [(KNOWN, 42.5)]
+
+
+def test_a_wrapped_tool_is_offered_again_as_a_gate_tool(
+    bare: Gate, billing: Principal, session: Session
+) -> None:
+    @tool
+    def get_balance() -> float:
+        """The account balance."""
+        return 7.5
+
+    register(bare, get_balance)
+    (offered,) = LangChainTools(bare, billing, session).tools()
+    message = offered.invoke(tool_call("call_1", "get_balance", {}))
+    assert isinstance(message, ToolMessage)
+    assert (message.text, message.status) == ("7.5", "success")
+
+
+def test_an_async_only_langchain_tool_is_awaited_behind_the_gate(
+    bare: Gate, billing: Principal, session: Session
+) -> None:
+    async def balance() -> float:
+        return 9.0
+
+    get_balance = StructuredTool.from_function(
+        coroutine=balance, name="get_balance", description="The account balance."
+    )
+    register(bare, get_balance)
+    assert asyncio.run(bare.acall(billing, "get_balance", {}, session)) == 9.0
+    assert bare.call(billing, "get_balance", {}, session) == 9.0
+
+
+def test_a_langchain_tool_with_injected_arguments_is_refused_at_registration(
+    bare: Gate,
+) -> None:
+    @tool
+    def get_balance(call: Annotated[str, InjectedToolCallId]) -> float:
+        """The account balance."""
+        return 1.0
+
+    with pytest.raises(ToolDefinitionError, match="injected arguments"):
+        register(bare, get_balance)
+    assert bare.tools(Principal.agent("billing-bot"), Session("s")) == []
