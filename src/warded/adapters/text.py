@@ -12,9 +12,11 @@ What the model gets back is one string per call:
 - a string result: the string;
 - any other result: pydantic's JSON serialisation (`pydantic_core.to_json`):
   models and dataclasses as objects, dates and times in ISO 8601, enums as
-  their values, tuples and sets as arrays, bytes in base64, NaN and infinities
-  as `null`, object keys in the result's own order; a value it cannot encode
-  becomes its `str()` (as a JSON string, escaped).
+  their values, tuples and sets as arrays, bytes in URL-safe base64, NaN and
+  infinities as `null`, object keys in the result's own order; an object it
+  does not know becomes its `str()`, and a value it cannot encode at all
+  (lone surrogates, unhashable keys) becomes `str()` of the whole result, as
+  one JSON string.
 """
 
 from __future__ import annotations
