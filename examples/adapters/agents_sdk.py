@@ -22,6 +22,7 @@ from payments import (
     Bank,
     approve_pending,
     build_gate,
+    call_text,
     show_call,
     show_model,
     summary,
@@ -64,7 +65,11 @@ def show(items: list[object], final: object) -> None:
             calls[item.raw_item.call_id] = item.raw_item
         elif isinstance(item, ToolCallOutputItem):
             call = calls[item.raw_item["call_id"]]
-            show_call(call.name, call.arguments, str(item.output))
+            if item.output == f"Tool '{call.name}' not found.":  # the SDK's own answer
+                print(f"  NOT OFFERED  {call_text(call.name, call.arguments)}: nothing ran")
+                print(f"           the model sees: {item.output}")
+            else:
+                show_call(call.name, call.arguments, str(item.output))
     show_model(str(final))
 
 

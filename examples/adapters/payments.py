@@ -74,11 +74,16 @@ def approve_pending(gate: Gate) -> None:
         print(f"\n  alice (finance) approves {pending.tool} {args['amount']} -> {pending.id}\n")
 
 
-def show_call(name: str, arguments: Any, seen: str) -> None:
-    """One tool call and the text the model got back."""
+def call_text(name: str, arguments: Any) -> str:
+    """A tool call as Python-like text; `arguments` as the model sent them (JSON text or not)."""
     if isinstance(arguments, str):
         arguments = json.loads(arguments or "{}")
-    call = f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+    return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
+
+
+def show_call(name: str, arguments: Any, seen: str) -> None:
+    """One tool call and the text the model got back."""
+    call = call_text(name, arguments)
     answer = json.loads(seen) if seen.startswith("{") else None
     if isinstance(answer, dict) and answer.get("refused"):
         cited = f", policy {answer['policy']}" if answer.get("policy") else ""

@@ -125,7 +125,7 @@ def test_an_approved_call_runs_once_on_the_models_retry(
     assert len(executed) == 1
 
 
-def test_untrusted_content_in_a_run_refuses_the_payments_after_it(
+def test_untrusted_content_takes_payments_out_of_the_same_run(
     gate: Gate, billing: Principal, session: Session, executed: list[Any]
 ) -> None:
     replay = run(
@@ -136,9 +136,10 @@ def test_untrusted_content_in_a_run_refuses_the_payments_after_it(
         response_body(("call_2", "send_money", PAY)),
         response_body(text="done"),
     )
-    assert is_refusal(
-        outputs(replay.sent[2])["call_2"], "not_permitted", policy="session.untrusted-no-payments"
-    )
+    assert "send_money" in offered(replay.sent[0])
+    assert "send_money" not in offered(replay.sent[1])
+    # The model calls it anyway: the SDK answers (it was not given the tool); nothing runs.
+    assert outputs(replay.sent[2])["call_2"] == "Tool 'send_money' not found."
     assert [name for name, _ in executed] == ["read_document"]
 
 

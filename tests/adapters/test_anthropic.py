@@ -112,6 +112,7 @@ def test_an_approved_call_runs_once_and_untrusted_content_takes_payments_away(
     assert read["is_error"] is False
     assert is_refusal(str(pay["content"]), "not_permitted", policy="session.untrusted-no-payments")
     assert [name for name, _ in executed] == ["send_money", "read_document"]
+    assert "send_money" not in [t["name"] for t in tools.tools()]
 
 
 def test_the_loop_hands_the_tool_results_back_through_the_sdk(

@@ -44,10 +44,16 @@ def test_the_example_runs_offline_and_shows_each_step(script: str, tmp_path: Pat
     approved_at = out.index("alice (finance) approves send_money 1200")
     assert out.count(f"ran      {laptop}") == 1
     assert out.index(f"ran      {laptop}") > approved_at
-    # untrusted content takes payments away
+    # untrusted content takes payments away: not offered any more, and refused if called
     read_at = out.index("ran      read_document(path='inbox/invoice-118.txt')")
-    refund = f"REFUSED  send_money(recipient='{KNOWN}', amount=95, subject='refund')"
-    assert out.index(refund) > read_at
+    offered = re.findall(r"^\[model request (\d)\] tools offered: (.*)$", out, re.M)
+    assert offered == [(str(n), "get_balance, read_document, send_money") for n in range(1, 6)] + [
+        ("6", "get_balance, read_document"),
+        ("7", "get_balance, read_document"),
+    ]
+    refund = f"send_money(recipient='{KNOWN}', amount=95, subject='refund')"
+    answered = "NOT OFFERED" if script == "agents_sdk.py" else "REFUSED"  # the SDK's own answer
+    assert out.index(f"{answered}  {refund}") > read_at
     # what happened, and the audit trail
     payments = re.findall(r"^ +([\d.]+) to (\S+) \((\w+)\)$", out, re.M)
     assert payments == [("42.50", KNOWN, "paper"), ("1200.00", KNOWN, "laptop")]

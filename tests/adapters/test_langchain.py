@@ -130,9 +130,11 @@ def test_untrusted_content_takes_payments_away_for_the_rest_of_the_session(
             tool_call("c2", "send_money", PAY),
         ],
     )
+    assert "send_money" in by_name(tools.tools())
     _, pay = tools.handle(ai)
     assert is_refusal(pay.text, "not_permitted", policy="session.untrusted-no-payments")
     assert [name for name, _ in executed] == ["read_document"]
+    assert "send_money" not in by_name(tools.tools())
 
 
 def test_a_chat_model_loop_through_chatopenai(

@@ -171,6 +171,18 @@ def test_calls_of_one_message_run_in_order_so_untrusted_content_takes_payments_a
     assert [name for name, _ in executed] == ["read_document"]
 
 
+def test_after_untrusted_content_payments_are_no_longer_offered(
+    gate: Gate, billing: Principal, session: Session
+) -> None:
+    tools = OpenAITools(gate, billing, session)
+    assert "send_money" in [t["function"]["name"] for t in tools.chat_tools()]
+    tools.handle_chat(chat_message(("call_1", "read_document", {"path": "a"})))
+    assert "send_money" not in [t["function"]["name"] for t in tools.chat_tools()]
+    assert "send_money" not in [t["name"] for t in tools.response_tools()]
+    again = OpenAITools(gate, billing, Session(session.id))  # a new handle, the same session
+    assert "send_money" not in [t["name"] for t in again.response_tools()]
+
+
 def test_a_message_without_tool_calls_needs_no_answer(
     gate: Gate, billing: Principal, session: Session
 ) -> None:
