@@ -58,3 +58,14 @@ def test_the_example_runs_offline_and_shows_each_step(script: str, tmp_path: Pat
     payments = re.findall(r"^ +([\d.]+) to (\S+) \((\w+)\)$", out, re.M)
     assert payments == [("42.50", KNOWN, "paper"), ("1200.00", KNOWN, "laptop")]
     assert "the hash chain verifies: True" in out
+
+
+def test_the_docs_quote_the_examples_as_they_are() -> None:
+    """Every line of a docs/adapters.md excerpt is a line of the example it names."""
+    docs = (EXAMPLES.parents[1] / "docs" / "adapters.md").read_text()
+    blocks = re.findall(r"```python\n# from examples/adapters/(\S+)\n(.*?)```", docs, re.S)
+    assert sorted({name for name, _ in blocks}) == sorted(SCRIPTS)
+    for name, block in blocks:
+        lines = {line.strip() for line in (EXAMPLES / name).read_text().splitlines()}
+        quoted = [line.strip() for line in block.splitlines() if line.strip()]
+        assert [line for line in quoted if line not in lines] == [], name
