@@ -25,6 +25,7 @@ except ImportError as exc:
         "warded.adapters.agents needs the OpenAI Agents SDK: pip install 'warded[agents]'"
     ) from exc
 
+from warded.adapters.binding import Binding
 from warded.adapters.strict import strict_parameters
 from warded.adapters.text import decode_arguments, model_text
 from warded.gate import Gate
@@ -33,23 +34,19 @@ from warded.model import Principal, Session, ToolSpec
 
 def function_tools(gate: Gate, principal: Principal, session: Session) -> list[FunctionTool]:
     """The tools the principal may see in the session, as Agents SDK function tools."""
-    return [
-        _function_tool(gate, principal, session, spec) for spec in gate.tools(principal, session)
-    ]
+    binding = Binding(gate, principal, session)
+    return [_function_tool(binding, spec) for spec in binding.specs()]
 
 
-def _function_tool(
-    gate: Gate, principal: Principal, session: Session, spec: ToolSpec
-) -> FunctionTool:
+def _function_tool(binding: Binding, spec: ToolSpec) -> FunctionTool:
     parameters, strict = strict_parameters(spec.parameters)
 
     async def invoke(context: ToolContext[Any], arguments: str) -> str:
         args = decode_arguments(arguments)
-        result = await gate.acall(principal, spec.name, args, session, call_id=context.tool_call_id)
-        return model_text(result)
+        return model_text(await binding.acall(spec.name, args, context.tool_call_id))
 
     def listed(context: RunContextWrapper[Any], agent: AgentBase[Any]) -> bool:
-        return any(s.name == spec.name for s in gate.tools(principal, session))
+        return any(s.name == spec.name for s in binding.specs())
 
     return FunctionTool(
         name=spec.name,

@@ -25,18 +25,12 @@ except ImportError as exc:
         "warded.adapters.anthropic needs the anthropic SDK: pip install 'warded[anthropic]'"
     ) from exc
 
+from warded.adapters.binding import Binding
 from warded.adapters.text import is_error, model_text
-from warded.gate import Gate
-from warded.model import Principal, Session
 
 
-class AnthropicTools:
+class AnthropicTools(Binding):
     """The tools one principal may see in one session, and their calls, for the Anthropic SDK."""
-
-    def __init__(self, gate: Gate, principal: Principal, session: Session) -> None:
-        self.gate = gate
-        self.principal = principal
-        self.session = session
 
     def tools(self) -> list[ToolParam]:
         """Tool definitions for `messages.create(tools=...)`."""
@@ -46,13 +40,13 @@ class AnthropicTools:
                 "description": spec.description,
                 "input_schema": copy.deepcopy(dict(spec.parameters)),
             }
-            for spec in self.gate.tools(self.principal, self.session)
+            for spec in self.specs()
         ]
 
     def handle(self, message: Message) -> list[ToolResultBlockParam]:
         """Run the message's `tool_use` blocks; one `tool_result` block per block, in order."""
         return [
-            _result(block.id, self._gate_call(block))
+            _result(block.id, self.call(block.name, block.input, block.id))
             for block in message.content
             if isinstance(block, ToolUseBlock)
         ]
@@ -60,20 +54,10 @@ class AnthropicTools:
     async def ahandle(self, message: Message) -> list[ToolResultBlockParam]:
         """`handle` through `gate.acall`."""
         return [
-            _result(block.id, await self._gate_acall(block))
+            _result(block.id, await self.acall(block.name, block.input, block.id))
             for block in message.content
             if isinstance(block, ToolUseBlock)
         ]
-
-    def _gate_call(self, block: ToolUseBlock) -> Any:
-        return self.gate.call(
-            self.principal, block.name, block.input, self.session, call_id=block.id
-        )
-
-    async def _gate_acall(self, block: ToolUseBlock) -> Any:
-        return await self.gate.acall(
-            self.principal, block.name, block.input, self.session, call_id=block.id
-        )
 
 
 def _result(tool_use_id: str, result: Any) -> ToolResultBlockParam:

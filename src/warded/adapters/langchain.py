@@ -36,10 +36,11 @@ except ImportError as exc:
         "warded.adapters.langchain needs langchain-core: pip install 'warded[langchain]'"
     ) from exc
 
+from warded.adapters.binding import Binding
 from warded.adapters.text import decode_arguments, is_error, model_text
 from warded.errors import ToolDefinitionError
 from warded.gate import Gate
-from warded.model import Principal, Session, ToolSpec
+from warded.model import ToolSpec
 from warded.tools import ResourceRule, Tool
 
 
@@ -48,9 +49,7 @@ class GateTool(BaseTool):
 
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
-    gate: Annotated[Gate, SkipValidation] = Field(exclude=True)
-    principal: Annotated[Principal, SkipValidation] = Field(exclude=True)
-    session: Annotated[Session, SkipValidation] = Field(exclude=True)
+    binding: Annotated[Binding, SkipValidation] = Field(exclude=True)
 
     def _to_args_and_kwargs(
         self, tool_input: str | dict[str, Any], tool_call_id: str | None
@@ -60,57 +59,36 @@ class GateTool(BaseTool):
 
     def _run(self, *args: Any, **kwargs: Any) -> Any:
         tool_input, call_id = args
-        result = self.gate.call(
-            self.principal, self.name, tool_input, self.session, call_id=call_id
-        )
+        result = self.binding.call(self.name, tool_input, call_id)
         return model_text(result) if call_id is None else _message(self.name, call_id, result)
 
     async def _arun(self, *args: Any, **kwargs: Any) -> Any:
         tool_input, call_id = args
-        result = await self.gate.acall(
-            self.principal, self.name, tool_input, self.session, call_id=call_id
-        )
+        result = await self.binding.acall(self.name, tool_input, call_id)
         return model_text(result) if call_id is None else _message(self.name, call_id, result)
 
 
-class LangChainTools:
+class LangChainTools(Binding):
     """The tools one principal may see in one session, and their calls, for LangChain."""
-
-    def __init__(self, gate: Gate, principal: Principal, session: Session) -> None:
-        self.gate = gate
-        self.principal = principal
-        self.session = session
 
     def tools(self) -> list[BaseTool]:
         """The visible tools as LangChain tools, for `bind_tools` or a tool node."""
-        return [self._tool(spec) for spec in self.gate.tools(self.principal, self.session)]
+        return [self._tool(spec) for spec in self.specs()]
 
     def handle(self, message: AIMessage) -> list[ToolMessage]:
         """Run every tool call of the message through the gate; one `ToolMessage` each."""
-        out = []
-        for call_id, name, args in _calls(message):
-            result = self.gate.call(self.principal, name, args, self.session, call_id=call_id)
-            out.append(_message(name, call_id, result))
-        return out
+        return [_message(n, i, self.call(n, a, i)) for i, n, a in _calls(message)]
 
     async def ahandle(self, message: AIMessage) -> list[ToolMessage]:
         """`handle` through `gate.acall`."""
-        out = []
-        for call_id, name, args in _calls(message):
-            result = await self.gate.acall(
-                self.principal, name, args, self.session, call_id=call_id
-            )
-            out.append(_message(name, call_id, result))
-        return out
+        return [_message(n, i, await self.acall(n, a, i)) for i, n, a in _calls(message)]
 
     def _tool(self, spec: ToolSpec) -> GateTool:
         return GateTool(
             name=spec.name,
             description=spec.description,
             args_schema=copy.deepcopy(dict(spec.parameters)),
-            gate=self.gate,
-            principal=self.principal,
-            session=self.session,
+            binding=self,
         )
 
 

@@ -33,19 +33,13 @@ except ImportError as exc:
         "warded.adapters.openai needs the openai SDK: pip install 'warded[openai]'"
     ) from exc
 
+from warded.adapters.binding import Binding
 from warded.adapters.strict import strict_parameters
 from warded.adapters.text import decode_arguments, model_text
-from warded.gate import Gate
-from warded.model import Principal, Session
 
 
-class OpenAITools:
+class OpenAITools(Binding):
     """The tools one principal may see in one session, and their calls, for the OpenAI SDK."""
-
-    def __init__(self, gate: Gate, principal: Principal, session: Session) -> None:
-        self.gate = gate
-        self.principal = principal
-        self.session = session
 
     def chat_tools(self) -> list[ChatCompletionFunctionToolParam]:
         """Function tool definitions for `chat.completions.create(tools=...)`.
@@ -53,7 +47,7 @@ class OpenAITools:
         `strict` is true where the tool's schema allows it (see `warded.adapters.strict`).
         """
         out: list[ChatCompletionFunctionToolParam] = []
-        for spec in self.gate.tools(self.principal, self.session):
+        for spec in self.specs():
             parameters, strict = strict_parameters(spec.parameters)
             out.append(
                 {
@@ -74,7 +68,7 @@ class OpenAITools:
         `strict` is always given: the Responses API would otherwise assume true.
         """
         out: list[FunctionToolParam] = []
-        for spec in self.gate.tools(self.principal, self.session):
+        for spec in self.specs():
             parameters, strict = strict_parameters(spec.parameters)
             out.append(
                 {
@@ -89,31 +83,33 @@ class OpenAITools:
 
     def handle_chat(self, message: ChatCompletionMessage) -> list[ChatCompletionToolMessageParam]:
         """Run the message's function tool calls; one `tool` message per call, in order."""
-        return [_tool_message(i, self._call(n, a, i)) for i, n, a in _chat_calls(message)]
+        return [
+            _tool_message(i, self.call(n, decode_arguments(a), i))
+            for i, n, a in _chat_calls(message)
+        ]
 
     async def ahandle_chat(
         self, message: ChatCompletionMessage
     ) -> list[ChatCompletionToolMessageParam]:
         """`handle_chat` through `gate.acall`."""
-        return [_tool_message(i, await self._acall(n, a, i)) for i, n, a in _chat_calls(message)]
+        return [
+            _tool_message(i, await self.acall(n, decode_arguments(a), i))
+            for i, n, a in _chat_calls(message)
+        ]
 
     def handle_response(self, response: Response) -> list[FunctionCallOutput]:
         """Run the response's function calls; one `function_call_output` item per call, in order."""
-        return [_call_output(i, self._call(n, a, i)) for i, n, a in _response_calls(response)]
+        return [
+            _call_output(i, self.call(n, decode_arguments(a), i))
+            for i, n, a in _response_calls(response)
+        ]
 
     async def ahandle_response(self, response: Response) -> list[FunctionCallOutput]:
         """`handle_response` through `gate.acall`."""
         return [
-            _call_output(i, await self._acall(n, a, i)) for i, n, a in _response_calls(response)
+            _call_output(i, await self.acall(n, decode_arguments(a), i))
+            for i, n, a in _response_calls(response)
         ]
-
-    def _call(self, name: str, arguments: str, call_id: str) -> Any:
-        args = decode_arguments(arguments)
-        return self.gate.call(self.principal, name, args, self.session, call_id=call_id)
-
-    async def _acall(self, name: str, arguments: str, call_id: str) -> Any:
-        args = decode_arguments(arguments)
-        return await self.gate.acall(self.principal, name, args, self.session, call_id=call_id)
 
 
 def _chat_calls(message: ChatCompletionMessage) -> list[tuple[str, str, str]]:
