@@ -15,8 +15,8 @@ What the model gets back is one string per call:
   their values, tuples and sets as arrays, bytes in URL-safe base64, NaN and
   infinities as `null`, object keys in the result's own order; an object it
   does not know becomes its `str()`, and a value it cannot encode at all
-  (lone surrogates, unhashable keys) becomes `str()` of the whole result, as
-  one JSON string.
+  (lone surrogates, keys that are not strings or numbers) becomes `str()` of
+  the whole result, as one JSON string.
 """
 
 from __future__ import annotations
