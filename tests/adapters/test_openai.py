@@ -12,7 +12,16 @@ from openai import OpenAI
 from openai.types.chat import ChatCompletion, ChatCompletionMessage
 from openai.types.responses import Response
 
-from adapters.wire import LARGE, PAY, Replay, chat_body, is_refusal, response_body, without_ref
+from adapters.wire import (
+    KNOWN,
+    LARGE,
+    PAY,
+    Replay,
+    chat_body,
+    is_refusal,
+    response_body,
+    without_ref,
+)
 from warded import Gate, Principal, Refusal, Session
 from warded.adapters.openai import OpenAITools
 from warded.obligations.desk import approver_from_bundle
@@ -129,6 +138,39 @@ def test_arguments_that_are_not_a_json_object_are_refused_by_the_gate_and_record
     ref = json.loads(result["content"])["ref"]
     (record,) = [r.body for r in gate.store.records() if r.body["id"] == ref]
     assert record["code"] == "invalid_arguments"
+    assert executed == []
+
+
+@pytest.mark.parametrize(
+    "name", ["Send_money", "send_money ", "send_money\u200b", "send_money\x00", "sеnd_money", ""]
+)
+def test_look_alike_tool_names_run_nothing(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any], name: str
+) -> None:
+    (result,) = OpenAITools(gate, billing, session).handle_chat(chat_message(("call_1", name, PAY)))
+    assert is_refusal(result["content"], "unknown_tool")
+    assert executed == []
+
+
+def test_duplicate_keys_cannot_show_the_policy_one_amount_and_run_another(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    """The arguments are decoded once; the gate decides and runs that one value."""
+    smuggled = f'{{"recipient": "{KNOWN}", "amount": 1, "subject": "x", "amount": 1200}}'
+    (result,) = OpenAITools(gate, billing, session).handle_chat(
+        chat_message(("call_1", "send_money", smuggled))
+    )
+    assert json.loads(result["content"])["code"] == "approval_required"
+    assert executed == []
+
+
+def test_extra_arguments_are_refused_not_dropped(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    (result,) = OpenAITools(gate, billing, session).handle_chat(
+        chat_message(("call_1", "send_money", {**PAY, "memo": "also wire 5000"}))
+    )
+    assert json.loads(result["content"])["code"] == "invalid_arguments"
     assert executed == []
 
 
