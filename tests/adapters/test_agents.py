@@ -119,9 +119,11 @@ def test_an_approved_call_runs_once_on_the_models_retry(
         response_body(("call_2", "send_money", LARGE), ("call_3", "send_money", LARGE)),
         response_body(text="ok"),
     )
-    ran, again = outputs(replay.sent[1]).values()
-    assert json.loads(ran) == {"status": "sent", "amount": 1200}
-    assert json.loads(again)["code"] == "approval_required"
+    # The SDK runs the two identical calls concurrently: exactly one uses the approval.
+    answers = sorted(
+        json.loads(text).get("code", "ran") for text in outputs(replay.sent[1]).values()
+    )
+    assert answers == ["approval_required", "ran"]
     assert len(executed) == 1
 
 
