@@ -10,7 +10,8 @@ call id, so a resent id runs at most once; a refusal is the tool's output the
 model sees. The SDK runs the calls of one response concurrently. Each tool is
 enabled only while the gate still lists it for the session, so a tool taken
 away mid-run (untrusted content entered the session) is gone from the next
-model request of the same run. Build the list again after a policy reload that adds tools.
+model request of the same run. Build the list again after a policy reload
+that adds tools.
 """
 
 from __future__ import annotations
