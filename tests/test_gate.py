@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from typing import Any
+from typing import Annotated, Any
 
+import pydantic
 import pytest
 
 from support import TEST_KEY, session_with
@@ -497,3 +498,50 @@ def test_without_redact_the_result_is_returned_whole_but_the_session_is_still_la
     result = gate.call(Principal.agent("a"), "fetch", {}, session)
     assert result == {"page": "token SECRET-XYZ here"}
     assert "secrets" in gate.session_state(session).labels
+
+
+@pytest.mark.requirement("G7")
+def _schema_for(action: str, args: str) -> str:
+    return (
+        "type Session = { id: String, labels: Set<String>, calls: Long };\n"
+        "type Now = { epoch: Long, hour: Long, weekday: Long };\n"
+        "entity Agent; entity Tool;\n"
+        f"action {action} appliesTo {{ principal: [Agent], resource: [Tool],\n"
+        f"  context: {{ args: {{ {args} }}, session: Session, now: Now }} }};\n"
+    )
+
+
+@pytest.mark.requirement("G7")
+def test_annotated_constraints_on_parameters_are_enforced_before_the_decision() -> None:
+    from warded import BundleFiles, PolicyBundle
+
+    gate = Gate(
+        PolicyBundle.load(
+            BundleFiles(
+                (("p.cedar", "permit (principal, action, resource);\n"),),
+                ("schema.cedarschema", _schema_for("count_to", "n: Long")),
+            )
+        )
+    )
+    ran: list[int] = []
+
+    @gate.tool
+    def count_to(n: Annotated[int, pydantic.Field(ge=1, le=10)]) -> int:
+        ran.append(n)
+        return n
+
+    refused = gate.call(Principal.agent("a"), "count_to", {"n": 0}, Session("s"))
+    assert isinstance(refused, Refusal)
+    assert refused.code == "invalid_arguments"
+    assert gate.call(Principal.agent("a"), "count_to", {"n": 3}, Session("s")) == 3
+    assert ran == [3]
+
+
+def test_a_listed_schema_is_a_copy_that_cannot_change_validation(
+    gate: Gate, billing: Principal, session: Session
+) -> None:
+    spec = next(t for t in gate.tools(billing) if t.name == "get_transactions")
+    spec.parameters["properties"]["limit"]["type"] = "string"  # type: ignore[index]
+    refused = gate.call(billing, "get_transactions", {"limit": "ten"}, session)
+    assert isinstance(refused, Refusal)
+    assert refused.code == "invalid_arguments"

@@ -51,7 +51,8 @@ class Tool:
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
 
     def spec(self) -> ToolSpec:
-        return ToolSpec(self.name, self.description, self.parameters, self.effect)
+        """The tool as listed; its schema is a copy, so no caller can change what validates."""
+        return ToolSpec(self.name, self.description, copy.deepcopy(self.parameters), self.effect)
 
     def prepare(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of `args` with defaults filled in; ArgumentError if not an object."""
@@ -157,7 +158,7 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
     """A converter from JSON arguments to `fn`'s parameter types (pydantic TypeAdapters),
     or None when every parameter takes JSON values as they are."""
     try:
-        hints = get_type_hints(fn)
+        hints = get_type_hints(fn, include_extras=True)
     except Exception as exc:
         raise ToolDefinitionError(f"{fn.__name__}: cannot read type hints: {exc}") from None
     adapters = {
@@ -187,7 +188,7 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
 def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
     """The JSON Schema of `fn`'s keyword arguments, from its type hints (pydantic)."""
     try:
-        hints = get_type_hints(fn)
+        hints = get_type_hints(fn, include_extras=True)
     except Exception as exc:
         raise ToolDefinitionError(f"{fn.__name__}: cannot read type hints: {exc}") from None
     fields: dict[str, Any] = {}

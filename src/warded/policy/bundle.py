@@ -19,7 +19,7 @@ import cedarpy
 from cedarpy import pst
 
 from warded.canonical import canonical_json, digest
-from warded.errors import BundleError, Problem
+from warded.errors import ArgumentError, BundleError, Problem
 from warded.policy import annotations as ann
 from warded.policy.locate import error_line, max_depth, statements
 from warded.policy.slicing import action_may_match
@@ -192,7 +192,18 @@ def bundle_version(files: BundleFiles) -> str:
         "schema": list(files.schema),
         "entities": list(files.entities) if files.entities else None,
     }
-    return digest(BUNDLE_DOMAIN, canonical_json(body))[:16]
+    try:
+        return digest(BUNDLE_DOMAIN, canonical_json(body))[:16]
+    except ArgumentError:
+        # text that is not valid Unicode (a lone surrogate) has no canonical JSON:
+        # hash its exact code points instead, under a domain of its own
+        texts = [str(len(files.policies))] + [t for p in files.policies for t in p]
+        texts += list(files.schema)
+        texts += list(files.entities) if files.entities else ["\x00none"]
+        raw = b"".join(
+            len(b := t.encode("utf-8", "surrogatepass")).to_bytes(8, "big") + b for t in texts
+        )
+        return digest(BUNDLE_DOMAIN + ".raw", raw)[:16]
 
 
 def _parse_schema(name: str, text: str) -> cedarpy.Schema:
