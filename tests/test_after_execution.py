@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from support import TEST_KEY
-from tiny import tiny
+from tiny import ALLOW, tiny
 from warded import Gate, ManualClock, MemoryStore, Principal, Refusal, Session, ToolFailure
 from warded.scanners import Finding
 
@@ -179,8 +179,9 @@ def test_a_tool_raising_a_base_exception_is_a_tool_failure_with_its_outcome_and_
 
 
 @pytest.mark.requirement("G11")
-def test_a_keyboard_interrupt_in_a_tool_is_re_raised_after_its_outcome_and_labels_are_recorded(
-) -> None:
+def test_a_keyboard_interrupt_in_a_tool_is_re_raised_after_its_outcome_and_labels_are_recorded() -> (
+    None
+):
     gate, ran = raising_gate(KeyboardInterrupt())
     s = Session("s")
 
@@ -212,7 +213,7 @@ class SecondTimeFails:
 
 @pytest.mark.requirement("G1")
 def test_a_redactor_that_raises_on_its_second_use_refuses_the_call_and_records_why() -> None:
-    bundle = tiny({"pay": "{ amount: Long }"}, '@id("pay")\npermit (principal, action, resource);\n')
+    bundle = tiny({"pay": "{ amount: Long }"}, ALLOW)
     redactor = SecondTimeFails()
     gate = Gate(bundle, store=MemoryStore(), key=TEST_KEY, redactor=redactor)
     ran: list[int] = []
@@ -317,8 +318,9 @@ def coroutine_gate() -> tuple[Gate, list[int]]:
 
 
 @pytest.mark.requirement("G10")
-def test_a_sync_tool_returning_a_coroutine_inside_a_loop_never_runs_and_gives_back_its_limits(
-) -> None:
+def test_a_sync_tool_returning_a_coroutine_inside_a_loop_never_runs_and_gives_back_its_limits() -> (
+    None
+):
     gate, ran = coroutine_gate()
 
     async def inside() -> Any:

@@ -236,4 +236,3 @@ def test_a_redactor_answering_something_unsealable_leaves_a_reduced_record_and_n
     assert record["args_digest"] == args_digest(canonical_json(args), TEST_KEY)
     assert (record["principal"], record["tool"], record["decision"]) == (str(BOT), "probe", "deny")
     assert verify(store.records()).ok
-

@@ -24,7 +24,11 @@ HEAD = (
 )
 ENTITIES = [
     {"uid": {"type": "Team", "id": "ops"}, "attrs": {}, "parents": []},
-    {"uid": {"type": "Agent", "id": "bot"}, "attrs": {}, "parents": [{"type": "Team", "id": "ops"}]},
+    {
+        "uid": {"type": "Agent", "id": "bot"},
+        "attrs": {},
+        "parents": [{"type": "Team", "id": "ops"}],
+    },
     {"uid": {"type": "ApproverGroup", "id": "finance"}, "attrs": {}, "parents": []},
     {
         "uid": {"type": "Approver", "id": "alice"},
@@ -32,6 +36,7 @@ ENTITIES = [
         "parents": [{"type": "ApproverGroup", "id": "finance"}],
     },
 ]
+ALLOW = '@id("all")\npermit (principal, action, resource);\n'
 
 
 def tiny(actions: Mapping[str, str], policies: str, *, scan: bool = False) -> PolicyBundle:
