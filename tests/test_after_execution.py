@@ -179,7 +179,7 @@ def test_a_tool_raising_a_base_exception_is_a_tool_failure_with_its_outcome_and_
 
 
 @pytest.mark.requirement("G11")
-def test_a_keyboard_interrupt_in_a_tool_is_re_raised_after_its_outcome_and_labels_are_recorded() -> (
+def test_a_keyboard_interrupt_in_a_tool_is_re_raised_once_its_outcome_and_labels_are_recorded() -> (
     None
 ):
     gate, ran = raising_gate(KeyboardInterrupt())
