@@ -22,22 +22,16 @@ from typing import Any
 import cedarpy
 import pytest
 
-from conftest import BANKING, KNOWN_PAYEE, register_banking_tools
 from support import TEST_KEY, session_with
 from warded import Gate, MemoryStore, Principal, Refusal, Session, SQLiteStore, Store
 from warded.store import Tx
 
 BILLING = Principal.agent("billing-bot")
 SUPPORT = Principal.agent("support-bot")
-PAY = {"recipient": KNOWN_PAYEE, "amount": 20, "subject": "paper"}
+BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
+PAY = {"recipient": "GB33BUKB20201555555555", "amount": 20, "subject": "paper"}
 ALL_BILLING = {"send_money", "get_balance", "get_transactions", "read_document"}
 WAIT = 20.0
-
-
-def banking_gate(store: Store) -> Gate:
-    gate = Gate.from_directory(BANKING, store=store, key=TEST_KEY)
-    register_banking_tools(gate, [])
-    return gate
 
 
 def untrusted_gate(store: Store) -> Gate:
@@ -250,10 +244,9 @@ def test_a_label_added_between_a_decision_and_its_commit_decides_the_call_again(
 
 @pytest.mark.requirement("G2")
 @pytest.mark.requirement("G17")
-def test_payments_are_not_listed_after_untrusted_content_and_are_listed_in_a_clean_session() -> (
-    None
-):
-    gate = banking_gate(MemoryStore())
+def test_payments_are_not_listed_after_untrusted_content_and_are_listed_in_a_clean_session(
+    gate: Gate,
+) -> None:
     tainted, clean = session_with(gate, ["untrusted"]), session_with(gate)
 
     assert listed(gate, BILLING, clean) == ALL_BILLING
@@ -269,8 +262,7 @@ def test_payments_are_not_listed_after_untrusted_content_and_are_listed_in_a_cle
 @pytest.mark.parametrize(
     "labels", [["untrusted "], ["Untrusted"], ['un"trusted'], ["untrusted\u200b"], ["\\"]]
 )
-def test_only_the_exact_label_the_guard_names_hides_payments(labels: list[str]) -> None:
-    gate = banking_gate(MemoryStore())
+def test_only_the_exact_label_the_guard_names_hides_payments(gate: Gate, labels: list[str]) -> None:
     s = session_with(gate, labels)
 
     assert "send_money" in listed(gate, BILLING, s)
@@ -278,8 +270,7 @@ def test_only_the_exact_label_the_guard_names_hides_payments(labels: list[str]) 
 
 
 @pytest.mark.requirement("G17")
-def test_the_listing_changes_as_soon_as_the_session_is_labelled() -> None:
-    gate = banking_gate(MemoryStore())
+def test_the_listing_changes_as_soon_as_the_session_is_labelled(gate: Gate) -> None:
     s = Session("run-1")
     assert "send_money" in listed(gate, BILLING, s)  # cached for the empty label set
 
@@ -306,9 +297,8 @@ def partial_evaluation_raises(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 @pytest.mark.requirement("G2")
 def test_a_listing_whose_partial_evaluation_raises_is_answered_by_scope_analysis(
-    partial_evaluation_raises: list[int],
+    gate: Gate, partial_evaluation_raises: list[int]
 ) -> None:
-    gate = banking_gate(MemoryStore())
     tainted = session_with(gate, ["untrusted"])
 
     # update_password: an unconditional forbid covers it, so no call could be allowed

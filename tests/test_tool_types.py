@@ -9,7 +9,7 @@ detail that names where and what, never the value.
 from __future__ import annotations
 
 import datetime as dt
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 import pytest
@@ -23,7 +23,7 @@ from warded.canonical import args_digest, canonical_json
 BOT = Principal.agent("bot")
 
 
-class Color(str, Enum):
+class Color(StrEnum):
     RED = "red"
     GREEN = "green"
 
