@@ -104,9 +104,8 @@ def test_floats_that_round_trip_are_frozen_as_they_are(tmp_path: Path, number: f
 
 # -- any arguments at all -------------------------------------------------------------
 
-floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(
-    [1e20, -1e20, 2.0**53, 2.0**53 + 2, 1e21, 1e16, -0.0, 5e-324, 1.7976931348623157e308]
-)
+EDGES = [1e20, -1e20, 2.0**53, 2.0**53 + 2, 1e21, 1e16, -0.0, 5e-324, 1.7976931348623157e308]
+floats = st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from(EDGES)
 ints = st.integers() | st.sampled_from([2**53, -(2**53), 2**63, 2**64, 10**400])
 texts = st.text() | st.sampled_from(["\ud800", "a\udfffb", "\x00", "\u2028", "\U0001f600"])
 keys = texts | st.integers() | st.none() | st.tuples(st.integers())
@@ -138,6 +137,7 @@ valid = st.fixed_dictionaries(
 )
 arguments = (
     valid
+    | st.dictionaries(st.sampled_from(["n", "s", "pad"]), floats | ints | texts, max_size=3)
     | st.dictionaries(texts, junk, max_size=4)
     | st.dictionaries(keys, junk, max_size=3)
     | st.builds(lambda d, v: {**d, "pad": v}, valid, junk | deep())

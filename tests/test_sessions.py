@@ -244,18 +244,24 @@ def test_a_label_added_between_a_decision_and_its_commit_decides_the_call_again(
 
 @pytest.mark.requirement("G2")
 @pytest.mark.requirement("G17")
-def test_payments_are_not_listed_after_untrusted_content_and_are_listed_in_a_clean_session(
-    gate: Gate,
-) -> None:
-    tainted, clean = session_with(gate, ["untrusted"]), session_with(gate)
+def test_payments_are_not_listed_after_untrusted_content_and_are_listed_in_a_clean_session() -> (
+    None
+):
+    gate = untrusted_gate(MemoryStore())
+    tainted, clean = Session("run-1"), Session("run-2")
+    everything = {"send_money", "read_document", "get_balance"}
+    assert listed(gate, BILLING, tainted) == everything
 
-    assert listed(gate, BILLING, clean) == ALL_BILLING
-    assert listed(gate, BILLING, tainted) == ALL_BILLING - {"send_money"}
-    assert listed(gate, BILLING) == ALL_BILLING  # no session: every call could be allowed
-    assert listed(gate, SUPPORT, tainted) == {"get_balance", "get_transactions"}
+    assert gate.call(BILLING, "read_document", {"path": "invoice.pdf"}, tainted) == "text"
+
+    assert listed(gate, BILLING, tainted) == everything - {"send_money"}
+    assert listed(gate, BILLING, clean) == everything
+    assert listed(gate, BILLING) == everything  # no session: every call could be allowed
+    assert listed(gate, SUPPORT, tainted) == {"get_balance"}
     # listing is not permission, and hiding by label is not hiding the tool: a call
     # by name is decided in full and refused by the guard, which the model may learn
     assert refused_by_label(gate.call(BILLING, "send_money", PAY, tainted))
+    assert gate.call(BILLING, "send_money", PAY, clean) == "sent"
 
 
 @pytest.mark.requirement("G17")
@@ -299,13 +305,12 @@ def partial_evaluation_raises(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 def test_a_listing_whose_partial_evaluation_raises_is_answered_by_scope_analysis(
     gate: Gate, partial_evaluation_raises: list[int]
 ) -> None:
-    tainted = session_with(gate, ["untrusted"])
-
     # update_password: an unconditional forbid covers it, so no call could be allowed
     assert listed(gate, BILLING) == ALL_BILLING
     assert listed(gate, SUPPORT) == {"get_balance", "get_transactions"}
-    assert listed(gate, BILLING, tainted) == ALL_BILLING  # scope analysis over-approximates
     assert listed(gate, Principal.agent("nobody")) == set()
     assert partial_evaluation_raises
+    tainted = session_with(gate, ["untrusted"])
+    assert listed(gate, BILLING, tainted) == ALL_BILLING  # scope analysis over-approximates
     assert gate.call(BILLING, "send_money", PAY, session_with(gate)) == {"status": "sent"}
     assert refused_by_label(gate.call(BILLING, "send_money", PAY, tainted))
