@@ -6,12 +6,12 @@ import itertools
 import sys
 import threading
 from collections.abc import Iterator
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from held import HeldStore
 from warded import (
     BundleError,
     BundleFiles,
@@ -25,7 +25,6 @@ from warded import (
     Store,
 )
 from warded.policy.source import DirectorySource
-from warded.store import Tx
 
 BANKING = Path(__file__).resolve().parent.parent / "examples" / "banking" / "policies"
 FILES = DirectorySource(BANKING).read()
@@ -335,32 +334,6 @@ def test_calls_racing_reloads_use_a_or_b_and_never_the_old_bundle_after_a_reload
 
 
 # -- a call held between its decision and its commit ------------------------------------
-
-
-class HeldStore:
-    """A store whose first transaction opened by a thread other than the one that
-    made it waits until released: the moment between a call's decision and the
-    transaction that records it."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.owner = threading.get_ident()
-        self.arrived = threading.Event()
-        self.release = threading.Event()
-        self._held = False
-        self._lock = threading.Lock()
-
-    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
-        with self._lock:
-            hold = not self._held and threading.get_ident() != self.owner
-            self._held |= hold
-        if hold:
-            self.arrived.set()
-            assert self.release.wait(WAIT), "the held transaction was never released"
-        return self.inner.transaction(durable=durable)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 def held_store(kind: str, tmp_path: Path) -> HeldStore:

@@ -15,16 +15,15 @@ import subprocess
 import sys
 import textwrap
 import threading
-from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
 import cedarpy
 import pytest
 
+from held import HeldStore
 from support import TEST_KEY, session_with
 from warded import Gate, MemoryStore, Principal, Refusal, Session, SQLiteStore, Store
-from warded.store import Tx
 
 BILLING = Principal.agent("billing-bot")
 SUPPORT = Principal.agent("support-bot")
@@ -189,26 +188,6 @@ def test_two_gates_labelling_one_session_at_once_lose_no_label(tmp_path: Path) -
     expected = {f"g{k}-{i}" for k in range(2) for i in range(25)}
     assert gates[0].session_state(s).labels == expected
     assert SQLiteStore(path).session(s.id).labels == expected
-
-
-class HeldStore:
-    """Holds the first transaction of any thread but its creator's until released."""
-
-    def __init__(self, inner: Store) -> None:
-        self.inner = inner
-        self.owner = threading.get_ident()
-        self.arrived, self.release = threading.Event(), threading.Event()
-        self._held = False
-
-    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
-        if not self._held and threading.get_ident() != self.owner:
-            self._held = True
-            self.arrived.set()
-            assert self.release.wait(WAIT)
-        return self.inner.transaction(durable=durable)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
 
 
 @pytest.mark.requirement("G17")

@@ -247,6 +247,19 @@ def test_every_disagreeing_row_is_named_at_once(log: dict[str, Any]) -> None:
 # -- signed checkpoints ---------------------------------------------------------------------
 
 
+def signed_checkpoint(db: Path, key: Path, out: Path) -> Path:
+    result = run("audit", "checkpoint", str(db), "--sign", str(key), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def verify_against(db: Path, checkpoint: Path, key: Path) -> Result:
+    """`audit verify` against a signed checkpoint and the public key of `key`."""
+    return run(
+        "audit", "verify", str(db), "--checkpoint", str(checkpoint), "--public-key", f"{key}.pub"
+    )
+
+
 @pytest.fixture
 def keys(tmp_path: Path) -> dict[str, Path]:
     out = {}
@@ -262,23 +275,9 @@ def keys(tmp_path: Path) -> dict[str, Path]:
 def test_a_signed_checkpoint_verifies_under_its_public_key(
     log: dict[str, Any], keys: dict[str, Path], tmp_path: Path
 ) -> None:
-    cp = tmp_path / "cp.json"
-    assert (
-        run(
-            "audit", "checkpoint", str(log["db"]), "--sign", str(keys["operator"]), "--out", str(cp)
-        ).exit_code
-        == 0
-    )
+    cp = signed_checkpoint(log["db"], keys["operator"], tmp_path / "cp.json")
 
-    result = run(
-        "audit",
-        "verify",
-        str(log["db"]),
-        "--checkpoint",
-        str(cp),
-        "--public-key",
-        f"{keys['operator']}.pub",
-    )
+    result = verify_against(log["db"], cp, keys["operator"])
 
     assert result.exit_code == 0, result.output
     assert "(signature verified)" in result.stdout
@@ -301,19 +300,10 @@ def test_a_signed_checkpoint_verifies_under_its_public_key(
 def test_an_edited_or_unsigned_checkpoint_fails(
     log: dict[str, Any], keys: dict[str, Path], tmp_path: Path, edit: Any
 ) -> None:
-    cp = tmp_path / "cp.json"
-    run("audit", "checkpoint", str(log["db"]), "--sign", str(keys["operator"]), "--out", str(cp))
+    cp = signed_checkpoint(log["db"], keys["operator"], tmp_path / "cp.json")
     cp.write_text(json.dumps(edit(json.loads(cp.read_text()))))
 
-    result = run(
-        "audit",
-        "verify",
-        str(log["db"]),
-        "--checkpoint",
-        str(cp),
-        "--public-key",
-        f"{keys['operator']}.pub",
-    )
+    result = verify_against(log["db"], cp, keys["operator"])
 
     assert result.exit_code == 1
     assert result.stderr.startswith(f"error: checkpoint {cp}: the checkpoint")
@@ -323,20 +313,9 @@ def test_an_edited_or_unsigned_checkpoint_fails(
 def test_a_checkpoint_signed_with_another_key_fails(
     log: dict[str, Any], keys: dict[str, Path], tmp_path: Path
 ) -> None:
-    cp = tmp_path / "cp.json"
-    run(
-        "audit", "checkpoint", str(log["db"]), "--sign", str(keys["someone-else"]), "--out", str(cp)
-    )
+    cp = signed_checkpoint(log["db"], keys["someone-else"], tmp_path / "cp.json")
 
-    result = run(
-        "audit",
-        "verify",
-        str(log["db"]),
-        "--checkpoint",
-        str(cp),
-        "--public-key",
-        f"{keys['operator']}.pub",
-    )
+    result = verify_against(log["db"], cp, keys["operator"])
 
     assert result.exit_code == 1
     assert "signature does not verify" in result.stderr
@@ -346,19 +325,10 @@ def test_a_checkpoint_signed_with_another_key_fails(
 def test_a_signed_checkpoint_still_catches_truncation(
     log: dict[str, Any], keys: dict[str, Path], tmp_path: Path
 ) -> None:
-    cp = tmp_path / "cp.json"
-    run("audit", "checkpoint", str(log["db"]), "--sign", str(keys["operator"]), "--out", str(cp))
+    cp = signed_checkpoint(log["db"], keys["operator"], tmp_path / "cp.json")
     sql(log["db"], "DELETE FROM audit WHERE seq = (SELECT MAX(seq) FROM audit)")
 
-    result = run(
-        "audit",
-        "verify",
-        str(log["db"]),
-        "--checkpoint",
-        str(cp),
-        "--public-key",
-        f"{keys['operator']}.pub",
-    )
+    result = verify_against(log["db"], cp, keys["operator"])
 
     assert result.exit_code == 1
     assert "checkpoint says at least" in result.stderr
