@@ -254,7 +254,10 @@ def test_a_key_too_short_unreadable_or_missing_is_refused_without_echoing_it(
     if value:
         assert str(value) not in str(refused.value)
     assert not (tmp_path / "audit.db.key").exists()
-    assert deployment_key(bytes(16), None) == bytes(16)  # 16 bytes is enough
+
+
+def test_sixteen_bytes_are_enough() -> None:
+    assert deployment_key(bytes(16), None) == bytes(16)
 
 
 # -- what does not need the key ---------------------------------------------------------
