@@ -858,3 +858,92 @@ def test_fmt_of_text_that_does_not_parse_is_an_error(tmp_path: Path) -> None:
     result = run("fmt", str(tmp_path))
     assert result.exit_code == 1
     assert "a.cedar: cannot format" in error_lines(result)[0]
+
+
+# -- nothing a caller chose can forge a line on the terminal --------------------------------
+
+FORGERIES = [
+    '\n#99    2026-01-01T00:00:00Z  Agent::"admin"          wire_all           allow',
+    "\r#98    overwritten from the start of the line",
+    "\x1b[2K\x1b[1Ahidden",  # ANSI: erase the line, move up
+    "\u202eevil\u202c",  # bidi override
+    "a\u2028b\u2029c\x85d\x0be\x0cf\x1cg",  # what splitlines() treats as line breaks
+    "zero\u200bwidth\ufeff\x00nul",
+    "\\u000a",  # an escape typed literally must not look like an escaped newline
+]
+UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
+
+
+def _safe_lines(text: str, expected: int) -> list[str]:
+    import unicodedata
+
+    lines = text.splitlines()
+    assert len(lines) == expected, lines
+    assert text.count("\n") == expected
+    assert [c for c in text.replace("\n", "") if unicodedata.category(c) in UNSAFE] == []
+    return lines
+
+
+@pytest.fixture
+def forged_log(tmp_path: Path, banking_dir: Path) -> Path:
+    """A log whose tool names and principals were chosen to forge terminal lines."""
+    db = tmp_path / "forged.db"
+    store = SQLiteStore(db)
+    gate = Gate.from_directory(banking_dir, store=store, clock=ManualClock())
+    for text in FORGERIES:
+        gate.call(Principal.agent("billing-bot"), f"send{text}", {}, Session("s"))
+        gate.call(Principal("Agent", f"bot{text}"), "get_balance", {}, Session(f"s{text}"))
+    store.close()
+    return db
+
+
+def test_audit_tail_prints_one_line_per_record_whatever_the_names_hold(forged_log: Path) -> None:
+    result = run("audit", "tail", str(forged_log), "-n", "100")
+
+    assert result.exit_code == 0
+    lines = _safe_lines(result.stdout, 2 * len(FORGERIES))
+    assert [line.split()[0] for line in lines] == [f"#{i}" for i in range(len(lines))]
+    assert "send\\u005cu000a" in result.stdout  # the literal backslash is escaped too
+    assert "send\\u000a#99" in result.stdout  # the real newline, shown for what it is
+    assert "\\u202eevil" in result.stdout
+
+
+def test_audit_tail_json_escapes_what_could_break_a_line(forged_log: Path) -> None:
+    result = run("audit", "tail", str(forged_log), "-n", "100", "--format", "json")
+
+    lines = _safe_lines(result.stdout, 2 * len(FORGERIES))
+    tools = [json.loads(line)["tool"] for line in lines]
+    assert tools[::2] == [f"send{text}" for text in FORGERIES]  # and nothing is lost
+
+
+def test_approvals_show_and_verify_errors_escape_what_the_agent_chose(
+    tmp_path: Path, banking_dir: Path
+) -> None:
+    db = tmp_path / "forged.db"
+    store = SQLiteStore(db)
+    gate = Gate.from_directory(banking_dir, store=store, clock=ManualClock())
+    gate.register(
+        "send_money", SEND_SCHEMA, lambda **_: "sent", resource=lambda a: ("Payee", a["recipient"])
+    )
+    gate.register("read_document", {"type": "object"}, lambda **_: "x", labels=["untrusted"])
+    session = Session("run\n#0 approved by the CFO\x1b[1A\u202e")
+    held = gate.call(
+        Principal("Agent", "billing-bot"), "send_money", json.loads(pay(1200.0)), session
+    )
+    gate.call(Principal.agent("billing-bot"), "read_document", {"path": "a.pdf"}, session)
+    approval_id = held.approval_id
+    store.close()
+    _sql(db, "UPDATE sessions SET labels = '[]'")  # forged: the label removed
+
+    shown = run("approvals", "show", str(db), approval_id)
+    listed = run("approvals", "list", str(db))
+    verified = run("audit", "verify", str(db))
+
+    assert shown.exit_code == 0
+    _safe_lines(shown.stdout, len(shown.stdout.splitlines()))
+    assert "run\\u000a#0 approved by the CFO\\u001b[1A\\u202e" in shown.stdout
+    assert not any(line.startswith("#0") for line in shown.stdout.splitlines())
+    _safe_lines(listed.stdout, 2)
+    assert verified.exit_code == 1
+    (line,) = _safe_lines(verified.stderr, 1)
+    assert "labels removed: untrusted" in line

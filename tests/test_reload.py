@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from held import HeldStore
 from warded import (
     BundleError,
     BundleFiles,
@@ -20,6 +21,8 @@ from warded import (
     Principal,
     Refusal,
     Session,
+    SQLiteStore,
+    Store,
 )
 from warded.policy.source import DirectorySource
 
@@ -66,8 +69,8 @@ class Ran:
             self.tags.append(tag)
 
 
-def make_gate(bundle: PolicyBundle, ran: Ran) -> Gate:
-    gate = Gate(bundle, store=MemoryStore())
+def make_gate(bundle: PolicyBundle, ran: Ran, store: Store | None = None) -> Gate:
+    gate = Gate(bundle, store=store if store is not None else MemoryStore())
 
     def get_transactions(limit: int) -> int:
         ran.add(limit)
@@ -328,3 +331,110 @@ def test_calls_racing_reloads_use_a_or_b_and_never_the_old_bundle_after_a_reload
     assert len(outcomes) == len(allowed)
     for outcome in outcomes:
         assert outcome["bundle_version"] == decided[outcome["call"]] == A.version
+
+
+# -- a call held between its decision and its commit ------------------------------------
+
+
+def held_store(kind: str, tmp_path: Path) -> HeldStore:
+    return HeldStore(MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "g6.db"))
+
+
+@pytest.mark.requirement("G6")
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+@pytest.mark.parametrize(
+    ("new", "code"), [(B, "not_permitted"), (C, "unknown_tool")], ids=["revoked", "tool removed"]
+)
+def test_a_call_decided_before_reload_returned_is_decided_again_on_the_new_bundle(
+    kind: str, new: PolicyBundle, code: str, tmp_path: Path
+) -> None:
+    ran = Ran()
+    store = held_store(kind, tmp_path)
+    gate = make_gate(A, ran, store)  # type: ignore[arg-type]
+    answers: list[Any] = []
+    caller = threading.Thread(target=lambda: answers.append(transactions(gate, 7)))
+
+    caller.start()
+    assert store.arrived.wait(WAIT), "the call never reached its commit"
+    assert gate.reload(new) == new.version  # the call was decided on A and is not recorded yet
+    store.release.set()
+    caller.join(WAIT)
+
+    assert not caller.is_alive()
+    (answer,) = answers
+    assert isinstance(answer, Refusal)
+    assert answer.code == code
+    assert ran.tags == []
+    records = [r.body for r in store.records() if r.body["kind"] == "decision"]
+    assert [(b["decision"], b["bundle_version"]) for b in records] == [("deny", new.version)]
+    assert records[0]["id"] == answer.ref
+    assert not [r for r in store.records() if r.body["kind"] == "outcome"]
+
+
+@pytest.mark.requirement("G6")
+@pytest.mark.parametrize("kind", ["memory", "sqlite"])
+def test_threads_racing_reloads_never_commit_an_allow_of_a_bundle_already_replaced(
+    kind: str, tmp_path: Path
+) -> None:
+    """The chain orders every decision's transaction with every reload's: walking it,
+    each allow must carry the version the latest reload before it installed."""
+    ran = Ran()
+    store: Store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "g6.db")
+    gate = make_gate(A, ran, store)
+    workers, calls, reloads = 3, 40, 16
+    done = 0
+    progress = threading.Condition()
+    tags = itertools.count(1)
+    tag_lock = threading.Lock()
+    failures: list[BaseException] = []
+    start = threading.Barrier(workers + 1, timeout=WAIT)
+
+    def worker() -> None:
+        nonlocal done
+        try:
+            start.wait()
+            for _ in range(calls):
+                with tag_lock:
+                    tag = next(tags)
+                transactions(gate, tag)
+                with progress:
+                    done += 1
+                    progress.notify_all()
+        except BaseException as exc:
+            failures.append(exc)
+
+    def reloader() -> None:
+        try:
+            start.wait()
+            for k in range(reloads):
+                with progress:  # some calls under each version
+                    target = min(done + workers, workers * calls)
+                    assert progress.wait_for(lambda t=target: done >= t, timeout=WAIT)
+                gate.reload(B if k % 2 == 0 else A)
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads.append(threading.Thread(target=reloader))
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT)
+    assert not any(t.is_alive() for t in threads)
+    assert failures == []
+
+    live = A.version
+    allowed: list[int] = []
+    swaps = 0
+    for record in store.records():
+        body = record.body
+        if body["kind"] == "event" and body["detail"].get("event") == "reload":
+            assert body["detail"]["from"] == live
+            live = body["detail"]["to"]
+            swaps += 1
+        elif body["kind"] == "decision" and body["decision"] == "allow":
+            assert body["bundle_version"] == live, body["args"]
+            allowed.append(body["args"]["limit"])
+    assert swaps == reloads
+    assert sorted(ran.tags) == sorted(allowed)
+    assert 0 < len(allowed) < workers * calls  # decisions under both bundles

@@ -1023,6 +1023,8 @@ class Gate:
             seen = view(result)
         except ViewError as exc:
             return None, set(), {"withheld": f"the result has no JSON view: {exc}"}
+        except Exception as exc:  # the result's own code (a view hook, a mapping) raised
+            return None, set(), {"withheld": f"viewing the result raised {type(exc).__name__}"}
         try:
             found = scan_value(self.output_scanners, seen)
             labels = {f.scanner for f in found}

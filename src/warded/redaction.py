@@ -56,14 +56,14 @@ class Secrets:
     spans the input scanners found in its arguments. Everything of the call
     that reaches the audit log, the approvals table, a log line or a terminal —
     the argument copy, engine diagnostics, error reasons, tool error messages —
-    goes through `mask` (JSON-escaped forms of each secret are masked too, for
-    texts that quote the request).
+    goes through `mask` (each secret as it is, and as JSON, `repr` and `ascii`
+    escape it, for texts that quote it: a request, an exception's `{value!r}`).
     """
 
     __slots__ = ("_forms",)
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
-        forms = {f for s in secrets if s for f in (s, json.dumps(s), json.dumps(s)[1:-1])}
+        forms = {f for s in secrets if s for f in _spellings(s)}
         self._forms = sorted((f for f in forms if len(f) >= MIN_SECRET), key=len, reverse=True)
 
     @classmethod
@@ -88,6 +88,17 @@ class Secrets:
 
 
 MIN_SECRET = 3  # shorter values would mask ordinary words; they are masked by name instead
+
+
+def _spellings(secret: str) -> tuple[str, ...]:
+    """A secret as texts quoting it may spell it (the quotes left out)."""
+    return (
+        secret,
+        json.dumps(secret)[1:-1],
+        json.dumps(secret, ensure_ascii=False)[1:-1],
+        repr(secret)[1:-1],
+        ascii(secret)[1:-1],
+    )
 
 
 def _collect(sensitive: frozenset[str], value: Any, into: set[str], *, inside: bool) -> None:

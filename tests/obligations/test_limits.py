@@ -509,3 +509,57 @@ def test_a_spent_budget_stays_spent_across_a_restart(
         assert spent(second) == 800
     finally:
         second.close()
+
+
+# -- atomic tools --------------------------------------------------------------------
+
+
+def _atomic_gate(store: Store, clock: ManualClock, atomic: bool, exc: BaseException) -> Gate:
+    from tiny import tiny
+
+    bundle = tiny(
+        {"pay": "{ amount: Long }"},
+        '@id("pay")\n@budget("args.amount 100/day")\n@rate("2/minute")\n'
+        "permit (principal, action, resource);\n",
+    )
+    gate = Gate(bundle, store=store, clock=clock)
+
+    def pay(amount: int) -> str:
+        raise exc
+
+    schema = {"type": "object", "properties": {"amount": {"type": "integer"}}}
+    gate.register("pay", schema, pay, atomic=atomic)
+    return gate
+
+
+@pytest.mark.requirement("G10")
+@pytest.mark.parametrize("atomic", [False, True])
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("declined"), SystemExit(1)], ids=["Exception", "BaseException"]
+)
+def test_an_atomic_tool_that_raises_gives_back_its_budget_but_never_its_rate_slot(
+    store: Store, clock: ManualClock, atomic: bool, exc: BaseException
+) -> None:
+    gate = _atomic_gate(store, clock, atomic, exc)
+    bot = Principal.agent("bot")
+    budget_key, rate_key = f"budget|pay|{bot}", f"rate|pay|{bot}"
+
+    first = gate.call(bot, "pay", {"amount": 100}, Session("s"))
+    second = gate.call(bot, "pay", {"amount": 100}, Session("s"))
+    third = gate.call(bot, "pay", {"amount": 1}, Session("s"))
+
+    assert isinstance(first, ToolFailure)
+    # atomic: nothing happened, so the whole budget is there for the second attempt
+    assert isinstance(second, ToolFailure) if atomic else code(second) == "limit_exceeded"
+    assert store.counter(budget_key, START) == (0 if atomic else 100)
+    # a rate counts attempts: an atomic tool's two failures used both slots (the
+    # third is refused by the rate); otherwise the second was refused by the budget
+    assert code(third) == "limit_exceeded"
+    assert store.counter(rate_key, START) == (2 if atomic else 1)
+    released = [
+        r["key"]
+        for body in (r.body for r in store.records())
+        if body["kind"] == "outcome"
+        for r in body["detail"].get("released", ())
+    ]
+    assert released == ([budget_key, budget_key] if atomic else [])

@@ -9,7 +9,11 @@ its allow decision's `detail.reservations` and each release in its outcome's
 `detail.labels_added` or a `session.labels` event. `verify_state` folds the
 (verified) chain into the state it implies and reports every row of the store
 that disagrees — a hand-forged `approved` row, a reset budget counter, a
-removed `untrusted` label — by what and id.
+removed `untrusted` label — by what and id. It also checks that each approval's
+transitions on the chain are ones the gate makes (consumed only after approved,
+and so on): a forged `approved` row that the agent's retry then consumed leaves
+a table that agrees with the chain's last event, but a chain on which nobody
+approved it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,17 @@ from warded.audit.record import AuditRecord
 from warded.store import Store
 
 What = Literal["approval", "counter", "session"]
+
+# each approval transition the gate makes, and the states it can follow
+_AFTER: dict[str, frozenset[str | None]] = {
+    "approval.created": frozenset({None}),
+    "approval.approved": frozenset({"pending"}),
+    "approval.denied": frozenset({"pending"}),
+    "approval.consumed": frozenset({"approved"}),
+    "approval.returned": frozenset({"consumed"}),
+    "approval.expired": frozenset({"pending", "approved"}),
+    "approval.voided": frozenset({"pending", "approved"}),
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,6 +58,7 @@ class ChainState:
     """The obligation state the chain implies."""
 
     approvals: dict[str, str] = field(default_factory=dict)  # id -> status
+    illegal: dict[str, str] = field(default_factory=dict)  # id -> its first impossible transition
     counters: dict[tuple[str, int], Decimal] = field(default_factory=lambda: defaultdict(Decimal))
     labels: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
 
@@ -51,8 +67,13 @@ class ChainState:
         kind = body.get("kind")
         if kind == "event":
             event = str(detail.get("event", ""))
-            if event.startswith("approval.") and "status" in detail:
-                self.approvals[str(detail["approval"])] = str(detail["status"])
+            if event in _AFTER:
+                approval = str(detail["approval"])
+                before = self.approvals.get(approval)
+                if before not in _AFTER[event] and approval not in self.illegal:
+                    after = "no record of it" if before is None else before
+                    self.illegal[approval] = f"the chain has {event} after {after}"
+                self.approvals[approval] = str(detail["status"])
             elif event == "session.labels":
                 self.labels[str(detail["session"])].update(detail.get("labels_added", ()))
         elif kind == "decision":
@@ -92,6 +113,8 @@ def verify_state(records: Iterable[AuditRecord], store: Store) -> list[StateProb
         elif expected != status:
             reason = f"the table says {status}, the chain says {expected}"
             problems.append(StateProblem("approval", approval_id, reason))
+    for approval_id, reason in sorted(state.illegal.items()):
+        problems.append(StateProblem("approval", approval_id, reason))
     for approval_id in sorted(state.approvals.keys() - stored.keys()):
         reason = "on the chain, missing from the table"
         problems.append(StateProblem("approval", approval_id, reason))

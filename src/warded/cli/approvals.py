@@ -73,13 +73,15 @@ def show(db: Path, approval_id: str, now: float | None) -> None:
     with open_store(db) as store:
         a = _get(_desk(store, now), approval_id)
     click.echo(_line(a))
-    click.echo(f"  session {a.session}, bundle {a.bundle_version}, created {_when(a.created)}")
+    session = terminal_safe(a.session)
+    click.echo(f"  session {session}, bundle {a.bundle_version}, created {_when(a.created)}")
     click.echo(f"  resource {a.resource['type']}::{json.dumps(a.resource['id'])}")
     click.echo(f"  arguments (digest {a.args_digest[:16]}…):")
     for line in json.dumps(json.loads(a.args), indent=2, sort_keys=True).splitlines():
         click.echo(f"    {line}")
     if a.decided_by:
-        click.echo(f"  {a.status} by {a.decided_by}" + (f": {a.reason}" if a.reason else ""))
+        reason = f": {terminal_safe(a.reason)}" if a.reason else ""
+        click.echo(f"  {a.status} by {terminal_safe(a.decided_by)}{reason}")
 
 
 def _get(desk: ApprovalDesk, approval_id: str) -> Approval:

@@ -100,7 +100,7 @@ def audit_verify(db: Path, checkpoint: Path | None, public_key: Path | None, fmt
     if not result.ok:
         raise Failure(f"record {result.first_bad}: {result.reason}")
     if problems:
-        raise Failure(*(f"{p} (not accounted for by the chain)" for p in problems))
+        raise Failure(*(terminal_safe(f"{p} (not accounted for by the chain)") for p in problems))
     against = f", matches checkpoint of {cp.size} records" if cp else ""
     signed = " (signature verified)" if public_key else ""
     click.echo(

@@ -6,10 +6,12 @@ principal, each in fixed windows aligned to the UTC epoch (a day is a UTC
 calendar day). Each limit gets its own counter, named after the policy that
 declares it. The gate reserves every applicable amount in the same store
 transaction that records the decision, so concurrent calls can never
-overspend. A budget counts what was spent: a call whose tool raised or never
-ran gives its amount back. A rate counts attempts: a slot stays used whatever
-the tool did, so failing calls (a password guess, say) are limited too; only
-a call that never ran returns its slot.
+overspend. A budget counts what may have been spent: a call that never ran
+gives its amount back, and so does a tool declared `atomic` when it raises;
+any other tool that raised keeps it (its side effect may have happened). A
+rate counts attempts: a slot stays used whatever the tool did, so failing
+calls (a password guess, say) are limited too; only a call that never ran
+returns its slot.
 """
 
 from __future__ import annotations
