@@ -5,6 +5,11 @@ match its principal and action, with the schema validating the request. Only
 a clean Allow (decision Allow, no evaluation error) is an allow; NoDecision,
 Deny and an Allow with errors (Cedar skips a policy whose condition errors,
 which could be a forbid) are all denials.
+
+A slice that compiles (see `compiler`) and passed its self-check against
+cedarpy decides in Python; a request it cannot answer cleanly (anything on
+which Cedar would report an error, or that it is unsure of) goes to cedarpy,
+as does every slice that does not compile.
 """
 
 from __future__ import annotations
@@ -19,19 +24,33 @@ from cedarpy import pst
 
 from warded.model import Decision, Mode, Principal
 from warded.policy.bundle import PolicyBundle
+from warded.policy.compiled import CompiledPath, Recheck
+from warded.policy.compiler import CompiledSlice
 from warded.policy.slicing import slice_tree
 
 _ALLOW = cedarpy.Decision.Allow
 _DENY = cedarpy.Decision.Deny
+_UNSET: Any = object()
 
 
 class Engine:
     """Decisions and visibility for one immutable bundle; caches slices per (principal, action)."""
 
-    def __init__(self, bundle: PolicyBundle, mode: Mode = "enforce") -> None:
+    def __init__(
+        self,
+        bundle: PolicyBundle,
+        mode: Mode = "enforce",
+        *,
+        compiled: bool = True,
+        recheck: Recheck | None = None,
+    ) -> None:
+        """`compiled=False`: everything through cedarpy; `recheck` samples compiled decisions."""
         self.bundle = bundle
         self.mode: Mode = mode
+        self.recheck = recheck
+        self.compiled_path = CompiledPath(bundle.schema, bundle.entities) if compiled else None
         self._slices: dict[tuple[str, str, str], cedarpy.PolicySet] = {}
+        self._compiled: dict[tuple[str, str, str], CompiledSlice | None] = {}
         self._visible: dict[tuple[str, str, str], bool] = {}
         self._visible_with: dict[tuple[str, str, str, frozenset[str]], bool] = {}
         self._lock = threading.Lock()
@@ -53,6 +72,16 @@ class Engine:
             return Decision(
                 False, (), ("no action declared for this tool",), self.version, self.mode
             )
+        key = (principal.type, principal.id, action["id"])
+        compiled = self._compiled.get(key, _UNSET) if self.compiled_path else None
+        if compiled is _UNSET:
+            compiled = self._compile(principal, action, key)
+        if compiled is not None:
+            outcome = compiled.decide(resource, context)
+            if outcome is not None:
+                if self.recheck is not None and self.recheck.sample():
+                    self._submit(principal, action, resource, context, outcome, key)
+                return Decision(outcome[0], outcome[1], (), self.version, self.mode)
         request = {
             "principal": principal.uid(),
             "action": action,
@@ -137,6 +166,58 @@ class Engine:
                 return self._scope_allows(principal, action)
             except Exception:
                 return False  # nothing can tell: the tool does not exist for this principal
+
+    def compiled(self, principal: Principal, tool: str) -> CompiledSlice | None:
+        """The compiled slice deciding `principal` calling `tool`, if there is one."""
+        action = self.bundle.action_uid(tool)
+        if action is None or self.compiled_path is None:
+            return None
+        key = (principal.type, principal.id, action["id"])
+        found = self._compiled.get(key, _UNSET)
+        return self._compile(principal, action, key) if found is _UNSET else found
+
+    def _compile(
+        self, principal: Principal, action: Mapping[str, str], key: tuple[str, str, str]
+    ) -> CompiledSlice | None:
+        assert self.compiled_path is not None
+        with self._lock:
+            if key in self._compiled:
+                return self._compiled[key]
+        tree = self._tree(principal, action)
+        compiled = self.compiled_path.slice(
+            tree,
+            self._slice(principal, action),
+            (principal.type, principal.id),
+            (action["type"], action["id"]),
+        )
+        with self._lock:
+            return self._compiled.setdefault(key, compiled)
+
+    def _submit(
+        self,
+        principal: Principal,
+        action: Mapping[str, str],
+        resource: Mapping[str, str],
+        context: Mapping[str, Any],
+        outcome: tuple[bool, tuple[str, ...]],
+        key: tuple[str, str, str],
+    ) -> None:
+        assert self.recheck is not None
+        assert self.compiled_path is not None
+        request = {
+            "principal": principal.uid(),
+            "action": dict(action),
+            "resource": dict(resource),
+            "context": context,
+        }
+
+        def disable() -> None:
+            with self._lock:
+                self._compiled[key] = None
+
+        self.recheck.submit(
+            request, outcome, self._slice(principal, action), self.compiled_path, disable
+        )
 
     def _scope_allows(self, principal: Principal, action: Mapping[str, str]) -> bool:
         nodes = self._tree(principal, action).static_policies.values()
