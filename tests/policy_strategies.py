@@ -379,3 +379,325 @@ def register_banking_tools(gate: Any, executed: list[tuple[str, dict[str, Any]]]
     def update_password(password: str) -> str:
         executed.append(("update_password", {}))
         return "changed"
+
+
+# -- random worlds: schemas, entity graphs, policies and requests ---------------
+#
+# For the differential test of the compiled path (G19): everything random,
+# including the schema. Types are small tuples: "Long", "Bool", "String",
+# "decimal", ("set", T), ("rec", ((name, T, required), ...)), ("ent", name).
+
+WORLD_TYPES = ("E0", "E1", "E2")
+WORLD_IDS = ("a", "b", "")
+WORLD_LONGS = (0, 1, -1, 2, 7, 100, 2**62, -(2**63), 2**63 - 1)
+WORLD_STRINGS = ("", "a", "ab", "ba", "a*b", "\u00e9")
+WORLD_DECIMALS = ("0.0", "1.5", "-2.25", "0.0001", "922337203685477.5807", "-0.5")
+WORLD_PATTERNS = ('"a*"', '"*b"', '"a\\*b"', '"*"', '""', '"a*b*"', '"\u00e9"')
+
+
+def _type_text(t: Any) -> str:
+    if isinstance(t, str):
+        return t
+    if t[0] == "set":
+        return f"Set<{_type_text(t[1])}>"
+    if t[0] == "ent":
+        return t[1]
+    fields = ", ".join(f"{n}{'' if req else '?'}: {_type_text(ft)}" for n, ft, req in t[1])
+    return f"{{{fields}}}"
+
+
+def _world_types(depth: int = 2) -> st.SearchStrategy[Any]:
+    leaf = st.sampled_from(["Long", "Bool", "String", "decimal"]) | st.sampled_from(
+        [("ent", t) for t in WORLD_TYPES]
+    )
+    if depth == 0:
+        return leaf
+    inner = _world_types(depth - 1)
+    return st.one_of(
+        leaf,
+        leaf,
+        inner.map(lambda t: ("set", t)),
+        st.lists(
+            st.tuples(st.sampled_from(["x", "y", "z"]), inner, st.booleans()),
+            max_size=3,
+            unique_by=lambda f: f[0],
+        ).map(lambda fs: ("rec", tuple(fs))),
+    )
+
+
+def _attrs() -> st.SearchStrategy[tuple[tuple[str, Any, bool], ...]]:
+    return st.lists(
+        st.tuples(
+            st.sampled_from(["n", "s", "d", "f", "r", "e", "l"]), _world_types(), st.booleans()
+        ),
+        max_size=4,
+        unique_by=lambda f: f[0],
+    ).map(tuple)
+
+
+@dataclass(frozen=True)
+class World:
+    """A random schema, entity store, policy text and requests, with Cedar's answers to come."""
+
+    schema: str
+    entities: list[dict[str, Any]] = field(hash=False)
+    policies: str
+    requests: list[dict[str, Any]] = field(hash=False)
+
+
+def _value(draw: Any, t: Any, depth: int = 0) -> Any:
+    if t == "Long":
+        return draw(st.sampled_from(WORLD_LONGS))
+    if t == "Bool":
+        return draw(st.booleans())
+    if t == "String":
+        return draw(st.sampled_from(WORLD_STRINGS))
+    if t == "decimal":
+        return draw(st.sampled_from(WORLD_DECIMALS))
+    if t[0] == "ent":
+        return {"type": t[1], "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))}
+    if t[0] == "set":
+        return [_value(draw, t[1], depth + 1) for _ in range(draw(st.integers(0, 2)))]
+    return {n: _value(draw, ft, depth + 1) for n, ft, req in t[1] if req or draw(st.booleans())}
+
+
+def _stored(v: Any, t: Any) -> Any:
+    """A request value in the explicit form an entity store needs."""
+    if t == "decimal":
+        return {"__extn": {"fn": "decimal", "arg": v}}
+    if isinstance(t, tuple) and t[0] == "ent":
+        return {"__entity": v}
+    if isinstance(t, tuple) and t[0] == "set":
+        return [_stored(x, t[1]) for x in v]
+    if isinstance(t, tuple) and t[0] == "rec":
+        types = {n: ft for n, ft, _ in t[1]}
+        return {k: _stored(x, types[k]) for k, x in v.items()}
+    return v
+
+
+class _Exprs:
+    """Random Cedar expressions over a world's types, mostly well typed."""
+
+    def __init__(self, draw: Any, types: dict[str, Any], context: Any) -> None:
+        self.draw = draw
+        self.paths: list[tuple[str, Any]] = [("context", context)]
+        for name in ("principal", "resource"):
+            self.paths.append((name, ("ent", "E0")))
+        for t, attrs in types.items():
+            for n, ft, _ in attrs:
+                self.paths.append((f'{t}::"a".{n}', ft))
+        for n, ft, _ in context[1]:
+            self.paths.append((f"context.{n}", ft))
+            if isinstance(ft, tuple) and ft[0] == "rec":
+                self.paths += [(f"context.{n}.{m}", gt) for m, gt, _ in ft[1]]
+            if isinstance(ft, tuple) and ft[0] == "ent":
+                self.paths += [(f"context.{n}.{m}", gt) for m, gt, _ in types[ft[1]]]
+        for name in ("principal", "resource"):
+            for n, ft, _ in types["E0"]:
+                self.paths.append((f"{name}.{n}", ft))
+
+    def pick(self, options: list[str]) -> str:
+        return self.draw(st.sampled_from(options))
+
+    def of(self, kind: str, depth: int) -> str:
+        if self.draw(st.integers(0, 19)) == 0:  # now and then, the wrong type
+            kind = self.pick(["bool", "long", "str", "dec", "ent", "set"])
+        paths = [p for p, t in self.paths if _kind_of(t) == kind]
+        leaves = getattr(self, f"leaf_{kind}")()
+        if paths:
+            leaves += [self.pick(paths)] * 2
+        if depth <= 0:
+            return self.pick(leaves)
+        grow = getattr(self, f"grow_{kind}", None)
+        if grow is None or self.draw(st.booleans()):
+            return self.pick(leaves)
+        return grow(depth - 1)  # type: ignore[no-any-return]
+
+    def leaf_bool(self) -> list[str]:
+        return ["true", "false"]
+
+    def leaf_long(self) -> list[str]:
+        return [str(n) for n in WORLD_LONGS if n != -(2**63)]
+
+    def leaf_str(self) -> list[str]:
+        return [json.dumps(s, ensure_ascii=False) for s in WORLD_STRINGS]
+
+    def leaf_dec(self) -> list[str]:
+        return [f'decimal("{d}")' for d in WORLD_DECIMALS]
+
+    def leaf_ent(self) -> list[str]:
+        return ["principal", "resource", *(f'{t}::"{i}"' for t in WORLD_TYPES for i in WORLD_IDS)]
+
+    def leaf_set(self) -> list[str]:
+        return ["[]", "[1, 2]", '["a", "ab"]', '[E0::"a", E1::"b"]', "[true]", "[1, true]"]
+
+    def leaf_rec(self) -> list[str]:
+        return ["{}", '{x: 1, y: "a"}']
+
+    def grow_bool(self, d: int) -> str:
+        choice = self.draw(st.integers(0, 15))
+        if choice == 0:
+            return (
+                f"({self.of('long', d)} {self.pick(['<', '<=', '>', '>='])} {self.of('long', d)})"
+            )
+        if choice == 1:
+            kind = self.pick(["long", "str", "ent", "dec", "set", "rec", "bool"])
+            return f"({self.of(kind, d)} {self.pick(['==', '!='])} {self.of(kind, d)})"
+        if choice == 2:
+            return f"({self.of('bool', d)} && {self.of('bool', d)})"
+        if choice == 3:
+            return f"({self.of('bool', d)} || {self.of('bool', d)})"
+        if choice == 4:
+            return f"!{self.of('bool', d)}"
+        if choice == 5:
+            b, t, e = self.of("bool", d), self.of("bool", d), self.of("bool", d)
+            return f"(if {b} then {t} else {e})"
+        if choice == 6:
+            return f"({self.of('ent', d)} in {self.of(self.pick(['ent', 'set']), d)})"
+        if choice == 7:
+            return f"({self.of('ent', d)} is {self.pick(list(WORLD_TYPES))})"
+        if choice == 8:
+            attr = self.pick(["n", "s", "d", "f", "r", "e", "l", "x", "y", "z"])
+            return f"({self.of(self.pick(['ent', 'rec']), d)} has {attr})"
+        if choice == 9:
+            return f"({self.of('str', d)} like {self.pick(list(WORLD_PATTERNS))})"
+        if choice == 10:
+            method = self.pick(["contains", "containsAll", "containsAny"])
+            arg = self.of(self.pick(["long", "str", "ent"]) if method == "contains" else "set", d)
+            return f"{self.of('set', d)}.{method}({arg})"
+        if choice == 11:
+            return f"{self.of('set', d)}.isEmpty()"
+        if choice == 12:
+            method = self.pick(["lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual"])
+            return f"{self.of('dec', d)}.{method}({self.of('dec', d)})"
+        if choice == 13:
+            return f"({self.of('ent', d)} is {self.pick(list(WORLD_TYPES))} in {self.of('ent', d)})"
+        return self.of("bool", 0)
+
+    def grow_long(self, d: int) -> str:
+        choice = self.draw(st.integers(0, 3))
+        if choice == 3:
+            return f"(-{self.of('long', d)})"
+        return f"({self.of('long', d)} {'+-*'[choice]} {self.of('long', d)})"
+
+    def grow_set(self, d: int) -> str:
+        kind = self.pick(["long", "str", "ent"])
+        items = [self.of(kind, d) for _ in range(self.draw(st.integers(0, 3)))]
+        return f"[{', '.join(items)}]"
+
+    def grow_rec(self, d: int) -> str:
+        return f"{{x: {self.of('long', d)}, y: {self.of('str', d)}}}"
+
+
+def _kind_of(t: Any) -> str:
+    simple = {"Long": "long", "Bool": "bool", "String": "str", "decimal": "dec"}
+    if isinstance(t, str):
+        return simple[t]
+    return {"ent": "ent", "set": "set", "rec": "rec"}[t[0]]
+
+
+def _scope(draw: Any, var: str, actions: Sequence[str]) -> str:
+    if var == "action":
+        uids = [f'Action::"{a}"' for a in actions]
+        return draw(
+            st.sampled_from(
+                [
+                    "action",
+                    f"action == {uids[0]}",
+                    f"action in {uids[-1]}",
+                    f"action in [{', '.join(uids[:2])}]",
+                ]
+            )
+        )
+    t = draw(st.sampled_from(WORLD_TYPES))
+    target = f'{draw(st.sampled_from(WORLD_TYPES))}::"{draw(st.sampled_from(WORLD_IDS))}"'
+    return draw(
+        st.sampled_from(
+            [
+                var,
+                var,
+                var,
+                f"{var} == {target}",
+                f"{var} in {target}",
+                f"{var} is {t}",
+                f"{var} is {t} in {target}",
+            ]
+        )
+    )
+
+
+@st.composite
+def worlds(draw: Any, max_policies: int = 6, max_requests: int = 6) -> World:
+    """A random world: three entity types, two actions (one in a group), policies, requests."""
+    types = {t: draw(_attrs()) for t in WORLD_TYPES}
+    parents = {
+        t: draw(st.lists(st.sampled_from(WORLD_TYPES), max_size=2, unique=True))
+        for t in WORLD_TYPES
+    }
+    context = ("rec", draw(_attrs()))
+    principals = draw(st.lists(st.sampled_from(WORLD_TYPES), min_size=1, max_size=2, unique=True))
+    resources = draw(st.lists(st.sampled_from(WORLD_TYPES), min_size=1, max_size=2, unique=True))
+    applies = (
+        f"appliesTo {{ principal: [{', '.join(principals)}], resource: [{', '.join(resources)}], "
+        f"context: {_type_text(context)} }}"
+    )
+    schema = ""
+    for t in WORLD_TYPES:
+        ups = f" in [{', '.join(parents[t])}]" if parents[t] else ""
+        schema += f"entity {t}{ups} = {_type_text(('rec', types[t]))};\n"
+    schema += f"action group;\naction act0 in [group] {applies};\naction act1 {applies};\n"
+    uids = [
+        (t, i)
+        for t in WORLD_TYPES
+        for i in draw(st.lists(st.sampled_from(WORLD_IDS), max_size=3, unique=True))
+    ]
+    uids = draw(st.permutations(uids))
+    entities = []
+    for k, (t, i) in enumerate(uids):
+        # parents only among the entities before this one: Cedar refuses a cycle
+        allowed = [u for u in uids[:k] if u[0] in parents[t]]
+        ups = draw(st.lists(st.sampled_from(allowed), max_size=2, unique=True)) if allowed else []
+        attrs = _value(draw, ("rec", types[t]))
+        entities.append(
+            {
+                "uid": {"type": t, "id": i},
+                "attrs": _stored(attrs, ("rec", types[t])),
+                "parents": [{"type": pt, "id": pi} for pt, pi in ups],
+            }
+        )
+    exprs = _Exprs(draw, types, context)
+    policies = []
+    for k in range(draw(st.integers(0, max_policies))):
+        effect = draw(st.sampled_from(["permit", "permit", "forbid"]))
+        scope = ", ".join(
+            (
+                _scope(draw, "principal", ()),
+                _scope(draw, "action", ("act0", "group", "act1")),
+                _scope(draw, "resource", ()),
+            )
+        )
+        if effect == "forbid" and draw(st.booleans()):
+            scope = "principal, action, resource"  # a forbid that can match every request
+        depth = draw(st.integers(0, 3))  # shallow conditions hold more often
+        clauses = " ".join(
+            f"{draw(st.sampled_from(['when', 'when', 'unless']))} {{ {exprs.of('bool', depth)} }}"
+            for _ in range(draw(st.integers(0, 2)))
+        )
+        policies.append(f'@id("p{k}") {effect} ({scope}) {clauses};')
+    requests = []
+    for _ in range(draw(st.integers(1, max_requests))):
+        good = draw(st.integers(0, 9)) > 0
+        p_type = draw(st.sampled_from(principals if good else WORLD_TYPES))
+        r_type = draw(st.sampled_from(resources if good else WORLD_TYPES))
+        ctx = _value(draw, context)
+        if not good and draw(st.booleans()):
+            ctx = {**ctx, "extra": 1}
+        requests.append(
+            {
+                "principal": {"type": p_type, "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))},
+                "action": {"type": "Action", "id": draw(st.sampled_from(["act0", "act1"]))},
+                "resource": {"type": r_type, "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))},
+                "context": ctx,
+            }
+        )
+    return World(schema, entities, "\n".join(policies), requests)

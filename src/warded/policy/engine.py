@@ -31,6 +31,7 @@ from warded.policy.slicing import slice_tree
 _ALLOW = cedarpy.Decision.Allow
 _DENY = cedarpy.Decision.Deny
 _UNSET: Any = object()
+COMPILE_AFTER = 8
 
 
 class Engine:
@@ -42,15 +43,25 @@ class Engine:
         mode: Mode = "enforce",
         *,
         compiled: bool = True,
+        compile_after: int = COMPILE_AFTER,
         recheck: Recheck | None = None,
     ) -> None:
-        """`compiled=False`: everything through cedarpy; `recheck` samples compiled decisions."""
+        """An engine for `bundle`.
+
+        A (principal, action) slice is compiled once it has been decided
+        `compile_after` times (compiling and self-checking a slice costs
+        about as much as a hundred cedarpy decisions); `compiled=False`
+        decides everything with cedarpy. `recheck` samples compiled
+        decisions to re-decide with cedarpy.
+        """
         self.bundle = bundle
         self.mode: Mode = mode
         self.recheck = recheck
-        self.compiled_path = CompiledPath(bundle.schema, bundle.entities) if compiled else None
+        self.compile_after = compile_after if compiled else -1
+        self._path: CompiledPath | None = None
         self._slices: dict[tuple[str, str, str], cedarpy.PolicySet] = {}
         self._compiled: dict[tuple[str, str, str], CompiledSlice | None] = {}
+        self._seen: dict[tuple[str, str, str], int] = {}
         self._visible: dict[tuple[str, str, str], bool] = {}
         self._visible_with: dict[tuple[str, str, str, frozenset[str]], bool] = {}
         self._lock = threading.Lock()
@@ -73,9 +84,11 @@ class Engine:
                 False, (), ("no action declared for this tool",), self.version, self.mode
             )
         key = (principal.type, principal.id, action["id"])
-        compiled = self._compiled.get(key, _UNSET) if self.compiled_path else None
+        compiled = self._compiled.get(key, _UNSET)
         if compiled is _UNSET:
-            compiled = self._compile(principal, action, key)
+            seen = self._seen[key] = self._seen.get(key, 0) + 1
+            ready = 0 <= self.compile_after < seen
+            compiled = self._compile(principal, action, key) if ready else None
         if compiled is not None:
             outcome = compiled.decide(resource, context)
             if outcome is not None:
@@ -170,16 +183,24 @@ class Engine:
     def compiled(self, principal: Principal, tool: str) -> CompiledSlice | None:
         """The compiled slice deciding `principal` calling `tool`, if there is one."""
         action = self.bundle.action_uid(tool)
-        if action is None or self.compiled_path is None:
+        if action is None or self.compile_after < 0:
             return None
         key = (principal.type, principal.id, action["id"])
         found = self._compiled.get(key, _UNSET)
         return self._compile(principal, action, key) if found is _UNSET else found
 
+    @property
+    def compiled_path(self) -> CompiledPath:
+        """The bundle's compiled path (schema and entity store read on first use)."""
+        if self._path is None:
+            with self._lock:
+                if self._path is None:
+                    self._path = CompiledPath(self.bundle.schema, self.bundle.entities)
+        return self._path
+
     def _compile(
         self, principal: Principal, action: Mapping[str, str], key: tuple[str, str, str]
     ) -> CompiledSlice | None:
-        assert self.compiled_path is not None
         with self._lock:
             if key in self._compiled:
                 return self._compiled[key]
@@ -203,7 +224,6 @@ class Engine:
         key: tuple[str, str, str],
     ) -> None:
         assert self.recheck is not None
-        assert self.compiled_path is not None
         request = {
             "principal": principal.uid(),
             "action": dict(action),
