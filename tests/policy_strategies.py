@@ -12,9 +12,10 @@ Test modules `import policy_strategies as gen` (pytest puts tests/ on the path).
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from hypothesis import strategies as st
 
@@ -384,15 +385,40 @@ def register_banking_tools(gate: Any, executed: list[tuple[str, dict[str, Any]]]
 # -- random worlds: schemas, entity graphs, policies and requests ---------------
 #
 # For the differential test of the compiled path (G19): everything random,
-# including the schema. Types are small tuples: "Long", "Bool", "String",
-# "decimal", ("set", T), ("rec", ((name, T, required), ...)), ("ent", name).
+# including the schema. A world is built from one seed with `random.Random`
+# (hypothesis draws the seed): a world makes thousands of choices, more than
+# hypothesis's own choice sequence holds, which would leave only the smallest
+# worlds. Types are small tuples: "Long", "Bool", "String", "decimal",
+# ("set", T), ("rec", ((name, T, required), ...)), ("ent", name).
 
 WORLD_TYPES = ("E0", "E1", "E2")
 WORLD_IDS = ("a", "b", "")
-WORLD_LONGS = (0, 1, -1, 2, 7, 100, 2**62, -(2**63), 2**63 - 1)
+# small values, often equal to a policy constant (boundaries), and the ends of the range
+WORLD_LONGS = (0, 1, 1, 2, 2, 7, -1, 2**62, -(2**63), 2**63 - 1)
 WORLD_STRINGS = ("", "a", "ab", "ba", "a*b", "\u00e9")
-WORLD_DECIMALS = ("0.0", "1.5", "-2.25", "0.0001", "922337203685477.5807", "-0.5")
+WORLD_DECIMALS = ("0.0", "1.5", "1.5000", "-2.25", "0.0001", "922337203685477.5807", "-0.5")
 WORLD_PATTERNS = ('"a*"', '"*b"', '"a\\*b"', '"*"', '""', '"a*b*"', '"\u00e9"')
+# every context has these (and some random attributes besides)
+WORLD_CONTEXT = (
+    ("cn", "Long", True),
+    ("cb", "Bool", True),
+    ("cs", "String", True),
+    ("cd", "decimal", True),
+    ("ce", ("ent", "E0"), True),
+    ("cl", ("set", "Long"), True),
+    ("co", "Long", False),
+)
+
+
+@dataclass(frozen=True)
+class World:
+    """A random schema, entity store, policy text and requests."""
+
+    seed: int
+    schema: str
+    entities: list[dict[str, Any]] = field(hash=False)
+    policies: str
+    requests: list[dict[str, Any]] = field(hash=False)
 
 
 def _type_text(t: Any) -> str:
@@ -406,59 +432,245 @@ def _type_text(t: Any) -> str:
     return f"{{{fields}}}"
 
 
-def _world_types(depth: int = 2) -> st.SearchStrategy[Any]:
-    leaf = st.sampled_from(["Long", "Bool", "String", "decimal"]) | st.sampled_from(
-        [("ent", t) for t in WORLD_TYPES]
-    )
-    if depth == 0:
-        return leaf
-    inner = _world_types(depth - 1)
-    return st.one_of(
-        leaf,
-        leaf,
-        inner.map(lambda t: ("set", t)),
-        st.lists(
-            st.tuples(st.sampled_from(["x", "y", "z"]), inner, st.booleans()),
-            max_size=3,
-            unique_by=lambda f: f[0],
-        ).map(lambda fs: ("rec", tuple(fs))),
-    )
+def _kind_of(t: Any) -> str:
+    simple = {"Long": "long", "Bool": "bool", "String": "str", "decimal": "dec"}
+    if isinstance(t, str):
+        return simple[t]
+    return {"ent": "ent", "set": "set", "rec": "rec"}[t[0]]
 
 
-def _attrs() -> st.SearchStrategy[tuple[tuple[str, Any, bool], ...]]:
-    return st.lists(
-        st.tuples(
-            st.sampled_from(["n", "s", "d", "f", "r", "e", "l"]), _world_types(), st.booleans()
-        ),
-        max_size=4,
-        unique_by=lambda f: f[0],
-    ).map(tuple)
+class _World:
+    def __init__(self, seed: int) -> None:
+        self.rng = random.Random(seed)
 
+    def pick(self, options: Sequence[Any]) -> Any:
+        return self.rng.choice(options)
 
-@dataclass(frozen=True)
-class World:
-    """A random schema, entity store, policy text and requests, with Cedar's answers to come."""
+    def chance(self, p: float) -> bool:
+        return self.rng.random() < p
 
-    schema: str
-    entities: list[dict[str, Any]] = field(hash=False)
-    policies: str
-    requests: list[dict[str, Any]] = field(hash=False)
+    # types and values
 
+    def type(self, depth: int = 2) -> Any:
+        leaf = self.pick(["Long", "Bool", "String", "decimal", *(("ent", t) for t in WORLD_TYPES)])
+        roll = self.rng.random()
+        if depth == 0 or roll < 0.6:
+            return leaf
+        if roll < 0.8:
+            return ("set", self.type(depth - 1))
+        names = self.rng.sample(["x", "y", "z"], self.rng.randint(0, 3))
+        return ("rec", tuple((n, self.type(depth - 1), self.chance(0.75)) for n in names))
 
-def _value(draw: Any, t: Any, depth: int = 0) -> Any:
-    if t == "Long":
-        return draw(st.sampled_from(WORLD_LONGS))
-    if t == "Bool":
-        return draw(st.booleans())
-    if t == "String":
-        return draw(st.sampled_from(WORLD_STRINGS))
-    if t == "decimal":
-        return draw(st.sampled_from(WORLD_DECIMALS))
-    if t[0] == "ent":
-        return {"type": t[1], "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))}
-    if t[0] == "set":
-        return [_value(draw, t[1], depth + 1) for _ in range(draw(st.integers(0, 2)))]
-    return {n: _value(draw, ft, depth + 1) for n, ft, req in t[1] if req or draw(st.booleans())}
+    def attrs(self) -> tuple[tuple[str, Any, bool], ...]:
+        names = self.rng.sample(["n", "s", "d", "f", "r", "e", "l"], self.rng.randint(0, 4))
+        return tuple((n, self.type(), self.chance(0.75)) for n in names)
+
+    def value(self, t: Any) -> Any:
+        if t == "Long":
+            return self.pick(WORLD_LONGS)
+        if t == "Bool":
+            return self.chance(0.5)
+        if t == "String":
+            return self.pick(WORLD_STRINGS)
+        if t == "decimal":
+            return self.pick(WORLD_DECIMALS)
+        if t[0] == "ent":
+            return {"type": t[1], "id": self.pick([*WORLD_IDS, "ghost"])}
+        if t[0] == "set":
+            return [self.value(t[1]) for _ in range(self.rng.randint(0, 2))]
+        return {n: self.value(ft) for n, ft, req in t[1] if req or self.chance(0.5)}
+
+    # expressions
+
+    def expr(self, kind: str, depth: int) -> str:
+        if self.chance(0.02):  # now and then, the wrong type
+            kind = self.pick(["bool", "long", "str", "dec", "ent", "set"])
+        grow = getattr(self, f"grow_{kind}", None)
+        if depth > 0 and grow is not None and self.chance(0.5):
+            return grow(depth - 1)  # type: ignore[no-any-return]
+        paths = [p for p, t in self.paths if _kind_of(t) == kind]
+        if paths and self.chance(0.5):  # a path half the time: values meet constants
+            return self.pick(paths)  # type: ignore[no-any-return]
+        return self.pick(self.leaves[kind])  # type: ignore[no-any-return]
+
+    leaves: ClassVar[dict[str, list[str]]] = {
+        "bool": ["true", "false"],
+        "long": [str(n) for n in WORLD_LONGS if n != -(2**63)],
+        "str": [json.dumps(s, ensure_ascii=False) for s in WORLD_STRINGS],
+        "dec": [f'decimal("{d}")' for d in WORLD_DECIMALS],
+        "ent": ["principal", "resource", *(f'{t}::"{i}"' for t in WORLD_TYPES for i in WORLD_IDS)],
+        "set": ["[]", "[1, 2]", '["a", "ab"]', '[E0::"a", E1::"b"]', "[true]", "[1, true]"],
+        "rec": ["{}", '{x: 1, y: "a"}'],
+    }
+
+    def grow_bool(self, d: int) -> str:
+        e = self.expr
+        choice = self.pick([*[0] * 6, *[1] * 4, 2, 3, 4, 5, *range(6, 14), 12, 12])
+        if choice == 0:
+            return f"({e('long', d)} {self.pick(['<', '<=', '>', '>='])} {e('long', d)})"
+        if choice == 1:
+            kind = self.pick(["long", "str", "ent", "dec", "set", "rec", "bool"])
+            other = kind
+            if self.chance(0.3):  # across types, Bool and Long most (True == 1 in Python)
+                kind, other = self.pick([("bool", "long"), ("long", "bool"), (kind, "set")])
+            return f"({e(kind, d)} {self.pick(['==', '!='])} {e(other, d)})"
+        if choice == 2:
+            return f"({e('bool', d)} && {e('bool', d)})"
+        if choice == 3:
+            return f"({e('bool', d)} || {e('bool', d)})"
+        if choice == 4:
+            return f"!{e('bool', d)}"
+        if choice == 5:
+            return f"(if {e('bool', d)} then {e('bool', d)} else {e('bool', d)})"
+        if choice == 6:
+            return f"({e('ent', d)} in {e(self.pick(['ent', 'set']), d)})"
+        if choice == 7:
+            return f"({e('ent', d)} is {self.pick(WORLD_TYPES)})"
+        if choice == 8:
+            attr = self.pick(["n", "s", "d", "f", "r", "e", "l", "x", "y", "z", "co"])
+            return f"({e(self.pick(['ent', 'rec']), d)} has {attr})"
+        if choice == 9:
+            return f"({e('str', d)} like {self.pick(WORLD_PATTERNS)})"
+        if choice == 10:
+            method = self.pick(["contains", "containsAll", "containsAny"])
+            arg = e(self.pick(["long", "str", "ent"]) if method == "contains" else "set", d)
+            return f"{e('set', d)}.{method}({arg})"
+        if choice == 11:
+            return f"{e('set', d)}.isEmpty()"
+        if choice == 12:
+            method = self.pick(["lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual"])
+            return f"{e('dec', d)}.{method}({e('dec', d)})"
+        return f"({e('ent', d)} is {self.pick(WORLD_TYPES)} in {e('ent', d)})"
+
+    def grow_long(self, d: int) -> str:
+        op = self.pick("+-*~")
+        if op == "~":
+            return f"(-{self.expr('long', d)})"
+        return f"({self.expr('long', d)} {op} {self.expr('long', d)})"
+
+    def grow_set(self, d: int) -> str:
+        kind = self.pick(["long", "str", "ent"])
+        return f"[{', '.join(self.expr(kind, d) for _ in range(self.rng.randint(0, 3)))}]"
+
+    def grow_rec(self, d: int) -> str:
+        return f"{{x: {self.expr('long', d)}, y: {self.expr('str', d)}}}"
+
+    def scope(self, var: str) -> str:
+        if var == "action":
+            return self.pick(  # type: ignore[no-any-return]
+                [
+                    "action",
+                    "action",
+                    "action",
+                    'action == Action::"act0"',
+                    'action in Action::"act1"',
+                    'action in [Action::"act0", Action::"group"]',
+                ]
+            )
+        t = self.pick(WORLD_TYPES)
+        target = f'{self.pick(WORLD_TYPES)}::"{self.pick(WORLD_IDS)}"'
+        return self.pick(  # type: ignore[no-any-return]
+            [
+                *[var] * 6,  # most policies should apply to most requests
+                f"{var} == {target}",
+                f"{var} in {target}",
+                f"{var} is {t}",
+                f"{var} is {t} in {target}",
+            ]
+        )
+
+    # the world
+
+    def build(self, seed: int, max_policies: int, max_requests: int) -> World:
+        types = {t: self.attrs() for t in WORLD_TYPES}
+        # E0 in E1 in E2, plus now and then another edge: `in` must use the closure
+        parents = {
+            t: sorted({*up, *([self.pick(WORLD_TYPES)] if self.chance(0.3) else [])})
+            for t, up in zip(WORLD_TYPES, (["E1"], ["E2"], []), strict=True)
+        }
+        context = ("rec", WORLD_CONTEXT + self.attrs())
+        # E0 is usually the principal and resource type: conditions read E0's attributes
+        principals = ["E0", self.pick(WORLD_TYPES)] if self.chance(0.8) else ["E1"]
+        resources = ["E0", self.pick(WORLD_TYPES)] if self.chance(0.8) else ["E2"]
+        applies = (
+            f"appliesTo {{ principal: [{', '.join(sorted(set(principals)))}], "
+            f"resource: [{', '.join(sorted(set(resources)))}], context: {_type_text(context)} }}"
+        )
+        schema = ""
+        for t in WORLD_TYPES:
+            ups = f" in [{', '.join(parents[t])}]" if parents[t] else ""
+            schema += f"entity {t}{ups} = {_type_text(('rec', types[t]))};\n"
+        schema += f"action group;\naction act0 in [group] {applies};\naction act1 {applies};\n"
+        uids = [
+            (t, i)
+            for t in reversed(WORLD_TYPES)  # E2 first: parents come before children, no cycle
+            for i in self.rng.sample(WORLD_IDS, self.rng.randint(1 if t == "E0" else 0, 3))
+        ]
+        entities = []
+        for k, (t, i) in enumerate(uids):
+            allowed = [u for u in uids[:k] if u[0] in parents[t]]
+            ups = self.rng.sample(allowed, min(len(allowed), self.rng.randint(0, 2)))
+            entities.append(
+                {
+                    "uid": {"type": t, "id": i},
+                    "attrs": _stored(self.value(("rec", types[t])), ("rec", types[t])),
+                    "parents": [{"type": pt, "id": pi} for pt, pi in ups],
+                }
+            )
+        self.paths = self._paths(types, context)
+        policies = []
+        for k in range(self.rng.randint(0, max_policies)):
+            effect = self.pick(["permit", "permit", "forbid"])
+            scope = ", ".join(
+                (self.scope("principal"), self.scope("action"), self.scope("resource"))
+            )
+            if effect == "forbid" and self.chance(0.5):
+                scope = "principal, action, resource"  # a forbid that can match every request
+            depth = self.rng.randint(0, 2)
+            clauses = " ".join(
+                f"{self.pick(['when', 'when', 'unless'])} {{ {self.grow_bool(depth)} }}"
+                for _ in range(self.pick([0, 1, 1, 1, 2]))
+            )
+            policies.append(f'@id("p{k}") {effect} ({scope}) {clauses};')
+        requests = [
+            self.request(principals, resources, context)
+            for _ in range(self.rng.randint(1, max_requests))
+        ]
+        return World(seed, schema, entities, "\n".join(policies), requests)
+
+    def request(self, principals: list[str], resources: list[str], context: Any) -> dict[str, Any]:
+        good = self.chance(0.9)
+        ctx = self.value(context)
+        if not good and self.chance(0.5):
+            ctx = {**ctx, "extra": 1}
+        return {
+            "principal": {
+                "type": self.pick(principals if good else WORLD_TYPES),
+                "id": self.pick([*WORLD_IDS, "a", "ghost"]),
+            },
+            "action": {"type": "Action", "id": self.pick(["act0", "act1"])},
+            "resource": {
+                "type": self.pick(resources if good else WORLD_TYPES),
+                "id": self.pick([*WORLD_IDS, "ghost"]),
+            },
+            "context": ctx,
+        }
+
+    @staticmethod
+    def _paths(types: dict[str, Any], context: Any) -> list[tuple[str, Any]]:
+        paths: list[tuple[str, Any]] = [("context", context)]
+        paths += [(name, ("ent", "E0")) for name in ("principal", "resource")]
+        for t, attrs in types.items():
+            paths += [(f'{t}::"a".{n}', ft) for n, ft, _ in attrs]
+        for n, ft, _ in context[1]:
+            paths.append((f"context.{n}", ft))
+            if isinstance(ft, tuple) and ft[0] == "rec":
+                paths += [(f"context.{n}.{m}", gt) for m, gt, _ in ft[1]]
+            if isinstance(ft, tuple) and ft[0] == "ent":
+                paths += [(f"context.{n}.{m}", gt) for m, gt, _ in types[ft[1]]]
+        for name in ("principal", "resource"):
+            paths += [(f"{name}.{n}", ft) for n, ft, _ in types["E0"]]
+        return paths
 
 
 def _stored(v: Any, t: Any) -> Any:
@@ -475,229 +687,8 @@ def _stored(v: Any, t: Any) -> Any:
     return v
 
 
-class _Exprs:
-    """Random Cedar expressions over a world's types, mostly well typed."""
-
-    def __init__(self, draw: Any, types: dict[str, Any], context: Any) -> None:
-        self.draw = draw
-        self.paths: list[tuple[str, Any]] = [("context", context)]
-        for name in ("principal", "resource"):
-            self.paths.append((name, ("ent", "E0")))
-        for t, attrs in types.items():
-            for n, ft, _ in attrs:
-                self.paths.append((f'{t}::"a".{n}', ft))
-        for n, ft, _ in context[1]:
-            self.paths.append((f"context.{n}", ft))
-            if isinstance(ft, tuple) and ft[0] == "rec":
-                self.paths += [(f"context.{n}.{m}", gt) for m, gt, _ in ft[1]]
-            if isinstance(ft, tuple) and ft[0] == "ent":
-                self.paths += [(f"context.{n}.{m}", gt) for m, gt, _ in types[ft[1]]]
-        for name in ("principal", "resource"):
-            for n, ft, _ in types["E0"]:
-                self.paths.append((f"{name}.{n}", ft))
-
-    def pick(self, options: list[str]) -> str:
-        return self.draw(st.sampled_from(options))
-
-    def of(self, kind: str, depth: int) -> str:
-        if self.draw(st.integers(0, 19)) == 0:  # now and then, the wrong type
-            kind = self.pick(["bool", "long", "str", "dec", "ent", "set"])
-        paths = [p for p, t in self.paths if _kind_of(t) == kind]
-        leaves = getattr(self, f"leaf_{kind}")()
-        if paths:
-            leaves += [self.pick(paths)] * 2
-        if depth <= 0:
-            return self.pick(leaves)
-        grow = getattr(self, f"grow_{kind}", None)
-        if grow is None or self.draw(st.booleans()):
-            return self.pick(leaves)
-        return grow(depth - 1)  # type: ignore[no-any-return]
-
-    def leaf_bool(self) -> list[str]:
-        return ["true", "false"]
-
-    def leaf_long(self) -> list[str]:
-        return [str(n) for n in WORLD_LONGS if n != -(2**63)]
-
-    def leaf_str(self) -> list[str]:
-        return [json.dumps(s, ensure_ascii=False) for s in WORLD_STRINGS]
-
-    def leaf_dec(self) -> list[str]:
-        return [f'decimal("{d}")' for d in WORLD_DECIMALS]
-
-    def leaf_ent(self) -> list[str]:
-        return ["principal", "resource", *(f'{t}::"{i}"' for t in WORLD_TYPES for i in WORLD_IDS)]
-
-    def leaf_set(self) -> list[str]:
-        return ["[]", "[1, 2]", '["a", "ab"]', '[E0::"a", E1::"b"]', "[true]", "[1, true]"]
-
-    def leaf_rec(self) -> list[str]:
-        return ["{}", '{x: 1, y: "a"}']
-
-    def grow_bool(self, d: int) -> str:
-        choice = self.draw(st.integers(0, 15))
-        if choice == 0:
-            return (
-                f"({self.of('long', d)} {self.pick(['<', '<=', '>', '>='])} {self.of('long', d)})"
-            )
-        if choice == 1:
-            kind = self.pick(["long", "str", "ent", "dec", "set", "rec", "bool"])
-            return f"({self.of(kind, d)} {self.pick(['==', '!='])} {self.of(kind, d)})"
-        if choice == 2:
-            return f"({self.of('bool', d)} && {self.of('bool', d)})"
-        if choice == 3:
-            return f"({self.of('bool', d)} || {self.of('bool', d)})"
-        if choice == 4:
-            return f"!{self.of('bool', d)}"
-        if choice == 5:
-            b, t, e = self.of("bool", d), self.of("bool", d), self.of("bool", d)
-            return f"(if {b} then {t} else {e})"
-        if choice == 6:
-            return f"({self.of('ent', d)} in {self.of(self.pick(['ent', 'set']), d)})"
-        if choice == 7:
-            return f"({self.of('ent', d)} is {self.pick(list(WORLD_TYPES))})"
-        if choice == 8:
-            attr = self.pick(["n", "s", "d", "f", "r", "e", "l", "x", "y", "z"])
-            return f"({self.of(self.pick(['ent', 'rec']), d)} has {attr})"
-        if choice == 9:
-            return f"({self.of('str', d)} like {self.pick(list(WORLD_PATTERNS))})"
-        if choice == 10:
-            method = self.pick(["contains", "containsAll", "containsAny"])
-            arg = self.of(self.pick(["long", "str", "ent"]) if method == "contains" else "set", d)
-            return f"{self.of('set', d)}.{method}({arg})"
-        if choice == 11:
-            return f"{self.of('set', d)}.isEmpty()"
-        if choice == 12:
-            method = self.pick(["lessThan", "lessThanOrEqual", "greaterThan", "greaterThanOrEqual"])
-            return f"{self.of('dec', d)}.{method}({self.of('dec', d)})"
-        if choice == 13:
-            return f"({self.of('ent', d)} is {self.pick(list(WORLD_TYPES))} in {self.of('ent', d)})"
-        return self.of("bool", 0)
-
-    def grow_long(self, d: int) -> str:
-        choice = self.draw(st.integers(0, 3))
-        if choice == 3:
-            return f"(-{self.of('long', d)})"
-        return f"({self.of('long', d)} {'+-*'[choice]} {self.of('long', d)})"
-
-    def grow_set(self, d: int) -> str:
-        kind = self.pick(["long", "str", "ent"])
-        items = [self.of(kind, d) for _ in range(self.draw(st.integers(0, 3)))]
-        return f"[{', '.join(items)}]"
-
-    def grow_rec(self, d: int) -> str:
-        return f"{{x: {self.of('long', d)}, y: {self.of('str', d)}}}"
-
-
-def _kind_of(t: Any) -> str:
-    simple = {"Long": "long", "Bool": "bool", "String": "str", "decimal": "dec"}
-    if isinstance(t, str):
-        return simple[t]
-    return {"ent": "ent", "set": "set", "rec": "rec"}[t[0]]
-
-
-def _scope(draw: Any, var: str, actions: Sequence[str]) -> str:
-    if var == "action":
-        uids = [f'Action::"{a}"' for a in actions]
-        return draw(
-            st.sampled_from(
-                [
-                    "action",
-                    f"action == {uids[0]}",
-                    f"action in {uids[-1]}",
-                    f"action in [{', '.join(uids[:2])}]",
-                ]
-            )
-        )
-    t = draw(st.sampled_from(WORLD_TYPES))
-    target = f'{draw(st.sampled_from(WORLD_TYPES))}::"{draw(st.sampled_from(WORLD_IDS))}"'
-    return draw(
-        st.sampled_from(
-            [
-                var,
-                var,
-                var,
-                f"{var} == {target}",
-                f"{var} in {target}",
-                f"{var} is {t}",
-                f"{var} is {t} in {target}",
-            ]
-        )
+def worlds(max_policies: int = 8, max_requests: int = 6) -> st.SearchStrategy[World]:
+    """Random worlds: three entity types in a hierarchy, two actions, policies, requests."""
+    return st.integers(0, 2**64).map(
+        lambda seed: _World(seed).build(seed, max_policies, max_requests)
     )
-
-
-@st.composite
-def worlds(draw: Any, max_policies: int = 6, max_requests: int = 6) -> World:
-    """A random world: three entity types, two actions (one in a group), policies, requests."""
-    types = {t: draw(_attrs()) for t in WORLD_TYPES}
-    parents = {
-        t: draw(st.lists(st.sampled_from(WORLD_TYPES), max_size=2, unique=True))
-        for t in WORLD_TYPES
-    }
-    context = ("rec", draw(_attrs()))
-    principals = draw(st.lists(st.sampled_from(WORLD_TYPES), min_size=1, max_size=2, unique=True))
-    resources = draw(st.lists(st.sampled_from(WORLD_TYPES), min_size=1, max_size=2, unique=True))
-    applies = (
-        f"appliesTo {{ principal: [{', '.join(principals)}], resource: [{', '.join(resources)}], "
-        f"context: {_type_text(context)} }}"
-    )
-    schema = ""
-    for t in WORLD_TYPES:
-        ups = f" in [{', '.join(parents[t])}]" if parents[t] else ""
-        schema += f"entity {t}{ups} = {_type_text(('rec', types[t]))};\n"
-    schema += f"action group;\naction act0 in [group] {applies};\naction act1 {applies};\n"
-    uids = [
-        (t, i)
-        for t in WORLD_TYPES
-        for i in draw(st.lists(st.sampled_from(WORLD_IDS), max_size=3, unique=True))
-    ]
-    uids = draw(st.permutations(uids))
-    entities = []
-    for k, (t, i) in enumerate(uids):
-        # parents only among the entities before this one: Cedar refuses a cycle
-        allowed = [u for u in uids[:k] if u[0] in parents[t]]
-        ups = draw(st.lists(st.sampled_from(allowed), max_size=2, unique=True)) if allowed else []
-        attrs = _value(draw, ("rec", types[t]))
-        entities.append(
-            {
-                "uid": {"type": t, "id": i},
-                "attrs": _stored(attrs, ("rec", types[t])),
-                "parents": [{"type": pt, "id": pi} for pt, pi in ups],
-            }
-        )
-    exprs = _Exprs(draw, types, context)
-    policies = []
-    for k in range(draw(st.integers(0, max_policies))):
-        effect = draw(st.sampled_from(["permit", "permit", "forbid"]))
-        scope = ", ".join(
-            (
-                _scope(draw, "principal", ()),
-                _scope(draw, "action", ("act0", "group", "act1")),
-                _scope(draw, "resource", ()),
-            )
-        )
-        if effect == "forbid" and draw(st.booleans()):
-            scope = "principal, action, resource"  # a forbid that can match every request
-        depth = draw(st.integers(0, 3))  # shallow conditions hold more often
-        clauses = " ".join(
-            f"{draw(st.sampled_from(['when', 'when', 'unless']))} {{ {exprs.of('bool', depth)} }}"
-            for _ in range(draw(st.integers(0, 2)))
-        )
-        policies.append(f'@id("p{k}") {effect} ({scope}) {clauses};')
-    requests = []
-    for _ in range(draw(st.integers(1, max_requests))):
-        good = draw(st.integers(0, 9)) > 0
-        p_type = draw(st.sampled_from(principals if good else WORLD_TYPES))
-        r_type = draw(st.sampled_from(resources if good else WORLD_TYPES))
-        ctx = _value(draw, context)
-        if not good and draw(st.booleans()):
-            ctx = {**ctx, "extra": 1}
-        requests.append(
-            {
-                "principal": {"type": p_type, "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))},
-                "action": {"type": "Action", "id": draw(st.sampled_from(["act0", "act1"]))},
-                "resource": {"type": r_type, "id": draw(st.sampled_from([*WORLD_IDS, "ghost"]))},
-                "context": ctx,
-            }
-        )
-    return World(schema, entities, "\n".join(policies), requests)

@@ -55,14 +55,24 @@ def test_compiled_slices_decide_as_cedarpy_on_random_worlds(world: gen.World) ->
     schema = cedarpy.Schema.from_str(world.schema)
     entities = cedarpy.Entities.from_json_str(json.dumps(world.entities), schema=schema)
     path = CompiledPath(schema, entities)
-    for text in (world.policies, world.policies + CATCH_ALL):
+    for text in policy_sets(world):
         policies = cedarpy.PolicySet.from_str(text)
         tree = policies.to_pst()
         for request in world.requests:
             outcome = compiled_outcome(path, tree, request)
             if outcome is not None:
                 cedar = cedar_outcome(request, policies, entities, schema)
-                assert agrees(outcome, cedar), (outcome, cedar, request)
+                assert agrees(outcome, cedar), (outcome, cedar, request, text, world.seed)
+
+
+def policy_sets(world: gen.World) -> list[str]:
+    """The world's policies; with a catch-all permit; and each alone with a catch-all permit.
+
+    Alone, a policy's evaluation is not hidden by an error in another (an error
+    anywhere sends the whole request to cedarpy).
+    """
+    singles = [line + CATCH_ALL for line in world.policies.splitlines()]
+    return [world.policies, world.policies + CATCH_ALL, *singles]
 
 
 @pytest.mark.requirement("G19")
@@ -78,7 +88,7 @@ def test_the_random_worlds_exercise_the_compiled_path() -> None:
         schema = cedarpy.Schema.from_str(world.schema)
         entities = cedarpy.Entities.from_json_str(json.dumps(world.entities), schema=schema)
         path = CompiledPath(schema, entities)
-        for text in (world.policies, world.policies + CATCH_ALL):
+        for text in policy_sets(world):
             policies = cedarpy.PolicySet.from_str(text)
             for request in world.requests:
                 outcome = compiled_outcome(path, policies.to_pst(), request)
