@@ -126,7 +126,7 @@ def test_the_self_check_passes_every_compiled_slice_of_a_random_world(world: gen
 
 
 @pytest.mark.requirement("G19")
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(policies=gen.policy_lists(max_size=8), requests=st.lists(gen.requests(), max_size=8))
 def test_the_engine_decides_as_the_cedar_only_engine(policies, requests) -> None:  # type: ignore[no-untyped-def]
     bundle = gen.load([*policies, gen.Policy("permit")])
@@ -363,7 +363,7 @@ DECIMALS = st.one_of(
 
 
 @pytest.mark.requirement("G19")
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(text=DECIMALS, other=DECIMALS)
 def test_decimals_in_the_context_parse_and_compare_as_cedars(text: str, other: str) -> None:
     compiled, cedar = semantics_check(
@@ -374,7 +374,7 @@ def test_decimals_in_the_context_parse_and_compare_as_cedars(text: str, other: s
 
 
 @pytest.mark.requirement("G19")
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=150, deadline=None)
 @given(
     pattern=st.lists(st.sampled_from(["a", "b", "*", "\\*", "\u00e9"]), max_size=6).map("".join),
     text=st.text(alphabet="ab*\u00e9", max_size=8),
