@@ -94,18 +94,33 @@ class Variant:
     calls: list[tuple[Any, ...]]  # one argument tuple per request
     allowed: Callable[[Any], bool]
     passes: int
+    prepare: Callable[[], None] | None = None
     samples: list[int] = field(default_factory=list)
     decisions: list[bool] = field(default_factory=list)
+    cpu_ns: int = 0  # this thread's CPU time over all measured passes
 
     def run_pass(self) -> None:
         fn, out, clock = self.fn, self.samples, time.perf_counter_ns
+        cpu0 = time.thread_time_ns()
         for call in self.calls:
             t0 = clock()
             fn(*call)
             out.append(clock() - t0)
+        self.cpu_ns += time.thread_time_ns() - cpu0
 
     def warm_up(self) -> None:
+        if self.prepare is not None:
+            self.prepare()
         self.decisions = [self.allowed(self.fn(*call)) for call in self.calls]
+
+    @property
+    def cpu_us(self) -> float:
+        """Mean thread CPU µs per call (the wall-clock samples include time the CPU was taken)."""
+        return self.cpu_ns / len(self.samples) / 1000
+
+    @property
+    def mean_us(self) -> float:
+        return sum(self.samples) / len(self.samples) / 1000
 
     @property
     def median_us(self) -> float:
@@ -151,6 +166,7 @@ class Scale:
     slice_sizes: list[int]
     gate: Gate
     engine: Engine
+    load: tuple[float, float, float]
     contexts: list[dict[str, Any]]
     audit_path: Path
 
@@ -212,7 +228,10 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
     audit_path = root / f"audit_{n}.sqlite"
     call_gate = _gate(bundle, clock, SQLiteStore(audit_path))
     memory_gate = _gate(bundle, clock, None)
+    cedar_gate = _gate(bundle, clock, None)
+    cedar_gate._engine = Engine(bundle, compiled=False)  # the Cedar-only path, for comparison
     engine = Engine(bundle)
+    cedar_engine = Engine(bundle, compiled=False)
     hour = time.gmtime(NOW).tm_hour
 
     sessions: dict[frozenset[str], Session] = {}
@@ -247,6 +266,18 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
 
     def principal(r: Request) -> Principal:
         return Principal.agent(r.agent)
+
+    pairs = sorted({(r.agent, r.tool) for r in requests})
+
+    def compile_slices(*engines: Engine) -> Callable[[], None]:
+        """Compile (and self-check) every slice the requests use, before anything is timed."""
+
+        def prepare() -> None:
+            for e in engines:
+                for agent, tool in pairs:
+                    e.compiled(Principal.agent(agent), tool)
+
+        return prepare
 
     full_passes = max(1, passes // max(1, n // 250))
     ps, ents, schema = bundle.policy_set, bundle.entities, bundle.schema
@@ -296,11 +327,32 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
             ],
             lambda d: bool(d.allowed),
             passes,
+            compile_slices(engine),
+        ),
+        Variant(
+            "engine_cedar",
+            "warded Engine.decide, Cedar-only path",
+            cedar_engine.decide,
+            [
+                (principal(r), r.tool, {"type": "Tool", "id": r.tool}, c)
+                for r, c in zip(requests, contexts, strict=True)
+            ],
+            lambda d: bool(d.allowed),
+            passes,
         ),
         Variant(
             "decide",
             "warded gate.decide (decision path)",
             decide_gate.decide,
+            [(principal(r), r.tool, r.args, sessions[r.labels]) for r in requests],
+            _gate_allowed,
+            passes,
+            compile_slices(decide_gate._engine),
+        ),
+        Variant(
+            "decide_cedar",
+            "warded gate.decide, Cedar-only path",
+            cedar_gate.decide,
             [(principal(r), r.tool, r.args, sessions[r.labels]) for r in requests],
             _gate_allowed,
             passes,
@@ -312,6 +364,7 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
             [(principal(r), r.tool, r.args, sessions[r.labels]) for r in requests],
             _call_allowed,
             passes,
+            compile_slices(call_gate._engine),
         ),
         Variant(
             "call_mem",
@@ -320,6 +373,7 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
             [(principal(r), r.tool, r.args, sessions[r.labels]) for r in requests],
             _call_allowed,
             passes,
+            compile_slices(memory_gate._engine),
         ),
     ]
     return Scale(
@@ -332,6 +386,7 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
         slice_sizes=[slice_len[(r.agent, r.tool)] for r in requests],
         gate=decide_gate,
         engine=engine,
+        load=(0.0, 0.0, 0.0),
         contexts=contexts,
         audit_path=audit_path,
     )
@@ -347,6 +402,7 @@ def measure(scale: Scale) -> None:
         for v in variants:
             if k < v.passes:
                 v.run_pass()
+    scale.load = os.getloadavg()
 
 
 # -- agreement ----------------------------------------------------------------
@@ -445,6 +501,18 @@ def breakdown(scale: Scale, passes: int) -> list[tuple[str, float]]:
                 engine.mode,
             )
             t13 = ns()
+            compiled = engine.compiled(p, r.tool)
+            t14 = ns()
+            assert compiled is not None
+            resource = compiled._resource(request["resource"])
+            cedar_context = compiled._context(context)
+            t15 = ns()
+            permits, forbids = compiled._fn(resource, cedar_context)
+            t16 = ns()
+            Decision(
+                not forbids and bool(permits), tuple(sorted(forbids or permits)), (), "", "enforce"
+            )
+            t17 = ns()
             add("tool lookup + visible() (cached)", t0, t1)
             add("tool.prepare (defaults)", t1, t2)
             add("canonical_json (rfc8785)", t2, t3)
@@ -453,11 +521,15 @@ def breakdown(scale: Scale, passes: int) -> list[tuple[str, float]]:
             add("to_cedar", t5, t6)
             add("build_context", t6, t7)
             add("request dict + action_uid", t7, t8)
-            add("slice lookup", t8, t9)
-            add("cedarpy wrapper: json.dumps(context)", t9, t10)
-            add("cedarpy Rust call (schema, slice)", t10, t11)
-            add("cedarpy wrapper: json.loads + AuthzResult", t11, t12)
-            add("Decision from result", t12, t13)
+            add("cedar: slice lookup", t8, t9)
+            add("cedar: wrapper json.dumps(context)", t9, t10)
+            add("cedar: Rust call (schema, slice)", t10, t11)
+            add("cedar: wrapper json.loads + AuthzResult", t11, t12)
+            add("cedar: Decision from result", t12, t13)
+            add("compiled: slice lookup", t13, t14)
+            add("compiled: resource + context to Cedar values", t14, t15)
+            add("compiled: evaluate the slice", t15, t16)
+            add("compiled: Decision", t16, t17)
     return [(name, _percentile(v, 50) / 1000) for name, v in steps.items()]
 
 
@@ -510,6 +582,8 @@ def main_table(scale: Scale) -> str:
             v.label,
             _us(v.median_us),
             _us(v.p99_us),
+            _us(v.mean_us),
+            _us(v.cpu_us),
             f"{v.per_second:,.0f}",
             f"{v.median_us / ref:.2f}x",
             f"{len(v.samples):,}",
@@ -530,13 +604,24 @@ def main_table(scale: Scale) -> str:
                     label,
                     _us(med),
                     _us(_percentile(part, 99) / 1000),
+                    _us(sum(part) / len(part) / 1000),
+                    "",
                     f"{len(part) * 1e9 / sum(part):,.0f}",
                     f"{med / ref:.2f}x",
                     f"{len(part):,}",
                 ]
             )
-    headers = ["variant", "median µs", "p99 µs", "calls/s", "vs raw cedarpy", "n"]
-    return table(headers, rows, "lrrrrr")
+    headers = [
+        "variant",
+        "median µs",
+        "p99 µs",
+        "mean µs",
+        "CPU µs",
+        "calls/s",
+        "vs raw cedarpy",
+        "n",
+    ]
+    return table(headers, rows, "lrrrrrrr")
 
 
 SCALING_COLUMNS: tuple[tuple[str, str], ...] = (
@@ -544,6 +629,7 @@ SCALING_COLUMNS: tuple[tuple[str, str], ...] = (
     ("cedar", "cedarpy+schema"),
     ("cedar_slice", "cedarpy slice"),
     ("engine", "Engine.decide"),
+    ("decide_cedar", "decide (Cedar only)"),
     ("decide", "gate.decide"),
     ("call", "gate.call"),
     ("call_mem", "call (mem)"),
@@ -562,6 +648,7 @@ def scaling_table(scales: Sequence[Scale]) -> str:
                 *(_us(v[k].median_us) for k, _ in SCALING_COLUMNS),
                 f"{v['decide'].median_us / v['cedar'].median_us:.2f}x",
                 f"{v['call'].per_second:,.0f}",
+                f"{s.load[0]:.2f}",
             ]
         )
     headers = [
@@ -571,8 +658,51 @@ def scaling_table(scales: Sequence[Scale]) -> str:
         *(h for _, h in SCALING_COLUMNS),
         "decide/cedar",
         "call/s",
+        "load 1m",
     ]
     return table(headers, rows, "r" * len(headers))
+
+
+GOALS = {100: (40.0, 0.25), 10_000: (50.0, None)}
+
+
+def goals_table(scales: Sequence[Scale]) -> str:
+    """Issue 13's goals for gate.decide, beside raw cedarpy and the Cedar-only path."""
+    rows = []
+    for s in scales:
+        if s.policies not in GOALS:
+            continue
+        v = s.variants
+        limit, ratio_goal = GOALS[s.policies]
+        decide, cedar = v["decide"].median_us, v["cedar"].median_us
+        ratio = decide / cedar
+        met = decide <= limit and (ratio_goal is None or ratio <= ratio_goal)
+        goal = f"<= {limit:.0f} µs" + (f", <= {ratio_goal}x cedarpy" if ratio_goal else "")
+        rows.append(
+            [
+                f"{s.policies:,}",
+                _us(decide),
+                _us(v["decide"].cpu_us),
+                _us(v["decide_cedar"].median_us),
+                _us(cedar),
+                f"{ratio:.3f}x",
+                goal,
+                "met" if met else "NOT MET",
+            ]
+        )
+    headers = [
+        "policies",
+        "gate.decide µs",
+        "CPU µs",
+        "Cedar-only decide µs",
+        "raw cedarpy µs",
+        "decide/cedarpy",
+        "goal",
+        "",
+    ]
+    return "gate.decide against the goals (medians; CPU = mean thread CPU time)\n" + table(
+        headers, rows, "rrrrrrll"
+    )
 
 
 def sqlite_commit_us(path: Path, commits: int = 300) -> float:
@@ -696,6 +826,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         f"(per call; calls/s = 1 / mean, single thread)"
     )
     print(main_table(main_scale))
+    print("load average after it: {:.2f} {:.2f} {:.2f}".format(*main_scale.load))
+    print()
+    print(goals_table(scales))
     print()
     print("Scaling: median µs per call (slice = mean policies in warded's slice per request)")
     print(scaling_table(scales))
@@ -705,11 +838,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "absolute values move with machine load, shares less)"
     )
     for n, steps in breakdowns.items():
-        total = sum(us for _, us in steps)
-        rows = [[name, _us(us), f"{100 * us / total:.0f}%"] for name, us in steps]
-        rows.append(["sum of steps", _us(total), "100%"])
+        front = [(name, us) for name, us in steps if not name.startswith(("cedar:", "compiled:"))]
+        rows = [[name, _us(us)] for name, us in steps]
+        for path in ("cedar", "compiled"):
+            total = sum(us for _, us in front) + sum(
+                us for name, us in steps if name.startswith(path + ":")
+            )
+            rows.append([f"sum: front end + {path} steps", _us(total)])
         print(f"{n:,} policies:")
-        print(table(["step", "median µs", "share"], rows, "lrr"))
+        print(table(["step", "median µs"], rows, "lr"))
     print()
     failed = False
     for a in agreements:
