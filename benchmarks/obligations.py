@@ -1,8 +1,10 @@
 """The decision path with obligations and scanners, against the same path without.
 
-One run, on the banking example bundle, the same calls for every variant:
+One run, on the banking example bundle, the same calls for every variant,
+measured in interleaved passes (every series in every pass, so load that comes
+and goes hits them alike), with this thread's CPU time beside the wall clock:
 
-    .venv/bin/python benchmarks/obligations.py [--iterations N]
+    .venv/bin/python benchmarks/obligations.py [--iterations N] [--passes P]
 
 Variants (all `gate.call` with a no-op tool on an in-memory store, so what is
 measured is the gate's work, not the disk):
@@ -20,11 +22,13 @@ measured is the gate's work, not the disk):
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -89,24 +93,42 @@ def gate(bundle: PolicyBundle, scanners: bool) -> Gate:
     return g
 
 
-def median_us(fn: Callable[[], Any], n: int) -> float:
-    for _ in range(min(200, n)):
-        fn()
-    samples = []
-    for _ in range(n):
-        start = time.perf_counter_ns()
-        fn()
-        samples.append(time.perf_counter_ns() - start)
-    return statistics.median(samples) / 1000
+@dataclass
+class Series:
+    """One (case, variant): its calls, timed in interleaved passes."""
+
+    case: str
+    label: str
+    fn: Callable[[], Any]
+    samples: list[int] = field(default_factory=list)
+    cpu_ns: int = 0
+
+    def run(self, calls: int) -> None:
+        fn, out, clock = self.fn, self.samples, time.perf_counter_ns
+        cpu0 = time.thread_time_ns()
+        for _ in range(calls):
+            start = clock()
+            fn()
+            out.append(clock() - start)
+        self.cpu_ns += time.thread_time_ns() - cpu0
+
+    @property
+    def median_us(self) -> float:
+        return statistics.median(self.samples) / 1000
+
+    @property
+    def cpu_us(self) -> float:
+        return self.cpu_ns / len(self.samples) / 1000
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--iterations", type=int, default=3000)
-    n = parser.parse_args(argv).iterations
+    parser.add_argument("--iterations", type=int, default=3000, help="calls per series")
+    parser.add_argument("--passes", type=int, default=20, help="interleaved passes")
+    opts = parser.parse_args(argv)
     small = {"recipient": KNOWN, "amount": 0.01, "subject": "invoice 117, thank you"}
     large = {"recipient": KNOWN, "amount": 1200, "subject": "laptop for the new hire"}
-    rows = []
+    series: list[Series] = []
     for label, obligations, scan in (
         ("bare", False, False),
         ("obligations", True, False),
@@ -120,12 +142,28 @@ def main(argv: list[str] | None = None) -> int:
             "small payment": lambda g=g, s=session: g.call(AGENT, "send_money", small, s),
             "large payment": lambda g=g, s=session: g.call(AGENT, "send_money", large, s),
         }
-        for name, fn in cases.items():
-            rows.append((name, label, median_us(fn, n)))
-    bare = {name: us for name, label, us in rows if label == "bare"}
-    print(f"{'call (gate.call, memory store)':<16} {'variant':<24} median µs  vs bare")
-    for name, label, us in rows:
-        print(f"{name:<16} {label:<24} {us:9.1f}  {us / bare[name]:6.2f}x")
+        series += [Series(name, label, fn) for name, fn in cases.items()]
+    print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
+    for s in series:  # warm up: caches, and the compiled slices (compiled after a few calls)
+        for _ in range(200):
+            s.fn()
+    per_pass = max(1, opts.iterations // opts.passes)
+    for _ in range(opts.passes):  # interleaved: every series in every pass
+        for s in series:
+            s.run(per_pass)
+    bare = {s.case: s for s in series if s.label == "bare"}
+    print(
+        f"{'call (gate.call, memory store)':<30} {'variant':<24} median µs  CPU µs (mean)  "
+        "vs bare (median)  vs bare (CPU)"
+    )
+    for s in series:
+        b = bare[s.case]
+        print(
+            f"{s.case:<30} {s.label:<24} {s.median_us:9.1f}  {s.cpu_us:13.1f}  "
+            f"{s.median_us / b.median_us:15.2f}x  {s.cpu_us / b.cpu_us:12.2f}x"
+        )
+    print(f"{opts.passes} interleaved passes of {per_pass} calls per series")
+    print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 
 
