@@ -7,12 +7,13 @@ from __future__ import annotations
 import math
 from typing import Any
 
+import orjson
 import pytest
 import rfc8785
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from warded.canonical import canonical_json, thaw
+from warded.canonical import _plain, canonical_json, thaw
 from warded.errors import ArgumentError
 
 json_values = st.recursive(
@@ -91,3 +92,34 @@ def test_edge_values_match_the_reference(value: Any) -> None:
 def test_values_without_a_canonical_form_are_refused(value: Any) -> None:
     with pytest.raises(ArgumentError):
         canonical_json(value)
+
+
+plain_values = st.recursive(
+    st.booleans()
+    | st.none()
+    | st.integers(min_value=-(2**53) + 1, max_value=2**53 - 1)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.floats(min_value=1e-4, max_value=1e16).map(lambda f: round(f, 3))
+    | st.text(alphabet=st.characters(codec="utf-8")),
+    lambda children: (
+        st.lists(children, max_size=4)
+        | st.dictionaries(
+            st.text(
+                alphabet=st.characters(max_codepoint=0xFFFF, exclude_categories=("Cs",)), max_size=4
+            ),
+            children,
+            max_size=4,
+        )
+    ),
+    max_leaves=20,
+)
+
+
+@pytest.mark.requirement("G7")
+@given(plain_values)
+@settings(max_examples=500, deadline=None)
+def test_the_orjson_fast_path_gives_rfc8785s_bytes_wherever_the_guard_lets_it(value: Any) -> None:
+    if not _plain(value):
+        return
+    assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == rfc8785.dumps(value)
+    assert canonical_json(value) == rfc8785.dumps(value)

@@ -12,6 +12,7 @@ import hmac
 import json
 from typing import Any
 
+import orjson
 import rfc8785
 
 from warded.errors import ArgumentError
@@ -20,7 +21,7 @@ _SAFE_INT = 2**53 - 1
 
 
 def _plain(value: Any) -> bool:
-    """Whether `json.dumps` (sorted, compact, UTF-8) already gives RFC 8785's bytes.
+    """Whether orjson (sorted keys; compact, UTF-8) already gives RFC 8785's bytes.
 
     It does for integers in the safe range; for floats whose shortest repr is
     plain positional notation with a fraction (ECMAScript and Python then
@@ -83,10 +84,8 @@ def canonical_json(value: Any) -> bytes:
     """
     if _plain(value):
         try:
-            return json.dumps(
-                value, sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode("utf-8")
-        except (UnicodeEncodeError, RecursionError):
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        except orjson.JSONEncodeError:
             pass  # lone surrogates, or too deep: let rfc8785 decide
     try:
         if _unsafe_integral(value):

@@ -1,9 +1,10 @@
 """Tools: registered callables or executors described by a JSON Schema.
 
 A tool's argument schema is derived from its type hints with pydantic (or
-given directly, as MCP servers describe theirs). Arguments are validated with
-`jsonschema` against that schema, strictly: a string is never coerced into a
-number. Parameters with defaults are filled in before the arguments are
+given directly, as MCP servers describe theirs). Arguments are validated
+against that schema with `jsonschema_rs`, strictly: a string is never coerced
+into a number; `jsonschema` only words the error of a call already refused
+(and validates when `jsonschema_rs` cannot build a validator for a schema). Parameters with defaults are filled in before the arguments are
 frozen, so the policy sees exactly the values the tool will receive. A
 function whose parameters are pydantic models, enums, dates or other rich
 types receives instances validated (by pydantic) from exactly the frozen
@@ -21,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, get_type_hints
 
 import jsonschema
+import jsonschema_rs
 import pydantic
 
 from warded.errors import ArgumentError, ToolDefinitionError
@@ -43,6 +45,7 @@ class Tool:
     executor: Callable[..., Any]
     validator: jsonschema.protocols.Validator = field(repr=False)
     is_async: bool
+    fast: Any = field(default=None, repr=False)  # a jsonschema_rs validator, when it builds
     resource: ResourceRule | None = None
     sensitive: frozenset[str] = frozenset()
     labels: frozenset[str] = frozenset()
@@ -66,9 +69,13 @@ class Tool:
 
     def check(self, value: Any) -> str | None:
         """None if `value` is valid, else where and which constraint failed (never the value)."""
+        if self.fast is not None and self.fast.is_valid(value):
+            return None
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(value))
         if error is None:
-            return None
+            # jsonschema_rs refused what jsonschema lets through (e.g. a `pattern`,
+            # which JSON Schema defines as ECMA 262, not Python's `re`)
+            return None if self.fast is None else "(arguments): violates the schema"
         path = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
         return f"{path}: violates {error.validator!r}"
 
@@ -76,6 +83,14 @@ class Tool:
         """The keyword arguments the executor receives for the (valid, thawed) `value`;
         ArgumentError if the function's own parameter types refuse it."""
         return value if self.convert is None else self.convert(value)
+
+
+def _fast_validator(parameters: Mapping[str, Any]) -> Any:
+    """A jsonschema_rs validator (formats not asserted, as jsonschema's default; never online)."""
+    try:
+        return jsonschema_rs.validator_for(dict(parameters), validate_formats=False, offline=True)
+    except Exception:  # a schema it cannot build: jsonschema validates alone
+        return None
 
 
 def make_tool(
@@ -132,6 +147,7 @@ def make_tool(
         sensitive=frozenset(sensitive),
         labels=frozenset(labels),
         validator=cls(frozen_params),
+        fast=_fast_validator(frozen_params),
         is_async=is_async(executor),
         atomic=bool(atomic),
         opaque=bool(opaque),
