@@ -4,8 +4,8 @@ A tool's argument schema is derived from its type hints with pydantic (or
 given directly, as MCP servers describe theirs). Arguments are validated
 against that schema with `jsonschema_rs`, strictly: a string is never coerced
 into a number; `jsonschema` only words the error of a call already refused
-(and validates when `jsonschema_rs` cannot build a validator for a schema). Parameters with defaults are filled in before the arguments are
-frozen, so the policy sees exactly the values the tool will receive. A
+(and validates when `jsonschema_rs` cannot build a validator for a schema).
+Parameters with defaults are filled in before the arguments are frozen, so the policy sees exactly the values the tool will receive. A
 function whose parameters are pydantic models, enums, dates or other rich
 types receives instances validated (by pydantic) from exactly the frozen
 values the policy saw.
