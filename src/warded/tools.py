@@ -5,10 +5,11 @@ given directly, as MCP servers describe theirs). Arguments are validated
 against that schema with `jsonschema_rs`, strictly: a string is never coerced
 into a number; `jsonschema` only words the error of a call already refused
 (and validates when `jsonschema_rs` cannot build a validator for a schema).
-Parameters with defaults are filled in before the arguments are frozen, so the policy sees exactly the values the tool will receive. A
-function whose parameters are pydantic models, enums, dates or other rich
-types receives instances validated (by pydantic) from exactly the frozen
-values the policy saw.
+Parameters with defaults are filled in before the arguments are frozen, so
+the policy sees exactly the values the tool will receive. A function whose
+parameters are pydantic models, enums, dates or other rich types receives
+instances validated (by pydantic) from exactly the frozen values the policy
+saw.
 """
 
 from __future__ import annotations
