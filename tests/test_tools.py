@@ -51,7 +51,7 @@ TOOL = make_tool("t", SCHEMA, lambda **_: None)
 REFERENCE = jsonschema.Draft202012Validator(SCHEMA)
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(args=arguments)
 def test_jsonschema_rs_and_jsonschema_agree_and_a_refusal_names_the_constraint(
     args: dict[str, Any],
