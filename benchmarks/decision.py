@@ -243,7 +243,7 @@ def build_scale(n: int, root: Path, request_count: int, passes: int, seed: int) 
     for i, r in enumerate(requests):
         if r.labels not in sessions:
             sessions[r.labels] = Session(f"bench-{i}")
-            for g in (decide_gate, call_gate, memory_gate):
+            for g in (decide_gate, cedar_gate, call_gate, memory_gate):
                 if r.labels:
                     g.label(sessions[r.labels], sorted(r.labels))
         value = thaw(canonical_json(dict(r.args)))
