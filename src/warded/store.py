@@ -6,7 +6,8 @@ the consumption of an approval, the reservation of every limit it is
 subject to and the update of its session — so audit, approvals, counters and
 sessions live behind one interface with transactions. Backends: `MemoryStore`
 here (tests, short-lived embedding), `warded.stores.sqlite.SQLiteStore` (the
-embedded default).
+embedded default) and `warded.stores.postgres.PostgresStore` (several gate
+nodes on one database); `warded.stores.open_store` opens either.
 
 A transaction either commits everything it did or nothing; an exception
 inside `with store.transaction() as tx:` rolls it back.
@@ -31,6 +32,11 @@ class Tx(Protocol):
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         """Seal entries onto the chain (visible to others only at commit)."""
+        ...
+
+    def live_version(self) -> str | None:
+        """The bundle version the database says is live for every node (`warded
+        policy push`), as of this transaction; None if the store has no such notion."""
         ...
 
     def reserve(self, reservation: Reservation) -> bool:
@@ -154,6 +160,9 @@ class _MemoryTx:
         sealed = seal_all(entries, len(chain), head)
         self.sealed.extend(sealed)
         return sealed
+
+    def live_version(self) -> str | None:
+        return None
 
     def _total(self, key: tuple[str, int]) -> Decimal:
         return self.counters.get(key, self.store._counters.get(key, Decimal(0)))

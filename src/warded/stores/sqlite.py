@@ -1,33 +1,42 @@
-"""The SQLite store: one file, WAL, `synchronous=FULL`, `BEGIN IMMEDIATE` transactions.
+"""The SQLite store: one file, WAL, group commit, `BEGIN IMMEDIATE` transactions.
 
 The audit chain, approvals, limit counters, used call ids and session state
-share one file,
-so one SQLite transaction covers a decision record together with the
-approval it consumes and the limits it reserves. Transactions from several
-threads or processes serialize on SQLite's write lock; each reads the chain's
+share one file, so one SQLite transaction covers a decision record together
+with the approval it consumes and the limits it reserves. Transactions of one
+store share commits (`warded.stores.batching`); transactions from several
+stores or processes serialize on SQLite's write lock. Each reads the chain's
 head inside the transaction, so the chain never forks. A failed transaction
-leaves nothing behind.
+leaves nothing behind. Reads outside transactions use a second connection
+and see only what is committed.
 
-Durability: a transaction is committed with `synchronous=FULL` (the WAL is
-fsynced before the commit returns, so a decision is on disk before its tool
-runs) unless it is opened with `durable=False`, which the gate uses only for
-outcome records and the release of reservations. Those commit with
-`synchronous=NORMAL`: they survive a process crash at once, and a power loss
-from the next FULL commit on (which fsyncs the WAL and every earlier frame).
-What such a loss can leave is a call visibly "outcome unknown" with its
-reservation still counted — never an unlogged action or an overspend.
+Durability: the writer connection runs with `synchronous=NORMAL` and never
+switches. A batch holding a durable transaction (a decision: the default) is
+made durable by `fdatasync` of the WAL after its commit — what
+`synchronous=FULL` does inside the commit, done once per batch and outside the
+write lock, so the next batch can commit meanwhile; no caller of the batch
+returns before it. A batch of only `durable=False` transactions (outcome
+records and the release of reservations) is not synced: it survives a process
+crash at once, and a power loss from the next durable commit on (which syncs
+the WAL and every earlier frame). What such a loss can leave is a call
+visibly "outcome unknown" with its reservation still counted — never an
+unlogged action or an overspend.
+
+The file's schema is versioned (`PRAGMA user_version`) and brought up to date
+when a store opens it; a file from a newer warded is refused.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, suppress
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, suppress
 from decimal import Decimal
 from pathlib import Path
+from typing import Any
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
 from warded.errors import StoreError
@@ -35,20 +44,24 @@ from warded.model import SessionState
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 from warded.store import Tx
+from warded.stores.batching import GroupCommit
 
-SCHEMA = (
-    "CREATE TABLE IF NOT EXISTS audit ("
-    " seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body BLOB NOT NULL)",
-    "CREATE TABLE IF NOT EXISTS counters ("
-    " key TEXT NOT NULL, window INTEGER NOT NULL, total TEXT NOT NULL, PRIMARY KEY (key, window))",
-    "CREATE TABLE IF NOT EXISTS approvals ("
-    " id TEXT PRIMARY KEY, digest TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,"
-    " body TEXT NOT NULL)",
-    "CREATE INDEX IF NOT EXISTS approvals_digest ON approvals (digest, status)",
-    "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY)",
-    "CREATE TABLE IF NOT EXISTS sessions ("
-    " id TEXT PRIMARY KEY, labels TEXT NOT NULL, calls INTEGER NOT NULL)",
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    (  # 1: the tables as first shipped (files from before versioning have them)
+        "CREATE TABLE IF NOT EXISTS audit ("
+        " seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body BLOB NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS counters (key TEXT NOT NULL, window INTEGER NOT NULL,"
+        " total TEXT NOT NULL, PRIMARY KEY (key, window))",
+        "CREATE TABLE IF NOT EXISTS approvals ("
+        " id TEXT PRIMARY KEY, digest TEXT NOT NULL, status TEXT NOT NULL, created REAL NOT NULL,"
+        " body TEXT NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS approvals_digest ON approvals (digest, status)",
+        "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY)",
+        "CREATE TABLE IF NOT EXISTS sessions ("
+        " id TEXT PRIMARY KEY, labels TEXT NOT NULL, calls INTEGER NOT NULL)",
+    ),
 )
+SCHEMA_VERSION = len(MIGRATIONS)
 
 
 class SQLiteStore:
@@ -57,20 +70,20 @@ class SQLiteStore:
     def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
         self.path = str(path)
         try:
-            self._db = sqlite3.connect(
-                self.path, timeout=timeout, isolation_level=None, check_same_thread=False
-            )
+            self._db = _connect(self.path, timeout)
             _wal(self._db, timeout)
-            self._db.execute("PRAGMA synchronous=FULL")
-            for statement in SCHEMA:
-                self._db.execute(statement)
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            _migrate(self._db, self.path)
+            self._reader = self._db if self.path == ":memory:" else _connect(self.path, timeout)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
-        self._lock = threading.RLock()
-        self._durable = True
+        self._read_lock = threading.Lock()
+        self._wal_fd: int | None = None
+        self._writes = GroupCommit(_Writer(self), errors=(sqlite3.Error,))
 
     @property
     def connection(self) -> sqlite3.Connection:
+        """The writer connection."""
         return self._db
 
     @property
@@ -79,72 +92,102 @@ class SQLiteStore:
         database, never inside it."""
         return None if self.path == ":memory:" else Path(self.path + ".key")
 
-    @contextmanager
-    def _transaction(self, durable: bool) -> Iterator[Tx]:
-        with self._lock:
-            db = self._db
-            try:
-                if durable != self._durable:
-                    db.execute(f"PRAGMA synchronous={'FULL' if durable else 'NORMAL'}")
-                    self._durable = durable
-                db.execute("BEGIN IMMEDIATE")
-            except sqlite3.Error as exc:
-                raise StoreError(f"cannot begin a transaction: {exc}") from None
-            try:
-                yield _SQLiteTx(db)
-                db.execute("COMMIT")
-            except BaseException as exc:
-                if db.in_transaction:
-                    with suppress(sqlite3.Error):
-                        db.execute("ROLLBACK")
-                if isinstance(exc, sqlite3.Error):
-                    raise StoreError(f"store transaction failed: {exc}") from None
-                raise
-
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
-        return self._transaction(durable)
+        return self._writes.transaction(durable)
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         with self.transaction() as tx:
             return tx.append(entries)
 
     def records(self, start: int = 0) -> Iterator[AuditRecord]:
-        try:
-            with self._lock:
-                rows = self._db.execute(
-                    "SELECT seq, hash, body FROM audit WHERE seq >= ? ORDER BY seq", (start,)
-                ).fetchall()
-        except sqlite3.Error as exc:
-            raise StoreError(f"audit read failed: {exc}") from None
+        rows = self._read(
+            "audit read", "SELECT seq, hash, body FROM audit WHERE seq >= ? ORDER BY seq", (start,)
+        )
         return (AuditRecord(seq, str(h), _raw(body)) for seq, h, body in rows)
 
     def checkpoint(self) -> Checkpoint:
-        try:
-            with self._lock:
-                row = self._db.execute(
-                    "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
-                ).fetchone()
-        except sqlite3.Error as exc:
-            raise StoreError(f"audit read failed: {exc}") from None
-        return Checkpoint(row[0] + 1, row[1]) if row else Checkpoint(0, GENESIS)
+        rows = self._read("audit read", "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
+        return Checkpoint(rows[0][0] + 1, rows[0][1]) if rows else Checkpoint(0, GENESIS)
 
     def counter(self, key: str, window: int) -> Decimal:
-        with self._lock:
-            row = self._db.execute(
-                "SELECT total FROM counters WHERE key = ? AND window = ?", (key, window)
-            ).fetchone()
-        return Decimal(row[0]) if row else Decimal(0)
+        rows = self._read(
+            "counter read",
+            "SELECT total FROM counters WHERE key = ? AND window = ?",
+            (key, window),
+        )
+        return Decimal(rows[0][0]) if rows else Decimal(0)
 
     def session(self, session_id: str) -> SessionState:
         try:
-            with self._lock:
-                return _session(self._db, session_id)
+            with self._read_lock:
+                return _session(self._reader, session_id)
         except sqlite3.Error as exc:
             raise StoreError(f"session read failed: {exc}") from None
 
     def close(self) -> None:
-        with self._lock:
-            self._db.close()
+        with self._read_lock:
+            self._reader.close()
+        self._db.close()
+        if self._wal_fd is not None:
+            os.close(self._wal_fd)
+            self._wal_fd = None
+
+    def _read(self, what: str, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        try:
+            with self._read_lock:
+                rows: list[tuple[Any, ...]] = self._reader.execute(sql, params).fetchall()
+                return rows
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} failed: {exc}") from None
+
+    def _sync_wal(self) -> None:
+        """fdatasync the WAL: every frame committed so far is on disk when this returns."""
+        if self._wal_fd is None:
+            wal = self.path + "-wal"
+            if self.path == ":memory:" or not os.path.exists(wal):
+                return
+            self._wal_fd = os.open(wal, os.O_RDONLY)
+        try:
+            os.fdatasync(self._wal_fd)
+        except OSError as exc:
+            raise StoreError(f"cannot sync the write-ahead log: {exc}") from None
+
+
+class _Writer:
+    """The writer connection as group commit drives it (`warded.stores.batching.Writer`)."""
+
+    def __init__(self, store: SQLiteStore) -> None:
+        self.store = store
+
+    def _do(self, what: str, *statements: str) -> None:
+        try:
+            for statement in statements:
+                self.store._db.execute(statement)
+        except sqlite3.Error as exc:
+            raise StoreError(f"{what} failed: {exc}") from None
+
+    def begin(self) -> None:
+        self._do("begin", "BEGIN IMMEDIATE")
+
+    def enter(self) -> Tx:
+        self._do("savepoint", "SAVEPOINT member")
+        return _SQLiteTx(self.store._db)
+
+    def keep(self) -> None:
+        self._do("release", "RELEASE member")
+
+    def undo(self) -> None:
+        self._do("rollback", "ROLLBACK TO member", "RELEASE member")
+
+    def commit(self, durable: bool) -> Callable[[], None] | None:
+        self._do("store transaction", "COMMIT")
+        return self.store._sync_wal if durable else None
+
+    def abort(self) -> None:
+        db = self.store._db
+        with suppress(sqlite3.Error):
+            if db.in_transaction:
+                db.execute("ROLLBACK")
 
 
 class _SQLiteTx:
@@ -163,6 +206,9 @@ class _SQLiteTx:
             [(r.seq, r.hash, r.raw) for r in sealed],
         )
         return sealed
+
+    def live_version(self) -> str | None:
+        return None
 
     def _total(self, key: str, window: int) -> Decimal:
         row = self.db.execute(
@@ -247,6 +293,32 @@ def _session(db: sqlite3.Connection, session_id: str) -> SessionState:
     if row is None:
         return SessionState(session_id)
     return SessionState(session_id, frozenset(json.loads(row[0])), int(row[1]))
+
+
+def _connect(path: str, timeout: float) -> sqlite3.Connection:
+    return sqlite3.connect(path, timeout=timeout, isolation_level=None, check_same_thread=False)
+
+
+def _migrate(db: sqlite3.Connection, path: str) -> None:
+    """Bring the file's schema to SCHEMA_VERSION; refuse a file from a newer warded."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        found = int(db.execute("PRAGMA user_version").fetchone()[0])
+        if found > SCHEMA_VERSION:
+            raise StoreError(
+                f"store {path} has schema version {found}, newer than this warded's "
+                f"({SCHEMA_VERSION}): upgrade warded to use it"
+            )
+        for statements in MIGRATIONS[found:]:
+            for statement in statements:
+                db.execute(statement)
+        if found < SCHEMA_VERSION:
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        with suppress(sqlite3.Error):
+            db.execute("ROLLBACK")
+        raise
 
 
 def _wal(db: sqlite3.Connection, timeout: float) -> None:
