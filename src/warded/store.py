@@ -59,7 +59,9 @@ class Tx(Protocol):
 
     def put_approval(self, approval: Approval) -> None: ...
 
-    def approvals(self, status: Status | None = None) -> list[Approval]: ...
+    def approvals(self, status: Status | None = None) -> list[Approval]:
+        """Approvals (in `status`, if given), oldest first."""
+        ...
 
     def session(self, session_id: str) -> SessionState:
         """The session's state; an unknown session has no labels and no calls."""
@@ -197,7 +199,8 @@ class _MemoryTx:
 
     def approvals(self, status: Status | None = None) -> list[Approval]:
         merged = {**self.store._approvals, **self.changed}
-        return [a for a in merged.values() if status is None or a.status == status]
+        found = [a for a in merged.values() if status is None or a.status == status]
+        return sorted(found, key=lambda a: a.created)
 
     def session(self, session_id: str) -> SessionState:
         return self.sessions.get(session_id) or self.store.session(session_id)

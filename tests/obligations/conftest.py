@@ -1,20 +1,7 @@
-"""Fixtures shared by the obligation tests."""
+"""Fixtures shared by the obligation tests: the store, on every backend."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from store_backends import store
 
-import pytest
-
-from warded import MemoryStore, SQLiteStore, Store
-
-
-@pytest.fixture(params=["memory", "sqlite"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    if request.param == "memory":
-        yield MemoryStore()
-        return
-    s = SQLiteStore(tmp_path / "store.db")
-    yield s
-    s.close()
+__all__ = ["store"]

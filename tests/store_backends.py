@@ -1,0 +1,93 @@
+"""The stores every store-level test runs on: memory, SQLite and PostgreSQL.
+
+PostgreSQL comes from the URL in WARDED_TEST_POSTGRES_URL (`.ci/run` sets it);
+each test gets a schema of its own, migrated, and dropped afterwards, so runs
+cannot interfere. When the variable is set and the server is unreachable,
+the tests fail; when it is not set, the PostgreSQL cases are skipped.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+
+from warded import MemoryStore, SQLiteStore, Store
+
+PG_ENV = "WARDED_TEST_POSTGRES_URL"
+BACKENDS = ("memory", "sqlite", "postgres")
+
+
+def pg_base_url() -> str:
+    """The test server's URL; skips the test when none is configured."""
+    url = os.environ.get(PG_ENV, "")
+    if not url:
+        pytest.skip(f"{PG_ENV} is not set")
+    return url
+
+
+def in_schema(base: str, schema: str) -> str:
+    """The URL with every connection's search_path set to `schema`."""
+    return f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{schema}"
+
+
+@contextmanager
+def pg_schema(migrated: bool = True) -> Iterator[str]:
+    """A URL for a new, empty schema of its own (migrated unless told not to)."""
+    import psycopg
+
+    from warded.stores.postgres import migrate
+
+    base = pg_base_url()
+    name = f"t_{uuid.uuid4().hex[:16]}"
+    with psycopg.connect(base, autocommit=True, connect_timeout=10) as admin:
+        admin.execute(f"CREATE SCHEMA {name}".encode())
+    try:
+        url = in_schema(base, name)
+        if migrated:
+            migrate(url)
+        yield url
+    finally:
+        with psycopg.connect(base, autocommit=True, connect_timeout=10) as admin:
+            admin.execute(f"DROP SCHEMA {name} CASCADE".encode())
+
+
+@contextmanager
+def open_backend(kind: str, directory: Path) -> Iterator[Store]:
+    """A new, empty store of the given kind."""
+    if kind == "memory":
+        yield MemoryStore()
+        return
+    if kind == "sqlite":
+        sqlite = SQLiteStore(directory / "store.db")
+        try:
+            yield sqlite
+        finally:
+            sqlite.close()
+        return
+    from warded.stores.postgres import PostgresStore
+
+    with pg_schema() as url:
+        postgres = PostgresStore(url)
+        try:
+            yield postgres
+        finally:
+            postgres.close()
+
+
+@pytest.fixture(params=BACKENDS)
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new, empty store: memory, SQLite, PostgreSQL."""
+    with open_backend(request.param, tmp_path) as s:
+        yield s
+
+
+@pytest.fixture(params=BACKENDS[1:])
+def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    """A new, empty store on disk: SQLite, PostgreSQL."""
+    with open_backend(request.param, tmp_path) as s:
+        yield s
