@@ -8,7 +8,10 @@
     warded replay DB --bundle DIR           recorded decisions re-decided by a candidate bundle
     warded test CASES...                    policy test cases (tests/cases/*.yaml)
     warded audit verify|tail|export|checkpoint|shadow DB
+    warded audit in-doubt DB|URL            allowed calls with no recorded outcome
     warded approvals list|show|approve|deny DB ...
+    warded db migrate URL                   create or upgrade the schema in PostgreSQL
+    warded policy push DIR --db URL         make a bundle live for every node
     warded mcp serve|schema|pin|token ...   the MCP gateway
     warded serve run|account|openapi CONFIG   the HTTP service
 
@@ -30,11 +33,14 @@ from warded.cli.approvals import approvals
 from warded.cli.audit import audit
 from warded.cli.cases import run_case_files
 from warded.cli.common import _Group, internal_error
+from warded.cli.db import db
 from warded.cli.decide import check, validate
 from warded.cli.diff import diff
 from warded.cli.explain import explain
 from warded.cli.fmt import fmt
+from warded.cli.indoubt import audit_in_doubt
 from warded.cli.mcp import mcp
+from warded.cli.policy import policy
 from warded.cli.redteam import redteam
 from warded.cli.replay import replay, shadow
 from warded.cli.serve import serve
@@ -59,11 +65,14 @@ for command in (
     run_case_files,
     audit,
     approvals,
+    db,
+    policy,
     redteam,
     mcp,
     serve,
 ):
     cli.add_command(command)
+audit.add_command(audit_in_doubt)
 
 
 def main() -> None:
