@@ -144,6 +144,18 @@ class PostgresStore:
     def __init__(self, url: str, *, pool_size: int = 4) -> None:
         self.url = url
         self._conninfo = conninfo(url)
+        try:
+            with psycopg.connect(self._conninfo, autocommit=True) as conn:  # fails fast
+                found = schema_version(conn)
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot open the database: {_one_line(exc)}") from None
+        if found > SCHEMA_VERSION:
+            raise StoreError(_newer(found))
+        if found < SCHEMA_VERSION:
+            raise StoreError(
+                f"the database's warded schema is at version {found}, this warded needs "
+                f"{SCHEMA_VERSION}: run `warded db migrate URL`"
+            )
         self._pool: ConnectionPool[psycopg.Connection[tuple[Any, ...]]] = ConnectionPool(
             self._conninfo,
             min_size=1,
@@ -151,22 +163,13 @@ class PostgresStore:
             kwargs={"autocommit": True, "prepare_threshold": 1},
             open=False,
             name="warded",
+            timeout=float(DEFAULTS["connect_timeout"]),
         )
         try:
-            self._pool.open(wait=True, timeout=float(DEFAULTS["connect_timeout"]) * 2)
-            with self._pool.connection() as conn:
-                found = schema_version(conn)
+            self._pool.open(wait=True, timeout=float(DEFAULTS["connect_timeout"]))
         except Exception as exc:
             self._pool.close()
             raise StoreError(f"cannot open the database: {_one_line(exc)}") from None
-        if found != SCHEMA_VERSION:
-            self._pool.close()
-            if found > SCHEMA_VERSION:
-                raise StoreError(_newer(found))
-            raise StoreError(
-                f"the database's warded schema is at version {found}, this warded needs "
-                f"{SCHEMA_VERSION}: run `warded db migrate URL`"
-            )
         self._writer = _Writer(self._conninfo)
         self._writes = GroupCommit(self._writer, errors=(psycopg.Error,))
 
@@ -234,11 +237,20 @@ class PostgresStore:
         self._pool.close()
 
     def _read(self, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        try:
-            with self._pool.connection() as conn:
-                return conn.execute(query.encode(), params).fetchall()
-        except Exception as exc:
-            raise StoreError(f"database read failed: {_one_line(exc)}") from None
+        """Run a read on a pooled connection. A connection found broken (the server
+        restarted, the network dropped) is discarded by the pool and the read is
+        tried again on another, so a node recovers once the database is back."""
+        for _ in range(self._pool.max_size + 1):
+            try:
+                with self._pool.connection() as conn:
+                    try:
+                        return conn.execute(query.encode(), params).fetchall()
+                    except psycopg.OperationalError:
+                        if not conn.broken:
+                            raise
+            except Exception as exc:
+                raise StoreError(f"database read failed: {_one_line(exc)}") from None
+        raise StoreError("database read failed: every connection was lost")
 
 
 class _Writer:
