@@ -7,6 +7,7 @@ ephemeral port of 127.0.0.1. Tests import it by name (pytest's pythonpath).
 
 from __future__ import annotations
 
+import contextlib
 import select
 import socket
 import threading
@@ -39,10 +40,8 @@ class Proxy:
         with self._lock:
             doomed, self._open = self._open, []
         for s in doomed:
-            try:
+            with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
             s.close()
 
     def down(self) -> None:
@@ -96,8 +95,6 @@ class Proxy:
             return
         finally:
             for s in (a, b):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()

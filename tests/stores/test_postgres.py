@@ -209,10 +209,10 @@ def test_a_deleted_row_is_caught_where_it_was(chain: str, index: int) -> None:
 @pytest.mark.requirement("G12")
 @pytest.mark.requirement("G14")
 def test_two_swapped_rows_are_caught_at_the_first(chain: str) -> None:
-    rows = dict(
-        (seq, (h, bytes(b)))
+    rows = {
+        seq: (h, bytes(b))
         for seq, h, b in sql(chain, "SELECT seq, hash, body FROM warded_audit WHERE seq IN (2, 5)")
-    )
+    }
     for seq, other in ((2, 5), (5, 2)):
         h, b = rows[other]
         sql(chain, "UPDATE warded_audit SET hash = %s, body = %s WHERE seq = %s", h, b, seq)
