@@ -556,3 +556,64 @@ def test_a_batch_that_fails_part_way_leaves_nothing_behind(tmp_path: Path, failu
         assert store.checkpoint().size == 2
     finally:
         store.close()
+
+
+# -- durability without PRAGMA switching, and the file's schema version ------------------
+
+
+@pytest.mark.requirement("G11")
+def test_a_durable_commit_syncs_the_wal_and_no_transaction_switches_a_pragma(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    store = SQLiteStore(tmp_path / "audit.db")
+    synced: list[str] = []
+    real = os.fdatasync
+
+    def spy(fd: int) -> None:
+        synced.append(os.readlink(f"/proc/self/fd/{fd}"))
+        real(fd)
+
+    statements: list[str] = []
+    store.connection.set_trace_callback(statements.append)
+    monkeypatch.setattr(os, "fdatasync", spy)
+    try:
+        store.append([entry(0)])  # durable, the default
+        after_durable = list(synced)
+        with store.transaction(durable=False) as tx:
+            tx.append([entry(1)])
+        after_lax = list(synced)
+    finally:
+        store.connection.set_trace_callback(None)
+        store.close()
+
+    assert after_durable == [str(tmp_path / "audit.db-wal")]
+    assert after_lax == after_durable, "a durable=False commit was synced"
+    assert not [s for s in statements if "PRAGMA" in s.upper()]
+
+
+def test_a_file_from_before_schema_versions_is_upgraded_in_place(tmp_path: Path) -> None:
+    path = tmp_path / "old.db"
+    old = sqlite3.connect(path)
+    old.execute("CREATE TABLE audit (seq INTEGER PRIMARY KEY, hash TEXT NOT NULL, body BLOB)")
+    old.commit()
+    old.close()
+
+    store = SQLiteStore(path)
+    try:
+        store.append([entry(0)])
+        version = store.connection.execute("PRAGMA user_version").fetchone()[0]
+        assert verify(store.records()).ok
+    finally:
+        store.close()
+    assert version >= 1
+
+
+def test_a_file_from_a_newer_warded_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "new.db"
+    SQLiteStore(path).close()
+    conn = sqlite3.connect(path)
+    conn.execute("PRAGMA user_version = 1000")
+    conn.close()
+
+    with pytest.raises(WardedError, match="newer"):
+        SQLiteStore(path)
