@@ -9,14 +9,17 @@ the tests fail; when it is not set, the PostgreSQL cases are skipped.
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 
 import pytest
 
 from warded import MemoryStore, SQLiteStore, Store
+from warded.audit.record import GENESIS
 
 PG_ENV = "WARDED_TEST_POSTGRES_URL"
 BACKENDS = ("memory", "sqlite", "postgres")
@@ -91,3 +94,52 @@ def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[St
     """A new, empty store on disk: SQLite, PostgreSQL."""
     with open_backend(request.param, tmp_path) as s:
         yield s
+
+
+class Fresh:
+    """Empty stores of one kind, one after another (one per hypothesis example).
+
+    PostgreSQL's is one store in one schema whose tables are emptied for each:
+    a new schema per example would cost more than the example.
+    """
+
+    def __init__(self, kind: str) -> None:
+        self.kind = kind
+        self._open = ExitStack()
+        self._postgres: Store | None = None
+        self._url = ""
+
+    def __enter__(self) -> Fresh:
+        if self.kind == "postgres":
+            from warded.stores.postgres import PostgresStore
+
+            self._url = self._open.enter_context(pg_schema())
+            self._postgres = PostgresStore(self._url)
+            self._open.callback(self._postgres.close)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._open.close()
+
+    def new(self) -> Store:
+        if self.kind == "memory":
+            return MemoryStore()
+        if self.kind == "sqlite":
+            return SQLiteStore(Path(tempfile.mkdtemp(prefix="warded-fresh-")) / "store.db")
+        import psycopg
+
+        assert self._postgres is not None
+        with psycopg.connect(self._url, autocommit=True) as conn:
+            conn.execute(EMPTY.encode())
+        return self._postgres
+
+    def done(self, store: Store) -> None:
+        if isinstance(store, SQLiteStore):
+            store.close()
+            shutil.rmtree(Path(store.path).parent, ignore_errors=True)
+
+
+EMPTY = (
+    "TRUNCATE warded_audit, warded_counters, warded_approvals, warded_claims, warded_sessions,"
+    f" warded_bundles; UPDATE warded_head SET seq = -1, hash = '{GENESIS}', live = NULL"
+)
