@@ -84,6 +84,7 @@ class Follower:
         self._stop = threading.Event()
         self._wake = f"warded_wake_{secrets.token_hex(8)}"  # close() notifies it
         self._thread = threading.Thread(target=self._run, name="warded-follower", daemon=True)
+        self._checked = threading.Condition()
         self.listening = threading.Event()  # set while notifications are being received
 
     def start(self) -> Follower:
@@ -98,11 +99,17 @@ class Follower:
         try:
             self.gate.reload()
         except BundleError as exc:
-            log.error(
-                "this node cannot load the live bundle %s; its calls are refused: %s", live, exc
-            )
+            log.error("node cannot load the live bundle %s; calls are refused: %s", live, exc)
             return False
+        finally:
+            with self._checked:
+                self._checked.notify_all()
         return True
+
+    def wait_for(self, version: str, timeout: float) -> bool:
+        """Wait until the gate is on `version`; whether it got there in time."""
+        with self._checked:
+            return self._checked.wait_for(lambda: self.gate.version == version, timeout)
 
     def close(self) -> None:
         self._stop.set()
