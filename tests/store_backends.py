@@ -23,6 +23,7 @@ from warded.audit.record import GENESIS
 
 PG_ENV = "WARDED_TEST_POSTGRES_URL"
 BACKENDS = ("memory", "sqlite", "postgres")
+KEY = "5e" * 32  # the deployment key every gate on the test database shares (WARDED_KEY)
 
 
 def pg_base_url() -> str:
@@ -83,15 +84,12 @@ def open_backend(kind: str, directory: Path) -> Iterator[Store]:
 
 
 @pytest.fixture(params=BACKENDS)
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A new, empty store: memory, SQLite, PostgreSQL."""
-    with open_backend(request.param, tmp_path) as s:
-        yield s
-
-
-@pytest.fixture(params=BACKENDS[1:])
-def durable_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
-    """A new, empty store on disk: SQLite, PostgreSQL."""
+def store(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Store]:
+    """A new, empty store: memory, SQLite, PostgreSQL (with the deployment key set)."""
+    if request.param == "postgres":
+        monkeypatch.setenv("WARDED_KEY", KEY)
     with open_backend(request.param, tmp_path) as s:
         yield s
 
@@ -113,6 +111,7 @@ class Fresh:
         if self.kind == "postgres":
             from warded.stores.postgres import PostgresStore
 
+            self._open.enter_context(pytest.MonkeyPatch.context()).setenv("WARDED_KEY", KEY)
             self._url = self._open.enter_context(pg_schema())
             self._postgres = PostgresStore(self._url)
             self._open.callback(self._postgres.close)

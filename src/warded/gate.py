@@ -11,7 +11,9 @@ The transaction that records a decision re-checks what the decision was made
 on: the live bundle (a reload swaps it inside a store transaction, so after
 `reload()` returns no decision of the old bundle is recorded, and none is
 executed) and the session's labels. If either changed, the call is decided
-again.
+again. On a store shared by several nodes, the bundle version the store says
+is live (`warded policy push`) is checked too; a gate behind it reloads from
+its policy source first, and refuses if it cannot get there.
 """
 
 from __future__ import annotations
@@ -136,7 +138,13 @@ class _Unknown(LookupError):
 
 
 class _Stale(Exception):
-    """The bundle or the session's labels changed after the decision: decide again."""
+    """The bundle or the session's labels changed after the decision: decide again.
+
+    `live` is the version the store says is live for every node, if this gate is
+    not on it (another node pushed a bundle)."""
+
+    def __init__(self, live: str | None = None) -> None:
+        self.live = live
 
 
 class _NotRun(Exception):
@@ -176,7 +184,9 @@ class Gate:
         self._source = source
         self._tools: dict[str, Tool] = {}
         self.store: Store = store if store is not None else MemoryStore()
-        self._key = deployment_key(key, getattr(self.store, "key_file", None))
+        self._key = deployment_key(
+            key, getattr(self.store, "key_file", None), shared=getattr(self.store, "shared", False)
+        )
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.redactor: Redactor = redactor if redactor is not None else DefaultRedactor()
         self.decision_timeout = decision_timeout
@@ -187,6 +197,7 @@ class Gate:
         self.approvals = ApprovalDesk(self.store, self.clock)
         self._input_scanners(self._engine)  # a declared scan field without its scanner fails here
         self._reload_lock = threading.Lock()
+        self._catching_up = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
 
     @classmethod
@@ -630,17 +641,33 @@ class Gate:
         call_id: str | None,
     ) -> _Authorized | Refusal:
         started = time.perf_counter()
+        behind = None
         for _ in range(ATTEMPTS):
             decided = self._decide_once(principal, name, args, session, in_loop, call_id, started)
             if not isinstance(decided, _Decided):
                 return decided
             try:
                 return self._commit(decided)
-            except _Stale:
-                continue
+            except _Stale as stale:
+                if stale.live is not None and not self._catch_up(stale.live):
+                    behind = stale.live
+                    break
         base = self._base(self._engine, principal, name, session, call_id)
         reason = "the policy bundle or the session's labels changed during every attempt"
+        if behind is not None:
+            reason = f"bundle {behind} is live and this gate cannot load it"
         return self._refuse("unavailable", base, self._now_or_wall(), started, reasons=(reason,))
+
+    def _catch_up(self, live: str) -> bool:
+        """The store says `live` is the deployment's bundle (`warded policy push`): reload
+        from the policy source, once for all callers; whether this gate is now on it."""
+        with self._catching_up:
+            if self._engine.version != live and self._source is not None:
+                try:
+                    self.reload()
+                except BundleError as exc:
+                    log.error("cannot load the live bundle %s: %s", live, exc)
+            return self._engine.version == live
 
     def _base(
         self, engine: Engine, principal: Principal, name: object, session: Session, call_id: object
@@ -777,6 +804,9 @@ class Gate:
         owed = d.owed
         try:
             with self.store.transaction() as tx:
+                live = tx.live_version()
+                if live is not None and live != d.decision.bundle_version:
+                    raise _Stale(live if live != self._engine.version else None)
                 if (
                     self._engine.version != d.decision.bundle_version
                     or tx.session(d.session).labels != d.labels

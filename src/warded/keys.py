@@ -18,7 +18,9 @@ Where the key comes from, first match wins:
 
 Several processes or nodes that share one store must share one key (the
 SQLite key file does this by itself; for a database server, set
-`WARDED_KEY_FILE` or `WARDED_KEY` on every node).
+`WARDED_KEY_FILE` or `WARDED_KEY` on every node). A store shared by nodes
+(`shared = True`, the PostgreSQL store) has no key file and never gets a
+random key: without one of the first two, the gate refuses to start.
 """
 
 from __future__ import annotations
@@ -36,8 +38,11 @@ KEY_BYTES = 32
 MIN_KEY_BYTES = 16
 
 
-def deployment_key(given: bytes | str | Path | None, default_file: Path | None) -> bytes:
-    """The key to use; raises WardedError for a key that is too short or unreadable."""
+def deployment_key(
+    given: bytes | str | Path | None, default_file: Path | None, *, shared: bool = False
+) -> bytes:
+    """The key to use; raises WardedError for a key that is too short or unreadable,
+    or missing for a `shared` store."""
     if isinstance(given, bytes):
         return _checked(given, "the key given to the gate")
     if given is not None:
@@ -52,6 +57,11 @@ def deployment_key(given: bytes | str | Path | None, default_file: Path | None) 
         return read_key_file(Path(os.environ[ENV_KEY_FILE]))
     if default_file is not None:
         return read_key_file(default_file, create=True)
+    if shared:
+        raise WardedError(
+            f"a store shared by several nodes needs the deployment's key: set {ENV_KEY} or "
+            f"{ENV_KEY_FILE} to the same key on every node"
+        )
     return secrets.token_bytes(KEY_BYTES)
 
 

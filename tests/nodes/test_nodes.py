@@ -29,7 +29,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 
-from store_backends import pg_schema
+from store_backends import KEY, pg_schema
 from tcp_proxy import Proxy
 from warded import (
     Approver,
@@ -117,6 +117,7 @@ class Fleet:
         self._stderr = self._stderr_path.open("wb")
         self.host = subprocess.Popen(
             [sys.executable, str(HOST), self.path],
+            env={**os.environ, "WARDED_KEY": KEY},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=self._stderr,
@@ -167,7 +168,9 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
 
 
 @pytest.fixture
-def url() -> Iterator[str]:
+def url(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A schema of the test's own; the test's own gates share the nodes' key."""
+    monkeypatch.setenv("WARDED_KEY", KEY)
     with pg_schema() as u:
         yield u
 
@@ -225,10 +228,15 @@ def allowed(url: str) -> dict[str, dict[str, Any]]:
     }
 
 
+def digest_of(args: dict[str, Any]) -> str:
+    """The keyed digest the nodes record for these arguments."""
+    return args_digest(canonical_json(args), bytes.fromhex(KEY))
+
+
 def assert_every_effect_was_decided(url: str, effects: Path) -> None:
     decided = allowed(url)
     for line in side_effects(effects):
-        key = (line["tool"], args_digest(canonical_json(line["args"])))
+        key = (line["tool"], digest_of(line["args"]))
         assert key in decided, f"side effect {line} has no committed allow decision"
 
 
@@ -436,7 +444,7 @@ def test_after_a_push_is_acknowledged_no_node_executes_a_call_decided_on_the_old
     decided = allowed(url)
     in_flight = Counter()
     for line in side_effects(effects):
-        intent = decided[(line["tool"], args_digest(canonical_json(line["args"])))]
+        intent = decided[(line["tool"], digest_of(line["args"]))]
         assert intent["bundle_version"] == old
         assert intent["seq"] < pushed
         if line["mono"] > acknowledged:
@@ -566,7 +574,7 @@ def test_a_node_losing_its_database_mid_call_fails_closed_and_recovers_when_it_i
     def get_transactions(limit: int = 10) -> int:
         ran.append(limit)
         if limit == 4:
-            proxy.cut()  # the connection goes while the tool runs
+            proxy.down()  # the database goes away while the tool runs
         return limit
 
     def read(limit: int) -> object:
@@ -585,7 +593,7 @@ def test_a_node_losing_its_database_mid_call_fails_closed_and_recovers_when_it_i
             assert time.monotonic() < deadline, "the node did not recover"
             assert isinstance(back, Refusal)
             assert back.code == "unavailable"
-        proxy.up()  # the tool cut it again, after deciding and running
+        proxy.up()  # the tool took it away again, after its call was decided
         while read(5) != 5:
             assert time.monotonic() < deadline, "the node did not recover"
     finally:
@@ -602,4 +610,4 @@ def test_a_node_losing_its_database_mid_call_fails_closed_and_recovers_when_it_i
     ]
     assert decided == [1, 4, 5]
     doubtful = in_doubt(url)
-    assert [d["args_digest"] for d in doubtful] == [args_digest(canonical_json({"limit": 4}))]
+    assert [d["args_digest"] for d in doubtful] == [digest_of({"limit": 4})]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from click.testing import CliRunner
 
 from store_backends import in_schema, pg_base_url, pg_schema
 from tcp_proxy import Proxy
-from warded import AuditEntry, StoreError, verify
+from warded import AuditEntry, Gate, PolicyBundle, StoreError, WardedError, verify
 from warded.audit.record import AUDIT_DOMAIN
 from warded.canonical import canonical_json, digest
 from warded.cli import cli
@@ -25,6 +26,7 @@ from warded.stores import open_store
 from warded.stores.postgres import SCHEMA_VERSION, PostgresStore, _PostgresTx, migrate
 
 N = 8
+BANKING = Path(__file__).resolve().parents[2] / "examples" / "banking" / "policies"
 
 
 def entry(i: int) -> AuditEntry:
@@ -300,3 +302,17 @@ def test_each_test_schema_is_its_own(url: str) -> None:
         finally:
             a.close()
             b.close()
+
+
+def test_a_gate_on_postgresql_without_the_deployment_key_refuses_to_start(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("WARDED_KEY", raising=False)
+    monkeypatch.delenv("WARDED_KEY_FILE", raising=False)
+    store = PostgresStore(url)
+    try:
+        with pytest.raises(WardedError, match="WARDED_KEY"):
+            Gate(PolicyBundle.from_directory(BANKING), store=store)
+        assert Gate(PolicyBundle.from_directory(BANKING), store=store, key=bytes(32)).version
+    finally:
+        store.close()

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from store_backends import durable_store, store
+from store_backends import store
 from warded import AuditEntry, Store, WardedError, verify
 from warded.model import SessionState
 from warded.obligations.approvals import Approval
 from warded.obligations.limits import Reservation
 
-__all__ = ["durable_store", "store"]
+__all__ = ["store"]
 
 BOUND = 30.0  # seconds; bounds every wait on another thread
 

@@ -173,10 +173,7 @@ class PostgresStore:
         self._writer = _Writer(self._conninfo)
         self._writes = GroupCommit(self._writer, errors=(psycopg.Error,))
 
-    @property
-    def key_file(self) -> None:
-        """No key file: every node of a deployment is given the same key (docs/deployment.md)."""
-        return None
+    shared = True  # no key file: every node is given the deployment's key (warded.keys)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._writes.transaction(durable)
