@@ -319,3 +319,31 @@ def test_a_transaction_returns_only_once_what_it_did_is_committed(store: Store) 
 
     assert seen == [1] * 16
     assert len(list(store.records())) == 16
+
+
+# -- keys are whatever a caller chose ----------------------------------------------------------
+
+
+ODD = ["nul\x00byte", "back\\slash", "back\\0slash-zero", "\\", "\x00", "ünï\u200bcode"]
+
+
+@pytest.mark.requirement("G17")
+@pytest.mark.parametrize("odd", ODD)
+def test_any_text_is_a_key_and_comes_back_as_it_went_in(store: Store, odd: str) -> None:
+    limit = Reservation(f"budget|p|{odd}", 0, Decimal(1), Decimal(10))
+    with store.transaction() as tx:
+        tx.update_session(odd, labels=[odd, "plain"], calls=1)
+        assert tx.claim(odd)
+        assert tx.reserve(limit)
+        tx.put_approval(approval(odd, digest=odd))
+    with store.transaction() as tx:
+        assert not tx.claim(odd)
+        assert tx.claim(odd + "x")
+        assert tx.approval(odd) == approval(odd, digest=odd)
+        assert tx.approval_for(odd, "pending") == approval(odd, digest=odd)
+        assert tx.session(odd) == SessionState(odd, frozenset({odd, "plain"}), 1)
+    assert store.session(odd) == SessionState(odd, frozenset({odd, "plain"}), 1)
+    assert store.counter(f"budget|p|{odd}", 0) == 1
+    for other in ODD:
+        if other != odd:
+            assert store.session(other) == SessionState(other)

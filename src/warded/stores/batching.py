@@ -79,7 +79,9 @@ class GroupCommit(Generic[T]):
         errors: tuple[type[Exception], ...] = (),
         max_batch: int = MAX_BATCH,
     ) -> None:
-        """`errors`: the driver's exceptions, which leave a body as StoreError."""
+        """`errors`: the driver's exceptions, which leave a body as StoreError.
+        `max_batch=1` turns group commit off: every transaction commits (and is
+        made durable) alone, before the next one begins."""
         self._writer = writer
         self._errors = errors
         self._max = max_batch
@@ -151,8 +153,15 @@ class GroupCommit(Generic[T]):
                 except BaseException as exc:
                     batch.error = exc
                     self._writer.abort()
+            if self._max == 1:
+                self._flush(batch, flush)
         finally:
             self._turn.release()
+        if self._max > 1:
+            self._flush(batch, flush)
+
+    @staticmethod
+    def _flush(batch: _Batch, flush: Callable[[], None] | None) -> None:
         try:
             if flush is not None:
                 flush()

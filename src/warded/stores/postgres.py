@@ -28,8 +28,9 @@ its code.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, suppress
+from contextlib import AbstractContextManager, ExitStack, suppress
 from decimal import Decimal
 from typing import Any
 
@@ -40,7 +41,7 @@ from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 from warded.policy.source import BundleFiles
 from warded.store import Tx
-from warded.stores.batching import GroupCommit
+from warded.stores.batching import MAX_BATCH, GroupCommit
 
 try:
     import psycopg
@@ -141,7 +142,9 @@ def migrate(url: str) -> tuple[int, int]:
 class PostgresStore:
     """The transactional store in a PostgreSQL database migrated by `warded db migrate`."""
 
-    def __init__(self, url: str, *, pool_size: int = 4) -> None:
+    def __init__(self, url: str, *, pool_size: int = 4, batch: int = MAX_BATCH) -> None:
+        """`pool_size`: connections for reads; `batch`: at most this many transactions
+        share a commit (1: group commit off)."""
         self.url = url
         self._conninfo = conninfo(url)
         try:
@@ -171,7 +174,7 @@ class PostgresStore:
             self._pool.close()
             raise StoreError(f"cannot open the database: {_one_line(exc)}") from None
         self._writer = _Writer(self._conninfo)
-        self._writes = GroupCommit(self._writer, errors=(psycopg.Error,))
+        self._writes = GroupCommit(self._writer, errors=(psycopg.Error,), max_batch=batch)
 
     shared = True  # no key file: every node is given the deployment's key (warded.keys)
 
@@ -206,12 +209,14 @@ class PostgresStore:
 
     def counter(self, key: str, window: int) -> Decimal:
         rows = self._read(
-            "SELECT total FROM warded_counters WHERE key = %s AND win = %s", (key, window)
+            "SELECT total FROM warded_counters WHERE key = %s AND win = %s", (_safe(key), window)
         )
         return Decimal(rows[0][0]) if rows else Decimal(0)
 
     def session(self, session_id: str) -> SessionState:
-        rows = self._read("SELECT labels, calls FROM warded_sessions WHERE id = %s", (session_id,))
+        rows = self._read(
+            "SELECT labels, calls FROM warded_sessions WHERE id = %s", (_safe(session_id),)
+        )
         return _state(session_id, rows[0] if rows else None)
 
     def live(self) -> tuple[str, BundleFiles] | None:
@@ -253,107 +258,151 @@ class PostgresStore:
 class _Writer:
     """The node's writer connection as group commit drives it.
 
-    The savepoint of a member that succeeded is released together with the
-    next member's savepoint or the commit, to save a round trip.
+    A batch runs in pipeline mode: statements whose answer nobody waits for
+    (savepoints, appends, updates) are sent without waiting, and travel with
+    the next statement whose answer is needed, or with the commit. Text keys
+    are escaped (`_safe`), so such a statement cannot fail on what a caller
+    chose; if one fails anyway (the server, the network), the batch fails.
     """
 
     def __init__(self, conninfo: str) -> None:
         self._conninfo = conninfo
-        self._conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self.conn: psycopg.Connection[tuple[Any, ...]] | None = None
+        self._pipeline: psycopg.Pipeline | None = None
+        self._batch = ExitStack()  # leaves pipeline mode
+        self._head_row: psycopg.Cursor[tuple[Any, ...]] | None = None  # not read yet
+        self._head: tuple[int, str] | None = None
+        self._kept: tuple[int, str] | None = None  # the head after the last kept member
+        self._live: str | None = None
         self._fresh = False  # begin() was called; the next enter() opens the transaction
         self._release = False  # the last member's savepoint awaits its RELEASE
-        self.head: tuple[int, str] = (-1, GENESIS)
-        self.kept: tuple[int, str] = (-1, GENESIS)  # the head after the last kept member
-        self.live: str | None = None
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
-        conn = self._conn
+        conn = self.conn
         if conn is None or conn.closed or conn.broken:
             if conn is not None:
                 conn.close()
-            self._conn = None
+            self.conn = None
             conn = psycopg.connect(self._conninfo, autocommit=True, prepare_threshold=1)
-            conn.execute("SET synchronous_commit = on")
-            self._conn = conn
+            conn.execute(b"SET synchronous_commit = on")
+            self.conn = conn
         return conn
 
-    def _run(self, what: str, statement: str) -> psycopg.Cursor[tuple[Any, ...]]:
-        try:
-            return self._connection().execute(statement.encode())
-        except psycopg.Error as exc:
-            raise StoreError(f"{what} failed: {_one_line(exc)}") from None
+    def _send(self, *statements: bytes) -> psycopg.Cursor[tuple[Any, ...]]:
+        assert self.conn is not None
+        cursor = None
+        for statement in statements:
+            cursor = self.conn.execute(statement)
+        assert cursor is not None
+        return cursor
+
+    def head(self) -> tuple[int, str]:
+        """The chain's head as of this point of the transaction."""
+        if self._head_row is not None:
+            row = self._head_row.fetchone()
+            self._head_row = None
+            if row is None:
+                raise StoreError("the database has no chain head row: is it a warded database?")
+            self._head = self._kept = (int(row[0]), str(row[1]))
+            self._live = row[2]
+        assert self._head is not None
+        return self._head
+
+    def moved(self, head: tuple[int, str]) -> None:
+        self._head = head
+
+    def live(self) -> str | None:
+        self.head()
+        return self._live
+
+    def made_live(self, version: str) -> None:
+        self.head()
+        self._live = version
 
     def begin(self) -> None:
         self._fresh = True
 
     def enter(self) -> Tx:
-        if self._fresh:
-            cursor = self._run(
-                "begin",
-                "BEGIN; SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE;"
-                " SAVEPOINT member",
-            )
-            cursor.nextset()
-            row = cursor.fetchone()
-            if row is None:
-                raise StoreError("the database has no chain head row: is it a warded database?")
-            self.head = self.kept = (int(row[0]), str(row[1]))
-            self.live = row[2]
-            self._fresh = False
-        elif self._release:
-            self._run("savepoint", "RELEASE SAVEPOINT member; SAVEPOINT member")
-        else:
-            self._run("savepoint", "SAVEPOINT member")
+        try:
+            if self._fresh:
+                conn = self._connection()
+                self._pipeline = self._batch.enter_context(conn.pipeline())
+                self._send(b"BEGIN")
+                self._head_row = self._send(
+                    b"SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE"
+                )
+                self._send(b"SAVEPOINT member")
+                self._fresh = False
+            elif self._release:
+                self._send(b"RELEASE SAVEPOINT member", b"SAVEPOINT member")
+            else:
+                self._send(b"SAVEPOINT member")
+        except psycopg.Error as exc:
+            raise StoreError(f"cannot begin a transaction: {_one_line(exc)}") from None
         self._release = False
-        assert self._conn is not None
-        return _PostgresTx(self._conn, self)
+        assert self.conn is not None
+        return _PostgresTx(self.conn, self)
 
     def keep(self) -> None:
         self._release = True
-        self.kept = self.head
+        self._kept = self._head
 
     def undo(self) -> None:
-        self.head = self.kept
-        self._run("rollback", "ROLLBACK TO SAVEPOINT member; RELEASE SAVEPOINT member")
+        self._head = self._kept
+        try:
+            self._send(b"ROLLBACK TO SAVEPOINT member", b"RELEASE SAVEPOINT member")
+            assert self._pipeline is not None
+            self._pipeline.sync()
+        except psycopg.Error as exc:
+            raise StoreError(f"rollback failed: {_one_line(exc)}") from None
 
     def commit(self, durable: bool) -> Callable[[], None] | None:
-        statement = "RELEASE SAVEPOINT member; " if self._release else ""
-        statement += "" if durable else "SET LOCAL synchronous_commit TO off; "
-        self._release = False
-        self._run("commit", statement + "COMMIT")
+        statements = [b"RELEASE SAVEPOINT member"] if self._release else []
+        if not durable:
+            statements.append(b"SET LOCAL synchronous_commit TO off")
+        try:
+            committed = self._send(*statements, b"COMMIT")
+            self._end_pipeline()
+        except psycopg.Error as exc:
+            raise StoreError(f"commit failed: {_one_line(exc)}") from None
+        if committed.statusmessage != "COMMIT":
+            raise StoreError(f"commit failed: the server answered {committed.statusmessage}")
         return None
 
+    def _end_pipeline(self) -> None:
+        self._pipeline = self._head_row = self._head = self._kept = None
+        self._release = self._fresh = False
+        self._batch.close()
+
     def abort(self) -> None:
-        self._fresh = self._release = False
-        conn = self._conn
-        if conn is None:
-            return
+        conn = self.conn
         try:
-            if conn.broken or conn.closed:
-                raise psycopg.OperationalError("connection lost")
-            conn.execute(b"ROLLBACK")
+            self._end_pipeline()
+            if conn is not None:
+                conn.execute(b"ROLLBACK")
         except Exception:
-            self._conn = None
-            with suppress(Exception):
-                conn.close()
+            self.close()
 
     def close(self) -> None:
-        if self._conn is not None:
+        self._pipeline = None
+        self._batch = ExitStack()  # whatever it held goes with the connection
+        if self.conn is not None:
             with suppress(Exception):
-                self._conn.close()
-            self._conn = None
+                self.conn.close()
+            self.conn = None
 
 
 class _PostgresTx:
     def __init__(self, conn: psycopg.Connection[tuple[Any, ...]], writer: _Writer) -> None:
         self.conn = conn
         self.writer = writer
+        self._sessions: dict[str, SessionState] = {}  # read or written by this member
 
     def _one(self, query: bytes, params: tuple[Any, ...]) -> tuple[Any, ...] | None:
         return self.conn.execute(query, params).fetchone()
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
-        seq, head = self.writer.head
+        seq, head = self.writer.head()
         try:
             sealed = seal_all(entries, seq + 1, head)
         except (ValueError, TypeError) as exc:
@@ -373,22 +422,22 @@ class _PostgresTx:
                 last.hash,
             ),
         )
-        self.writer.head = (last.seq, last.hash)
+        self.writer.moved((last.seq, last.hash))
         return sealed
 
     def live_version(self) -> str | None:
-        return self.writer.live
+        return self.writer.live()
 
     def make_live(self, version: str, files: BundleFiles, *, at: float, by: str | None) -> None:
         """Store a bundle and make it the live one for every node (notified at commit)."""
+        self.writer.made_live(version)
         self.conn.execute(
             b"INSERT INTO warded_bundles (version, files, pushed_at, pushed_by)"
             b" VALUES (%s, %s, %s, %s) ON CONFLICT (version) DO NOTHING",
-            (version, json.dumps(files_to_json(files)), at, by),
+            (version, json.dumps(files_to_json(files)), at, None if by is None else _safe(by)),
         )
         self.conn.execute(b"UPDATE warded_head SET live = %s WHERE id = 0", (version,))
         self.conn.execute(b"SELECT pg_notify(%s, %s)", (CHANNEL, version))
-        self.writer.live = version
 
     def reserve(self, reservation: Reservation) -> bool:
         if reservation.amount > reservation.limit:
@@ -397,7 +446,7 @@ class _PostgresTx:
             b"INSERT INTO warded_counters AS c (key, win, total) VALUES (%s, %s, %s)"
             b" ON CONFLICT (key, win) DO UPDATE SET total = c.total + excluded.total"
             b" WHERE c.total + excluded.total <= %s RETURNING total",
-            (reservation.key, reservation.window, reservation.amount, reservation.limit),
+            (_safe(reservation.key), reservation.window, reservation.amount, reservation.limit),
         )
         return row is not None
 
@@ -405,24 +454,25 @@ class _PostgresTx:
         self.conn.execute(
             b"INSERT INTO warded_counters AS c (key, win, total) VALUES (%s, %s, 0)"
             b" ON CONFLICT (key, win) DO UPDATE SET total = GREATEST(0, c.total - %s)",
-            (reservation.key, reservation.window, reservation.amount),
+            (_safe(reservation.key), reservation.window, reservation.amount),
         )
 
     def claim(self, key: str) -> bool:
-        cursor = self.conn.execute(
-            b"INSERT INTO warded_claims (key) VALUES (%s) ON CONFLICT DO NOTHING", (key,)
+        row = self._one(
+            b"INSERT INTO warded_claims (key) VALUES (%s) ON CONFLICT DO NOTHING RETURNING 1",
+            (_safe(key),),
         )
-        return cursor.rowcount == 1
+        return row is not None
 
     def approval(self, approval_id: str) -> Approval | None:
-        row = self._one(b"SELECT body FROM warded_approvals WHERE id = %s", (approval_id,))
+        row = self._one(b"SELECT body FROM warded_approvals WHERE id = %s", (_safe(approval_id),))
         return Approval.from_json(json.loads(row[0])) if row else None
 
     def approval_for(self, digest: str, status: Status) -> Approval | None:
         row = self._one(
             b"SELECT body FROM warded_approvals WHERE digest = %s AND status = %s"
             b" ORDER BY created DESC LIMIT 1",
-            (digest, status),
+            (_safe(digest), status),
         )
         return Approval.from_json(json.loads(row[0])) if row else None
 
@@ -432,8 +482,8 @@ class _PostgresTx:
             b" VALUES (%s, %s, %s, %s, %s) ON CONFLICT (id)"
             b" DO UPDATE SET status = excluded.status, body = excluded.body",
             (
-                approval.id,
-                approval.digest,
+                _safe(approval.id),
+                _safe(approval.digest),
                 approval.status,
                 approval.created,
                 json.dumps(approval.to_json(), sort_keys=True),
@@ -450,21 +500,35 @@ class _PostgresTx:
         return [Approval.from_json(json.loads(r[0])) for r in rows.fetchall()]
 
     def session(self, session_id: str) -> SessionState:
-        row = self._one(b"SELECT labels, calls FROM warded_sessions WHERE id = %s", (session_id,))
-        return _state(session_id, row)
+        state = self._sessions.get(session_id)
+        if state is None:
+            row = self._one(
+                b"SELECT labels, calls FROM warded_sessions WHERE id = %s", (_safe(session_id),)
+            )
+            state = self._sessions[session_id] = _state(session_id, row)
+        return state
 
     def update_session(
         self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
     ) -> SessionState:
-        row = self._one(
+        added = sorted({_safe(label) for label in labels})
+        query = (
             b"INSERT INTO warded_sessions AS s (id, labels, calls) VALUES (%s, %s, %s)"
             b" ON CONFLICT (id) DO UPDATE SET"
             b" labels = ARRAY(SELECT DISTINCT unnest(s.labels || excluded.labels) ORDER BY 1),"
             b" calls = s.calls + excluded.calls"
-            b" RETURNING labels, calls",
-            (session_id, sorted(set(labels)), calls),
         )
-        return _state(session_id, row)
+        params = (_safe(session_id), added, calls)
+        known = self._sessions.get(session_id)
+        if known is None:  # what it becomes is not known here: ask
+            state = _state(session_id, self._one(query + b" RETURNING labels, calls", params))
+        else:  # the writers' lock is held: it becomes exactly this
+            self.conn.execute(query, params)
+            state = SessionState(
+                session_id, known.labels | {_unsafe(a) for a in added}, known.calls + calls
+            )
+        self._sessions[session_id] = state
+        return state
 
 
 def files_to_json(files: BundleFiles) -> dict[str, Any]:
@@ -487,7 +551,25 @@ def files_from_json(data: Any) -> BundleFiles:
 def _state(session_id: str, row: tuple[Any, ...] | None) -> SessionState:
     if row is None:
         return SessionState(session_id)
-    return SessionState(session_id, frozenset(row[0]), int(row[1]))
+    return SessionState(session_id, frozenset(_unsafe(label) for label in row[0]), int(row[1]))
+
+
+_ESCAPED = re.compile(r"\\([\\0])")
+
+
+def _safe(text: str) -> str:
+    """Text as PostgreSQL can keep it (it refuses NUL): backslash and NUL escaped,
+    reversibly, so every key means what it means in the other stores."""
+    if "\x00" not in text and "\\" not in text:
+        return text
+    return text.replace("\\", "\\\\").replace("\x00", "\\0")
+
+
+def _unsafe(text: str) -> str:
+    """What `_safe` escaped, back."""
+    if "\\" not in text:
+        return text
+    return _ESCAPED.sub(lambda m: "\x00" if m.group(1) == "0" else "\\", text)
 
 
 def _newer(found: int) -> str:

@@ -44,7 +44,7 @@ from warded.model import SessionState
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 from warded.store import Tx
-from warded.stores.batching import GroupCommit
+from warded.stores.batching import MAX_BATCH, GroupCommit
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 1: the tables as first shipped (files from before versioning have them)
@@ -67,7 +67,8 @@ SCHEMA_VERSION = len(MIGRATIONS)
 class SQLiteStore:
     """The transactional store in a SQLite file (created if missing)."""
 
-    def __init__(self, path: str | Path, *, timeout: float = 5.0) -> None:
+    def __init__(self, path: str | Path, *, timeout: float = 5.0, batch: int = MAX_BATCH) -> None:
+        """`batch`: at most this many transactions share a commit (1: group commit off)."""
         self.path = str(path)
         try:
             self._db = _connect(self.path, timeout)
@@ -79,7 +80,7 @@ class SQLiteStore:
             raise StoreError(f"cannot open store {self.path}: {exc}") from None
         self._read_lock = threading.Lock()
         self._wal_fd: int | None = None
-        self._writes = GroupCommit(_Writer(self), errors=(sqlite3.Error,))
+        self._writes = GroupCommit(_Writer(self), errors=(sqlite3.Error,), max_batch=batch)
 
     @property
     def connection(self) -> sqlite3.Connection:
