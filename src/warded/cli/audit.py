@@ -18,12 +18,23 @@ from warded.audit.record import AuditRecord, Checkpoint, verify
 from warded.audit.signing import generate_key, sign, verify_signed
 from warded.audit.state import verify_state
 from warded.cli.common import Failure, _Group, _one_line, emit_json, format_option
+from warded.store import Store
+from warded.stores import is_url
 from warded.stores.sqlite import SQLiteStore
 
 # -- the audit log ------------------------------------------------------
 
 
-DB_ARG = click.argument("db", type=click.Path(path_type=Path), metavar="DB")
+class _Target(click.ParamType[Path | str]):
+    """A SQLite file (a Path) or a PostgreSQL URL (kept as the string it is)."""
+
+    name = "db"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        return value if isinstance(value, Path) or is_url(value) else Path(value)
+
+
+DB_ARG = click.argument("db", type=_Target(), metavar="DB")
 _OUT = click.option(
     "--out", type=click.Path(dir_okay=False, path_type=Path), help="Write here, not to stdout."
 )
@@ -31,12 +42,22 @@ _OUT = click.option(
 
 @click.group(cls=_Group)
 def audit() -> None:
-    """Verify, read and export a SQLite audit log."""
+    """Verify, read and export an audit log (a SQLite file or a PostgreSQL URL)."""
 
 
 @contextmanager
-def open_store(path: Path) -> Iterator[SQLiteStore]:
-    """An existing audit log; never creates one for a mistyped path."""
+def open_store(path: Path | str) -> Iterator[Store]:
+    """An existing audit log: a SQLite file (never created for a mistyped path) or a
+    migrated PostgreSQL database (a `postgresql://` URL)."""
+    if isinstance(path, str):
+        from warded.stores.postgres import PostgresStore
+
+        shared = PostgresStore(path)
+        try:
+            yield shared
+        finally:
+            shared.close()
+        return
     if not path.is_file():
         raise Failure(f"no audit log at {path}")
     try:

@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import time
+from pathlib import Path
 from typing import Any
 
 import click
 
-from warded.cli.stores import TARGET, existing_store
+from warded.cli.audit import DB_ARG, open_store
 
 
 def in_doubt(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -32,7 +33,7 @@ def in_doubt(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 @click.command("in-doubt")
-@TARGET
+@DB_ARG
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per call.")
 @click.option(
     "--older-than",
@@ -41,9 +42,9 @@ def in_doubt(bodies: list[dict[str, Any]]) -> list[dict[str, Any]]:
     metavar="SECONDS",
     help="Only calls decided at least this long ago (leave out calls still in flight).",
 )
-def audit_in_doubt(target: str, as_json: bool, older_than: float) -> None:
+def audit_in_doubt(db: Path | str, as_json: bool, older_than: float) -> None:
     """Calls that were allowed to run and have no recorded outcome (exit 0 either way)."""
-    with existing_store(target) as store:
+    with open_store(db) as store:
         bodies = [r.body for r in store.records()]
     cutoff = (time.time() - older_than) * 1_000_000
     found = [b for b in in_doubt(bodies) if b.get("time_us", 0) <= cutoff]
