@@ -263,6 +263,8 @@ class _Writer:
     the next statement whose answer is needed, or with the commit. Text keys
     are escaped (`_safe`), so such a statement cannot fail on what a caller
     chose; if one fails anyway (the server, the network), the batch fails.
+    The first member of a transaction needs no savepoint: if it fails, the
+    whole transaction, holding nothing else, is rolled back.
     """
 
     def __init__(self, conninfo: str) -> None:
@@ -274,7 +276,8 @@ class _Writer:
         self._head: tuple[int, str] | None = None
         self._kept: tuple[int, str] | None = None  # the head after the last kept member
         self._live: str | None = None
-        self._fresh = False  # begin() was called; the next enter() opens the transaction
+        self._fresh = False  # the next member begins the transaction
+        self._first = False  # the member in progress began it
         self._release = False  # the last member's savepoint awaits its RELEASE
 
     def _connection(self) -> psycopg.Connection[tuple[Any, ...]]:
@@ -331,12 +334,13 @@ class _Writer:
                 self._head_row = self._send(
                     b"SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE"
                 )
-                self._send(b"SAVEPOINT member")
-                self._fresh = False
+                self._fresh, self._first = False, True
             elif self._release:
                 self._send(b"RELEASE SAVEPOINT member", b"SAVEPOINT member")
+                self._first = False
             else:
                 self._send(b"SAVEPOINT member")
+                self._first = False
         except psycopg.Error as exc:
             raise StoreError(f"cannot begin a transaction: {_one_line(exc)}") from None
         self._release = False
@@ -344,15 +348,20 @@ class _Writer:
         return _PostgresTx(self.conn, self)
 
     def keep(self) -> None:
-        self._release = True
+        self._release = not self._first
         self._kept = self._head
 
     def undo(self) -> None:
         self._head = self._kept
         try:
-            self._send(b"ROLLBACK TO SAVEPOINT member", b"RELEASE SAVEPOINT member")
-            assert self._pipeline is not None
-            self._pipeline.sync()
+            if self._first:
+                self._send(b"ROLLBACK")
+                self._end_pipeline()
+                self._fresh = True
+            else:
+                self._send(b"ROLLBACK TO SAVEPOINT member", b"RELEASE SAVEPOINT member")
+                assert self._pipeline is not None
+                self._pipeline.sync()
         except psycopg.Error as exc:
             raise StoreError(f"rollback failed: {_one_line(exc)}") from None
 

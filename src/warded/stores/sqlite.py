@@ -155,10 +155,16 @@ class SQLiteStore:
 
 
 class _Writer:
-    """The writer connection as group commit drives it (`warded.stores.batching.Writer`)."""
+    """The writer connection as group commit drives it (`warded.stores.batching.Writer`).
+
+    The first member of a transaction needs no savepoint: if it fails, the
+    whole transaction, holding nothing else, is rolled back.
+    """
 
     def __init__(self, store: SQLiteStore) -> None:
         self.store = store
+        self._fresh = False  # the next member begins the transaction
+        self._first = False  # the member in progress began it
 
     def _do(self, what: str, *statements: str) -> None:
         try:
@@ -168,23 +174,34 @@ class _Writer:
             raise StoreError(f"{what} failed: {exc}") from None
 
     def begin(self) -> None:
-        self._do("begin", "BEGIN IMMEDIATE")
+        self._fresh = True
 
     def enter(self) -> Tx:
-        self._do("savepoint", "SAVEPOINT member")
+        if self._fresh:
+            self._do("begin", "BEGIN IMMEDIATE")
+            self._fresh, self._first = False, True
+        else:
+            self._do("savepoint", "SAVEPOINT member")
+            self._first = False
         return _SQLiteTx(self.store._db)
 
     def keep(self) -> None:
-        self._do("release", "RELEASE member")
+        if not self._first:
+            self._do("release", "RELEASE member")
 
     def undo(self) -> None:
-        self._do("rollback", "ROLLBACK TO member", "RELEASE member")
+        if self._first:
+            self._do("rollback", "ROLLBACK")
+            self._fresh = True
+        else:
+            self._do("rollback", "ROLLBACK TO member", "RELEASE member")
 
     def commit(self, durable: bool) -> Callable[[], None] | None:
         self._do("store transaction", "COMMIT")
         return self.store._sync_wal if durable else None
 
     def abort(self) -> None:
+        self._fresh = False
         db = self.store._db
         with suppress(sqlite3.Error):
             if db.in_transaction:
