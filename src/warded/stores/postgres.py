@@ -275,6 +275,7 @@ class _Writer:
         self._head_row: psycopg.Cursor[tuple[Any, ...]] | None = None  # not read yet
         self._head: tuple[int, str] | None = None
         self._kept: tuple[int, str] | None = None  # the head after the last kept member
+        self._began: tuple[int, str] | None = None  # the head when the transaction began
         self._live: str | None = None
         self._fresh = False  # the next member begins the transaction
         self._first = False  # the member in progress began it
@@ -306,7 +307,7 @@ class _Writer:
             self._head_row = None
             if row is None:
                 raise StoreError("the database has no chain head row: is it a warded database?")
-            self._head = self._kept = (int(row[0]), str(row[1]))
+            self._head = self._kept = self._began = (int(row[0]), str(row[1]))
             self._live = row[2]
         assert self._head is not None
         return self._head
@@ -370,6 +371,11 @@ class _Writer:
         if not durable:
             statements.append(b"SET LOCAL synchronous_commit TO off")
         try:
+            if self._head != self._began and self._head is not None:
+                assert self.conn is not None
+                self.conn.execute(
+                    b"UPDATE warded_head SET seq = %s, hash = %s WHERE id = 0", self._head
+                )
             committed = self._send(*statements, b"COMMIT")
             self._end_pipeline()
         except psycopg.Error as exc:
@@ -379,7 +385,7 @@ class _Writer:
         return None
 
     def _end_pipeline(self) -> None:
-        self._pipeline = self._head_row = self._head = self._kept = None
+        self._pipeline = self._head_row = self._head = self._kept = self._began = None
         self._release = self._fresh = False
         self._batch.close()
 
@@ -418,20 +424,12 @@ class _PostgresTx:
             raise StoreError(f"cannot seal audit entries: {exc}") from None
         if not sealed:
             return sealed
-        last = sealed[-1]
-        self.conn.execute(
-            b"WITH added AS (INSERT INTO warded_audit (seq, hash, body)"
-            b" SELECT * FROM unnest(%s::bigint[], %s::text[], %s::bytea[]))"
-            b" UPDATE warded_head SET seq = %s, hash = %s WHERE id = 0",
-            (
-                [r.seq for r in sealed],
-                [r.hash for r in sealed],
-                [r.raw for r in sealed],
-                last.seq,
-                last.hash,
-            ),
-        )
-        self.writer.moved((last.seq, last.hash))
+        for r in sealed:  # the head row is written once, at commit
+            self.conn.execute(
+                b"INSERT INTO warded_audit (seq, hash, body) VALUES (%s, %s, %s)",
+                (r.seq, r.hash, r.raw),
+            )
+        self.writer.moved((sealed[-1].seq, sealed[-1].hash))
         return sealed
 
     def live_version(self) -> str | None:
