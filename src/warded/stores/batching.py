@@ -34,8 +34,9 @@ COMMIT_BOUND = 120.0  # seconds a member waits for its batch's commit before giv
 class Writer(Protocol[T_co]):
     """The writer connection as the batcher drives it. Errors are StoreErrors."""
 
-    def begin(self) -> None:
-        """Begin the batch's database transaction (taking the store's write lock)."""
+    def begin(self, crowded: bool) -> None:
+        """Begin the batch's database transaction (taking the store's write lock);
+        `crowded`: other callers are already waiting to join it."""
         ...
 
     def enter(self) -> T_co:
@@ -100,7 +101,7 @@ class GroupCommit(Generic[T]):
         batch = self._batch
         try:
             if batch is None:
-                self._writer.begin()
+                self._writer.begin(self._waiting > 0)
                 batch = self._batch = _Batch()
             tx = self._writer.enter()
         except BaseException:

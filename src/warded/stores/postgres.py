@@ -142,6 +142,8 @@ def migrate(url: str) -> tuple[int, int]:
 class PostgresStore:
     """The transactional store in a PostgreSQL database migrated by `warded db migrate`."""
 
+    shared = True  # no key file: every node is given the deployment's key (warded.keys)
+
     def __init__(self, url: str, *, pool_size: int = 4, batch: int = MAX_BATCH) -> None:
         """`pool_size`: connections for reads; `batch`: at most this many transactions
         share a commit (1: group commit off)."""
@@ -175,8 +177,6 @@ class PostgresStore:
             raise StoreError(f"cannot open the database: {_one_line(exc)}") from None
         self._writer = _Writer(self._conninfo)
         self._writes = GroupCommit(self._writer, errors=(psycopg.Error,), max_batch=batch)
-
-    shared = True  # no key file: every node is given the deployment's key (warded.keys)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._writes.transaction(durable)
@@ -258,9 +258,10 @@ class PostgresStore:
 class _Writer:
     """The node's writer connection as group commit drives it.
 
-    A batch runs in pipeline mode: statements whose answer nobody waits for
-    (savepoints, appends, updates) are sent without waiting, and travel with
-    the next statement whose answer is needed, or with the commit. Text keys
+    A batch that others wait to join runs in pipeline mode: statements whose
+    answer nobody waits for (savepoints, appends, updates) are sent without
+    waiting, and travel with the next statement whose answer is needed, or
+    with the commit (a lone caller is faster without it). Text keys
     are escaped (`_safe`), so such a statement cannot fail on what a caller
     chose; if one fails anyway (the server, the network), the batch fails.
     The first member of a transaction needs no savepoint: if it fails, the
@@ -278,6 +279,7 @@ class _Writer:
         self._began: tuple[int, str] | None = None  # the head when the transaction began
         self._live: str | None = None
         self._fresh = False  # the next member begins the transaction
+        self._crowded = False  # others wait to join the batch: pipeline mode
         self._first = False  # the member in progress began it
         self._release = False  # the last member's savepoint awaits its RELEASE
 
@@ -323,14 +325,16 @@ class _Writer:
         self.head()
         self._live = version
 
-    def begin(self) -> None:
+    def begin(self, crowded: bool) -> None:
         self._fresh = True
+        self._crowded = crowded
 
     def enter(self) -> Tx:
         try:
             if self._fresh:
                 conn = self._connection()
-                self._pipeline = self._batch.enter_context(conn.pipeline())
+                if self._crowded:
+                    self._pipeline = self._batch.enter_context(conn.pipeline())
                 self._send(b"BEGIN")
                 self._head_row = self._send(
                     b"SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE"
@@ -361,8 +365,8 @@ class _Writer:
                 self._fresh = True
             else:
                 self._send(b"ROLLBACK TO SAVEPOINT member", b"RELEASE SAVEPOINT member")
-                assert self._pipeline is not None
-                self._pipeline.sync()
+                if self._pipeline is not None:
+                    self._pipeline.sync()
         except psycopg.Error as exc:
             raise StoreError(f"rollback failed: {_one_line(exc)}") from None
 

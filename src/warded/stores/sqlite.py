@@ -173,7 +173,7 @@ class _Writer:
         except sqlite3.Error as exc:
             raise StoreError(f"{what} failed: {exc}") from None
 
-    def begin(self) -> None:
+    def begin(self, crowded: bool) -> None:
         self._fresh = True
 
     def enter(self) -> Tx:
