@@ -295,11 +295,16 @@ class _Writer:
         return conn
 
     def _send(self, *statements: bytes) -> psycopg.Cursor[tuple[Any, ...]]:
+        """Statements without parameters: queued one by one in pipeline mode, else sent
+        as one script (one round trip); the cursor is on the last one's result."""
         assert self.conn is not None
-        cursor = None
-        for statement in statements:
-            cursor = self.conn.execute(statement)
-        assert cursor is not None
+        if self._pipeline is not None:
+            for statement in statements:
+                cursor = self.conn.execute(statement)
+            return cursor
+        cursor = self.conn.execute(b"; ".join(statements))
+        while cursor.nextset():
+            pass
         return cursor
 
     def head(self) -> tuple[int, str]:
@@ -335,9 +340,8 @@ class _Writer:
                 conn = self._connection()
                 if self._crowded:
                     self._pipeline = self._batch.enter_context(conn.pipeline())
-                self._send(b"BEGIN")
                 self._head_row = self._send(
-                    b"SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE"
+                    b"BEGIN", b"SELECT seq, hash, live FROM warded_head WHERE id = 0 FOR UPDATE"
                 )
                 self._fresh, self._first = False, True
             elif self._release:
@@ -372,14 +376,16 @@ class _Writer:
 
     def commit(self, durable: bool) -> Callable[[], None] | None:
         statements = [b"RELEASE SAVEPOINT member"] if self._release else []
+        if self._head != self._began and self._head is not None:
+            seq, head = self._head
+            if not _HEX64.fullmatch(head):  # pragma: no cover - sealing makes hex digests
+                raise StoreError("the chain's head is not a digest")
+            statements.append(
+                b"UPDATE warded_head SET seq = %d, hash = '%s' WHERE id = 0" % (seq, head.encode())
+            )
         if not durable:
             statements.append(b"SET LOCAL synchronous_commit TO off")
         try:
-            if self._head != self._began and self._head is not None:
-                assert self.conn is not None
-                self.conn.execute(
-                    b"UPDATE warded_head SET seq = %s, hash = %s WHERE id = 0", self._head
-                )
             committed = self._send(*statements, b"COMMIT")
             self._end_pipeline()
         except psycopg.Error as exc:
@@ -565,6 +571,7 @@ def _state(session_id: str, row: tuple[Any, ...] | None) -> SessionState:
     return SessionState(session_id, frozenset(_unsafe(label) for label in row[0]), int(row[1]))
 
 
+_HEX64 = re.compile(r"[0-9a-f]{64}")
 _ESCAPED = re.compile(r"\\([\\0])")
 
 
