@@ -10,7 +10,9 @@ decision (committed durably before the tool runs), run a no-op tool
 (`get_balance`), record the outcome. Variants: SQLite and PostgreSQL, one
 node with 1, 8 and 32 caller threads, and PostgreSQL with 4 node processes of
 8 callers each (32 in all); each with group commit (the default) and without
-(`batch=1`: every transaction commits, and is made durable, alone). Each
+(`batch=1`: every transaction commits, and is made durable, alone). The
+same calls on the in-memory store (nothing durable) show the gate's own
+ceiling on this machine. Each
 variant makes about `--calls` calls per round; every SQLite file and
 PostgreSQL schema is new, and its chain must verify at the end (exit 1 if
 not).
@@ -37,7 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warded import Gate, PolicyBundle, Principal, Session, SQLiteStore, verify
+from warded import Gate, MemoryStore, PolicyBundle, Principal, Session, SQLiteStore, verify
 from warded.store import Store
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -45,11 +47,12 @@ BANKING = ROOT / "examples" / "banking" / "policies"
 AGENT = Principal.agent("billing-bot")
 KEY = "b0" * 32
 BOUND = 600.0
+SHARED_MEMORY = MemoryStore()  # the memory variant: one node, in the node's process
 
 
 @dataclass(frozen=True)
 class Variant:
-    store: str  # "sqlite" or "postgres"
+    store: str  # "memory" (no durability: the gate's own ceiling), "sqlite" or "postgres"
     nodes: int
     callers: int  # per node
     group: bool
@@ -60,16 +63,22 @@ class Variant:
         return f"{self.store:<8} {where:>11} {'group' if self.group else 'single':>7}"
 
 
-VARIANTS = [
-    Variant(store, 1, callers, group)
-    for store in ("sqlite", "postgres")
-    for callers in (1, 8, 32)
-    for group in (True, False)
-] + [Variant("postgres", 4, 8, group) for group in (True, False)]
+VARIANTS = (
+    [Variant("memory", 1, callers, True) for callers in (1, 8, 32)]
+    + [
+        Variant(store, 1, callers, group)
+        for store in ("sqlite", "postgres")
+        for callers in (1, 8, 32)
+        for group in (True, False)
+    ]
+    + [Variant("postgres", 4, 8, group) for group in (True, False)]
+)
 
 
 def open_store(variant: Variant, target: str) -> Store:
     batch = 256 if variant.group else 1
+    if variant.store == "memory":
+        return SHARED_MEMORY
     if variant.store == "sqlite":
         return SQLiteStore(target, timeout=60, batch=batch)
     from warded.stores.postgres import PostgresStore
@@ -112,6 +121,7 @@ def node(variant: Variant, target: str, calls: int, barrier: Any, out: Any) -> N
     for t in threads:
         t.join(BOUND)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    records = list(store.records()) if variant.store == "memory" else None
     store.close()
     out.send(
         {
@@ -120,6 +130,8 @@ def node(variant: Variant, target: str, calls: int, barrier: Any, out: Any) -> N
             "calls": each * variant.callers,
             "latencies": [x for xs in latencies for x in xs],
             "failures": [repr(f) for f in failures[:3]],
+            "verified": None if records is None else verify(records).ok,
+            "records": None if records is None else len(records),
         }
     )
 
@@ -165,14 +177,17 @@ def run(
         wall = max(r["wall"] for r in reports) if variant.nodes == 1 else elapsed
         cpu = sum(r["cpu"] for r in reports) / total
         lat = [x for r in reports for x in r["latencies"]]
-        os.environ["WARDED_KEY"] = KEY
-        store = open_store(variant, target)
-        try:
-            records = list(store.records())
-        finally:
-            store.close()
         expected = 2 * (total + variant.nodes)  # decision and outcome; one warm-up per node
-        ok = verify(records).ok and len(records) == expected
+        if variant.store == "memory":
+            ok = bool(reports[0]["verified"]) and reports[0]["records"] == expected
+        else:
+            os.environ["WARDED_KEY"] = KEY
+            store = open_store(variant, target)
+            try:
+                records = list(store.records())
+            finally:
+                store.close()
+            ok = verify(records).ok and len(records) == expected
         return total / wall, cpu, lat, ok
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -199,6 +214,23 @@ def drop_schema(base: str, schema: str) -> None:
         conn.execute(f"DROP SCHEMA {schema} CASCADE".encode())
 
 
+def fsync_ms(directory: Path, n: int = 50) -> float:
+    """The median time of one small write and fdatasync on the benchmark's disk."""
+    path = directory / ".fsync-probe"
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    times = []
+    try:
+        for _ in range(n):
+            t = time.perf_counter()
+            os.write(fd, b"x" * 512)
+            os.fdatasync(fd)
+            times.append(time.perf_counter() - t)
+    finally:
+        os.close(fd)
+        path.unlink()
+    return statistics.median(times) * 1e3
+
+
 def percentile(xs: list[float], q: float) -> float:
     ordered = sorted(xs)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -220,6 +252,7 @@ def main() -> None:
     variants = [v for v in VARIANTS if args.only in v.name]
     results = {v: Measured([], [], []) for v in variants}
     load_before = os.getloadavg()
+    disk = fsync_ms(ROOT)
     for r in range(args.rounds):
         order = variants[r % len(variants) :] + variants[: r % len(variants)]
         for v in order:
@@ -233,6 +266,7 @@ def main() -> None:
     load_after = os.getloadavg()
 
     print(f"durable gate.call, {args.rounds} rounds x ~{args.calls} calls per variant")
+    print(f"one write + fdatasync on this disk: {disk:.2f} ms median (before the run)")
     print(
         f"load average before {load_before[0]:.2f}, after {load_after[0]:.2f};"
         f" {os.cpu_count()} CPUs"
@@ -244,7 +278,8 @@ def main() -> None:
         m = results[v]
         where = f"{v.nodes} nodes x {v.callers}" if v.nodes > 1 else str(v.callers)
         print(
-            f"| {v.store} | {where} | {'group' if v.group else 'single'} "
+            f"| {v.store} | {where} "
+            f"| {'-' if v.store == 'memory' else 'group' if v.group else 'single'} "
             f"| {statistics.median(m.rates):,.0f} "
             f"| {percentile(m.latencies, 0.50) * 1e3:.2f} "
             f"| {percentile(m.latencies, 0.99) * 1e3:.2f} "
