@@ -31,6 +31,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, ExitStack, suppress
+from dataclasses import replace
 from decimal import Decimal
 from typing import Any
 
@@ -541,8 +542,8 @@ class _PostgresTx:
             state = _state(session_id, self._one(query + b" RETURNING labels, calls", params))
         else:  # the writers' lock is held: it becomes exactly this
             self.conn.execute(query, params)
-            state = SessionState(
-                session_id, known.labels | {_unsafe(a) for a in added}, known.calls + calls
+            state = replace(
+                known, labels=known.labels | {_unsafe(a) for a in added}, calls=known.calls + calls
             )
         self._sessions[session_id] = state
         return state
