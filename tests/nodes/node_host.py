@@ -248,9 +248,10 @@ def node(path: str, bundles: dict[str, PolicyBundle]) -> None:
 
 def warm_up(bundles: dict[str, PolicyBundle]) -> None:
     """Pay the first-use costs (schema derivation, slicing) once, before any fork."""
+    here, there = socket.socketpair()
     for bundle in bundles.values():
         gate = Gate(bundle, clock=ManualClock())
-        Node(Lines(socket.socket()), bundles).register(gate)
+        Node(Lines(here), bundles).register(gate)
         for principal, tool, args in (
             ("billing-bot", "get_transactions", {"limit": 1}),
             (
@@ -261,6 +262,8 @@ def warm_up(bundles: dict[str, PolicyBundle]) -> None:
             ("ops-bot", "spend", {"amount": 1, "memo": "w"}),
         ):
             gate.decide(Principal.agent(principal), tool, args, Session("warm"))
+    here.close()
+    there.close()
 
 
 def main() -> None:
