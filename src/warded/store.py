@@ -18,11 +18,12 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
-from warded.model import SessionState
+from warded.model import Remembered, SessionState, Source
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 
@@ -73,6 +74,19 @@ class Tx(Protocol):
         """Add labels (they only ever grow) and count calls; the new state."""
         ...
 
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> SessionState:
+        """Remember sources in the session (`warded.provenance`), keeping at most `limit`
+        characters: the oldest go first, and a session that lost any (or is told it
+        `overflowed`) stays overflowed. The new state."""
+        ...
+
 
 class Store(Protocol):
     """A transactional store. `append` is a transaction holding only an append."""
@@ -93,6 +107,10 @@ class Store(Protocol):
         """The session's committed state, read outside any transaction."""
         ...
 
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        """The session's committed remembered sources numbered after `after`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +123,7 @@ class MemoryStore:
         self._approvals: dict[str, Approval] = {}
         self._claimed: set[str] = set()
         self._sessions: dict[str, SessionState] = {}
+        self._sources: dict[str, tuple[tuple[int, Source], ...]] = {}
         self._lock = threading.RLock()
 
     @contextmanager
@@ -117,6 +136,7 @@ class MemoryStore:
             self._approvals.update(tx.changed)
             self._claimed |= tx.claimed
             self._sessions.update(tx.sessions)
+            self._sources.update(tx.sources)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._transaction()
@@ -143,6 +163,14 @@ class MemoryStore:
         with self._lock:
             return self._sessions.get(session_id) or SessionState(session_id)
 
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        with self._lock:
+            state = self.session(session_id)
+            kept = self._sources.get(session_id, ())
+            first = kept[0][0] if kept else state.remembered + 1
+            later = tuple(e for e in kept if e[0] > after)
+            return Remembered(state.remembered, state.overflowed, first, later)
+
     def close(self) -> None:
         return None
 
@@ -155,6 +183,7 @@ class _MemoryTx:
         self.changed: dict[str, Approval] = {}
         self.claimed: set[str] = set()
         self.sessions: dict[str, SessionState] = {}
+        self.sources: dict[str, tuple[tuple[int, Source], ...]] = {}
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         chain = self.store._records + self.sealed
@@ -209,6 +238,61 @@ class _MemoryTx:
         self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
     ) -> SessionState:
         state = self.session(session_id)
-        state = SessionState(session_id, state.labels | frozenset(labels), state.calls + calls)
+        state = replace(state, labels=state.labels | frozenset(labels), calls=state.calls + calls)
         self.sessions[session_id] = state
         return state
+
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> SessionState:
+        state = self.session(session_id)
+        kept = self.sources.get(session_id, self.store._sources.get(session_id, ()))
+        plan = admit([(seq, s.size) for seq, s in kept], state.remembered, sources, limit)
+        kept = tuple(e for e in kept if e[0] > plan.evicted) + tuple(plan.added)
+        self.sources[session_id] = kept
+        state = replace(
+            state, remembered=plan.version, overflowed=state.overflowed or overflowed or plan.lost
+        )
+        self.sessions[session_id] = state
+        return state
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What remembering some sources does to a session's kept ones (`admit`)."""
+
+    added: list[tuple[int, Source]]  # numbered
+    evicted: int  # kept entries numbered up to this one go
+    version: int  # the session's new `remembered`
+    lost: bool  # something was evicted or could not be kept
+
+
+def admit(
+    kept: Sequence[tuple[int, int]], version: int, sources: Sequence[Source], limit: int
+) -> Admission:
+    """Number new sources after `version` and choose what to evict so that at most
+    `limit` characters stay: `kept` is the (number, size) of each kept source,
+    oldest first. A source larger than the limit is not kept at all."""
+    added: list[tuple[int, Source]] = []
+    lost = False
+    for source in sources:
+        version += 1
+        if source.size > limit:
+            lost = True
+        else:
+            added.append((version, source))
+    sizes = [*kept, *((seq, s.size) for seq, s in added)]
+    total = sum(size for _, size in sizes)
+    evicted = 0
+    for seq, size in sizes:
+        if total <= limit:
+            break
+        total -= size
+        evicted = seq
+        lost = True
+    return Admission([e for e in added if e[0] > evicted], evicted, version, lost)

@@ -1,0 +1,546 @@
+"""Argument provenance: where each argument's value could have come from.
+
+A session remembers its content as *sources* (`warded.model.Source`): text
+the host declares trusted (`Gate.trust`, source `user` or another name),
+the arguments of calls a human approved (`approved`) and every tool result
+the model received (`tool:<name>`, with the labels it gave the session).
+For a call, each string leaf of an argument gets the set of source names it
+can be found in, plus the labels of the tool outputs it is found in; an
+argument's set is the intersection of its leaves' sets. docs/provenance.md
+states the rules for policy authors; in short:
+
+* Strict match (gives the source's name and labels). Both sides are
+  percent-decoded (up to three rounds), NFKC-normalized and case-folded, then
+  cut into *chunks*: maximal runs of letters, digits and `@ . + - _ ~ %`
+  (a chunk's leading and trailing dots dropped). A value matches a source
+  when its chunk sequence occurs, contiguous and whole, inside one of the
+  source's strings, and either is that whole string or has at least
+  `MIN_PART` characters. In trusted sources (names that are not `tool:`),
+  numbers written in groups also match written together and the other way
+  round ("GB29 NWBK 6016" = "GB29NWBK6016"): a run of chunks of ASCII letters,
+  digits and `+` with at least four digits.
+* Loose match (gives only the source's labels, never its name). Both sides
+  also lose everything but letters and digits after look-alike folding
+  (`warded.scanners.normalize.fold`: invisible characters dropped, accents
+  dropped, Cyrillic and Greek look-alikes read as Latin); a value of at least
+  `MIN_PART` such characters matches any tool output that carries labels and
+  contains it anywhere. So spacing, separators, zero-width characters and
+  look-alike letters never hide that a value was in untrusted content, and
+  never make a value look trusted.
+* URLs (parsed with `urllib.parse`): a URL that is only a scheme and a host
+  is matched as its host; any other URL must be found whole, and its host
+  found in a tool output adds that output's labels. The hosts of URLs in
+  sources are remembered beside them.
+* A session whose content was not all remembered (the size bound evicted
+  some, or a result could not be viewed) adds `untrusted` to every leaf.
+
+Matching is index lookups, not scans: each session's index is built once per
+remembered version and extended as sources are added (`Index`, `Indexes`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import unicodedata
+from collections import OrderedDict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import cedarpy
+
+from warded.model import Remembered, Source
+from warded.policy.bundle import PolicyBundle
+from warded.policy.schema import Record, Schema, UnsupportedSchema, read_schema
+from warded.scanners.normalize import fold
+
+LIMIT = 262_144  # characters of remembered content per session (oldest first out)
+MIN_PART = 5  # characters a value needs to match inside a longer string
+UNTRUSTED = "untrusted"
+USER = "user"
+APPROVED = "approved"
+TOOL = "tool:"
+MAX_PROBES = 256  # candidate positions checked per lookup before falling back to a scan
+CACHE_SESSIONS = 256  # session indexes kept in memory per gate
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
+_CHUNK = re.compile(r"[\w@.+\-~%]+")
+_GROUPED = re.compile(r"[0-9a-z+]+\Z")
+_DIGITS = re.compile(r"[0-9]")
+_ALNUM_ONLY = re.compile(r"[\W_]+")
+_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")
+_SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
+_GRAM = 4  # loose index: grams of this length ...
+_STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
+_JOIN = 8  # longest run of grouped chunks a trusted source joins
+
+
+def check_source(name: object) -> str:
+    """A trusted source's name as the host declares it; ValueError if it is not one."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"a trusted source is named in lowercase letters, digits, '_' and '-', starting "
+            f"with a letter (like 'user'); got {name!r}"
+        )
+    if name == UNTRUSTED or name.startswith("tool"):
+        raise ValueError(f"{name!r} cannot name a trusted source: it names tool output or a label")
+    return name
+
+
+def leaves(value: Any) -> Iterator[str]:
+    """The strings of a JSON-like value a source keeps: string values, keys, numbers."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from leaves(v)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from leaves(item)
+
+
+def strings(value: Any) -> Iterator[str]:
+    """The string leaves of an argument's value (what provenance is computed for)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings(item)
+
+
+# -- normalization ------------------------------------------------------------------
+
+
+def strict(text: str) -> str:
+    """Percent-decoded (three rounds at most), NFKC-normalized and case-folded."""
+    for _ in range(3):
+        if "%" not in text:
+            break
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def chunks(normalized: str) -> list[str]:
+    """A strict-normalized string cut into chunks (module docstring)."""
+    out = []
+    for c in _CHUNK.findall(normalized):
+        c = c.strip(".")
+        if c:
+            out.append(c)
+    return out
+
+
+def loose(normalized: str) -> str:
+    """A strict-normalized string look-alike folded, with only letters and digits kept."""
+    return _ALNUM_ONLY.sub("", fold(normalized).text)
+
+
+def _hosts(normalized: str) -> list[str]:
+    """The hosts of the URLs in a strict-normalized string, also IDNA-decoded."""
+    found = []
+    for m in _URL.finditer(normalized):
+        host = _host(m.group())
+        if host:
+            found.extend(_spellings(host))
+    return found
+
+
+def _host(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def _spellings(host: str) -> list[str]:
+    """A host as written and, if it is IDNA (`xn--`), decoded."""
+    if "xn--" not in host:
+        return [host]
+    try:
+        return [host, strict(host.encode("ascii").decode("idna"))]
+    except (UnicodeError, ValueError):
+        return [host]
+
+
+def _as_url(normalized: str) -> tuple[str, bool] | None:
+    """(host, whether the URL is nothing but a scheme and a host) for a URL value."""
+    text = normalized.strip()
+    if "://" not in text:
+        if "@" in text or not _SCHEMELESS.match(text):
+            return None
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not host or not parts.scheme:
+        return None
+    bare = (
+        port is None
+        and parts.username is None
+        and parts.password is None
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+    )
+    return host.rstrip("."), bare
+
+
+# -- the index ------------------------------------------------------------------------
+
+
+class _Group:
+    """Everything remembered under one (source name, labels)."""
+
+    __slots__ = (
+        "_length",
+        "_pieces",
+        "_text",
+        "flat",
+        "grams",
+        "joins",
+        "labels",
+        "name",
+        "short",
+        "tags",
+        "trusted",
+        "where",
+    )
+
+    def __init__(self, name: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.labels = labels
+        self.tags = frozenset((name, *labels))
+        self.trusted = not name.startswith(TOOL)
+        self.flat: list[str | None] = [None]  # chunks, None between strings
+        self.where: dict[str, list[int]] = {}  # chunk -> positions in flat
+        self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> count
+        self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
+        self._pieces: list[str] = []  # appended to it, not joined yet
+        self._length = 1
+        self.grams: dict[str, list[int]] = {}  # its grams at every _STEP-th position
+        self.short: set[str] = set()  # its strings shorter than MIN_PART
+
+    def add(self, leaf: str) -> None:
+        normalized = strict(leaf)
+        self._add_chunks(chunks(normalized))
+        for host in _hosts(normalized):
+            self._add_chunks(chunks(host))
+        if self.labels:
+            self._add_loose(loose(normalized))
+
+    def _add_chunks(self, cs: list[str]) -> None:
+        if not cs:
+            return
+        flat = self.flat
+        start = len(flat)
+        flat.extend(cs)
+        flat.append(None)
+        where = self.where
+        for i, c in enumerate(cs, start):
+            where.setdefault(c, []).append(i)
+        if self.trusted:
+            self._add_joins(cs)
+
+    def _add_joins(self, cs: list[str]) -> None:
+        for i in range(len(cs)):
+            if not _GROUPED.match(cs[i]):
+                continue
+            joined = cs[i]
+            for j in range(i + 1, min(i + _JOIN, len(cs))):
+                if not _GROUPED.match(cs[j]):
+                    break
+                joined += cs[j]
+                if len(_DIGITS.findall(joined)) >= 4:
+                    self.joins[joined] = self.joins.get(joined, 0) + 1
+
+    def _add_loose(self, key: str) -> None:
+        if not key:
+            return
+        if len(key) < MIN_PART:
+            self.short.add(key)
+        base = self._length
+        self._pieces.append(key + "\x00")
+        self._length += len(key) + 1
+        grams = self.grams
+        first = base + (-base % _STEP)
+        for p in range(first, base + len(key) - _GRAM + 1, _STEP):
+            grams.setdefault(key[p - base : p - base + _GRAM], []).append(p)
+
+    @property
+    def text(self) -> str:
+        if self._pieces:
+            self._text = "".join([self._text, *self._pieces])
+            self._pieces = []
+        return self._text
+
+    # -- lookups --
+
+    def strict_match(self, cs: list[str]) -> bool:
+        """Whether the chunk sequence occurs whole in one string (module docstring)."""
+        m = len(cs)
+        best: list[int] | None = None
+        offset = 0
+        for k, c in enumerate(cs):
+            found = self.where.get(c)
+            if found is None:
+                return False
+            if best is None or len(found) < len(best):
+                best, offset = found, k
+        assert best is not None
+        long_enough = sum(len(c) for c in cs) >= MIN_PART
+        flat = self.flat
+        for q in best[:MAX_PROBES] if len(best) > MAX_PROBES else best:
+            p = q - offset
+            if p < 1 or flat[p : p + m] != cs:
+                continue
+            if long_enough or (flat[p - 1] is None and flat[p + m] is None):
+                return True
+        if len(best) > MAX_PROBES:
+            return self._strict_scan(cs, long_enough)
+        return False
+
+    def _strict_scan(self, cs: list[str], long_enough: bool) -> bool:
+        flat, m = self.flat, len(cs)
+        for p in self.where.get(cs[0], ()):
+            if flat[p : p + m] == cs and (
+                long_enough or (flat[p - 1] is None and flat[p + m] is None)
+            ):
+                return True
+        return False
+
+    def joined_match(self, cs: list[str]) -> bool:
+        """Trusted sources: a grouped number written together or apart."""
+        if not all(_GROUPED.match(c) for c in cs):
+            return False
+        joined = "".join(cs)
+        if len(_DIGITS.findall(joined)) < 4:
+            return False
+        return joined in self.joins or (len(cs) > 1 and self.strict_match([joined]))
+
+    def loose_match(self, key: str) -> bool:
+        """Whether the loose key occurs in a string of this (labelled) group."""
+        n = len(key)
+        if n < MIN_PART:
+            return key in self.short
+        grams = self.grams
+        for residue in range(_STEP):
+            best: list[int] | None = None
+            at = 0
+            for j in range(residue, n - _GRAM + 1, _STEP):
+                found = grams.get(key[j : j + _GRAM])
+                if found is None:
+                    best = None
+                    break
+                if best is None or len(found) < len(best):
+                    best, at = found, j
+            if best is None:
+                continue
+            if len(best) > MAX_PROBES:
+                return key in self.text
+            text = self.text
+            for q in best:
+                if text.startswith(key, q - at):
+                    return True
+        return False
+
+
+class Index:
+    """What one session remembers, indexed for matching; extended as sources are added."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.first = 1
+        self.overflowed = False
+        self.size = 0
+        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
+        self._entries: list[tuple[int, Source]] = []
+        self._memo: OrderedDict[str, frozenset[str]] = OrderedDict()
+
+    @classmethod
+    def of(cls, remembered: Remembered) -> Index:
+        index = cls()
+        index.update(remembered)
+        return index
+
+    def update(self, remembered: Remembered) -> None:
+        """Take in what a store returned for sources after `self.version`."""
+        if remembered.first > self.first and any(
+            seq < remembered.first for seq, _ in self._entries
+        ):
+            kept = [e for e in self._entries if e[0] >= remembered.first]
+            self._groups = {}
+            self._entries = []
+            self.size = 0
+            for seq, source in kept:
+                self._add(seq, source)
+        for seq, source in remembered.entries:
+            if seq > self.version and seq >= remembered.first:
+                self._add(seq, source)
+        self.first = remembered.first
+        self.version = max(self.version, remembered.version)
+        self.overflowed = self.overflowed or remembered.overflowed
+        self._memo.clear()
+
+    def _add(self, seq: int, source: Source) -> None:
+        key = (source.name, tuple(sorted(source.labels)))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(*key)
+        for leaf in source.leaves:
+            group.add(leaf)
+        self._entries.append((seq, source))
+        self.size += source.size
+
+    def sources_of(self, value: str) -> frozenset[str]:
+        """The sources (and labels) a string can be found in (module docstring)."""
+        found = self._memo.get(value)
+        if found is None:
+            found = self._match(value)
+            self._memo[value] = found
+            if len(self._memo) > 1024:
+                self._memo.popitem(last=False)
+        return found
+
+    def _match(self, value: str) -> frozenset[str]:
+        normalized = strict(value)
+        url = _as_url(normalized)
+        if url is not None and url[1]:
+            normalized = url[0]
+        cs = chunks(normalized)
+        key = loose(normalized)
+        tags: set[str] = set()
+        for group in self._groups.values():
+            if cs and (group.strict_match(cs) or (group.trusted and group.joined_match(cs))):
+                tags |= group.tags
+            elif group.labels and group.loose_match(key):
+                tags.update(group.labels)
+        if url is not None and not url[1]:
+            host_chunks = chunks(url[0])
+            host_key = loose(url[0])
+            for group in self._groups.values():
+                if group.labels and (
+                    group.strict_match(host_chunks) or group.loose_match(host_key)
+                ):
+                    tags.update(group.labels)
+        if self.overflowed:
+            tags.add(UNTRUSTED)
+        return frozenset(tags)
+
+    def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
+        """`context.provenance` for the declared argument names: per argument, the
+        intersection of its string leaves' sets (`[]` when it has none)."""
+        out: dict[str, list[str]] = {}
+        for name in names:
+            common: frozenset[str] | None = None
+            for leaf in strings(args.get(name)):
+                found = self.sources_of(leaf)
+                common = found if common is None else common & found
+                if not common:
+                    break
+            out[name] = sorted(common) if common else []
+        return out
+
+
+class Indexes:
+    """The indexes of recently used sessions, kept current against a store's state."""
+
+    def __init__(self, size: int = CACHE_SESSIONS) -> None:
+        self._size = size
+        self._indexes: OrderedDict[str, Index] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def get(self, session_id: str, version: int, read: Any) -> Index:
+        """The session's index at least at `version`; `read(after)` returns the store's
+        `Remembered` for sources after a number (`Store.sources`)."""
+        with self._lock:
+            index = self._indexes.get(session_id)
+            if index is not None:
+                self._indexes.move_to_end(session_id)
+                if index.version >= version:
+                    return index
+            else:
+                index = Index()
+            index.update(read(index.version))
+            self._indexes[session_id] = index
+            if len(self._indexes) > self._size:
+                self._indexes.popitem(last=False)
+            return index
+
+
+class Declarations:
+    """Per bundle version and tool, the argument names its action's context declares
+    under `provenance` (`{ to: Set<String>, ... }`); empty if it declares none."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, Schema | None] = {}
+        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def names(
+        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        key = (bundle.version, tool)
+        found = self._names.get(key)
+        if found is None:
+            with self._lock:
+                found = self._names[key] = self._resolve(bundle, tool, parameters)
+        return found
+
+    def _resolve(
+        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        uid = bundle.actions.get(tool)
+        if uid is None:
+            return ()
+        if bundle.version not in self._schemas:
+            try:
+                self._schemas[bundle.version] = read_schema(str(bundle.schema))
+            except UnsupportedSchema:
+                self._schemas[bundle.version] = None
+        schema = self._schemas[bundle.version]
+        if schema is None:
+            return _probed(bundle, uid, parameters)
+        action = schema.actions.get(uid)
+        declared = None if action is None else action.context.attrs.get("provenance")
+        if declared is None or not isinstance(declared[0], Record):
+            return ()
+        return tuple(sorted(declared[0].attrs))
+
+
+def _probed(
+    bundle: PolicyBundle, uid: tuple[str, str], parameters: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """For a schema `warded.policy.schema` cannot read: which of the tool's parameters
+    the action declares under `provenance`, asked of Cedar's validator."""
+    properties = parameters.get("properties")
+    names = [n for n in properties if isinstance(n, str)] if isinstance(properties, Mapping) else []
+    action = f"{uid[0]}::{json.dumps(uid[1])}"
+    found = []
+    for name in names:
+        probe = (
+            f"permit(principal, action == {action}, resource) when "
+            f'{{ context.provenance[{json.dumps(name)}].contains("") }};'
+        )
+        if not cedarpy.validate_policies(probe, bundle.schema).errors:
+            found.append(name)
+    return tuple(sorted(found))
