@@ -17,9 +17,11 @@ import pytest
 
 from support import TEST_KEY
 from warded import Gate, MemoryStore, Principal, Refusal, Session, SQLiteStore, Store
+from warded.model import Source
 from warded.obligations.approvals import Approver
 from warded.policy.bundle import PolicyBundle
 from warded.policy.source import BundleFiles
+from warded.scanners.base import Finding
 
 AGENT = Principal.agent("bot")
 SCHEMA = """
@@ -279,3 +281,63 @@ def test_provenance_survives_a_restart_of_the_store(tmp_path: Path) -> None:
     assert answer.code == "approval_required"
     assert provenance_of(second, answer.ref)["recipient"] == ["tool:read_inbox", "untrusted"]
     second.store.close()
+
+
+@pytest.mark.requirement("G18")
+def test_a_session_past_its_bound_forgets_the_oldest_and_every_value_becomes_untrusted() -> None:
+    gate = banking(remember=len(INBOX) + 10)
+    session = Session("s-bound")
+    gate.trust(session, f"Pay {USER_IBAN}")
+    gate.call(AGENT, "read_inbox", {}, session)  # evicts the user's words
+
+    answer = gate.call(AGENT, "send_money", {"recipient": USER_IBAN, "amount": 1}, session)
+
+    assert gate.session_state(session).overflowed
+    assert isinstance(answer, Refusal)
+    assert answer.code == "approval_required"  # no longer the user's, as far as anyone knows
+    assert provenance_of(gate, answer.ref)["recipient"] == ["untrusted"]
+
+
+class Secrets:
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Finding]:
+        at = text.find("SECRET-")
+        if at < 0:
+            return []
+        return [Finding("secrets", "token", "", at, at + len("SECRET-123456"), 1.0)]
+
+
+@pytest.mark.requirement("G18")
+def test_what_the_output_scanners_mask_is_not_remembered_in_clear() -> None:
+    policies = POLICIES.replace('@id("reads")\n', '@id("reads")\n@redact("secrets")\n')
+    gate = banking(policies=policies, output_scanners=[Secrets()])
+    gate.register("fetch", {"type": "object"}, lambda: {"token": "use SECRET-123456 now"})
+    session = Session("s-masked")
+    assert gate.call(AGENT, "fetch", {}, session) == {"token": "use [redacted:token] now"}
+
+    (entry,) = gate.store.sources(session.id).entries
+    assert entry[1] == Source("tool:fetch", ("secrets",), ("token", "use [redacted:token] now"))
+
+
+@pytest.mark.requirement("G18")
+def test_decisions_stay_the_same_once_the_slice_is_compiled() -> None:
+    gate = banking()
+    session = Session("s-compiled")
+    gate.trust(session, f"Pay {USER_IBAN}")
+    gate.call(AGENT, "read_inbox", {}, session)
+    answers = []
+    for _ in range(12):
+        answers.append(
+            gate.call(AGENT, "send_money", {"recipient": USER_IBAN, "amount": 1}, session)
+        )
+        answers.append(
+            gate.decide(AGENT, "send_money", {"recipient": ATTACKER_IBAN, "amount": 1}, session)
+        )
+        answers.append(
+            gate.decide(
+                AGENT, "send_money", {"recipient": "NL91ABNA0417164300", "amount": 1}, session
+            )
+        )
+    codes = [a if isinstance(a, str) else getattr(a, "code", "allowed") for a in answers]
+    assert codes == [f"sent 1 to {USER_IBAN}", "approval_required", "not_permitted"] * 12
