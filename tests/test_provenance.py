@@ -295,3 +295,27 @@ def test_the_strings_a_result_keeps_are_values_keys_and_numbers() -> None:
         "c",
         "d",
     ]
+
+
+@pytest.mark.requirement("G18")
+def test_a_rolling_window_of_sources_matches_an_index_of_the_live_ones() -> None:
+    """Sources come and go (the bound evicts the oldest): the index kept up to date
+    source by source answers exactly as one built from the live sources alone,
+    through the rebuilds that compact it."""
+    made = [
+        (user if i % 7 == 0 else inbox if i % 2 else lambda t: tool("files", t))(
+            " ".join(f"w{i}x{j} ref-{i * 100 + j}" for j in range(60)) + f" id{i:05d}code"
+        )
+        for i in range(300)
+    ]
+    window = 20
+    grown = Index()
+    for n in range(1, len(made) + 1):
+        first = max(1, n - window + 1)
+        grown.update(Remembered(n, n > window, first, ((n, made[n - 1]),)))
+        if n % 37 == 0 or n == len(made):
+            live = tuple((k, made[k - 1]) for k in range(first, n + 1))
+            fresh = Index.of(Remembered(n, n > window, first, live))
+            for k in (first - 1, first, n // 2, n):
+                for value in (f"id{k:05d}code", f"w{k}x3 ref-{k * 100 + 3}", f"ref-{k * 100 + 59}"):
+                    assert grown.sources_of(value) == fresh.sources_of(value), (n, value)

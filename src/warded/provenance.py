@@ -44,7 +44,7 @@ import json
 import re
 import threading
 import unicodedata
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -209,18 +209,27 @@ def _as_url(normalized: str) -> tuple[str, bool] | None:
 
 
 class _Group:
-    """Everything remembered under one (source name, labels)."""
+    """Everything remembered under one (source name, labels).
+
+    Positions only grow. Evicting a source moves the group's floors past it:
+    what lies below them is dead and skipped, and the group is rebuilt from
+    its live sources once most of it is dead.
+    """
 
     __slots__ = (
         "_length",
         "_pieces",
         "_text",
         "flat",
+        "floor",
+        "floor_loose",
         "grams",
         "joins",
         "labels",
+        "live",
         "name",
         "short",
+        "spans",
         "tags",
         "trusted",
         "where",
@@ -233,20 +242,39 @@ class _Group:
         self.trusted = not name.startswith(TOOL)
         self.flat: list[str | None] = [None]  # chunks, None between strings
         self.where: dict[str, list[int]] = {}  # chunk -> positions in flat
-        self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> count
+        self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> last position
         self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
         self._pieces: list[str] = []  # appended to it, not joined yet
         self._length = 1
         self.grams: dict[str, list[int]] = {}  # its grams at every _STEP-th position
-        self.short: set[str] = set()  # its strings shorter than MIN_PART
+        self.short: dict[str, int] = {}  # its strings shorter than MIN_PART -> last position
+        self.spans: deque[tuple[int, int, int]] = deque()  # (seq, flat end, loose end)
+        self.floor = 0  # positions in flat below it are evicted
+        self.floor_loose = 0  # ... and in the loose text
+        self.live = 0  # characters of live sources
 
-    def add(self, leaf: str) -> None:
-        normalized = strict(leaf)
-        self._add_chunks(chunks(normalized))
-        for host in _hosts(normalized):
-            self._add_chunks(chunks(host))
-        if self.labels:
-            self._add_loose(loose(normalized))
+    def add(self, seq: int, source: Source) -> None:
+        for leaf in source.leaves:
+            normalized = strict(leaf)
+            self._add_chunks(chunks(normalized))
+            for host in _hosts(normalized):
+                self._add_chunks(chunks(host))
+            if self.labels:
+                self._add_loose(loose(normalized))
+        self.spans.append((seq, len(self.flat), self._length))
+        self.live += source.size
+
+    def evict(self, first: int, sizes: Mapping[int, int]) -> None:
+        """Forget the sources numbered below `first`."""
+        spans = self.spans
+        while spans and spans[0][0] < first:
+            seq, self.floor, self.floor_loose = spans.popleft()
+            self.live -= sizes[seq]
+
+    @property
+    def dead(self) -> bool:
+        """Whether most of it is evicted (time to rebuild from the live sources)."""
+        return self.floor > 4096 and self.floor * 2 > len(self.flat)
 
     def _add_chunks(self, cs: list[str]) -> None:
         if not cs:
@@ -257,11 +285,14 @@ class _Group:
         flat.append(None)
         where = self.where
         for i, c in enumerate(cs, start):
-            where.setdefault(c, []).append(i)
+            if c in where:
+                where[c].append(i)
+            else:
+                where[c] = [i]
         if self.trusted:
-            self._add_joins(cs)
+            self._add_joins(cs, start)
 
-    def _add_joins(self, cs: list[str]) -> None:
+    def _add_joins(self, cs: list[str], start: int) -> None:
         for i in range(len(cs)):
             if not _GROUPED.match(cs[i]):
                 continue
@@ -271,20 +302,24 @@ class _Group:
                     break
                 joined += cs[j]
                 if len(_DIGITS.findall(joined)) >= 4:
-                    self.joins[joined] = self.joins.get(joined, 0) + 1
+                    self.joins[joined] = start + i
 
     def _add_loose(self, key: str) -> None:
         if not key:
             return
-        if len(key) < MIN_PART:
-            self.short.add(key)
         base = self._length
+        if len(key) < MIN_PART:
+            self.short[key] = base
         self._pieces.append(key + "\x00")
         self._length += len(key) + 1
         grams = self.grams
         first = base + (-base % _STEP)
         for p in range(first, base + len(key) - _GRAM + 1, _STEP):
-            grams.setdefault(key[p - base : p - base + _GRAM], []).append(p)
+            gram = key[p - base : p - base + _GRAM]
+            if gram in grams:
+                grams[gram].append(p)
+            else:
+                grams[gram] = [p]
 
     @property
     def text(self) -> str:
@@ -296,22 +331,26 @@ class _Group:
     # -- lookups --
 
     def strict_match(self, cs: list[str]) -> bool:
-        """Whether the chunk sequence occurs whole in one string (module docstring)."""
+        """Whether the chunk sequence occurs whole in one live string (module docstring)."""
         m = len(cs)
         best: list[int] | None = None
         offset = 0
+        where = self.where
         for k, c in enumerate(cs):
-            found = self.where.get(c)
+            found = where.get(c)
             if found is None:
                 return False
             if best is None or len(found) < len(best):
                 best, offset = found, k
         assert best is not None
         long_enough = sum(len(c) for c in cs) >= MIN_PART
-        flat = self.flat
-        for q in best[:MAX_PROBES] if len(best) > MAX_PROBES else best:
+        flat, floor = self.flat, self.floor + offset
+        probes = best if len(best) <= MAX_PROBES else best[-MAX_PROBES:]
+        for q in reversed(probes):  # newest first; below the floor all are dead
+            if q < floor:
+                return False
             p = q - offset
-            if p < 1 or flat[p : p + m] != cs:
+            if flat[p : p + m] != cs:
                 continue
             if long_enough or (flat[p - 1] is None and flat[p + m] is None):
                 return True
@@ -322,9 +361,8 @@ class _Group:
     def _strict_scan(self, cs: list[str], long_enough: bool) -> bool:
         flat, m = self.flat, len(cs)
         for p in self.where.get(cs[0], ()):
-            if flat[p : p + m] == cs and (
-                long_enough or (flat[p - 1] is None and flat[p + m] is None)
-            ):
+            whole = flat[p - 1] is None and flat[p + m] is None
+            if p >= self.floor and flat[p : p + m] == cs and (long_enough or whole):
                 return True
         return False
 
@@ -335,13 +373,15 @@ class _Group:
         joined = "".join(cs)
         if len(_DIGITS.findall(joined)) < 4:
             return False
-        return joined in self.joins or (len(cs) > 1 and self.strict_match([joined]))
+        if self.joins.get(joined, -1) >= self.floor:
+            return True
+        return len(cs) > 1 and self.strict_match([joined])
 
     def loose_match(self, key: str) -> bool:
-        """Whether the loose key occurs in a string of this (labelled) group."""
+        """Whether the loose key occurs in a live string of this (labelled) group."""
         n = len(key)
         if n < MIN_PART:
-            return key in self.short
+            return self.short.get(key, -1) >= self.floor_loose
         grams = self.grams
         for residue in range(_STEP):
             best: list[int] | None = None
@@ -356,9 +396,11 @@ class _Group:
             if best is None:
                 continue
             if len(best) > MAX_PROBES:
-                return key in self.text
-            text = self.text
-            for q in best:
+                return self.text.find(key, self.floor_loose) >= 0
+            text, floor = self.text, self.floor_loose + at
+            for q in reversed(best):
+                if q < floor:
+                    break
                 if text.startswith(key, q - at):
                     return True
         return False
@@ -371,9 +413,9 @@ class Index:
         self.version = 0
         self.first = 1
         self.overflowed = False
-        self.size = 0
         self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
-        self._entries: list[tuple[int, Source]] = []
+        self._entries: deque[tuple[int, Source]] = deque()
+        self._sizes: dict[int, int] = {}
         self._memo: OrderedDict[str, frozenset[str]] = OrderedDict()
 
     @classmethod
@@ -382,21 +424,29 @@ class Index:
         index.update(remembered)
         return index
 
+    @property
+    def size(self) -> int:
+        """Characters of the live sources."""
+        return sum(g.live for g in self._groups.values())
+
     def update(self, remembered: Remembered) -> None:
         """Take in what a store returned for sources after `self.version`."""
-        if remembered.first > self.first and any(
-            seq < remembered.first for seq, _ in self._entries
-        ):
-            kept = [e for e in self._entries if e[0] >= remembered.first]
-            self._groups = {}
-            self._entries = []
-            self.size = 0
-            for seq, source in kept:
-                self._add(seq, source)
         for seq, source in remembered.entries:
-            if seq > self.version and seq >= remembered.first:
+            if seq > self.version:
                 self._add(seq, source)
-        self.first = remembered.first
+        first = remembered.first
+        if first > self.first:
+            entries = self._entries
+            while entries and entries[0][0] < first:
+                entries.popleft()
+            for key, group in list(self._groups.items()):
+                group.evict(first, self._sizes)
+                if not group.spans:
+                    del self._groups[key]
+                elif group.dead:
+                    self._groups[key] = self._rebuilt(key)
+            self._sizes = {seq: size for seq, size in self._sizes.items() if seq >= first}
+            self.first = first
         self.version = max(self.version, remembered.version)
         self.overflowed = self.overflowed or remembered.overflowed
         self._memo.clear()
@@ -406,10 +456,16 @@ class Index:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(*key)
-        for leaf in source.leaves:
-            group.add(leaf)
+        group.add(seq, source)
         self._entries.append((seq, source))
-        self.size += source.size
+        self._sizes[seq] = source.size
+
+    def _rebuilt(self, key: tuple[str, tuple[str, ...]]) -> _Group:
+        group = _Group(*key)
+        for seq, source in self._entries:
+            if (source.name, tuple(sorted(source.labels))) == key:
+                group.add(seq, source)
+        return group
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
