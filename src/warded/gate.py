@@ -1062,9 +1062,10 @@ class Gate:
             if never_ran or (failed and authorized.tool.atomic and r.kind == "budget")
         ]
         sources = []
-        if seen is not None and not withheld:
+        strings = () if seen is None or withheld else tuple(leaves(seen))
+        if strings:
             name = f"tool:{authorized.tool.name}"
-            sources.append(Source(name, tuple(sorted(labels)), tuple(leaves(seen))))
+            sources.append(Source(name, tuple(sorted(labels)), strings))
         if authorized.approved and not never_ran:
             sources.append(Source(APPROVED, (), authorized.approved))
         remember = bool(sources) or unseen

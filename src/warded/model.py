@@ -74,14 +74,16 @@ class SessionState:
     """What the store keeps for a session: its labels (which only ever grow), how
     many calls have been decided in it, and where its remembered sources stand
     (`warded.provenance`): `remembered` counts every source ever added (the
-    version of what is remembered), `overflowed` says some content of the
-    session is not remembered (evicted by the size bound, or never viewable)."""
+    version of what is remembered), `kept` the characters of those still kept,
+    `overflowed` says some content of the session is not remembered (evicted
+    by the size bound, or never viewable)."""
 
     id: str
     labels: frozenset[str] = frozenset()
     calls: int = 0
     remembered: int = 0
     overflowed: bool = False
+    kept: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ inside `with store.transaction() as tx:` rolls it back.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -123,7 +124,7 @@ class MemoryStore:
         self._approvals: dict[str, Approval] = {}
         self._claimed: set[str] = set()
         self._sessions: dict[str, SessionState] = {}
-        self._sources: dict[str, tuple[tuple[int, Source], ...]] = {}
+        self._sources: dict[str, list[tuple[int, Source]]] = {}
         self._lock = threading.RLock()
 
     @contextmanager
@@ -136,7 +137,11 @@ class MemoryStore:
             self._approvals.update(tx.changed)
             self._claimed |= tx.claimed
             self._sessions.update(tx.sessions)
-            self._sources.update(tx.sources)
+            for session_id, (evicted, added) in tx.remembered.items():
+                kept = self._sources.setdefault(session_id, [])
+                if evicted:
+                    del kept[: next((i for i, e in enumerate(kept) if e[0] > evicted), len(kept))]
+                kept.extend(added)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._transaction()
@@ -166,7 +171,7 @@ class MemoryStore:
     def sources(self, session_id: str, after: int = 0) -> Remembered:
         with self._lock:
             state = self.session(session_id)
-            kept = self._sources.get(session_id, ())
+            kept = self._sources.get(session_id, [])
             first = kept[0][0] if kept else state.remembered + 1
             later = tuple(e for e in kept if e[0] > after)
             return Remembered(state.remembered, state.overflowed, first, later)
@@ -183,7 +188,7 @@ class _MemoryTx:
         self.changed: dict[str, Approval] = {}
         self.claimed: set[str] = set()
         self.sessions: dict[str, SessionState] = {}
-        self.sources: dict[str, tuple[tuple[int, Source], ...]] = {}
+        self.remembered: dict[str, tuple[int, list[tuple[int, Source]]]] = {}  # evicted, added
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         chain = self.store._records + self.sealed
@@ -251,12 +256,17 @@ class _MemoryTx:
         overflowed: bool = False,
     ) -> SessionState:
         state = self.session(session_id)
-        kept = self.sources.get(session_id, self.store._sources.get(session_id, ()))
-        plan = admit([(seq, s.size) for seq, s in kept], state.remembered, sources, limit)
-        kept = tuple(e for e in kept if e[0] > plan.evicted) + tuple(plan.added)
-        self.sources[session_id] = kept
+        evicted, added = self.remembered.get(session_id, (0, []))
+        stored = self.store._sources.get(session_id, [])
+        oldest = ((q, s.size) for q, s in [*stored, *added] if q > evicted)
+        plan = admit(state.kept, state.remembered, sources, limit, oldest)
+        added = [e for e in added if e[0] > plan.evicted] + plan.added
+        self.remembered[session_id] = (max(evicted, plan.evicted), added)
         state = replace(
-            state, remembered=plan.version, overflowed=state.overflowed or overflowed or plan.lost
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
         )
         self.sessions[session_id] = state
         return state
@@ -270,14 +280,20 @@ class Admission:
     evicted: int  # kept entries numbered up to this one go
     version: int  # the session's new `remembered`
     lost: bool  # something was evicted or could not be kept
+    kept: int  # the session's new `kept`
 
 
 def admit(
-    kept: Sequence[tuple[int, int]], version: int, sources: Sequence[Source], limit: int
+    kept: int,
+    version: int,
+    sources: Sequence[Source],
+    limit: int,
+    oldest: Iterable[tuple[int, int]],
 ) -> Admission:
     """Number new sources after `version` and choose what to evict so that at most
-    `limit` characters stay: `kept` is the (number, size) of each kept source,
-    oldest first. A source larger than the limit is not kept at all."""
+    `limit` characters stay: `kept` characters are kept now, `oldest` yields the
+    (number, size) of each kept source, oldest first (read only as far as
+    needed). A source larger than the limit is not kept at all."""
     added: list[tuple[int, Source]] = []
     lost = False
     for source in sources:
@@ -286,13 +302,13 @@ def admit(
             lost = True
         else:
             added.append((version, source))
-    sizes = [*kept, *((seq, s.size) for seq, s in added)]
-    total = sum(size for _, size in sizes)
+            kept += source.size
     evicted = 0
-    for seq, size in sizes:
-        if total <= limit:
-            break
-        total -= size
-        evicted = seq
-        lost = True
-    return Admission([e for e in added if e[0] > evicted], evicted, version, lost)
+    if kept > limit:
+        for seq, size in itertools.chain(oldest, ((q, s.size) for q, s in added)):
+            kept -= size
+            evicted = seq
+            lost = True
+            if kept <= limit:
+                break
+    return Admission([e for e in added if e[0] > evicted], evicted, version, lost, kept)

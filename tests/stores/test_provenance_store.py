@@ -37,7 +37,8 @@ def test_sources_round_trip_numbered_in_order(store: Store) -> None:
     with store.transaction() as tx:
         tx.remember("s", [src("tool:read", odd, "2", labels=("untrusted",))], limit=1000)
 
-    assert store.session("s") == SessionState("s", frozenset({"x"}), 1, 2, False)
+    kept = len("pay GB33") + len(odd) + 1
+    assert store.session("s") == SessionState("s", frozenset({"x"}), 1, 2, False, kept)
     assert store.sources("s") == Remembered(
         2,
         False,
@@ -58,6 +59,7 @@ def test_the_oldest_sources_go_first_and_the_session_stays_overflowed(store: Sto
     remembered = store.sources("s")
 
     assert [seq for seq, _ in remembered.entries] == [3, 4]
+    assert store.session("s").kept == 82
     assert remembered.first == 3
     assert remembered.version == 4
     assert remembered.overflowed
@@ -87,9 +89,13 @@ def test_overflowed_can_be_set_without_a_source(store: Store) -> None:
 
 @pytest.mark.requirement("G18")
 def test_a_rolled_back_transaction_remembers_nothing(store: Store) -> None:
-    with pytest.raises(RuntimeError), store.transaction() as tx:
-        tx.remember("s", [src("user", "pay")], limit=100)
-        raise RuntimeError("roll back")
+    def remember_then_fail() -> None:
+        with store.transaction() as tx:
+            tx.remember("s", [src("user", "pay")], limit=100)
+            raise RuntimeError("roll back")
+
+    with pytest.raises(RuntimeError):
+        remember_then_fail()
     assert store.sources("s") == Remembered(0, False, 1, ())
     assert store.session("s") == SessionState("s")
 
@@ -149,7 +155,7 @@ def test_a_sqlite_file_of_schema_version_1_is_migrated_with_its_sessions(tmp_pat
         assert store.session("s") == SessionState("s", frozenset({"untrusted"}), 3)
         with store.transaction() as tx:
             tx.remember("s", [src("user", "hello")], limit=100)
-        assert store.session("s") == SessionState("s", frozenset({"untrusted"}), 3, 1)
+        assert store.session("s") == SessionState("s", frozenset({"untrusted"}), 3, 1, kept=5)
     finally:
         store.close()
 

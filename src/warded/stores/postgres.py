@@ -78,6 +78,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: remembered sources (argument provenance)
         "ALTER TABLE warded_sessions ADD COLUMN remembered bigint NOT NULL DEFAULT 0",
         "ALTER TABLE warded_sessions ADD COLUMN overflowed boolean NOT NULL DEFAULT false",
+        "ALTER TABLE warded_sessions ADD COLUMN kept bigint NOT NULL DEFAULT 0",
         "CREATE TABLE warded_session_sources (session text NOT NULL, seq bigint NOT NULL,"
         " name text NOT NULL, labels text NOT NULL, leaves text NOT NULL, size bigint NOT NULL,"
         " PRIMARY KEY (session, seq))",
@@ -223,7 +224,7 @@ class PostgresStore:
 
     def session(self, session_id: str) -> SessionState:
         rows = self._read(
-            "SELECT labels, calls, remembered, overflowed FROM warded_sessions WHERE id = %s",
+            "SELECT labels, calls, remembered, overflowed, kept FROM warded_sessions WHERE id = %s",
             (_safe(session_id),),
         )
         return _state(session_id, rows[0] if rows else None)
@@ -550,7 +551,8 @@ class _PostgresTx:
         state = self._sessions.get(session_id)
         if state is None:
             row = self._one(
-                b"SELECT labels, calls, remembered, overflowed FROM warded_sessions WHERE id = %s",
+                b"SELECT labels, calls, remembered, overflowed, kept"
+                b" FROM warded_sessions WHERE id = %s",
                 (_safe(session_id),),
             )
             state = self._sessions[session_id] = _state(session_id, row)
@@ -569,7 +571,7 @@ class _PostgresTx:
         params = (_safe(session_id), added, calls)
         known = self._sessions.get(session_id)
         if known is None:  # what it becomes is not known here: ask
-            returning = b" RETURNING labels, calls, remembered, overflowed"
+            returning = b" RETURNING labels, calls, remembered, overflowed, kept"
             state = _state(session_id, self._one(query + returning, params))
         else:  # the writers' lock is held: it becomes exactly this
             self.conn.execute(query, params)
@@ -589,11 +591,7 @@ class _PostgresTx:
     ) -> SessionState:
         key = _safe(session_id)
         state = self.session(session_id)
-        kept = self.conn.execute(
-            b"SELECT seq, size FROM warded_session_sources WHERE session = %s ORDER BY seq",
-            (key,),
-        ).fetchall()
-        plan = admit([(int(q), int(n)) for q, n in kept], state.remembered, sources, limit)
+        plan = admit(state.kept, state.remembered, sources, limit, self._oldest(key))
         if plan.evicted:
             self.conn.execute(
                 b"DELETE FROM warded_session_sources WHERE session = %s AND seq <= %s",
@@ -613,16 +611,35 @@ class _PostgresTx:
                 ),
             )
         state = replace(
-            state, remembered=plan.version, overflowed=state.overflowed or overflowed or plan.lost
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
         )
         self.conn.execute(
-            b"INSERT INTO warded_sessions AS s (id, labels, calls, remembered, overflowed)"
-            b" VALUES (%s, '{}', 0, %s, %s) ON CONFLICT (id) DO UPDATE SET"
-            b" remembered = excluded.remembered, overflowed = excluded.overflowed",
-            (key, state.remembered, state.overflowed),
+            b"INSERT INTO warded_sessions AS s (id, labels, calls, remembered, overflowed, kept)"
+            b" VALUES (%s, '{}', 0, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+            b" remembered = excluded.remembered, overflowed = excluded.overflowed,"
+            b" kept = excluded.kept",
+            (key, state.remembered, state.overflowed, state.kept),
         )
         self._sessions[session_id] = state
         return state
+
+    def _oldest(self, key: str) -> Iterator[tuple[int, int]]:
+        """(number, size) of the session's kept sources, oldest first, read a page at a time."""
+        after = 0
+        while True:
+            rows = self.conn.execute(
+                b"SELECT seq, size FROM warded_session_sources WHERE session = %s AND seq > %s"
+                b" ORDER BY seq LIMIT 64",
+                (key, after),
+            ).fetchall()
+            for seq, size in rows:
+                yield int(seq), int(size)
+            if len(rows) < 64:
+                return
+            after = int(rows[-1][0])
 
 
 def files_to_json(files: BundleFiles) -> dict[str, Any]:
@@ -646,7 +663,7 @@ def _state(session_id: str, row: tuple[Any, ...] | None) -> SessionState:
     if row is None:
         return SessionState(session_id)
     labels = frozenset(_unsafe(label) for label in row[0])
-    return SessionState(session_id, labels, int(row[1]), int(row[2]), bool(row[3]))
+    return SessionState(session_id, labels, int(row[1]), int(row[2]), bool(row[3]), int(row[4]))
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

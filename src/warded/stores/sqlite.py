@@ -64,6 +64,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (  # 2: remembered sources (argument provenance)
         "ALTER TABLE sessions ADD COLUMN remembered INTEGER NOT NULL DEFAULT 0",
         "ALTER TABLE sessions ADD COLUMN overflowed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN kept INTEGER NOT NULL DEFAULT 0",
         "CREATE TABLE session_sources (session TEXT NOT NULL, seq INTEGER NOT NULL,"
         " name TEXT NOT NULL, labels TEXT NOT NULL, leaves TEXT NOT NULL, size INTEGER NOT NULL,"
         " PRIMARY KEY (session, seq))",
@@ -322,10 +323,13 @@ class _SQLiteTx:
         overflowed: bool = False,
     ) -> SessionState:
         state = _session(self.db, session_id)
-        kept = self.db.execute(
+        oldest = self.db.execute(
             "SELECT seq, size FROM session_sources WHERE session = ? ORDER BY seq", (session_id,)
-        ).fetchall()
-        plan = admit(kept, state.remembered, sources, limit)
+        )  # read row by row, only as far as eviction needs
+        try:
+            plan = admit(state.kept, state.remembered, sources, limit, oldest)
+        finally:
+            oldest.close()
         if plan.evicted:
             self.db.execute(
                 "DELETE FROM session_sources WHERE session = ? AND seq <= ?",
@@ -340,7 +344,10 @@ class _SQLiteTx:
             ],
         )
         state = replace(
-            state, remembered=plan.version, overflowed=state.overflowed or overflowed or plan.lost
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
         )
         _put_session(self.db, state)
         return state
@@ -348,26 +355,28 @@ class _SQLiteTx:
 
 def _session(db: sqlite3.Connection, session_id: str) -> SessionState:
     row = db.execute(
-        "SELECT labels, calls, remembered, overflowed FROM sessions WHERE id = ?", (session_id,)
+        "SELECT labels, calls, remembered, overflowed, kept FROM sessions WHERE id = ?",
+        (session_id,),
     ).fetchone()
     if row is None:
         return SessionState(session_id)
-    return SessionState(
-        session_id, frozenset(json.loads(row[0])), int(row[1]), int(row[2]), bool(row[3])
-    )
+    labels = frozenset(json.loads(row[0]))
+    return SessionState(session_id, labels, int(row[1]), int(row[2]), bool(row[3]), int(row[4]))
 
 
 def _put_session(db: sqlite3.Connection, state: SessionState) -> None:
     db.execute(
-        "INSERT INTO sessions (id, labels, calls, remembered, overflowed) VALUES (?, ?, ?, ?, ?) "
-        "ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, calls = excluded.calls,"
-        " remembered = excluded.remembered, overflowed = excluded.overflowed",
+        "INSERT INTO sessions (id, labels, calls, remembered, overflowed, kept)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET labels = excluded.labels,"
+        " calls = excluded.calls, remembered = excluded.remembered,"
+        " overflowed = excluded.overflowed, kept = excluded.kept",
         (
             state.id,
             json.dumps(sorted(state.labels)),
             state.calls,
             state.remembered,
             int(state.overflowed),
+            state.kept,
         ),
     )
 
