@@ -341,3 +341,23 @@ def test_decisions_stay_the_same_once_the_slice_is_compiled() -> None:
         )
     codes = [a if isinstance(a, str) else getattr(a, "code", "allowed") for a in answers]
     assert codes == [f"sent 1 to {USER_IBAN}", "approval_required", "not_permitted"] * 12
+
+
+@pytest.mark.requirement("G18")
+def test_what_another_gate_remembered_in_between_is_never_missed(tmp_path: Path) -> None:
+    path = tmp_path / "shared.db"
+    one, two = banking(SQLiteStore(path)), banking(SQLiteStore(path))
+    session = Session("s-two-gates")
+    one.trust(session, f"Pay {USER_IBAN}")
+    args = {"recipient": ATTACKER_IBAN, "amount": 1}
+    assert one.decide(AGENT, "send_money", args, session) == Refusal("not_permitted", ref="")
+
+    two.call(AGENT, "read_inbox", {}, session)  # the other gate remembers the inbox
+    one.call(AGENT, "read_contacts", {}, session)  # this one remembers the contacts after it
+    held = one.call(AGENT, "send_money", args, session)
+
+    assert isinstance(held, Refusal)
+    assert held.code == "approval_required"
+    assert provenance_of(one, held.ref)["recipient"] == ["tool:read_inbox", "untrusted"]
+    one.store.close()
+    two.store.close()

@@ -440,11 +440,12 @@ class Gate:
         if not isinstance(text, str):
             raise ValueError(f"trusted content is a string, not {type(text).__name__}")
         with self.store.transaction() as tx:
-            tx.remember(session.id, [Source(source, (), (text,))], limit=self.remember)
+            added = tx.remember(session.id, [Source(source, (), (text,))], limit=self.remember)
             event = {"session": session.id, "source": source, "chars": len(text)}
             tx.append(
                 [replace(_event("session.trust", self._now_or_wall(), event), session=session.id)]
             )
+        self._indexes.advance(session.id, added, 1)
 
     # -- calls --------------------------------------------------------------
 
@@ -1088,6 +1089,7 @@ class Gate:
             session=session.id,
         )
         recorded = False
+        added = None
         for attempt in (entry, entry.reduced("the full outcome could not be sealed")):
             try:
                 with self.store.transaction(durable=bool(labels)) as tx:
@@ -1095,7 +1097,9 @@ class Gate:
                     if labels:
                         tx.update_session(session.id, labels=labels)
                     if remember:
-                        tx.remember(session.id, sources, limit=self.remember, overflowed=unseen)
+                        added = tx.remember(
+                            session.id, sources, limit=self.remember, overflowed=unseen
+                        )
                     for reservation in released:
                         tx.release(reservation)
                     if never_ran and authorized.approval is not None:
@@ -1104,6 +1108,8 @@ class Gate:
                 break
             except Exception as exc:
                 log.error("outcome of call %s not recorded: %s", entry.call, type(exc).__name__)
+        if added is not None and recorded:
+            self._indexes.advance(session.id, added, len(sources))
         if error is not None or never_ran or withheld or ((labels or remember) and not recorded):
             return ToolFailure(ref=entry.id)
         return result

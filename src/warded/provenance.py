@@ -40,12 +40,14 @@ remembered version and extended as sources are added (`Index`, `Indexes`).
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import threading
 import unicodedata
 from collections import OrderedDict, deque
 from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
@@ -207,6 +209,31 @@ def _as_url(normalized: str) -> tuple[str, bool] | None:
 
 # -- the index ------------------------------------------------------------------------
 
+STRICT, LOOSE = 2, 1
+MEMO = 4096  # values whose outcomes an index remembers
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A value as matching reads it: its chunks, its loose key, and for a URL that is
+    more than a scheme and a host, its host prepared the same way."""
+
+    chunks: list[str]
+    key: str
+    host: _Prepared | None = None
+
+
+@functools.lru_cache(maxsize=MEMO)
+def _prepare(value: str) -> _Prepared:
+    normalized = strict(value)
+    url = _as_url(normalized)
+    if url is not None and url[1]:
+        normalized = url[0]
+    host = None
+    if url is not None and not url[1]:
+        host = _Prepared(chunks(url[0]), loose(url[0]))
+    return _Prepared(chunks(normalized), loose(normalized), host)
+
 
 class _Group:
     """Everything remembered under one (source name, labels).
@@ -220,6 +247,8 @@ class _Group:
         "_length",
         "_pieces",
         "_text",
+        "adds",
+        "evicts",
         "flat",
         "floor",
         "floor_loose",
@@ -252,6 +281,8 @@ class _Group:
         self.floor = 0  # positions in flat below it are evicted
         self.floor_loose = 0  # ... and in the loose text
         self.live = 0  # characters of live sources
+        self.adds = 0  # sources added so far
+        self.evicts = 0  # evictions so far
 
     def add(self, seq: int, source: Source) -> None:
         for leaf in source.leaves:
@@ -263,6 +294,7 @@ class _Group:
                 self._add_loose(loose(normalized))
         self.spans.append((seq, len(self.flat), self._length))
         self.live += source.size
+        self.adds += 1
 
     def evict(self, first: int, sizes: Mapping[int, int]) -> None:
         """Forget the sources numbered below `first`."""
@@ -270,6 +302,7 @@ class _Group:
         while spans and spans[0][0] < first:
             seq, self.floor, self.floor_loose = spans.popleft()
             self.live -= sizes[seq]
+            self.evicts += 1
 
     @property
     def dead(self) -> bool:
@@ -329,6 +362,21 @@ class _Group:
         return self._text
 
     # -- lookups --
+
+    def match(self, value: _Prepared) -> int:
+        """STRICT if the value is found here as the module docstring says, LOOSE if only
+        its respelling or its URL's host is (labelled groups only), else 0."""
+        cs = value.chunks
+        if cs and (self.strict_match(cs) or (self.trusted and self.joined_match(cs))):
+            return STRICT
+        if not self.labels:
+            return 0
+        if self.loose_match(value.key):
+            return LOOSE
+        host = value.host
+        if host is not None and (self.strict_match(host.chunks) or self.loose_match(host.key)):
+            return LOOSE
+        return 0
 
     def strict_match(self, cs: list[str]) -> bool:
         """Whether the chunk sequence occurs whole in one live string (module docstring)."""
@@ -406,6 +454,9 @@ class _Group:
         return False
 
 
+_Decided = tuple[int, "_Group", int, int]
+
+
 class Index:
     """What one session remembers, indexed for matching; extended as sources are added."""
 
@@ -416,7 +467,8 @@ class Index:
         self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
         self._entries: deque[tuple[int, Source]] = deque()
         self._sizes: dict[int, int] = {}
-        self._memo: OrderedDict[str, frozenset[str]] = OrderedDict()
+        # per value, per group: (outcome, the group, its adds and evicts when decided)
+        self._memo: OrderedDict[str, dict[tuple[str, tuple[str, ...]], _Decided]] = OrderedDict()
 
     @classmethod
     def of(cls, remembered: Remembered) -> Index:
@@ -437,19 +489,20 @@ class Index:
         first = remembered.first
         if first > self.first:
             entries = self._entries
+            gone = []
             while entries and entries[0][0] < first:
-                entries.popleft()
+                gone.append(entries.popleft()[0])
             for key, group in list(self._groups.items()):
                 group.evict(first, self._sizes)
                 if not group.spans:
                     del self._groups[key]
                 elif group.dead:
                     self._groups[key] = self._rebuilt(key)
-            self._sizes = {seq: size for seq, size in self._sizes.items() if seq >= first}
+            for seq in gone:
+                del self._sizes[seq]
             self.first = first
         self.version = max(self.version, remembered.version)
         self.overflowed = self.overflowed or remembered.overflowed
-        self._memo.clear()
 
     def _add(self, seq: int, source: Source) -> None:
         key = (source.name, tuple(sorted(source.labels)))
@@ -469,35 +522,31 @@ class Index:
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
-        found = self._memo.get(value)
-        if found is None:
-            found = self._match(value)
-            self._memo[value] = found
-            if len(self._memo) > 1024:
+        memo = self._memo.get(value)
+        if memo is None:
+            memo = self._memo[value] = {}
+            if len(self._memo) > MEMO:
                 self._memo.popitem(last=False)
-        return found
-
-    def _match(self, value: str) -> frozenset[str]:
-        normalized = strict(value)
-        url = _as_url(normalized)
-        if url is not None and url[1]:
-            normalized = url[0]
-        cs = chunks(normalized)
-        key = loose(normalized)
+        prepared: _Prepared | None = None
         tags: set[str] = set()
-        for group in self._groups.values():
-            if cs and (group.strict_match(cs) or (group.trusted and group.joined_match(cs))):
+        for key, group in self._groups.items():
+            known = memo.get(key)
+            # adding can only make a value found, evicting only make it lost
+            if (
+                known is not None
+                and known[1] is group
+                and ((known[2] == group.adds or known[0] == STRICT) and known[3] == group.evicts)
+            ):
+                outcome = known[0]
+            else:
+                if prepared is None:
+                    prepared = _prepare(value)
+                outcome = group.match(prepared)
+                memo[key] = (outcome, group, group.adds, group.evicts)
+            if outcome == STRICT:
                 tags |= group.tags
-            elif group.labels and group.loose_match(key):
+            elif outcome == LOOSE:
                 tags.update(group.labels)
-        if url is not None and not url[1]:
-            host_chunks = chunks(url[0])
-            host_key = loose(url[0])
-            for group in self._groups.values():
-                if group.labels and (
-                    group.strict_match(host_chunks) or group.loose_match(host_key)
-                ):
-                    tags.update(group.labels)
         if self.overflowed:
             tags.add(UNTRUSTED)
         return frozenset(tags)
@@ -524,6 +573,15 @@ class Indexes:
         self._size = size
         self._indexes: OrderedDict[str, Index] = OrderedDict()
         self._lock = threading.Lock()
+
+    def advance(self, session_id: str, remembered: Remembered, count: int) -> None:
+        """Take in what this process just remembered (`Tx.remember`'s answer for `count`
+        sources), if the cached index was exactly where the store was before: then
+        nothing else was remembered in between, and no read is needed."""
+        with self._lock:
+            index = self._indexes.get(session_id)
+            if index is not None and index.version == remembered.version - count:
+                index.update(remembered)
 
     def get(self, session_id: str, version: int, read: Any) -> Index:
         """The session's index at least at `version`; `read(after)` returns the store's

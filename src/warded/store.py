@@ -15,6 +15,7 @@ inside `with store.transaction() as tx:` rolls it back.
 
 from __future__ import annotations
 
+import bisect
 import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
@@ -82,10 +83,12 @@ class Tx(Protocol):
         *,
         limit: int,
         overflowed: bool = False,
-    ) -> SessionState:
+    ) -> Remembered:
         """Remember sources in the session (`warded.provenance`), keeping at most `limit`
         characters: the oldest go first, and a session that lost any (or is told it
-        `overflowed`) stays overflowed. The new state."""
+        `overflowed`) stays overflowed. Returns the session's new version and
+        overflow, the sources it kept (numbered) and, as `first`, the number after
+        the last one it evicted (1 if none)."""
         ...
 
 
@@ -173,7 +176,7 @@ class MemoryStore:
             state = self.session(session_id)
             kept = self._sources.get(session_id, [])
             first = kept[0][0] if kept else state.remembered + 1
-            later = tuple(e for e in kept if e[0] > after)
+            later = tuple(kept[bisect.bisect_right(kept, after, key=lambda e: e[0]) :])
             return Remembered(state.remembered, state.overflowed, first, later)
 
     def close(self) -> None:
@@ -254,7 +257,7 @@ class _MemoryTx:
         *,
         limit: int,
         overflowed: bool = False,
-    ) -> SessionState:
+    ) -> Remembered:
         state = self.session(session_id)
         evicted, added = self.remembered.get(session_id, (0, []))
         stored = self.store._sources.get(session_id, [])
@@ -269,7 +272,7 @@ class _MemoryTx:
             kept=plan.kept,
         )
         self.sessions[session_id] = state
-        return state
+        return plan.remembered(state)
 
 
 @dataclass(frozen=True, slots=True)
@@ -281,6 +284,10 @@ class Admission:
     version: int  # the session's new `remembered`
     lost: bool  # something was evicted or could not be kept
     kept: int  # the session's new `kept`
+
+    def remembered(self, state: SessionState) -> Remembered:
+        """What `Tx.remember` returns, given the session's new state."""
+        return Remembered(state.remembered, state.overflowed, self.evicted + 1, tuple(self.added))
 
 
 def admit(

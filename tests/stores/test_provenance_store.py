@@ -31,9 +31,9 @@ def src(name: str, *leaves: str, labels: tuple[str, ...] = ()) -> Source:
 def test_sources_round_trip_numbered_in_order(store: Store) -> None:
     odd = "nul\x00 back\\slash \u200b zero-width \ud800 lone surrogate é"
     with store.transaction() as tx:
-        state = tx.remember("s", [src("user", "pay GB33")], limit=1000)
+        added = tx.remember("s", [src("user", "pay GB33")], limit=1000)
         tx.update_session("s", labels=["x"], calls=1)
-    assert state.remembered == 1
+    assert added == Remembered(1, False, 1, ((1, src("user", "pay GB33")),))
     with store.transaction() as tx:
         tx.remember("s", [src("tool:read", odd, "2", labels=("untrusted",))], limit=1000)
 
@@ -53,10 +53,17 @@ def test_sources_round_trip_numbered_in_order(store: Store) -> None:
 
 @pytest.mark.requirement("G18")
 def test_the_oldest_sources_go_first_and_the_session_stays_overflowed(store: Store) -> None:
+    answers = []
     for i in range(4):
         with store.transaction() as tx:
-            tx.remember("s", [src("tool:t", "x" * 40 + str(i))], limit=100)
+            answers.append(tx.remember("s", [src("tool:t", "x" * 40 + str(i))], limit=100))
     remembered = store.sources("s")
+    assert [(a.version, a.first, a.overflowed) for a in answers] == [
+        (1, 1, False),
+        (2, 1, False),
+        (3, 2, True),
+        (4, 3, True),
+    ]
 
     assert [seq for seq, _ in remembered.entries] == [3, 4]
     assert store.session("s").kept == 82
@@ -73,8 +80,8 @@ def test_the_oldest_sources_go_first_and_the_session_stays_overflowed(store: Sto
 def test_a_source_larger_than_the_bound_is_not_kept_and_overflows(store: Store) -> None:
     with store.transaction() as tx:
         tx.remember("s", [src("user", "small")], limit=10)
-        state = tx.remember("s", [src("tool:t", "y" * 11)], limit=10)
-    assert state.overflowed
+        added = tx.remember("s", [src("tool:t", "y" * 11)], limit=10)
+    assert added == Remembered(2, True, 1, ())
     remembered = store.sources("s")
     assert [s for _, s in remembered.entries] == [src("user", "small")]
     assert remembered.version == 2

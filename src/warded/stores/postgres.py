@@ -588,7 +588,7 @@ class _PostgresTx:
         *,
         limit: int,
         overflowed: bool = False,
-    ) -> SessionState:
+    ) -> Remembered:
         key = _safe(session_id)
         state = self.session(session_id)
         plan = admit(state.kept, state.remembered, sources, limit, self._oldest(key))
@@ -624,7 +624,7 @@ class _PostgresTx:
             (key, state.remembered, state.overflowed, state.kept),
         )
         self._sessions[session_id] = state
-        return state
+        return plan.remembered(state)
 
     def _oldest(self, key: str) -> Iterator[tuple[int, int]]:
         """(number, size) of the session's kept sources, oldest first, read a page at a time."""

@@ -321,7 +321,7 @@ class _SQLiteTx:
         *,
         limit: int,
         overflowed: bool = False,
-    ) -> SessionState:
+    ) -> Remembered:
         state = _session(self.db, session_id)
         oldest = self.db.execute(
             "SELECT seq, size FROM session_sources WHERE session = ? ORDER BY seq", (session_id,)
@@ -350,7 +350,7 @@ class _SQLiteTx:
             kept=plan.kept,
         )
         _put_session(self.db, state)
-        return state
+        return plan.remembered(state)
 
 
 def _session(db: sqlite3.Connection, session_id: str) -> SessionState:
