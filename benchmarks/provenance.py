@@ -82,7 +82,28 @@ WITHOUT = (
 when { context.args.recipient != "" && context.args.amount < 1000 };
 """
 )
-WORDS = ["the", "invoice", "payment", "please", "account", "transfer", "meeting", "report", "attached", "regards", "tomorrow", "quarter", "budget", "review", "contract", "renewal", "schedule", "update", "thanks", "team"]
+WORDS = (
+    "the",
+    "invoice",
+    "payment",
+    "please",
+    "account",
+    "transfer",
+    "meeting",
+    "report",
+    "attached",
+    "regards",
+    "tomorrow",
+    "quarter",
+    "budget",
+    "review",
+    "contract",
+    "renewal",
+    "schedule",
+    "update",
+    "thanks",
+    "team",
+)
 
 
 def bundle(declared: bool) -> PolicyBundle:
