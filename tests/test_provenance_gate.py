@@ -361,3 +361,24 @@ def test_what_another_gate_remembered_in_between_is_never_missed(tmp_path: Path)
     assert provenance_of(one, held.ref)["recipient"] == ["tool:read_inbox", "untrusted"]
     one.store.close()
     two.store.close()
+
+
+@pytest.mark.requirement("G18")
+def test_the_approvals_desk_shows_the_provenance_the_policy_saw() -> None:
+    from warded.server.ledger import Ledger
+
+    gate = banking()
+    session = Session("s-desk")
+    gate.call(AGENT, "read_inbox", {}, session)
+    held = gate.call(AGENT, "send_money", {"recipient": ATTACKER_IBAN, "amount": 3}, session)
+    assert isinstance(held, Refusal)
+    assert held.approval_id is not None
+
+    shown = Ledger(gate.store).held(held.approval_id)
+
+    assert shown is not None
+    assert shown["provenance"] == {
+        "amount": [],
+        "cc": [],
+        "recipient": ["tool:read_inbox", "untrusted"],
+    }

@@ -115,7 +115,6 @@ class _Decided:
     resource: Mapping[str, str]
     session: str
     labels: frozenset[str]  # the session's labels the decision saw
-    remembered: int | None  # the session's remembered sources it saw, if it used them
     now: float
     call_id: str | None
     secrets: Secrets
@@ -812,7 +811,6 @@ class Gate:
                 resource=resource,
                 session=session.id,
                 labels=state.labels,
-                remembered=state.remembered if "provenance" in context else None,
                 now=now,
                 call_id=call_id_text(call_id),
                 secrets=secrets,
@@ -851,11 +849,13 @@ class Gate:
                 live = tx.live_version()
                 if live is not None and live != d.decision.bundle_version:
                     raise _Stale(live if live != self._engine.version else None)
-                seen = tx.session(d.session)
+                # Sources remembered meanwhile need no new decision: a result reaches
+                # the model only after its outcome (and what it remembers) committed,
+                # so whatever the model could have taken this call's values from was
+                # remembered before the decision read the session.
                 if (
                     self._engine.version != d.decision.bundle_version
-                    or seen.labels != d.labels
-                    or (d.remembered is not None and seen.remembered != d.remembered)
+                    or tx.session(d.session).labels != d.labels
                 ):
                     raise _Stale
                 tx.update_session(d.session, calls=1)
