@@ -1110,7 +1110,9 @@ class Gate:
                 log.error("outcome of call %s not recorded: %s", entry.call, type(exc).__name__)
         if added is not None and recorded:
             self._indexes.advance(session.id, added, len(sources))
-        if error is not None or never_ran or withheld or ((labels or remember) and not recorded):
+        # an unlabelled result that could not be remembered is returned: its values
+        # only lose the tool's name (never more trusted); a labelled one is withheld
+        if error is not None or never_ran or withheld or ((labels or unseen) and not recorded):
             return ToolFailure(ref=entry.id)
         return result
 
