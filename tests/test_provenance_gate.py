@@ -10,6 +10,7 @@ so a restarted gate or another node sees the same provenance.
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -381,4 +382,43 @@ def test_the_approvals_desk_shows_the_provenance_the_policy_saw() -> None:
         "amount": [],
         "cc": [],
         "recipient": ["tool:read_inbox", "untrusted"],
+    }
+
+
+@pytest.mark.requirement("G18")
+def test_threads_deciding_while_results_are_remembered_all_see_the_untrusted_source() -> None:
+    gate = banking(remember=4 * len(INBOX))  # so that the oldest results are evicted too
+    session = Session("s-threads")
+    gate.trust(session, f"Pay {USER_IBAN}")
+    gate.call(AGENT, "read_inbox", {}, session)
+    barrier = threading.Barrier(8)
+    answers: list[Any] = []
+    lock = threading.Lock()
+
+    def reader() -> None:
+        barrier.wait(30.0)
+        for _ in range(25):
+            got = gate.call(AGENT, "read_inbox", {}, session)
+            with lock:
+                answers.append(("read", got))
+
+    def payer() -> None:
+        barrier.wait(30.0)
+        for _ in range(25):
+            got = gate.decide(
+                AGENT, "send_money", {"recipient": ATTACKER_IBAN, "amount": 1}, session
+            )
+            with lock:
+                answers.append(("pay", got))
+
+    threads = [threading.Thread(target=f) for f in [reader] * 4 + [payer] * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60.0)
+
+    assert len(answers) == 200
+    assert {got for kind, got in answers if kind == "read"} == {INBOX}
+    assert {(got.code, got.policy) for kind, got in answers if kind == "pay"} == {
+        ("approval_required", "pay.found-recipient")
     }

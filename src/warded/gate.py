@@ -635,10 +635,13 @@ class Gate:
             context["scan"] = summary(found, fields)
         names = self._declared.names(engine.bundle, tool.name, tool.parameters)
         if names:
-            index = self._indexes.get(
-                state.id, state.remembered, lambda after: self.store.sources(state.id, after)
+            context["provenance"] = self._indexes.provenance(
+                state.id,
+                state.remembered,
+                lambda after: self.store.sources(state.id, after),
+                value,
+                names,
             )
-            context["provenance"] = index.provenance(value, names)
         return context
 
     def _input_scanners(self, engine: Engine) -> tuple[Scanner, ...]:

@@ -46,7 +46,7 @@ import re
 import threading
 import unicodedata
 from collections import OrderedDict, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
@@ -68,7 +68,7 @@ MAX_PROBES = 256  # candidate positions checked per lookup before falling back t
 CACHE_SESSIONS = 256  # session indexes kept in memory per gate
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
-_CHUNK = re.compile(r"[\w@.+\-~%]+")
+_CHUNK = re.compile(r"[\w@+\-~%](?:[\w@.+\-~%]*[\w@+\-~%])?")  # no dot at either end
 _GROUPED = re.compile(r"[0-9a-z+]+\Z")
 _DIGITS = re.compile(r"[0-9]")
 _ALNUM_ONLY = re.compile(r"[\W_]+")
@@ -139,12 +139,7 @@ def strict(text: str) -> str:
 
 def chunks(normalized: str) -> list[str]:
     """A strict-normalized string cut into chunks (module docstring)."""
-    out = []
-    for c in _CHUNK.findall(normalized):
-        c = c.strip(".")
-        if c:
-            out.append(c)
-    return out
+    return _CHUNK.findall(normalized)
 
 
 def loose(normalized: str) -> str:
@@ -154,7 +149,9 @@ def loose(normalized: str) -> str:
 
 def _hosts(normalized: str) -> list[str]:
     """The hosts of the URLs in a strict-normalized string, also IDNA-decoded."""
-    found = []
+    found: list[str] = []
+    if "://" not in normalized:
+        return found
     for m in _URL.finditer(normalized):
         host = _host(m.group())
         if host:
@@ -469,6 +466,7 @@ class Index:
         self._sizes: dict[int, int] = {}
         # per value, per group: (outcome, the group, its adds and evicts when decided)
         self._memo: OrderedDict[str, dict[tuple[str, tuple[str, ...]], _Decided]] = OrderedDict()
+        self.lock = threading.Lock()  # held by `Indexes` around every use
 
     @classmethod
     def of(cls, remembered: Remembered) -> Index:
@@ -580,25 +578,36 @@ class Indexes:
         nothing else was remembered in between, and no read is needed."""
         with self._lock:
             index = self._indexes.get(session_id)
-            if index is not None and index.version == remembered.version - count:
+        if index is None:
+            return
+        with index.lock:
+            if index.version == remembered.version - count:
                 index.update(remembered)
 
-    def get(self, session_id: str, version: int, read: Any) -> Index:
-        """The session's index at least at `version`; `read(after)` returns the store's
-        `Remembered` for sources after a number (`Store.sources`)."""
+    def provenance(
+        self,
+        session_id: str,
+        version: int,
+        read: Callable[[int], Remembered],
+        args: Mapping[str, Any],
+        names: Iterable[str],
+    ) -> dict[str, list[str]]:
+        """`Index.provenance` on the session's index, brought to at least `version`
+        first; `read(after)` returns the store's `Remembered` for the sources
+        numbered after `after` (`Store.sources`). One session's index is used by
+        one thread at a time."""
         with self._lock:
             index = self._indexes.get(session_id)
-            if index is not None:
-                self._indexes.move_to_end(session_id)
-                if index.version >= version:
-                    return index
+            if index is None:
+                index = self._indexes[session_id] = Index()
+                if len(self._indexes) > self._size:
+                    self._indexes.popitem(last=False)
             else:
-                index = Index()
-            index.update(read(index.version))
-            self._indexes[session_id] = index
-            if len(self._indexes) > self._size:
-                self._indexes.popitem(last=False)
-            return index
+                self._indexes.move_to_end(session_id)
+        with index.lock:
+            if index.version < version:
+                index.update(read(index.version))
+            return index.provenance(args, names)
 
 
 class Declarations:
