@@ -899,7 +899,8 @@ class Gate:
                     transition(tx, approved.with_status("consumed"), d.now)
                     consumed = approved.id
                     shown = mask_by_name(d.tool.sensitive, d.masked)
-                    approved_strings = tuple(leaves(list(shown.values())))
+                    values = list(shown.values()) if isinstance(shown, Mapping) else shown
+                    approved_strings = tuple(leaves(values))
                     entry = replace(
                         entry,
                         detail={
