@@ -422,3 +422,20 @@ def test_threads_deciding_while_results_are_remembered_all_see_the_untrusted_sou
     assert {(got.code, got.policy) for kind, got in answers if kind == "pay"} == {
         ("approval_required", "pay.found-recipient")
     }
+
+
+def test_the_declared_arguments_read_from_the_schema_and_asked_of_cedar_agree() -> None:
+    from warded.provenance import Declarations, _probed
+
+    gate = banking()
+    declared = Declarations()
+    for name in ("send_money", "read_inbox", "read_contacts"):
+        tool = gate._tools[name]
+        uid = gate.bundle.actions[name]
+        from_schema = declared.names(gate.bundle, name, tool.parameters)
+        assert from_schema == _probed(gate.bundle, uid, tool.parameters)
+    assert declared.names(gate.bundle, "send_money", gate._tools["send_money"].parameters) == (
+        "amount",
+        "cc",
+        "recipient",
+    )

@@ -626,6 +626,9 @@ class Declarations:
         found = self._names.get(key)
         if found is None:
             with self._lock:
+                if len(self._schemas) > 8:  # bundles come and go: keep the recent ones
+                    self._schemas.clear()
+                    self._names.clear()
                 found = self._names[key] = self._resolve(bundle, tool, parameters)
         return found
 
