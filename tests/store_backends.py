@@ -140,5 +140,6 @@ class Fresh:
 
 EMPTY = (
     "TRUNCATE warded_audit, warded_counters, warded_approvals, warded_claims, warded_sessions,"
+    " warded_session_sources,"
     f" warded_bundles; UPDATE warded_head SET seq = -1, hash = '{GENESIS}', live = NULL"
 )

@@ -49,6 +49,7 @@ from warded.model import (
     Refusal,
     Session,
     SessionState,
+    Source,
     ToolFailure,
     ToolSpec,
 )
@@ -68,6 +69,7 @@ from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
 from warded.policy.values import to_cedar
+from warded.provenance import APPROVED, LIMIT, Declarations, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
@@ -131,6 +133,7 @@ class _Authorized:
     redact: frozenset[str]  # output scanners whose findings the determining permits mask
     approval: str | None  # the approval this call consumed
     secrets: Secrets
+    approved: tuple[str, ...] = ()  # an approved call's strings as the approvers saw them
 
 
 class _Unknown(LookupError):
@@ -176,9 +179,12 @@ class Gate:
         scanners: Sequence[Scanner] = (),
         output_scanners: Sequence[Scanner] = (),
         key: bytes | str | Path | None = None,
+        remember: int = LIMIT,
     ) -> None:
         """`key` keys the digests of argument values (see `warded.keys`): bytes, or a
-        key file; by default from the environment or the store's key file."""
+        key file; by default from the environment or the store's key file.
+        `remember` bounds the characters of content each session remembers for
+        argument provenance (`warded.provenance`; oldest first out)."""
         self._engine = Engine(bundle)
         self._shadow: Engine | None = None
         self._source = source
@@ -199,6 +205,11 @@ class Gate:
         self._reload_lock = threading.Lock()
         self._catching_up = threading.Lock()
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
+        if isinstance(remember, bool) or not isinstance(remember, int) or remember < 0:
+            raise ValueError("remember is a number of characters, 0 or more")
+        self.remember = remember
+        self._indexes = Indexes()
+        self._declared = Declarations()
 
     @classmethod
     def from_directory(cls, path: str | Path, **kwargs: Any) -> Gate:
@@ -414,6 +425,27 @@ class Gate:
             )
         return state
 
+    def trust(self, session: Session, text: str, *, source: str = "user") -> None:
+        """Remember `text` as trusted content of the session under `source` (the
+        user's own request, by default), for argument provenance: a call's
+        argument found in it has `source` in `context.provenance.<arg>`.
+
+        `source` is a lowercase name (`[a-z][a-z0-9_-]*`), not "untrusted" nor
+        starting with "tool". Raises ValueError for a bad source or a text
+        that is not a string; recorded in the audit log (the source and the
+        text's length, never the text).
+        """
+        check_source(source)
+        if not isinstance(text, str):
+            raise ValueError(f"trusted content is a string, not {type(text).__name__}")
+        with self.store.transaction() as tx:
+            added = tx.remember(session.id, [Source(source, (), (text,))], limit=self.remember)
+            event = {"session": session.id, "source": source, "chars": len(text)}
+            tx.append(
+                [replace(_event("session.trust", self._now_or_wall(), event), session=session.id)]
+            )
+        self._indexes.advance(session.id, added, 1)
+
     # -- calls --------------------------------------------------------------
 
     def call(
@@ -594,11 +626,22 @@ class Gate:
         found: list[Finding],
     ) -> dict[str, Any]:
         """The Cedar context, with `scan` where the tool's action declares it:
-        per declared field, whether the input scanner of that name found anything."""
+        per declared field, whether the input scanner of that name found anything;
+        and `provenance` where it declares that: per declared argument, the
+        sources its value can be found in (`warded.provenance`)."""
         context = build_context(to_cedar(value, tool.parameters), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
             context["scan"] = summary(found, fields)
+        names = self._declared.names(engine.bundle, tool.name, tool.parameters)
+        if names:
+            context["provenance"] = self._indexes.provenance(
+                state.id,
+                state.remembered,
+                lambda after: self.store.sources(state.id, after),
+                value,
+                names,
+            )
         return context
 
     def _input_scanners(self, engine: Engine) -> tuple[Scanner, ...]:
@@ -744,6 +787,8 @@ class Gate:
                 "resource": resource,
                 "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
             }
+            if "provenance" in context:
+                base["detail"] = {**base.get("detail", {}), "provenance": context["provenance"]}
             entry = AuditEntry(
                 kind="decision",
                 time=now,
@@ -807,6 +852,10 @@ class Gate:
                 live = tx.live_version()
                 if live is not None and live != d.decision.bundle_version:
                     raise _Stale(live if live != self._engine.version else None)
+                # Sources remembered meanwhile need no new decision: a result reaches
+                # the model only after its outcome (and what it remembers) committed,
+                # so whatever the model could have taken this call's values from was
+                # remembered before the decision read the session.
                 if (
                     self._engine.version != d.decision.bundle_version
                     or tx.session(d.session).labels != d.labels
@@ -817,6 +866,7 @@ class Gate:
                     _sealed(tx.append([entry, *d.shadows]), [entry, *d.shadows])
                     return Refusal("not_permitted", ref=entry.id, policy=_cited(d.decision))
                 consumed = None
+                approved_strings: tuple[str, ...] = ()
                 if owed.approval is not None:
                     bound = binding_digest(
                         entry.principal or "",
@@ -848,6 +898,9 @@ class Gate:
                         )
                     transition(tx, approved.with_status("consumed"), d.now)
                     consumed = approved.id
+                    shown = mask_by_name(d.tool.sensitive, d.masked)
+                    values = list(shown.values()) if isinstance(shown, Mapping) else shown
+                    approved_strings = tuple(leaves(values))
                     entry = replace(
                         entry,
                         detail={
@@ -893,6 +946,7 @@ class Gate:
             owed.redact,
             consumed,
             d.secrets,
+            approved_strings,
         )
 
     def _draft(self, d: _Decided, bound: str) -> Approval:
@@ -986,13 +1040,21 @@ class Gate:
         labels = set(authorized.tool.labels)
         withheld = False
         ran = error is None and outcome is None
+        seen: Any = None  # the result's view as the model receives it, to remember
+        unseen = False  # the model receives what cannot be remembered
         if ran and authorized.tool.opaque:
             labels.add(UNTRUSTED)  # what it returned cannot be looked at
+            unseen = True
         elif ran and self.output_scanners:
-            result, found, scanned = self._scan_output(authorized, result)
+            result, found, scanned, seen = self._scan_output(authorized, result)
             labels |= found
             notes.update(scanned)
             withheld = "withheld" in scanned
+        elif ran:
+            try:
+                seen = view(result)
+            except Exception:
+                unseen = True
         if error is not None:
             interrupted = isinstance(error, KeyboardInterrupt)
             outcome = outcome or ("interrupted" if interrupted else "error")
@@ -1004,6 +1066,14 @@ class Gate:
             for r in authorized.reservations
             if never_ran or (failed and authorized.tool.atomic and r.kind == "budget")
         ]
+        sources = []
+        strings = () if seen is None or withheld else tuple(leaves(seen))
+        if strings:
+            name = f"tool:{authorized.tool.name}"
+            sources.append(Source(name, tuple(sorted(labels)), strings))
+        if authorized.approved and not never_ran:
+            sources.append(Source(APPROVED, (), authorized.approved))
+        remember = bool(sources) or unseen
         if labels:
             notes["labels_added"] = sorted(labels)
         if released:
@@ -1023,12 +1093,17 @@ class Gate:
             session=session.id,
         )
         recorded = False
+        added = None
         for attempt in (entry, entry.reduced("the full outcome could not be sealed")):
             try:
                 with self.store.transaction(durable=bool(labels)) as tx:
                     tx.append([attempt])
                     if labels:
                         tx.update_session(session.id, labels=labels)
+                    if remember:
+                        added = tx.remember(
+                            session.id, sources, limit=self.remember, overflowed=unseen
+                        )
                     for reservation in released:
                         tx.release(reservation)
                     if never_ran and authorized.approval is not None:
@@ -1037,14 +1112,19 @@ class Gate:
                 break
             except Exception as exc:
                 log.error("outcome of call %s not recorded: %s", entry.call, type(exc).__name__)
-        if error is not None or never_ran or withheld or (labels and not recorded):
+        if added is not None and recorded:
+            self._indexes.advance(session.id, added, len(sources))
+        # an unlabelled result that could not be remembered is returned: its values
+        # only lose the tool's name (never more trusted); a labelled one is withheld
+        if error is not None or never_ran or withheld or ((labels or unseen) and not recorded):
             return ToolFailure(ref=entry.id)
         return result
 
     def _scan_output(
         self, authorized: _Authorized, result: Any
-    ) -> tuple[Any, set[str], dict[str, Any]]:
-        """(result masked per @redact, labels from findings, notes for the outcome record).
+    ) -> tuple[Any, set[str], dict[str, Any], Any]:
+        """(result masked per @redact, labels from findings, notes for the outcome record,
+        its view as masked).
 
         Any result is scanned through its JSON view (`warded.outputs`); one that
         has none is withheld.
@@ -1052,9 +1132,10 @@ class Gate:
         try:
             seen = view(result)
         except ViewError as exc:
-            return None, set(), {"withheld": f"the result has no JSON view: {exc}"}
+            return None, set(), {"withheld": f"the result has no JSON view: {exc}"}, None
         except Exception as exc:  # the result's own code (a view hook, a mapping) raised
-            return None, set(), {"withheld": f"viewing the result raised {type(exc).__name__}"}
+            withheld = {"withheld": f"viewing the result raised {type(exc).__name__}"}
+            return None, set(), withheld, None
         try:
             found = scan_value(self.output_scanners, seen)
             labels = {f.scanner for f in found}
@@ -1063,14 +1144,16 @@ class Gate:
             if found:
                 where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
                 notes = {"findings": where, "redacted": sorted(authorized.redact)}
-            return (mask_result(result, hiding) if hiding else result), labels, notes
+            if not hiding:
+                return result, labels, notes, seen
+            return mask_result(result, hiding), labels, notes, mask_findings(seen, hiding)
         except Exception as exc:
             # fail closed: as if every output scanner had found something
             labels = {str(getattr(s, "name", "scanner")) for s in self.output_scanners}
             notes = {"scan_error": type(exc).__name__}
             if authorized.redact:
                 notes["withheld"] = "the result could not be scanned for what must be masked"
-            return result, labels, notes
+            return result, labels, notes, seen
 
     def _error_text(self, authorized: _Authorized, error: BaseException) -> str:
         """A tool's error message as the log keeps it: the call's secrets masked, and

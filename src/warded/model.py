@@ -71,12 +71,52 @@ class Session:
 
 @dataclass(frozen=True, slots=True)
 class SessionState:
-    """What the store keeps for a session: its labels (which only ever grow) and
-    how many calls have been decided in it."""
+    """What the store keeps for a session: its labels (which only ever grow), how
+    many calls have been decided in it, and where its remembered sources stand
+    (`warded.provenance`): `remembered` counts every source ever added (the
+    version of what is remembered), `kept` the characters of those still kept,
+    `overflowed` says some content of the session is not remembered (evicted
+    by the size bound, or never viewable)."""
 
     id: str
     labels: frozenset[str] = frozenset()
     calls: int = 0
+    remembered: int = 0
+    overflowed: bool = False
+    kept: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Source:
+    """One remembered piece of a session's content and where it came from.
+
+    `name` is `user` (or another name the host declares trusted content under),
+    `approved`, or `tool:<name>`; `labels` are the labels that content gave
+    the session (`untrusted`, ...); `leaves` its strings (a tool result's
+    string values, keys and numbers, as the model received them).
+    """
+
+    name: str
+    labels: tuple[str, ...]
+    leaves: tuple[str, ...]
+
+    @property
+    def size(self) -> int:
+        """What it counts against a session's bound: its characters."""
+        return sum(len(leaf) for leaf in self.leaves)
+
+
+@dataclass(frozen=True, slots=True)
+class Remembered:
+    """A session's remembered sources as a store returns them: `entries` are
+    (sequence number, source), oldest first, those after the `after` asked for;
+    `first` is the sequence number of the oldest one still kept (older ones
+    were evicted); `version` and `overflowed` as in `SessionState`."""
+
+    version: int
+    overflowed: bool
+    first: int
+    entries: tuple[tuple[int, Source], ...]
 
 
 Mode = Literal["enforce", "shadow"]

@@ -15,14 +15,17 @@ inside `with store.transaction() as tx:` rolls it back.
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Protocol
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
-from warded.model import SessionState
+from warded.model import Remembered, SessionState, Source
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 
@@ -73,6 +76,21 @@ class Tx(Protocol):
         """Add labels (they only ever grow) and count calls; the new state."""
         ...
 
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> Remembered:
+        """Remember sources in the session (`warded.provenance`), keeping at most `limit`
+        characters: the oldest go first, and a session that lost any (or is told it
+        `overflowed`) stays overflowed. Returns the session's new version and
+        overflow, the sources it kept (numbered) and, as `first`, the number after
+        the last one it evicted (1 if none)."""
+        ...
+
 
 class Store(Protocol):
     """A transactional store. `append` is a transaction holding only an append."""
@@ -93,6 +111,10 @@ class Store(Protocol):
         """The session's committed state, read outside any transaction."""
         ...
 
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        """The session's committed remembered sources numbered after `after`."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -105,6 +127,7 @@ class MemoryStore:
         self._approvals: dict[str, Approval] = {}
         self._claimed: set[str] = set()
         self._sessions: dict[str, SessionState] = {}
+        self._sources: dict[str, list[tuple[int, Source]]] = {}
         self._lock = threading.RLock()
 
     @contextmanager
@@ -117,6 +140,11 @@ class MemoryStore:
             self._approvals.update(tx.changed)
             self._claimed |= tx.claimed
             self._sessions.update(tx.sessions)
+            for session_id, (evicted, added) in tx.remembered.items():
+                kept = self._sources.setdefault(session_id, [])
+                if evicted:
+                    del kept[: next((i for i, e in enumerate(kept) if e[0] > evicted), len(kept))]
+                kept.extend(added)
 
     def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
         return self._transaction()
@@ -143,6 +171,14 @@ class MemoryStore:
         with self._lock:
             return self._sessions.get(session_id) or SessionState(session_id)
 
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        with self._lock:
+            state = self.session(session_id)
+            kept = self._sources.get(session_id, [])
+            first = kept[0][0] if kept else state.remembered + 1
+            later = tuple(kept[bisect.bisect_right(kept, after, key=lambda e: e[0]) :])
+            return Remembered(state.remembered, state.overflowed, first, later)
+
     def close(self) -> None:
         return None
 
@@ -155,6 +191,7 @@ class _MemoryTx:
         self.changed: dict[str, Approval] = {}
         self.claimed: set[str] = set()
         self.sessions: dict[str, SessionState] = {}
+        self.remembered: dict[str, tuple[int, list[tuple[int, Source]]]] = {}  # evicted, added
 
     def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
         chain = self.store._records + self.sealed
@@ -209,6 +246,76 @@ class _MemoryTx:
         self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
     ) -> SessionState:
         state = self.session(session_id)
-        state = SessionState(session_id, state.labels | frozenset(labels), state.calls + calls)
+        state = replace(state, labels=state.labels | frozenset(labels), calls=state.calls + calls)
         self.sessions[session_id] = state
         return state
+
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> Remembered:
+        state = self.session(session_id)
+        evicted, added = self.remembered.get(session_id, (0, []))
+        stored = self.store._sources.get(session_id, [])
+        oldest = ((q, s.size) for q, s in [*stored, *added] if q > evicted)
+        plan = admit(state.kept, state.remembered, sources, limit, oldest)
+        added = [e for e in added if e[0] > plan.evicted] + plan.added
+        self.remembered[session_id] = (max(evicted, plan.evicted), added)
+        state = replace(
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
+        )
+        self.sessions[session_id] = state
+        return plan.remembered(state)
+
+
+@dataclass(frozen=True, slots=True)
+class Admission:
+    """What remembering some sources does to a session's kept ones (`admit`)."""
+
+    added: list[tuple[int, Source]]  # numbered
+    evicted: int  # kept entries numbered up to this one go
+    version: int  # the session's new `remembered`
+    lost: bool  # something was evicted or could not be kept
+    kept: int  # the session's new `kept`
+
+    def remembered(self, state: SessionState) -> Remembered:
+        """What `Tx.remember` returns, given the session's new state."""
+        return Remembered(state.remembered, state.overflowed, self.evicted + 1, tuple(self.added))
+
+
+def admit(
+    kept: int,
+    version: int,
+    sources: Sequence[Source],
+    limit: int,
+    oldest: Iterable[tuple[int, int]],
+) -> Admission:
+    """Number new sources after `version` and choose what to evict so that at most
+    `limit` characters stay: `kept` characters are kept now, `oldest` yields the
+    (number, size) of each kept source, oldest first (read only as far as
+    needed). A source larger than the limit is not kept at all."""
+    added: list[tuple[int, Source]] = []
+    lost = False
+    for source in sources:
+        version += 1
+        if source.size > limit:
+            lost = True
+        else:
+            added.append((version, source))
+            kept += source.size
+    evicted = 0
+    if kept > limit:
+        for seq, size in itertools.chain(oldest, ((q, s.size) for q, s in added)):
+            kept -= size
+            evicted = seq
+            lost = True
+            if kept <= limit:
+                break
+    return Admission([e for e in added if e[0] > evicted], evicted, version, lost, kept)

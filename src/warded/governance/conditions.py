@@ -16,9 +16,9 @@ from collections.abc import Iterator
 
 from cedarpy import pst
 
-SOURCES = {
-    "user": "what the user said",
-    "approved": "what a person approved",
+SOURCES = {  # argument provenance (`warded.provenance`): where a value came from
+    "user": "the user's request",
+    "approved": "a value a person approved",
     "untrusted": "untrusted content",
 }
 SCANS = {
@@ -248,7 +248,7 @@ class _Plain:
         if e.op == "is_empty":
             sources = _provenance(e.arg)
             if sources is not None:
-                return f"{sources} comes from no known source (the model wrote it)"
+                return f"{sources} came from no known source (the model made it up)"
             subject = self._value(e.arg)
             return f"{subject} is empty" if subject else None
         return None
@@ -274,7 +274,7 @@ class _Plain:
         if isinstance(inner, pst.UnaryOp) and inner.op == "is_empty":
             sources = _provenance(inner.arg)
             if sources is not None:
-                return f"{sources} comes from at least one known source"
+                return f"{sources} came from at least one known source"
         return f"not ({self.say(inner)})"
 
     def _membership(self, e: pst.BinaryOp, negated: bool = False) -> str | None:
@@ -286,7 +286,7 @@ class _Plain:
                 verb = "is not labelled" if negated else "is labelled"
                 return f"the session {verb} {json.dumps(value)}"
             if sources is not None:
-                verb = "cannot be found in" if negated else "can be found in"
+                verb = "did not come from" if negated else "came from"
                 return f"{sources} {verb} {_source(value)}"
         if e.op == "contains" and isinstance(e.left, pst.Set):
             subject = self._value(e.right)
@@ -303,8 +303,12 @@ class _Plain:
                 if labels:
                     verb = "has none of the labels" if negated else f"is labelled {quantifier}"
                     return f"the session {verb} {', '.join(json.dumps(n) for n in names)}"
-                verb = "cannot be found in any of" if negated else f"can be found in {quantifier}"
-                return f"{sources} {verb} {', '.join(_source(n) for n in names)}"
+                words = [_source(n) for n in names]
+                if negated:
+                    return f"{sources} came from none of {', '.join(words)}"
+                if e.op == "contains_all":
+                    return f"{sources} came from all of {', '.join(words)}"
+                return f"{sources} came from {_either(words)}"
         left, right = self._value(e.left), self._value(e.right)
         if left is None or right is None:
             return None
@@ -406,4 +410,11 @@ def _provenance(expr: pst.Expr) -> str | None:
 def _source(name: str) -> str:
     if name.startswith("tool:"):
         return f"the output of tool {name[5:]}"
-    return SOURCES.get(name, json.dumps(name))
+    return SOURCES.get(name, f"the source or label {json.dumps(name)}")
+
+
+def _either(words: list[str]) -> str:
+    """ "a", "a or b", "a, b or c"."""
+    if len(words) <= 1:
+        return "".join(words)
+    return f"{', '.join(words[:-1])} or {words[-1]}"

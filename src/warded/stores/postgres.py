@@ -37,11 +37,11 @@ from typing import Any
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
 from warded.errors import StoreError, WardedError
-from warded.model import SessionState
+from warded.model import Remembered, SessionState, Source
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
 from warded.policy.source import BundleFiles
-from warded.store import Tx
+from warded.store import Tx, admit
 from warded.stores.batching import MAX_BATCH, GroupCommit
 
 try:
@@ -74,6 +74,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         " calls bigint NOT NULL)",
         "CREATE TABLE warded_bundles (version text PRIMARY KEY, files jsonb NOT NULL,"
         " pushed_at double precision NOT NULL, pushed_by text)",
+    ),
+    (  # 2: remembered sources (argument provenance)
+        "ALTER TABLE warded_sessions ADD COLUMN remembered bigint NOT NULL DEFAULT 0",
+        "ALTER TABLE warded_sessions ADD COLUMN overflowed boolean NOT NULL DEFAULT false",
+        "ALTER TABLE warded_sessions ADD COLUMN kept bigint NOT NULL DEFAULT 0",
+        "CREATE TABLE warded_session_sources (session text NOT NULL, seq bigint NOT NULL,"
+        " name text NOT NULL, labels text NOT NULL, leaves text NOT NULL, size bigint NOT NULL,"
+        " PRIMARY KEY (session, seq))",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -216,9 +224,31 @@ class PostgresStore:
 
     def session(self, session_id: str) -> SessionState:
         rows = self._read(
-            "SELECT labels, calls FROM warded_sessions WHERE id = %s", (_safe(session_id),)
+            "SELECT labels, calls, remembered, overflowed, kept FROM warded_sessions WHERE id = %s",
+            (_safe(session_id),),
         )
         return _state(session_id, rows[0] if rows else None)
+
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        rows = self._read(
+            "SELECT s.remembered, s.overflowed,"
+            " (SELECT min(seq) FROM warded_session_sources WHERE session = s.id),"
+            " e.seq, e.name, e.labels, e.leaves FROM warded_sessions s"
+            " LEFT JOIN warded_session_sources e ON e.session = s.id AND e.seq > %s"
+            " WHERE s.id = %s ORDER BY e.seq",
+            (after, _safe(session_id)),
+        )
+        if not rows:
+            return Remembered(0, False, 1, ())
+        version, overflowed, first = int(rows[0][0]), bool(rows[0][1]), rows[0][2]
+        entries = tuple(
+            (int(seq), Source(_unsafe(name), tuple(json.loads(labels)), tuple(json.loads(leaves))))
+            for _, _, _, seq, name, labels, leaves in rows
+            if seq is not None
+        )
+        return Remembered(
+            version, overflowed, version + 1 if first is None else int(first), entries
+        )
 
     def live(self) -> tuple[str, BundleFiles] | None:
         """The live bundle's version and files, if one was pushed."""
@@ -521,7 +551,9 @@ class _PostgresTx:
         state = self._sessions.get(session_id)
         if state is None:
             row = self._one(
-                b"SELECT labels, calls FROM warded_sessions WHERE id = %s", (_safe(session_id),)
+                b"SELECT labels, calls, remembered, overflowed, kept"
+                b" FROM warded_sessions WHERE id = %s",
+                (_safe(session_id),),
             )
             state = self._sessions[session_id] = _state(session_id, row)
         return state
@@ -539,7 +571,8 @@ class _PostgresTx:
         params = (_safe(session_id), added, calls)
         known = self._sessions.get(session_id)
         if known is None:  # what it becomes is not known here: ask
-            state = _state(session_id, self._one(query + b" RETURNING labels, calls", params))
+            returning = b" RETURNING labels, calls, remembered, overflowed, kept"
+            state = _state(session_id, self._one(query + returning, params))
         else:  # the writers' lock is held: it becomes exactly this
             self.conn.execute(query, params)
             state = replace(
@@ -547,6 +580,66 @@ class _PostgresTx:
             )
         self._sessions[session_id] = state
         return state
+
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> Remembered:
+        key = _safe(session_id)
+        state = self.session(session_id)
+        plan = admit(state.kept, state.remembered, sources, limit, self._oldest(key))
+        if plan.evicted:
+            self.conn.execute(
+                b"DELETE FROM warded_session_sources WHERE session = %s AND seq <= %s",
+                (key, plan.evicted),
+            )
+        for seq, source in plan.added:
+            self.conn.execute(
+                b"INSERT INTO warded_session_sources (session, seq, name, labels, leaves, size)"
+                b" VALUES (%s, %s, %s, %s, %s, %s)",
+                (
+                    key,
+                    seq,
+                    _safe(source.name),
+                    json.dumps(source.labels),
+                    json.dumps(source.leaves),
+                    source.size,
+                ),
+            )
+        state = replace(
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
+        )
+        self.conn.execute(
+            b"INSERT INTO warded_sessions AS s (id, labels, calls, remembered, overflowed, kept)"
+            b" VALUES (%s, '{}', 0, %s, %s, %s) ON CONFLICT (id) DO UPDATE SET"
+            b" remembered = excluded.remembered, overflowed = excluded.overflowed,"
+            b" kept = excluded.kept",
+            (key, state.remembered, state.overflowed, state.kept),
+        )
+        self._sessions[session_id] = state
+        return plan.remembered(state)
+
+    def _oldest(self, key: str) -> Iterator[tuple[int, int]]:
+        """(number, size) of the session's kept sources, oldest first, read a page at a time."""
+        after = 0
+        while True:
+            rows = self.conn.execute(
+                b"SELECT seq, size FROM warded_session_sources WHERE session = %s AND seq > %s"
+                b" ORDER BY seq LIMIT 64",
+                (key, after),
+            ).fetchall()
+            for seq, size in rows:
+                yield int(seq), int(size)
+            if len(rows) < 64:
+                return
+            after = int(rows[-1][0])
 
 
 def files_to_json(files: BundleFiles) -> dict[str, Any]:
@@ -569,7 +662,8 @@ def files_from_json(data: Any) -> BundleFiles:
 def _state(session_id: str, row: tuple[Any, ...] | None) -> SessionState:
     if row is None:
         return SessionState(session_id)
-    return SessionState(session_id, frozenset(_unsafe(label) for label in row[0]), int(row[1]))
+    labels = frozenset(_unsafe(label) for label in row[0])
+    return SessionState(session_id, labels, int(row[1]), int(row[2]), bool(row[3]), int(row[4]))
 
 
 _HEX64 = re.compile(r"[0-9a-f]{64}")

@@ -34,16 +34,17 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, suppress
+from dataclasses import replace
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 from warded.audit.record import GENESIS, AuditEntry, AuditRecord, Checkpoint, seal_all
 from warded.errors import StoreError
-from warded.model import SessionState
+from warded.model import Remembered, SessionState, Source
 from warded.obligations.approvals import Approval, Status
 from warded.obligations.limits import Reservation
-from warded.store import Tx
+from warded.store import Tx, admit
 from warded.stores.batching import MAX_BATCH, GroupCommit
 
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -59,6 +60,14 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE TABLE IF NOT EXISTS claims (key TEXT PRIMARY KEY)",
         "CREATE TABLE IF NOT EXISTS sessions ("
         " id TEXT PRIMARY KEY, labels TEXT NOT NULL, calls INTEGER NOT NULL)",
+    ),
+    (  # 2: remembered sources (argument provenance)
+        "ALTER TABLE sessions ADD COLUMN remembered INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN overflowed INTEGER NOT NULL DEFAULT 0",
+        "ALTER TABLE sessions ADD COLUMN kept INTEGER NOT NULL DEFAULT 0",
+        "CREATE TABLE session_sources (session TEXT NOT NULL, seq INTEGER NOT NULL,"
+        " name TEXT NOT NULL, labels TEXT NOT NULL, leaves TEXT NOT NULL, size INTEGER NOT NULL,"
+        " PRIMARY KEY (session, seq))",
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
@@ -124,6 +133,10 @@ class SQLiteStore:
                 return _session(self._reader, session_id)
         except sqlite3.Error as exc:
             raise StoreError(f"session read failed: {exc}") from None
+
+    def sources(self, session_id: str, after: int = 0) -> Remembered:
+        rows = self._read("sources read", _SOURCES, (after, session_id))
+        return _remembered(session_id, rows)
 
     def close(self) -> None:
         with self._read_lock:
@@ -297,20 +310,97 @@ class _SQLiteTx:
         self, session_id: str, *, labels: Iterable[str] = (), calls: int = 0
     ) -> SessionState:
         state = _session(self.db, session_id)
-        state = SessionState(session_id, state.labels | frozenset(labels), state.calls + calls)
-        self.db.execute(
-            "INSERT INTO sessions (id, labels, calls) VALUES (?, ?, ?) "
-            "ON CONFLICT (id) DO UPDATE SET labels = excluded.labels, calls = excluded.calls",
-            (session_id, json.dumps(sorted(state.labels)), state.calls),
-        )
+        state = replace(state, labels=state.labels | frozenset(labels), calls=state.calls + calls)
+        _put_session(self.db, state)
         return state
+
+    def remember(
+        self,
+        session_id: str,
+        sources: Sequence[Source],
+        *,
+        limit: int,
+        overflowed: bool = False,
+    ) -> Remembered:
+        state = _session(self.db, session_id)
+        oldest = self.db.execute(
+            "SELECT seq, size FROM session_sources WHERE session = ? ORDER BY seq", (session_id,)
+        )  # read row by row, only as far as eviction needs
+        try:
+            plan = admit(state.kept, state.remembered, sources, limit, oldest)
+        finally:
+            oldest.close()
+        if plan.evicted:
+            self.db.execute(
+                "DELETE FROM session_sources WHERE session = ? AND seq <= ?",
+                (session_id, plan.evicted),
+            )
+        self.db.executemany(
+            "INSERT INTO session_sources (session, seq, name, labels, leaves, size)"
+            " VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                (session_id, seq, s.name, json.dumps(s.labels), json.dumps(s.leaves), s.size)
+                for seq, s in plan.added
+            ],
+        )
+        state = replace(
+            state,
+            remembered=plan.version,
+            overflowed=state.overflowed or overflowed or plan.lost,
+            kept=plan.kept,
+        )
+        _put_session(self.db, state)
+        return plan.remembered(state)
 
 
 def _session(db: sqlite3.Connection, session_id: str) -> SessionState:
-    row = db.execute("SELECT labels, calls FROM sessions WHERE id = ?", (session_id,)).fetchone()
+    row = db.execute(
+        "SELECT labels, calls, remembered, overflowed, kept FROM sessions WHERE id = ?",
+        (session_id,),
+    ).fetchone()
     if row is None:
         return SessionState(session_id)
-    return SessionState(session_id, frozenset(json.loads(row[0])), int(row[1]))
+    labels = frozenset(json.loads(row[0]))
+    return SessionState(session_id, labels, int(row[1]), int(row[2]), bool(row[3]), int(row[4]))
+
+
+def _put_session(db: sqlite3.Connection, state: SessionState) -> None:
+    db.execute(
+        "INSERT INTO sessions (id, labels, calls, remembered, overflowed, kept)"
+        " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET labels = excluded.labels,"
+        " calls = excluded.calls, remembered = excluded.remembered,"
+        " overflowed = excluded.overflowed, kept = excluded.kept",
+        (
+            state.id,
+            json.dumps(sorted(state.labels)),
+            state.calls,
+            state.remembered,
+            int(state.overflowed),
+            state.kept,
+        ),
+    )
+
+
+# One statement, so the state and the sources are read from one snapshot.
+_SOURCES = (
+    "SELECT s.remembered, s.overflowed,"
+    " (SELECT min(seq) FROM session_sources WHERE session = s.id),"
+    " e.seq, e.name, e.labels, e.leaves"
+    " FROM sessions s LEFT JOIN session_sources e ON e.session = s.id AND e.seq > ?"
+    " WHERE s.id = ? ORDER BY e.seq"
+)
+
+
+def _remembered(session_id: str, rows: Sequence[tuple[Any, ...]]) -> Remembered:
+    if not rows:
+        return Remembered(0, False, 1, ())
+    version, overflowed, first = int(rows[0][0]), bool(rows[0][1]), rows[0][2]
+    entries = tuple(
+        (int(seq), Source(str(name), tuple(json.loads(labels)), tuple(json.loads(leaves))))
+        for _, _, _, seq, name, labels, leaves in rows
+        if seq is not None
+    )
+    return Remembered(version, overflowed, version + 1 if first is None else int(first), entries)
 
 
 def _connect(path: str, timeout: float) -> sqlite3.Connection:

@@ -1,0 +1,672 @@
+"""Argument provenance: where each argument's value could have come from.
+
+A session remembers its content as *sources* (`warded.model.Source`): text
+the host declares trusted (`Gate.trust`, source `user` or another name),
+the arguments of calls a human approved (`approved`) and every tool result
+the model received (`tool:<name>`, with the labels it gave the session).
+For a call, each string leaf of an argument gets the set of source names it
+can be found in, plus the labels of the tool outputs it is found in; an
+argument's set is the intersection of its leaves' sets. docs/provenance.md
+states the rules for policy authors; in short:
+
+* Strict match (gives the source's name and labels). Both sides are
+  percent-decoded (up to three rounds), NFKC-normalized and case-folded, then
+  cut into *chunks*: maximal runs of letters, digits and `@ . + - _ ~ %`
+  (a chunk's leading and trailing dots dropped). A value matches a source
+  when its chunk sequence occurs, contiguous and whole, inside one of the
+  source's strings, and either is that whole string or has at least
+  `MIN_PART` characters. In trusted sources (names that are not `tool:`),
+  numbers written in groups also match written together and the other way
+  round ("GB29 NWBK 6016" = "GB29NWBK6016"): a run of chunks of ASCII letters,
+  digits and `+` with at least four digits.
+* Loose match (gives only the source's labels, never its name). Both sides
+  also lose everything but letters and digits after look-alike folding
+  (`warded.scanners.normalize.fold`: invisible characters dropped, accents
+  dropped, Cyrillic and Greek look-alikes read as Latin); a value of at least
+  `MIN_PART` such characters matches any tool output that carries labels and
+  contains it anywhere. So spacing, separators, zero-width characters and
+  look-alike letters never hide that a value was in untrusted content, and
+  never make a value look trusted.
+* URLs (parsed with `urllib.parse`): a URL that is only a scheme and a host
+  is matched as its host; any other URL must be found whole, and its host
+  found in a tool output adds that output's labels. The hosts of URLs in
+  sources are remembered beside them.
+* A session whose content was not all remembered (the size bound evicted
+  some, or a result could not be viewed) adds `untrusted` to every leaf.
+
+Matching is index lookups, not scans: each session's index is built once per
+remembered version and extended as sources are added (`Index`, `Indexes`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import re
+import threading
+import unicodedata
+from collections import OrderedDict, deque
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+import cedarpy
+
+from warded.model import Remembered, Source
+from warded.policy.bundle import PolicyBundle
+from warded.policy.schema import Record, Schema, UnsupportedSchema, read_schema
+from warded.scanners.normalize import fold
+
+LIMIT = 262_144  # characters of remembered content per session (oldest first out)
+MIN_PART = 5  # characters a value needs to match inside a longer string
+UNTRUSTED = "untrusted"
+USER = "user"
+APPROVED = "approved"
+TOOL = "tool:"
+MAX_PROBES = 256  # candidate positions checked per lookup before falling back to a scan
+CACHE_SESSIONS = 256  # session indexes kept in memory per gate
+
+_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
+_CHUNK = re.compile(r"[\w@+\-~%](?:[\w@.+\-~%]*[\w@+\-~%])?")  # no dot at either end
+_GROUPED = re.compile(r"[0-9a-z+]+\Z")
+_DIGITS = re.compile(r"[0-9]")
+_ALNUM_ONLY = re.compile(r"[\W_]+")
+_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")
+_SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
+_GRAM = 4  # loose index: grams of this length ...
+_STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
+_JOIN = 8  # longest run of grouped chunks a trusted source joins
+
+
+def check_source(name: object) -> str:
+    """A trusted source's name as the host declares it; ValueError if it is not one."""
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise ValueError(
+            f"a trusted source is named in lowercase letters, digits, '_' and '-', starting "
+            f"with a letter (like 'user'); got {name!r}"
+        )
+    if name == UNTRUSTED or name.startswith("tool"):
+        raise ValueError(f"{name!r} cannot name a trusted source: it names tool output or a label")
+    return name
+
+
+def leaves(value: Any) -> Iterator[str]:
+    """The strings of a JSON-like value a source keeps: string values, keys, numbers."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, bool) or value is None:
+        return
+    elif isinstance(value, int | float):
+        yield str(value)
+    elif isinstance(value, Mapping):
+        for k, v in value.items():
+            yield str(k)
+            yield from leaves(v)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from leaves(item)
+
+
+def strings(value: Any) -> Iterator[str]:
+    """The string leaves of an argument's value (what provenance is computed for)."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, Mapping):
+        for v in value.values():
+            yield from strings(v)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            yield from strings(item)
+
+
+# -- normalization ------------------------------------------------------------------
+
+
+def strict(text: str) -> str:
+    """Percent-decoded (three rounds at most), NFKC-normalized and case-folded."""
+    for _ in range(3):
+        if "%" not in text:
+            break
+        decoded = unquote(text)
+        if decoded == text:
+            break
+        text = decoded
+    if text.isascii():
+        return text.lower()
+    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
+
+
+def chunks(normalized: str) -> list[str]:
+    """A strict-normalized string cut into chunks (module docstring)."""
+    return _CHUNK.findall(normalized)
+
+
+def loose(normalized: str) -> str:
+    """A strict-normalized string look-alike folded, with only letters and digits kept."""
+    return _ALNUM_ONLY.sub("", fold(normalized).text)
+
+
+def _hosts(normalized: str) -> list[str]:
+    """The hosts of the URLs in a strict-normalized string, also IDNA-decoded."""
+    found: list[str] = []
+    if "://" not in normalized:
+        return found
+    for m in _URL.finditer(normalized):
+        host = _host(m.group())
+        if host:
+            found.extend(_spellings(host))
+    return found
+
+
+def _host(url: str) -> str | None:
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:
+        return None
+    return host.rstrip(".") if host else None
+
+
+def _spellings(host: str) -> list[str]:
+    """A host as written and, if it is IDNA (`xn--`), decoded."""
+    if "xn--" not in host:
+        return [host]
+    try:
+        return [host, strict(host.encode("ascii").decode("idna"))]
+    except (UnicodeError, ValueError):
+        return [host]
+
+
+def _as_url(normalized: str) -> tuple[str, bool] | None:
+    """(host, whether the URL is nothing but a scheme and a host) for a URL value."""
+    text = normalized.strip()
+    if "://" not in text:
+        if "@" in text or not _SCHEMELESS.match(text):
+            return None
+        text = "http://" + text
+    try:
+        parts = urlsplit(text)
+        port = parts.port
+    except ValueError:
+        return None
+    host = parts.hostname
+    if not host or not parts.scheme:
+        return None
+    bare = (
+        port is None
+        and parts.username is None
+        and parts.password is None
+        and parts.path in ("", "/")
+        and not parts.query
+        and not parts.fragment
+        and "@" not in parts.netloc
+    )
+    return host.rstrip("."), bare
+
+
+# -- the index ------------------------------------------------------------------------
+
+STRICT, LOOSE = 2, 1
+MEMO = 4096  # values whose outcomes an index remembers
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A value as matching reads it: its chunks, its loose key, and for a URL that is
+    more than a scheme and a host, its host prepared the same way."""
+
+    chunks: list[str]
+    key: str
+    host: _Prepared | None = None
+
+
+@functools.lru_cache(maxsize=MEMO)
+def _prepare(value: str) -> _Prepared:
+    normalized = strict(value)
+    url = _as_url(normalized)
+    if url is not None and url[1]:
+        normalized = url[0]
+    host = None
+    if url is not None and not url[1]:
+        host = _Prepared(chunks(url[0]), loose(url[0]))
+    return _Prepared(chunks(normalized), loose(normalized), host)
+
+
+class _Group:
+    """Everything remembered under one (source name, labels).
+
+    Positions only grow. Evicting a source moves the group's floors past it:
+    what lies below them is dead and skipped, and the group is rebuilt from
+    its live sources once most of it is dead.
+    """
+
+    __slots__ = (
+        "_length",
+        "_pieces",
+        "_text",
+        "adds",
+        "evicts",
+        "flat",
+        "floor",
+        "floor_loose",
+        "grams",
+        "joins",
+        "labels",
+        "live",
+        "name",
+        "short",
+        "spans",
+        "tags",
+        "trusted",
+        "where",
+    )
+
+    def __init__(self, name: str, labels: tuple[str, ...]) -> None:
+        self.name = name
+        self.labels = labels
+        self.tags = frozenset((name, *labels))
+        self.trusted = not name.startswith(TOOL)
+        self.flat: list[str | None] = [None]  # chunks, None between strings
+        self.where: dict[str, list[int]] = {}  # chunk -> positions in flat
+        self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> last position
+        self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
+        self._pieces: list[str] = []  # appended to it, not joined yet
+        self._length = 1
+        self.grams: dict[str, list[int]] = {}  # its grams at every _STEP-th position
+        self.short: dict[str, int] = {}  # its strings shorter than MIN_PART -> last position
+        self.spans: deque[tuple[int, int, int]] = deque()  # (seq, flat end, loose end)
+        self.floor = 0  # positions in flat below it are evicted
+        self.floor_loose = 0  # ... and in the loose text
+        self.live = 0  # characters of live sources
+        self.adds = 0  # sources added so far
+        self.evicts = 0  # evictions so far
+
+    def add(self, seq: int, source: Source) -> None:
+        for leaf in source.leaves:
+            normalized = strict(leaf)
+            self._add_chunks(chunks(normalized))
+            for host in _hosts(normalized):
+                self._add_chunks(chunks(host))
+            if self.labels:
+                self._add_loose(loose(normalized))
+        self.spans.append((seq, len(self.flat), self._length))
+        self.live += source.size
+        self.adds += 1
+
+    def evict(self, first: int, sizes: Mapping[int, int]) -> None:
+        """Forget the sources numbered below `first`."""
+        spans = self.spans
+        while spans and spans[0][0] < first:
+            seq, self.floor, self.floor_loose = spans.popleft()
+            self.live -= sizes[seq]
+            self.evicts += 1
+
+    @property
+    def dead(self) -> bool:
+        """Whether most of it is evicted (time to rebuild from the live sources)."""
+        return self.floor > 4096 and self.floor * 2 > len(self.flat)
+
+    def _add_chunks(self, cs: list[str]) -> None:
+        if not cs:
+            return
+        flat = self.flat
+        start = len(flat)
+        flat.extend(cs)
+        flat.append(None)
+        where = self.where
+        for i, c in enumerate(cs, start):
+            if c in where:
+                where[c].append(i)
+            else:
+                where[c] = [i]
+        if self.trusted:
+            self._add_joins(cs, start)
+
+    def _add_joins(self, cs: list[str], start: int) -> None:
+        for i in range(len(cs)):
+            if not _GROUPED.match(cs[i]):
+                continue
+            joined = cs[i]
+            for j in range(i + 1, min(i + _JOIN, len(cs))):
+                if not _GROUPED.match(cs[j]):
+                    break
+                joined += cs[j]
+                if len(_DIGITS.findall(joined)) >= 4:
+                    self.joins[joined] = start + i
+
+    def _add_loose(self, key: str) -> None:
+        if not key:
+            return
+        base = self._length
+        if len(key) < MIN_PART:
+            self.short[key] = base
+        self._pieces.append(key + "\x00")
+        self._length += len(key) + 1
+        grams = self.grams
+        first = base + (-base % _STEP)
+        for p in range(first, base + len(key) - _GRAM + 1, _STEP):
+            gram = key[p - base : p - base + _GRAM]
+            if gram in grams:
+                grams[gram].append(p)
+            else:
+                grams[gram] = [p]
+
+    @property
+    def text(self) -> str:
+        if self._pieces:
+            self._text = "".join([self._text, *self._pieces])
+            self._pieces = []
+        return self._text
+
+    # -- lookups --
+
+    def match(self, value: _Prepared) -> int:
+        """STRICT if the value is found here as the module docstring says, LOOSE if only
+        its respelling or its URL's host is (labelled groups only), else 0."""
+        cs = value.chunks
+        if cs and (self.strict_match(cs) or (self.trusted and self.joined_match(cs))):
+            return STRICT
+        if not self.labels:
+            return 0
+        if self.loose_match(value.key):
+            return LOOSE
+        host = value.host
+        if host is not None and (self.strict_match(host.chunks) or self.loose_match(host.key)):
+            return LOOSE
+        return 0
+
+    def strict_match(self, cs: list[str]) -> bool:
+        """Whether the chunk sequence occurs whole in one live string (module docstring)."""
+        m = len(cs)
+        best: list[int] | None = None
+        offset = 0
+        where = self.where
+        for k, c in enumerate(cs):
+            found = where.get(c)
+            if found is None:
+                return False
+            if best is None or len(found) < len(best):
+                best, offset = found, k
+        assert best is not None
+        long_enough = sum(len(c) for c in cs) >= MIN_PART
+        flat, floor = self.flat, self.floor + offset
+        probes = best if len(best) <= MAX_PROBES else best[-MAX_PROBES:]
+        for q in reversed(probes):  # newest first; below the floor all are dead
+            if q < floor:
+                return False
+            p = q - offset
+            if flat[p : p + m] != cs:
+                continue
+            if long_enough or (flat[p - 1] is None and flat[p + m] is None):
+                return True
+        if len(best) > MAX_PROBES:
+            return self._strict_scan(cs, long_enough)
+        return False
+
+    def _strict_scan(self, cs: list[str], long_enough: bool) -> bool:
+        flat, m = self.flat, len(cs)
+        for p in self.where.get(cs[0], ()):
+            whole = flat[p - 1] is None and flat[p + m] is None
+            if p >= self.floor and flat[p : p + m] == cs and (long_enough or whole):
+                return True
+        return False
+
+    def joined_match(self, cs: list[str]) -> bool:
+        """Trusted sources: a grouped number written together or apart."""
+        if not all(_GROUPED.match(c) for c in cs):
+            return False
+        joined = "".join(cs)
+        if len(_DIGITS.findall(joined)) < 4:
+            return False
+        if self.joins.get(joined, -1) >= self.floor:
+            return True
+        return len(cs) > 1 and self.strict_match([joined])
+
+    def loose_match(self, key: str) -> bool:
+        """Whether the loose key occurs in a live string of this (labelled) group."""
+        n = len(key)
+        if n < MIN_PART:
+            return self.short.get(key, -1) >= self.floor_loose
+        grams = self.grams
+        for residue in range(_STEP):
+            best: list[int] | None = None
+            at = 0
+            for j in range(residue, n - _GRAM + 1, _STEP):
+                found = grams.get(key[j : j + _GRAM])
+                if found is None:
+                    best = None
+                    break
+                if best is None or len(found) < len(best):
+                    best, at = found, j
+            if best is None:
+                continue
+            if len(best) > MAX_PROBES:
+                return self.text.find(key, self.floor_loose) >= 0
+            text, floor = self.text, self.floor_loose + at
+            for q in reversed(best):
+                if q < floor:
+                    break
+                if text.startswith(key, q - at):
+                    return True
+        return False
+
+
+_Decided = tuple[int, "_Group", int, int]
+
+
+class Index:
+    """What one session remembers, indexed for matching; extended as sources are added."""
+
+    def __init__(self) -> None:
+        self.version = 0
+        self.first = 1
+        self.overflowed = False
+        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
+        self._entries: deque[tuple[int, Source]] = deque()
+        self._sizes: dict[int, int] = {}
+        # per value, per group: (outcome, the group, its adds and evicts when decided)
+        self._memo: OrderedDict[str, dict[tuple[str, tuple[str, ...]], _Decided]] = OrderedDict()
+        self.lock = threading.Lock()  # held by `Indexes` around every use
+
+    @classmethod
+    def of(cls, remembered: Remembered) -> Index:
+        index = cls()
+        index.update(remembered)
+        return index
+
+    @property
+    def size(self) -> int:
+        """Characters of the live sources."""
+        return sum(g.live for g in self._groups.values())
+
+    def update(self, remembered: Remembered) -> None:
+        """Take in what a store returned for sources after `self.version`."""
+        for seq, source in remembered.entries:
+            if seq > self.version:
+                self._add(seq, source)
+        first = remembered.first
+        if first > self.first:
+            entries = self._entries
+            gone = []
+            while entries and entries[0][0] < first:
+                gone.append(entries.popleft()[0])
+            for key, group in list(self._groups.items()):
+                group.evict(first, self._sizes)
+                if not group.spans:
+                    del self._groups[key]
+                elif group.dead:
+                    self._groups[key] = self._rebuilt(key)
+            for seq in gone:
+                del self._sizes[seq]
+            self.first = first
+        self.version = max(self.version, remembered.version)
+        self.overflowed = self.overflowed or remembered.overflowed
+
+    def _add(self, seq: int, source: Source) -> None:
+        key = (source.name, tuple(sorted(source.labels)))
+        group = self._groups.get(key)
+        if group is None:
+            group = self._groups[key] = _Group(*key)
+        group.add(seq, source)
+        self._entries.append((seq, source))
+        self._sizes[seq] = source.size
+
+    def _rebuilt(self, key: tuple[str, tuple[str, ...]]) -> _Group:
+        group = _Group(*key)
+        for seq, source in self._entries:
+            if (source.name, tuple(sorted(source.labels))) == key:
+                group.add(seq, source)
+        return group
+
+    def sources_of(self, value: str) -> frozenset[str]:
+        """The sources (and labels) a string can be found in (module docstring)."""
+        memo = self._memo.get(value)
+        if memo is None:
+            memo = self._memo[value] = {}
+            if len(self._memo) > MEMO:
+                self._memo.popitem(last=False)
+        prepared: _Prepared | None = None
+        tags: set[str] = set()
+        for key, group in self._groups.items():
+            known = memo.get(key)
+            # adding can only make a value found, evicting only make it lost
+            if (
+                known is not None
+                and known[1] is group
+                and ((known[2] == group.adds or known[0] == STRICT) and known[3] == group.evicts)
+            ):
+                outcome = known[0]
+            else:
+                if prepared is None:
+                    prepared = _prepare(value)
+                outcome = group.match(prepared)
+                memo[key] = (outcome, group, group.adds, group.evicts)
+            if outcome == STRICT:
+                tags |= group.tags
+            elif outcome == LOOSE:
+                tags.update(group.labels)
+        if self.overflowed:
+            tags.add(UNTRUSTED)
+        return frozenset(tags)
+
+    def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
+        """`context.provenance` for the declared argument names: per argument, the
+        intersection of its string leaves' sets (`[]` when it has none)."""
+        out: dict[str, list[str]] = {}
+        for name in names:
+            common: frozenset[str] | None = None
+            for leaf in strings(args.get(name)):
+                found = self.sources_of(leaf)
+                common = found if common is None else common & found
+                if not common:
+                    break
+            out[name] = sorted(common) if common else []
+        return out
+
+
+class Indexes:
+    """The indexes of recently used sessions, kept current against a store's state."""
+
+    def __init__(self, size: int = CACHE_SESSIONS) -> None:
+        self._size = size
+        self._indexes: OrderedDict[str, Index] = OrderedDict()
+        self._lock = threading.Lock()
+
+    def advance(self, session_id: str, remembered: Remembered, count: int) -> None:
+        """Take in what this process just remembered (`Tx.remember`'s answer for `count`
+        sources), if the cached index was exactly where the store was before: then
+        nothing else was remembered in between, and no read is needed."""
+        with self._lock:
+            index = self._indexes.get(session_id)
+        if index is None:
+            return
+        with index.lock:
+            if index.version == remembered.version - count:
+                index.update(remembered)
+
+    def provenance(
+        self,
+        session_id: str,
+        version: int,
+        read: Callable[[int], Remembered],
+        args: Mapping[str, Any],
+        names: Iterable[str],
+    ) -> dict[str, list[str]]:
+        """`Index.provenance` on the session's index, brought to at least `version`
+        first; `read(after)` returns the store's `Remembered` for the sources
+        numbered after `after` (`Store.sources`). One session's index is used by
+        one thread at a time."""
+        with self._lock:
+            index = self._indexes.get(session_id)
+            if index is None:
+                index = self._indexes[session_id] = Index()
+                if len(self._indexes) > self._size:
+                    self._indexes.popitem(last=False)
+            else:
+                self._indexes.move_to_end(session_id)
+        with index.lock:
+            if index.version < version:
+                index.update(read(index.version))
+            return index.provenance(args, names)
+
+
+class Declarations:
+    """Per bundle version and tool, the argument names its action's context declares
+    under `provenance` (`{ to: Set<String>, ... }`); empty if it declares none."""
+
+    def __init__(self) -> None:
+        self._schemas: dict[str, Schema | None] = {}
+        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
+        self._lock = threading.Lock()
+
+    def names(
+        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        key = (bundle.version, tool)
+        found = self._names.get(key)
+        if found is None:
+            with self._lock:
+                if len(self._schemas) > 8:  # bundles come and go: keep the recent ones
+                    self._schemas.clear()
+                    self._names.clear()
+                found = self._names[key] = self._resolve(bundle, tool, parameters)
+        return found
+
+    def _resolve(
+        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
+    ) -> tuple[str, ...]:
+        uid = bundle.actions.get(tool)
+        if uid is None:
+            return ()
+        if bundle.version not in self._schemas:
+            try:
+                self._schemas[bundle.version] = read_schema(str(bundle.schema))
+            except UnsupportedSchema:
+                self._schemas[bundle.version] = None
+        schema = self._schemas[bundle.version]
+        if schema is None:
+            return _probed(bundle, uid, parameters)
+        action = schema.actions.get(uid)
+        declared = None if action is None else action.context.attrs.get("provenance")
+        if declared is None or not isinstance(declared[0], Record):
+            return ()
+        return tuple(sorted(declared[0].attrs))
+
+
+def _probed(
+    bundle: PolicyBundle, uid: tuple[str, str], parameters: Mapping[str, Any]
+) -> tuple[str, ...]:
+    """For a schema `warded.policy.schema` cannot read: which of the tool's parameters
+    the action declares under `provenance`, asked of Cedar's validator."""
+    properties = parameters.get("properties")
+    names = [n for n in properties if isinstance(n, str)] if isinstance(properties, Mapping) else []
+    action = f"{uid[0]}::{json.dumps(uid[1])}"
+    found = []
+    for name in names:
+        probe = (
+            f"permit(principal, action == {action}, resource) when "
+            f'{{ context.provenance[{json.dumps(name)}].contains("") }};'
+        )
+        if not cedarpy.validate_policies(probe, bundle.schema).errors:
+            found.append(name)
+    return tuple(sorted(found))
