@@ -25,9 +25,10 @@ import mcp_types as types
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 
 from warded.audit.record import AuditEntry, new_id
-from warded.errors import ToolDefinitionError, WardedError
+from warded.errors import BundleError, ToolDefinitionError, WardedError
 from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
+from warded.mcp.forwarded import Forwarded
 from warded.mcp.pins import Pins, flags, pin_of
 from warded.mcp.results import failed, refused
 from warded.mcp.upstream import Upstream
@@ -68,6 +69,7 @@ class Gateway:
         self._shown: dict[Principal, frozenset[str]] = {}
         self._buses: dict[Principal, InMemorySubscriptionBus] = {}
         self._listeners: dict[Principal, ListenHandler] = {}
+        self.forwarded = Forwarded(config, gate, self._upstreams, self.session)
 
     # -- upstreams ----------------------------------------------------------
 
@@ -109,6 +111,7 @@ class Gateway:
 
     async def _sync(self, upstream: Upstream) -> None:
         """List the upstream again and bring the gate's tools in line with the pins."""
+        await self.forwarded.sync(upstream)
         listed = await upstream.tools()
         present: set[str] = set()
         for tool in listed:
@@ -278,8 +281,14 @@ class Gateway:
                 await bus.publish(ToolsListChanged())
 
     async def reload(self) -> str:
-        """Reload the policy bundle (BundleError keeps the old one) and notify who is affected."""
+        """Reload the policy bundle (BundleError keeps the old one), and the shadow bundle if
+        the config names one, and notify who is affected."""
         version = self.gate.reload()
+        if self.config.shadow is not None:
+            try:
+                self.gate.shadow(self.config.shadow)
+            except BundleError as exc:
+                log.error("shadow bundle rejected, the previous one stays: %s", exc)
         await self.refresh()
         return version
 
@@ -294,6 +303,8 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     """A gateway for `config`: its policy directory, its store, its pins."""
     store: Store = MemoryStore() if config.store == ":memory:" else SQLiteStore(config.store)
     gate = Gate.from_directory(config.policies, store=store)
+    if config.shadow is not None:
+        gate.shadow(config.shadow)  # decided and logged beside the live bundle, never enforced
     pins = None
     if config.pins is not None:
         pins = Pins.read(config.pins)

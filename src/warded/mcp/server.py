@@ -57,6 +57,50 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
             principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
         )
 
+    async def list_resources(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        return types.ListResourcesResult(resources=await gateway.forwarded.resources(principal))
+
+    async def list_templates(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        found = await gateway.forwarded.templates(principal)
+        return types.ListResourceTemplatesResult(resource_templates=found)
+
+    async def read_resource(
+        ctx: ServerRequestContext[Gateway, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        principal = principal_of(ctx)
+        nonce = _attach(gateway, ctx, principal)
+        answer = await gateway.forwarded.read(
+            principal, str(params.uri), f"mcp:{nonce}:{ctx.request_id}"
+        )
+        await gateway.refresh(principal)
+        return answer
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        return types.ListPromptsResult(prompts=gateway.forwarded.prompts(principal))
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Gateway, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        principal = principal_of(ctx)
+        nonce = _attach(gateway, ctx, principal)
+        answer = await gateway.forwarded.prompt(
+            principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
+        )
+        await gateway.refresh(principal)
+        return answer
+
     async def listen(
         ctx: ServerRequestContext[Gateway, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
@@ -67,6 +111,9 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
     ) -> types.EmptyResult:
         return types.EmptyResult()  # the gateway sends no log messages downstream
 
+    upstreams = gateway.config.upstreams.values()
+    resources = any(u.resources for u in upstreams)
+    prompts = any(u.prompts for u in upstreams)
     server: Server[Gateway] = Server(
         "warded-mcp",
         version=_version(),
@@ -75,6 +122,11 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         on_list_tools=_guarded(list_tools),
         on_call_tool=_guarded(call_tool),
         on_subscriptions_listen=_guarded(listen),
+        on_list_resources=_guarded(list_resources) if resources else None,
+        on_list_resource_templates=_guarded(list_templates) if resources else None,
+        on_read_resource=_guarded(read_resource) if resources else None,
+        on_list_prompts=_guarded(list_prompts) if prompts else None,
+        on_get_prompt=_guarded(get_prompt) if prompts else None,
     )
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
     return server

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -51,7 +52,9 @@ class Upstream:
             tasks = await stack.enter_async_context(anyio.create_task_group())
             self._client = client
             tools = client.server_capabilities.tools
-            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools and tools.list_changed:
+            prompts = client.server_capabilities.prompts
+            changes = (tools and tools.list_changed) or (prompts and prompts.list_changed)
+            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and changes:
                 tasks.start_soon(self._listen, client)
             try:
                 yield self
@@ -108,15 +111,67 @@ class Upstream:
         """Forward one call; the upstream's own error results come back as they are."""
         return await self.client.session.call_tool(name, arguments)
 
+    async def resources(self) -> list[types.Resource]:
+        """Every resource the upstream lists now (all pages); none if it offers none."""
+        if self.client.server_capabilities.resources is None:
+            return []
+        found: list[types.Resource] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_resources(cursor=cursor)
+            found.extend(page.resources)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(f"upstream {self.id}: resources/list did not end in {MAX_PAGES} pages")
+
+    async def resource_templates(self) -> list[types.ResourceTemplate]:
+        """Every resource template the upstream lists now (all pages)."""
+        if self.client.server_capabilities.resources is None:
+            return []
+        found: list[types.ResourceTemplate] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_resource_templates(cursor=cursor)
+            found.extend(page.resource_templates)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(
+            f"upstream {self.id}: resources/templates/list did not end in {MAX_PAGES} pages"
+        )
+
+    async def read(self, uri: str) -> types.ReadResourceResult:
+        return await self.client.session.read_resource(uri)
+
+    async def prompts(self) -> list[types.Prompt]:
+        """Every prompt the upstream lists now (all pages); none if it offers none."""
+        if self.client.server_capabilities.prompts is None:
+            return []
+        found: list[types.Prompt] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_prompts(cursor=cursor)
+            found.extend(page.prompts)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(f"upstream {self.id}: prompts/list did not end in {MAX_PAGES} pages")
+
+    async def prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
+        return await self.client.session.get_prompt(name, arguments)
+
     async def _message(self, message: types.ServerNotification | Exception) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
+        if isinstance(
+            message, types.ToolListChangedNotification | types.PromptListChangedNotification
+        ):
             await self._changed()
         elif isinstance(message, Exception):
             log.warning("upstream %s: transport error: %s", self.id, type(message).__name__)
 
     async def _listen(self, client: Client) -> None:
         try:
-            async with client.listen(tools_list_changed=True) as events:
+            async with client.listen(tools_list_changed=True, prompts_list_changed=True) as events:
                 async for _ in events:
                     await self._changed()
         except Exception as exc:
@@ -129,14 +184,25 @@ class Upstream:
             log.exception("upstream %s: handling a tool list change failed", self.id)
 
 
-async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, list[types.Tool]]:
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one upstream offers: its tools, and its prompts if the config forwards them."""
+
+    tools: list[types.Tool]
+    prompts: list[types.Prompt]
+    resources: bool
+
+
+async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
     """Connect to every upstream once and return what each lists (for `pin` and `schema`)."""
 
     async def ignore(_: Upstream) -> None:
         return None
 
-    listed: dict[str, list[types.Tool]] = {}
+    listed: dict[str, Listing] = {}
     for uid, config in configs.items():
         async with Upstream(config, ignore).connect() as upstream:
-            listed[uid] = await upstream.tools()
+            tools = await upstream.tools()
+            prompts = await upstream.prompts() if config.prompts else []
+            listed[uid] = Listing(tools, prompts, config.resources)
     return listed
