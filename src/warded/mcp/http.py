@@ -8,6 +8,12 @@ describes, served at `/.well-known/oauth-protected-resource<path>`. The SDK's
 session manager binds an MCP session to the credential that opened it: a
 request bearing another credential gets the same 404 as an unknown session.
 The client's token is never sent upstream.
+
+Responses are plain JSON, not a one-event SSE stream: a client reads a JSON
+body to its end and keeps the connection, where the SDK clients close an
+SSE response after its one event, and with it the connection (a new TCP
+connection per call). Notifications (`list_changed`) go on the standalone
+GET stream (handshake era) or `subscriptions/listen` (2026-07-28).
 """
 
 from __future__ import annotations
@@ -73,7 +79,7 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
     if anonymous is not None:
         open_server = build_server(gateway, lambda ctx: anonymous)
         return open_server.streamable_http_app(
-            streamable_http_path=config.http.path, host=config.http.host
+            streamable_http_path=config.http.path, host=config.http.host, json_response=True
         )
     server = build_server(gateway, principal_of)
     resource = config.http.resource_url(port)
@@ -87,12 +93,21 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
         host=config.http.host,
         auth=auth,
         token_verifier=CredentialVerifier(config.credentials),
+        json_response=True,
     )
 
 
 def bind(config: GatewayConfig) -> socket.socket:
-    """The listening socket (port 0 picks a free port; read it from the socket)."""
-    return socket.create_server((config.http.host, config.http.port))
+    """The listening socket (port 0 picks a free port; read it from the socket).
+
+    With TCP_NODELAY, which accepted connections inherit: asyncio sets it only
+    on sockets made with `IPPROTO_TCP`, and `create_server` makes them with
+    protocol 0, so a response's headers and body, written apart, would wait
+    out the client's delayed ACK (40 ms) on every reused connection.
+    """
+    sock = socket.create_server((config.http.host, config.http.port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def serve_http(gateway: Gateway, config: GatewayConfig, sock: socket.socket) -> None:
