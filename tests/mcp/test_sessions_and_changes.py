@@ -137,6 +137,10 @@ async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(tmp_
         ("web__weather", "definition changed since it was first seen")
     ]
     assert quarantined[0]["pinned"] != quarantined[0]["seen"]
+    # shifty (the Python SDK) speaks the stateless protocol upstream: the change came
+    # as a subscriptions/listen event, not a list_changed notification
+    started = [e for e in events if e["event"] == "mcp.start"]
+    assert started[0]["protocols"] == {"web": "2026-07-28"}
 
 
 async def test_a_pinned_gateway_quarantines_what_differs_from_the_pins_file(tmp_path: Path) -> None:

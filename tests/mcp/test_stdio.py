@@ -51,6 +51,7 @@ async def test_only_permitted_tools_are_listed_and_allowed_calls_return_the_upst
     config: Path, shared: Path, mode: str
 ) -> None:
     async with stdio_gateway(config, mode=mode) as client:
+        downstream = client.protocol_version
         names = {t.name for t in (await client.list_tools()).tools}
         assert "fs__read_text_file" in names
         assert "fs__write_file" in names
@@ -58,6 +59,8 @@ async def test_only_permitted_tools_are_listed_and_allowed_calls_return_the_upst
         result = await client.call_tool("fs__read_text_file", {"path": str(shared / "welcome.txt")})
     assert not result.is_error
     assert _text(result) == "hello\n"
+    # both generations downstream: the handshake, or the stateless protocol when asked
+    assert downstream == ("2025-11-25" if mode == "legacy" else "2026-07-28")
 
 
 @pytest.mark.requirement("G2")
@@ -110,6 +113,8 @@ async def test_write_outside_the_policy_is_refused_nothing_is_written_and_the_au
     assert [o["outcome"] for o in outcomes] == ["ok"]
     started = [r for r in records if r["kind"] == "event" and r["detail"]["event"] == "mcp.start"]
     assert started[0]["detail"]["tools"]["fs__write_file"]["upstream"] == "fs"
+    # server-filesystem (TypeScript SDK 1.x) speaks the handshake era upstream
+    assert started[0]["detail"]["protocols"] == {"fs": "2025-11-25"}
 
 
 async def test_the_clients_roots_never_reach_the_upstream(

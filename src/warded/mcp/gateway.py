@@ -91,6 +91,7 @@ class Gateway:
                 "mcp.start",
                 {
                     "upstreams": sorted(self._upstreams),
+                    "protocols": {u: up.protocol_version for u, up in self._upstreams.items()},
                     "tools": {
                         n: {"upstream": e.upstream, "tool": e.tool.name, "pin": e.pin}
                         for n, e in sorted(self._exposed.items())
