@@ -31,6 +31,50 @@ from warded.mcp.config import UpstreamConfig
 
 log = logging.getLogger("warded.mcp")
 MAX_PAGES = 100
+DRAIN_SECONDS = 0.5  # how long a closed SSE response may take to end before its connection goes
+
+
+class _KeepAlive(httpx2.AsyncBaseTransport):
+    """Keeps the connection of a POST answered with SSE.
+
+    The SDK client closes such a response as soon as its JSON-RPC response
+    event arrived, before the server's end of the stream, so the connection
+    cannot be reused and every call pays a new TCP connection. Servers end
+    the stream right after that event; reading the rest before closing (off
+    the caller's path: the response has been delivered by then) lets the
+    pool keep the connection.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if request.method == "POST" and sse and isinstance(response.stream, httpx2.AsyncByteStream):
+            response.stream = _Drained(response.stream)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Drained(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._inner:
+            yield part
+
+    async def aclose(self) -> None:
+        try:
+            with anyio.move_on_after(DRAIN_SECONDS):
+                async for _ in self._inner:
+                    pass
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._inner.aclose()
 
 
 class Upstream:
@@ -81,7 +125,11 @@ class Upstream:
         assert c.url is not None
         token = c.bearer()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+        http = httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            transport=_KeepAlive(httpx2.AsyncHTTPTransport()),
+        )
         stack.push_async_callback(http.aclose)
         return Client(streamable_http_client(c.url, http_client=http), **options)
 
