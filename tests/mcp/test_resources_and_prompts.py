@@ -10,12 +10,14 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import warnings
 from pathlib import Path
 from typing import Any
 
+import anyio
 import mcp_types as types
 import pytest
-from mcp.shared.exceptions import MCPError
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_helpers import WAIT, audit_records, node_bin, stdio_gateway, write_config
 
 pytestmark = pytest.mark.anyio
@@ -39,6 +41,9 @@ when {{ context.args.city == "Oslo" }};
 
 @id("tools.echo")
 permit (principal == Agent::"desktop", action == Action::"ev__echo", resource);
+
+@id("tools.updates")
+permit (principal == Agent::"desktop", action == Action::"ev__toggle-subscriber-updates", resource);
 """
 
 
@@ -164,3 +169,38 @@ async def test_prompts_are_listed_when_permitted_and_each_get_is_decided_with_it
         ("ev--prompt--args-prompt", "allow"),
         ("ev--prompt--args-prompt", "deny"),
     ]
+
+
+async def test_a_subscription_is_allowed_only_where_a_read_is_and_updates_reach_the_subscriber(
+    tmp_path: Path,
+) -> None:
+    config = _config(tmp_path, resources=True, prompts=True)
+    updates: list[str] = []
+    arrived = anyio.Event()
+
+    async def messages(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            arrived.set()
+
+    async with stdio_gateway(config, mode="legacy", message_handler=messages) as client:
+        assert client.server_capabilities.resources is not None
+        assert client.server_capabilities.resources.subscribe
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)  # removed in 2026-07-28
+            await client.subscribe_resource(f"{DOCS}features.md")
+            with pytest.raises(MCPError) as refused:
+                await client.subscribe_resource(f"{DOCS}startup.md")
+        # server-everything sends an update for every subscribed URI when this is toggled on
+        started = await client.call_tool("ev__toggle-subscriber-updates", {})
+        assert not started.is_error
+        with anyio.fail_after(WAIT):
+            await arrived.wait()
+    assert _refusal_of(refused.value)["code"] == "not_permitted"
+    assert set(updates) == {f"{DOCS}features.md"}
+    events = [
+        r["detail"]
+        for r in audit_records(tmp_path / "audit.db")
+        if r["kind"] == "event" and r["detail"]["event"] == "mcp.resource_subscribe"
+    ]
+    assert [(e["uri"], e["upstream"]) for e in events] == [(f"{DOCS}features.md", "ev")]

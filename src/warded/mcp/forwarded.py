@@ -15,7 +15,10 @@ upstream's `labels`, like its tools.
 A refused read or get — and a URI or prompt name that no upstream owns —
 is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
-answer. Subscriptions to resource updates are not forwarded.
+answer. A subscription to a resource's updates (handshake-era clients and
+upstreams) is allowed when a read of it would be, audited as an event, and
+forwarded upstream once per URI; each update is passed on to the
+connections that subscribed, while a read of it is still allowed to them.
 """
 
 from __future__ import annotations
@@ -48,6 +51,7 @@ URI = {
     "required": ["uri"],
     "additionalProperties": False,
 }
+Updated = Callable[[str], Awaitable[None]]
 NOWHERE = "--unknown--"  # never a registered name: the gate's uniform unknown_tool answer
 
 
@@ -83,6 +87,7 @@ class Forwarded:
         gate: Gate,
         upstreams: Mapping[str, Upstream],
         session_of: Callable[[Principal], Session],
+        audit: Callable[[str, Mapping[str, Any]], None],
     ) -> None:
         self.config = config
         self.gate = gate
@@ -91,6 +96,9 @@ class Forwarded:
         self._owner: dict[str, str] = {}  # resource URI -> upstream id, from listings
         self._prompts: dict[str, types.Prompt] = {}  # action -> the prompt as listed upstream
         self._reading: set[str] = set()  # upstreams whose resource action is registered
+        # resource URI -> connection -> (its principal, how to tell it the resource changed)
+        self._subscribers: dict[str, dict[int, tuple[Principal, Updated]]] = {}
+        self.audit = audit
 
     # -- keeping the gate's actions in line with the upstreams ----------------
 
@@ -207,6 +215,51 @@ class Forwarded:
         if isinstance(result, Refusal | ToolFailure):
             raise refusal_error(result)
         return types.ReadResourceResult.model_validate(result)
+
+    async def subscribe(
+        self, principal: Principal, uri: str, connection: int, updated: Updated
+    ) -> None:
+        """Pass a resource's updates to this connection, if a read of it would be allowed."""
+        owner = await self._route(uri)
+        action = NOWHERE if owner is None else resource_action(owner)
+        answer = self.gate.decide(principal, action, {"uri": uri}, self._session_of(principal))
+        if isinstance(answer, Refusal):
+            raise refusal_error(answer)
+        assert owner is not None
+        subscribers = self._subscribers.setdefault(uri, {})
+        if not subscribers:
+            await self._upstreams[owner].subscribe(uri, on=True)
+        subscribers[connection] = (principal, updated)
+        self.audit(
+            "mcp.resource_subscribe",
+            {"principal": str(principal), "upstream": owner, "uri": uri},
+        )
+
+    async def unsubscribe(self, uri: str, connection: int) -> None:
+        """Stop passing a resource's updates to this connection."""
+        subscribers = self._subscribers.get(uri, {})
+        if subscribers.pop(connection, None) is None or subscribers:
+            return
+        del self._subscribers[uri]
+        owner = await self._route(uri)
+        if owner is not None:
+            await self._upstreams[owner].subscribe(uri, on=False)
+
+    async def forget(self, connection: int) -> None:
+        """A connection closed: drop its subscriptions."""
+        for uri in [u for u, s in self._subscribers.items() if connection in s]:
+            await self.unsubscribe(uri, connection)
+
+    async def updated(self, upstream: Upstream, uri: str) -> None:
+        """An upstream says a resource changed: tell who subscribed and may still read it."""
+        action = resource_action(upstream.id)
+        for principal, tell in list(self._subscribers.get(uri, {}).values()):
+            answer = self.gate.decide(principal, action, {"uri": uri}, self._session_of(principal))
+            if not isinstance(answer, Refusal):
+                try:
+                    await tell(uri)
+                except Exception as exc:  # a connection without a channel for notifications
+                    log.warning("resource update not delivered: %s", type(exc).__name__)
 
     # -- prompts -----------------------------------------------------------------
 

@@ -69,7 +69,7 @@ class Gateway:
         self._shown: dict[Principal, frozenset[str]] = {}
         self._buses: dict[Principal, InMemorySubscriptionBus] = {}
         self._listeners: dict[Principal, ListenHandler] = {}
-        self.forwarded = Forwarded(config, gate, self._upstreams, self.session)
+        self.forwarded = Forwarded(config, gate, self._upstreams, self.session, self._audit)
 
     # -- upstreams ----------------------------------------------------------
 
@@ -78,7 +78,7 @@ class Gateway:
         """Connect every upstream and expose its tools; disconnect on exit."""
         async with contextlib.AsyncExitStack() as stack:
             for uid, upstream_config in self.config.upstreams.items():
-                upstream = Upstream(upstream_config, self._upstream_changed)
+                upstream = Upstream(upstream_config, self._upstream_changed, self.forwarded.updated)
                 try:
                     self._upstreams[uid] = await stack.enter_async_context(upstream.connect())
                 except Exception as exc:

@@ -31,6 +31,7 @@ PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal]
 P = TypeVar("P")
 R = TypeVar("R")
 _NONCE = "warded.connection"
+_SUBSCRIBED = "warded.subscribed"
 
 
 def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]:
@@ -83,6 +84,31 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         await gateway.refresh(principal)
         return answer
 
+    async def subscribe(
+        ctx: ServerRequestContext[Gateway, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        connection = _connection(ctx)
+        if connection is None:  # 2026-07-28 has no resources/subscribe
+            raise MCPError(types.METHOD_NOT_FOUND, "Method not found")
+        key = id(connection)
+        if _SUBSCRIBED not in connection.state:
+            connection.state[_SUBSCRIBED] = True
+            connection.exit_stack.push_async_callback(gateway.forwarded.forget, key)
+        await gateway.forwarded.subscribe(
+            principal, str(params.uri), key, connection.send_resource_updated
+        )
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Gateway, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        connection = _connection(ctx)
+        if connection is not None:
+            await gateway.forwarded.unsubscribe(str(params.uri), id(connection))
+        return types.EmptyResult()
+
     async def list_prompts(
         ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListPromptsResult:
@@ -125,6 +151,8 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         on_list_resources=_guarded(list_resources) if resources else None,
         on_list_resource_templates=_guarded(list_templates) if resources else None,
         on_read_resource=_guarded(read_resource) if resources else None,
+        on_subscribe_resource=_guarded(subscribe) if resources else None,
+        on_unsubscribe_resource=_guarded(unsubscribe) if resources else None,
         on_list_prompts=_guarded(list_prompts) if prompts else None,
         on_get_prompt=_guarded(get_prompt) if prompts else None,
     )
@@ -136,6 +164,14 @@ def initialization_options(server: Server[Gateway]) -> InitializationOptions:
     return server.create_initialization_options(NotificationOptions(tools_changed=True))
 
 
+def _connection(ctx: ServerRequestContext[Any, Any]) -> Any:
+    """A handshake-era connection (see `_attach`), or None for a stateless request."""
+    connection = getattr(ctx.session, "_connection", None)
+    if connection is None or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    return connection
+
+
 def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Principal) -> str:
     """A nonce for this connection; handshake-era connections are registered for list_changed.
 
@@ -143,8 +179,8 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
     state (`Context.connection` exists, but the runner hands handlers a
     `ServerRequestContext`), so it is read off the request's session.
     """
-    connection = getattr(ctx.session, "_connection", None)
-    if connection is None or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+    connection = _connection(ctx)
+    if connection is None:
         return new_id()  # a stateless request: nothing lasts beyond it
     state = connection.state
     nonce = state.get(_NONCE)

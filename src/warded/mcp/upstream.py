@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -25,6 +26,7 @@ import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.mcp.config import UpstreamConfig
@@ -81,11 +83,15 @@ class Upstream:
     """A live connection to one upstream server."""
 
     def __init__(
-        self, config: UpstreamConfig, on_change: Callable[[Upstream], Awaitable[None]]
+        self,
+        config: UpstreamConfig,
+        on_change: Callable[[Upstream], Awaitable[None]],
+        on_updated: Callable[[Upstream, str], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
         self._on_change = on_change
+        self._on_updated = on_updated
         self._client: Client | None = None
 
     @contextlib.asynccontextmanager
@@ -192,6 +198,15 @@ class Upstream:
     async def read(self, uri: str) -> types.ReadResourceResult:
         return await self.client.session.read_resource(uri)
 
+    async def subscribe(self, uri: str, *, on: bool) -> None:
+        """Subscribe to (or unsubscribe from) a resource's updates (handshake-era upstreams)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            if on:
+                await self.client.session.subscribe_resource(uri)
+            else:
+                await self.client.session.unsubscribe_resource(uri)
+
     async def prompts(self) -> list[types.Prompt]:
         """Every prompt the upstream lists now (all pages); none if it offers none."""
         if self.client.server_capabilities.prompts is None:
@@ -214,6 +229,12 @@ class Upstream:
             message, types.ToolListChangedNotification | types.PromptListChangedNotification
         ):
             await self._changed()
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            if self._on_updated is not None:
+                try:
+                    await self._on_updated(self, str(message.params.uri))
+                except Exception:
+                    log.exception("upstream %s: forwarding a resource update failed", self.id)
         elif isinstance(message, Exception):
             log.warning("upstream %s: transport error: %s", self.id, type(message).__name__)
 
