@@ -24,7 +24,10 @@ median added over direct, the client thread's CPU time per call
 threads, from /proc), and for the gateway the median time the gate's
 decision took (its audit records' `latency_us`: decide, and commit the
 record) and the median time the upstream took (the outcome records'
-`latency_us`). The load average is printed before and after.
+`latency_us`). Last, in this process, the gateway's own `call` (the gate,
+with its worker-thread hops and store commits, and the forward) against the
+bare upstream call on the same connection: what the gate adds with no MCP
+transport in front. The load average is printed before and after.
 """
 
 from __future__ import annotations
@@ -271,6 +274,54 @@ async def _http(folder: Path, calls: int) -> None:
     _rows("Streamable HTTP", paths, calls)
 
 
+async def _in_process(folder: Path, calls: int) -> None:
+    """The gateway's own `call` (the gate and its thread hops, no MCP transport in front)
+    against its upstream connection's call, in this process, interleaved."""
+    from warded.mcp.config import load
+    from warded.mcp.gateway import open_gateway
+
+    upstream = f'command = "{EVERYTHING}"'
+    for name, store in (("gateway.call, SQLite", "audit.db"), ("gateway.call, memory", ":memory:")):
+        config = load(_config(folder / name.split()[-1], upstream, store))
+        gateway = open_gateway(config)
+        principal = config.principal("bench")
+        async with gateway.running():
+            connection = gateway._upstreams["ev"]
+            direct: list[float] = []
+            gated: list[float] = []
+            for i in range(WARM_UP + calls):
+                for out, call in (
+                    (direct, connection.call("echo", {"message": f"hello {i}"})),
+                    (gated, gateway.call(principal, "ev__echo", {"message": "x"}, f"c{i}")),
+                )[:: 1 if i % 2 else -1]:
+                    started = time.perf_counter()
+                    result = await call
+                    if i >= WARM_UP:
+                        out.append(time.perf_counter() - started)
+                    assert not result.is_error, result
+        if store != ":memory:":
+            gateway.gate.store.close()
+        d, g = statistics.median(direct), statistics.median(gated)
+        print(
+            f"| in process | upstream call / {name} | {d * 1e3:.2f} / {g * 1e3:.2f} "
+            f"| | {(g - d) * 1e3:+.2f} | | | | |"
+        )
+
+
+def _fdatasync(folder: Path, times: int = 50) -> tuple[float, float]:
+    """Median and p99 ms of one page written and fdatasync'ed (what a durable commit waits for)."""
+    spent = []
+    with open(folder / "probe", "wb") as f:
+        for _ in range(times):
+            f.write(b"x" * 4096)
+            f.flush()
+            started = time.perf_counter()
+            os.fdatasync(f.fileno())
+            spent.append(time.perf_counter() - started)
+    spent.sort()
+    return statistics.median(spent) * 1e3, spent[int(len(spent) * 0.99) - 1] * 1e3
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--calls", type=int, default=400, help="calls per path and transport")
@@ -283,9 +334,17 @@ async def main() -> None:
         "| gateway CPU/call | gate decision | upstream |"
     )
     print("|---|---|---|---|---|---|---|---|---|")
-    with tempfile.TemporaryDirectory() as a, tempfile.TemporaryDirectory() as b:
+    with (
+        tempfile.TemporaryDirectory() as a,
+        tempfile.TemporaryDirectory() as b,
+        tempfile.TemporaryDirectory() as c,
+    ):
         await _stdio(Path(a), calls)
         await _http(Path(b), calls)
+        await _in_process(Path(c), calls)
+        print()
+        median, p99 = _fdatasync(Path(c))
+        print(f"fdatasync of one page here: median {median:.2f} ms, p99 {p99:.2f} ms")
     print()
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
 
