@@ -18,7 +18,15 @@ import anyio
 import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
-from mcp_helpers import WAIT, audit_records, node_bin, stdio_gateway, write_config
+from mcp_helpers import (
+    WAIT,
+    audit_records,
+    node_bin,
+    refusal,
+    stdio_gateway,
+    without_ref,
+    write_config,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -151,6 +159,12 @@ async def test_prompts_are_listed_when_permitted_and_each_get_is_decided_with_it
             await client.get_prompt("zz__simple-prompt")
         with pytest.raises(MCPError) as unprefixed:
             await client.get_prompt("simple-prompt")
+        # the actions behind prompts and resources are not tools
+        as_tools = [
+            await client.call_tool("ev--prompt--simple-prompt", {}),
+            await client.call_tool("ev--resource", {"uri": f"{DOCS}features.md"}),
+            await client.call_tool("ev__no-such-tool", {}),
+        ]
     assert listed == {"ev__simple-prompt", "ev__args-prompt"}
     assert "simple prompt" in simple.messages[0].content.text  # type: ignore[union-attr]
     assert "Oslo" in oslo.messages[0].content.text  # type: ignore[union-attr]
@@ -158,6 +172,8 @@ async def test_prompts_are_listed_when_permitted_and_each_get_is_decided_with_it
     assert _refusal_of(hidden.value)["code"] == "unknown_tool"
     answers = {_blank_ref(e.value) for e in (hidden, never, elsewhere, unprefixed)}
     assert len(answers) == 1  # a hidden prompt is indistinguishable from one that never existed
+    assert len({json.dumps(without_ref(r), sort_keys=True) for r in as_tools}) == 1
+    assert refusal(as_tools[0])["code"] == "unknown_tool"  # type: ignore[index]
 
     decisions = [
         (r["tool"], r["decision"])

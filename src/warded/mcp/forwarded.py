@@ -157,6 +157,10 @@ class Forwarded:
 
         return get
 
+    def owns(self, name: str) -> bool:
+        """Whether `name` is one of the resource or prompt actions (never a tool to call)."""
+        return name in self._prompts or any(name == resource_action(u) for u in self._reading)
+
     def _visible(self, principal: Principal) -> set[str]:
         return {s.name for s in self.gate.tools(principal, self._session_of(principal))}
 

@@ -28,7 +28,7 @@ from warded.audit.record import AuditEntry, new_id
 from warded.errors import BundleError, ToolDefinitionError, WardedError
 from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
-from warded.mcp.forwarded import Forwarded
+from warded.mcp.forwarded import NOWHERE, Forwarded
 from warded.mcp.pins import Pins, flags, pin_of
 from warded.mcp.results import failed, refused
 from warded.mcp.upstream import Upstream
@@ -229,6 +229,8 @@ class Gateway:
         self, principal: Principal, name: str, arguments: Mapping[str, Any] | None, call_id: str
     ) -> types.CallToolResult:
         """One `tools/call`, decided and run by the gate."""
+        if self.forwarded.owns(name):  # a resource or prompt action is not a tool
+            name = NOWHERE
         result = await self.gate.acall(
             principal, name, arguments or {}, self.session(principal), call_id=call_id
         )
