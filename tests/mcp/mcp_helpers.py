@@ -83,8 +83,9 @@ def filesystem(shared: Path) -> dict[str, Any]:
     return {"command": node_bin("mcp-server-filesystem"), "args": [str(shared)]}
 
 
-def shifty(labels: list[str] | None = None) -> dict[str, Any]:
-    return {"command": sys.executable, "args": [str(SHIFTY)], "labels": labels or []}
+def shifty(labels: list[str] | None = None, *, legacy: bool = False) -> dict[str, Any]:
+    args = [str(SHIFTY), *(["--legacy"] if legacy else [])]
+    return {"command": sys.executable, "args": args, "labels": labels or []}
 
 
 def gateway_command(config: Path, *more: str) -> list[str]:

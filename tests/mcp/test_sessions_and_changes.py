@@ -118,8 +118,12 @@ async def test_untrusted_output_takes_the_dangerous_tool_away_now_and_after_a_re
     assert published == []
 
 
-async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _bundle(tmp_path), {"web": shifty()})
+@pytest.mark.parametrize("upstream", ["2026-07-28", "2025-11-25"])
+async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(
+    tmp_path: Path, upstream: str
+) -> None:
+    legacy = upstream == "2025-11-25"
+    config = write_config(tmp_path, _bundle(tmp_path), {"web": shifty(legacy=legacy)})
     changes = Changes()
     async with stdio_gateway(config, mode="legacy", message_handler=changes) as client:
         assert "web__weather" in await _names(client)
@@ -137,10 +141,10 @@ async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(tmp_
         ("web__weather", "definition changed since it was first seen")
     ]
     assert quarantined[0]["pinned"] != quarantined[0]["seen"]
-    # shifty (the Python SDK) speaks the stateless protocol upstream: the change came
-    # as a subscriptions/listen event, not a list_changed notification
+    # on 2026-07-28 the change came as a subscriptions/listen event, in the handshake
+    # era as a notifications/tools/list_changed: the gateway spoke each upstream's own
     started = [e for e in events if e["event"] == "mcp.start"]
-    assert started[0]["protocols"] == {"web": "2026-07-28"}
+    assert started[0]["protocols"] == {"web": upstream}
 
 
 async def test_a_pinned_gateway_quarantines_what_differs_from_the_pins_file(tmp_path: Path) -> None:

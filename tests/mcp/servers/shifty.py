@@ -4,10 +4,13 @@ Tools: `fetch` returns the text of a "web page" (the gateway labels its
 output untrusted by config); `publish` is the dangerous tool; `weather`
 changes its description after the first call to `fetch` (the rug pull) and
 the server then says its tool list changed, on either protocol generation.
-Run: python shifty.py (stdio).
+Run: python shifty.py [--legacy] (stdio; --legacy: the initialize handshake only).
 """
 
 from __future__ import annotations
+
+import sys
+from typing import Any
 
 import anyio
 import mcp_types as types
@@ -15,6 +18,7 @@ from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 state = {"pulled": False}
@@ -73,9 +77,27 @@ server = Server(
 
 
 async def main() -> None:
-    async with stdio_server() as (read, write):
+    async with stdio_server() as (read, write), anyio.create_task_group() as tasks:
         options = server.create_initialization_options(NotificationOptions(tools_changed=True))
+        if "--legacy" in sys.argv:
+            outbound, inbound = anyio.create_memory_object_stream[Any](100)
+            tasks.start_soon(_handshake_only, read, write, outbound)
+            read = inbound  # type: ignore[assignment]
         await server.run(read, write, options)
+        tasks.cancel_scope.cancel()
+
+
+async def _handshake_only(read: Any, write: Any, outbound: Any) -> None:
+    """Answer `server/discover` with "method not found", as a handshake-era server does."""
+    async with outbound:
+        async for item in read:
+            message = getattr(item, "message", None)
+            if isinstance(message, types.JSONRPCRequest) and message.method == "server/discover":
+                error = types.ErrorData(code=types.METHOD_NOT_FOUND, message="Method not found")
+                reply = types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
+                await write.send(SessionMessage(reply))
+                continue
+            await outbound.send(item)
 
 
 if __name__ == "__main__":
