@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp_helpers import (
     WAIT,
     audit_records,
@@ -188,3 +189,23 @@ async def test_a_policy_reload_changes_the_listing_and_tells_the_client(tmp_path
             process.send_signal(signal.SIGHUP)
             await changes.wait()
             assert await _names(client) == {"web__fetch"}
+
+
+async def test_a_2026_client_hears_of_the_change_through_subscriptions_listen(
+    tmp_path: Path,
+) -> None:
+    config = write_config(
+        tmp_path,
+        _bundle(tmp_path),
+        {"web": shifty(["untrusted"])},
+        {"desktop": {"session": "run-2"}},
+    )
+    async with stdio_gateway(config, mode="auto") as client:
+        assert client.protocol_version == "2026-07-28"
+        assert "web__publish" in await _names(client)
+        async with client.listen(tools_list_changed=True) as events:
+            await client.call_tool("web__fetch", {"url": "https://news.example"})
+            with anyio.fail_after(WAIT):
+                event = await events.__anext__()
+        assert "web__publish" not in await _names(client)
+    assert isinstance(event, ToolsListChanged)
