@@ -83,8 +83,10 @@ def filesystem(shared: Path) -> dict[str, Any]:
     return {"command": node_bin("mcp-server-filesystem"), "args": [str(shared)]}
 
 
-def shifty(labels: list[str] | None = None, *, legacy: bool = False) -> dict[str, Any]:
-    args = [str(SHIFTY), *(["--legacy"] if legacy else [])]
+def shifty(
+    labels: list[str] | None = None, *, legacy: bool = False, poisoned: bool = False
+) -> dict[str, Any]:
+    args = [str(SHIFTY), *(["--legacy"] if legacy else []), *(["--poisoned"] if poisoned else [])]
     return {"command": sys.executable, "args": args, "labels": labels or []}
 
 
