@@ -23,15 +23,17 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
-from warded.mcp.config import Credential, GatewayConfig
+from warded.mcp.config import LOOPBACK, Credential, GatewayConfig, HttpConfig
 from warded.mcp.gateway import Gateway
 from warded.mcp.server import build_server
 from warded.model import Principal
@@ -69,6 +71,29 @@ def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
     return Principal.parse(user.access_token.subject)
 
 
+def transport_security(http: HttpConfig) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection: the Host and Origin headers a request may carry.
+
+    On a loopback host, the loopback names (as the SDK does by default); with
+    `public_url`, also its host, which a TLS proxy in front forwards. None
+    (no check) only for a non-loopback host with no public URL.
+    """
+    hosts: list[str] = []
+    origins: list[str] = []
+    if http.host in LOOPBACK:
+        hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+        origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if http.public_url:
+        public = urlsplit(http.public_url)
+        hosts.append(public.netloc)
+        origins.append(f"{public.scheme}://{public.netloc}")
+    if not hosts:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
 def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None) -> Starlette:
     """The ASGI app: the MCP endpoint behind bearer authentication, and its metadata.
 
@@ -79,7 +104,10 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
     if anonymous is not None:
         open_server = build_server(gateway, lambda ctx: anonymous)
         return open_server.streamable_http_app(
-            streamable_http_path=config.http.path, host=config.http.host, json_response=True
+            streamable_http_path=config.http.path,
+            host=config.http.host,
+            json_response=True,
+            transport_security=transport_security(config.http),
         )
     server = build_server(gateway, principal_of)
     resource = config.http.resource_url(port)
@@ -94,6 +122,7 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
         auth=auth,
         token_verifier=CredentialVerifier(config.credentials),
         json_response=True,
+        transport_security=transport_security(config.http),
     )
 
 
