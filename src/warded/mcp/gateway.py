@@ -10,7 +10,10 @@ becomes an `isError` result (see `results.py`).
 
 A definition must match its pin to be exposed (`pins.py`); a changed or
 unpinned definition is quarantined — unregistered from the gate, so it is
-unknown to listings and calls alike — and the event is audited.
+unknown to listings and calls alike — and the event is audited. Resources
+and prompts, where the config forwards them, are gate actions of their own
+(`forwarded.py`). With `shadow` in the config, a candidate bundle decides
+every call beside the live one and is logged, never enforced.
 """
 
 from __future__ import annotations
