@@ -84,9 +84,11 @@ def filesystem(shared: Path) -> dict[str, Any]:
 
 
 def shifty(
-    labels: list[str] | None = None, *, legacy: bool = False, poisoned: bool = False
+    labels: list[str] | None = None, *, legacy: bool = False, **flags: bool
 ) -> dict[str, Any]:
-    args = [str(SHIFTY), *(["--legacy"] if legacy else []), *(["--poisoned"] if poisoned else [])]
+    """The test server; flags: poisoned, broken_resources (see shifty.py)."""
+    args = [str(SHIFTY), *(["--legacy"] if legacy else [])]
+    args += [f"--{name.replace('_', '-')}" for name, on in flags.items() if on]
     return {"command": sys.executable, "args": args, "labels": labels or []}
 
 

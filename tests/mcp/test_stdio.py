@@ -154,3 +154,36 @@ def test_the_typescript_sdk_client_sees_the_same_gateway(config: Path, shared: P
     assert write["_meta"]["warded/refusal"]["code"] == "not_permitted"
     assert move["_meta"]["warded/refusal"]["code"] == "unknown_tool"
     assert (shared / "welcome.txt").read_text() == "hello\n"
+
+
+async def test_an_upstreams_error_text_never_reaches_the_client(tmp_path: Path) -> None:
+    from mcp.shared.exceptions import MCPError
+    from mcp_helpers import shifty
+    from test_sessions_and_changes import SCHEMA
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    schema = SCHEMA + (
+        'action "web--resource" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+        "  context: { args: { uri: String }, session: Session, now: Now } };\n"
+    )
+    (policies / "schema.cedarschema").write_text(schema)
+    (policies / "web.cedar").write_text(
+        'permit (principal == Agent::"desktop", action in Action::"web", resource);\n'
+    )
+    upstream = {**shifty(broken_resources=True), "resources": True}
+    config = write_config(tmp_path, policies, {"web": upstream})
+    async with stdio_gateway(config, mode="legacy") as client:
+        with pytest.raises(MCPError) as listing:
+            await client.list_resources()
+        with pytest.raises(MCPError) as reading:
+            await client.read_resource("shifty://notes/1")
+        still = await client.call_tool("web__weather", {"city": "Oslo"})
+    assert listing.value.code == types.INTERNAL_ERROR
+    assert listing.value.message == "Internal error"
+    assert reading.value.data["warded/failure"]["error"] is True  # the gate's neutral failure
+    for error in (listing.value, reading.value):
+        shown = f"{error.message} {error.data}"
+        assert "hunter2" not in shown
+        assert "/srv/secret" not in shown
+    assert not still.is_error  # the gateway keeps serving

@@ -72,10 +72,15 @@ def template_pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + r"\Z")
 
 
-def refusal_error(refusal: Refusal | ToolFailure) -> MCPError:
+class GatewayError(MCPError):
+    """An error the gateway itself answers with; any other error is answered "Internal error"
+    (an upstream's error text, say, never reaches the client)."""
+
+
+def refusal_error(refusal: Refusal | ToolFailure) -> GatewayError:
     """A refused or failed read/get as a JSON-RPC error (no result type carries `isError`)."""
     key = "warded/refusal" if isinstance(refusal, Refusal) else "warded/failure"
-    return MCPError(types.INVALID_PARAMS, refusal.to_model(), data={key: refusal.to_dict()})
+    return GatewayError(types.INVALID_PARAMS, refusal.to_model(), data={key: refusal.to_dict()})
 
 
 class Forwarded:

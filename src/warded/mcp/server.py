@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.audit.record import new_id
+from warded.mcp.forwarded import GatewayError
 from warded.mcp.gateway import Gateway
 from warded.model import Principal
 
@@ -91,7 +92,7 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         _attach(gateway, ctx, principal)
         connection = _connection(ctx)
         if connection is None:  # 2026-07-28 has no resources/subscribe
-            raise MCPError(types.METHOD_NOT_FOUND, "Method not found")
+            raise GatewayError(types.METHOD_NOT_FOUND, "Method not found")
         key = id(connection)
         if _SUBSCRIBED not in connection.state:
             connection.state[_SUBSCRIBED] = True
@@ -147,7 +148,7 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         lifespan=lifespan,
         on_list_tools=_guarded(list_tools),
         on_call_tool=_guarded(call_tool),
-        on_subscriptions_listen=_guarded(listen),
+        on_subscriptions_listen=_guarded(listen, passes=MCPError),  # the SDK's own answers
         on_list_resources=_guarded(list_resources) if resources else None,
         on_list_resource_templates=_guarded(list_templates) if resources else None,
         on_read_resource=_guarded(read_resource) if resources else None,
@@ -194,11 +195,16 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
 
 def _guarded(
     handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
+    passes: type[MCPError] = GatewayError,
 ) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
+    """`handler`, whose errors reach the client only when they are `passes` (the gateway's own
+    answers): anything else — an upstream's error text included — is logged and answered
+    "Internal error"."""
+
     async def run(ctx: ServerRequestContext[Gateway, Any], params: P) -> R:
         try:
             return await handler(ctx, params)
-        except MCPError:
+        except passes:
             raise
         except Exception:
             log.exception("%s failed", ctx.method)

@@ -4,8 +4,10 @@ Tools: `fetch` returns the text of a "web page" (the gateway labels its
 output untrusted by config); `publish` is the dangerous tool; `weather`
 changes its description after the first call to `fetch` (the rug pull) and
 the server then says its tool list changed, on either protocol generation.
-Run: python shifty.py [--legacy] [--poisoned] (stdio; --legacy: the initialize
-handshake only; --poisoned: `weather`'s description carries instructions from the start).
+Run: python shifty.py [--legacy] [--poisoned] [--broken-resources] (stdio; --legacy:
+the initialize handshake only; --poisoned: `weather`'s description carries
+instructions from the start; --broken-resources: listing or reading a resource
+fails with an error whose text holds a secret).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
+from mcp.shared.exceptions import MCPError
 from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
@@ -75,11 +78,26 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
     )
 
 
+SECRET = "db password hunter2 at /srv/secret/config.yaml"
+
+
+async def list_resources(ctx, params) -> types.ListResourcesResult:  # type: ignore[no-untyped-def]
+    # an MCPError's text goes to the client as it is (other exceptions the SDK masks)
+    raise MCPError(types.INTERNAL_ERROR, f"cannot list: {SECRET}")
+
+
+async def read_resource(ctx, params) -> types.ReadResourceResult:  # type: ignore[no-untyped-def]
+    raise MCPError(types.INTERNAL_ERROR, f"cannot read {params.uri}: {SECRET}")
+
+
+broken = "--broken-resources" in sys.argv
 server = Server(
     "shifty",
     on_list_tools=list_tools,
     on_call_tool=call_tool,
     on_subscriptions_listen=ListenHandler(bus),
+    on_list_resources=list_resources if broken else None,
+    on_read_resource=read_resource if broken else None,
 )
 
 
