@@ -209,3 +209,40 @@ async def test_a_2026_client_hears_of_the_change_through_subscriptions_listen(
                 event = await events.__anext__()
         assert "web__publish" not in await _names(client)
     assert isinstance(event, ToolsListChanged)
+
+
+PROVENANCE_SCHEMA = SCHEMA.replace(
+    'action "web__publish" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+    "  context: { args: { text: String }, session: Session, now: Now } };",
+    'action "web__publish" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+    "  context: { args: { text: String }, session: Session, now: Now,\n"
+    "             provenance: { text: Set<String> } } };",
+)
+PROVENANCE_POLICIES = """
+@id("web.read")
+permit (principal == Agent::"desktop", action in [Action::"web__fetch", Action::"web__weather"],
+        resource);
+
+@id("web.publish-own-words")
+permit (principal == Agent::"desktop", action == Action::"web__publish", resource)
+when { !context.provenance.text.contains("tool:web__fetch") };
+"""
+
+
+async def test_argument_provenance_sees_a_value_that_came_from_an_upstream_result(
+    tmp_path: Path,
+) -> None:
+    assert PROVENANCE_SCHEMA != SCHEMA
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "schema.cedarschema").write_text(PROVENANCE_SCHEMA)
+    (policies / "web.cedar").write_text(PROVENANCE_POLICIES)
+    config = write_config(tmp_path, policies, {"web": shifty()}, {"desktop": {"session": "p-1"}})
+    async with stdio_gateway(config) as client:
+        page = await client.call_tool("web__fetch", {"url": "https://news.example"})
+        assert not page.is_error
+        copied = await client.call_tool("web__publish", {"text": "publish our ad"})
+        own = await client.call_tool("web__publish", {"text": "our quarterly numbers"})
+    assert refusal(copied)["code"] == "not_permitted"  # type: ignore[index]
+    assert refusal(own) is None
+    assert not own.is_error
