@@ -83,8 +83,13 @@ def filesystem(shared: Path) -> dict[str, Any]:
     return {"command": node_bin("mcp-server-filesystem"), "args": [str(shared)]}
 
 
-def shifty(labels: list[str] | None = None) -> dict[str, Any]:
-    return {"command": sys.executable, "args": [str(SHIFTY)], "labels": labels or []}
+def shifty(
+    labels: list[str] | None = None, *, legacy: bool = False, **flags: bool
+) -> dict[str, Any]:
+    """The test server; flags: poisoned, broken_resources (see shifty.py)."""
+    args = [str(SHIFTY), *(["--legacy"] if legacy else [])]
+    args += [f"--{name.replace('_', '-')}" for name, on in flags.items() if on]
+    return {"command": sys.executable, "args": args, "labels": labels or []}
 
 
 def gateway_command(config: Path, *more: str) -> list[str]:

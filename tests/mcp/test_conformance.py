@@ -17,13 +17,9 @@ from pathlib import Path
 import pytest
 from mcp_helpers import NODE, WAIT, http_gateway, node_bin, write_config
 
-NOT_THROUGH_THE_GATEWAY = {
-    # resources and prompts are forwarded only when the config names them,
-    # and then only listed and read; subscriptions are not forwarded
-    "resources-subscribe": "resource subscriptions are not forwarded",
-    "resources-unsubscribe": "resource subscriptions are not forwarded",
-    "resources-list": "resources are not forwarded (not named in the config)",
-    "prompts-list": "prompts are not forwarded (not named in the config)",
+NOT_THROUGH_THE_GATEWAY: dict[str, str] = {
+    # none: resources, prompts and resource subscriptions are forwarded (the
+    # config names them) and go through the gate
 }
 SUMMARY = re.compile(r"^[✓✗] (\S+): (\d+) passed, (\d+) failed", re.M)
 
@@ -93,7 +89,13 @@ def test_every_scenario_the_upstream_passes_passes_through_the_gateway(tmp_path:
     config = write_config(
         tmp_path,
         policies,
-        {"everything": {"command": node_bin("mcp-server-everything")}},
+        {
+            "everything": {
+                "command": node_bin("mcp-server-everything"),
+                "resources": True,
+                "prompts": True,
+            }
+        },
         {"conformance": {}},
         stdio=None,
         extra="",

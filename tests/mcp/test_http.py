@@ -151,3 +151,88 @@ async def test_an_http_session_cannot_be_resumed_with_another_credential(gateway
     assert opened.status_code == 200
     assert by_bob.status_code == 404
     assert by_alice.status_code == 200
+
+
+async def test_an_http_upstream_is_reached_over_streamable_http_and_its_results_forwarded(
+    tmp_path: Path,
+) -> None:
+    from mcp_helpers import stdio_gateway
+    from test_conformance import _everything_over_http
+
+    process, upstream = _everything_over_http()
+    try:
+        policies = tmp_path / "policies"
+        policies.mkdir()
+        config = write_config(tmp_path, policies, {"ev": {"url": upstream}})
+        schema = subprocess.run(
+            [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=True,
+        ).stdout
+        (policies / "schema.cedarschema").write_text(schema)
+        (policies / "echo.cedar").write_text(
+            'permit (principal == Agent::"desktop", action == Action::"ev__echo", resource);\n'
+        )
+        async with stdio_gateway(config) as client:
+            names = {t.name for t in (await client.list_tools()).tools}
+            # several calls in a row: each SSE answer is read to its end and the
+            # connection kept, and none of that may lose or mix up a result
+            echoed = [
+                await client.call_tool("ev__echo", {"message": f"hello {i}"}) for i in range(5)
+            ]
+    finally:
+        process.terminate()
+        process.wait(WAIT)
+        assert process.stderr is not None
+        process.stderr.close()
+    assert names == {"ev__echo"}
+    assert [e.content[0].text for e in echoed] == [f"Echo: hello {i}" for i in range(5)]  # type: ignore[union-attr]
+
+
+async def test_behind_a_proxy_the_public_host_is_accepted_and_any_other_host_refused(
+    tmp_path: Path,
+) -> None:
+    from mcp_helpers import shifty
+    from test_sessions_and_changes import _bundle
+
+    config = write_config(
+        tmp_path,
+        _bundle(tmp_path),
+        {"web": shifty()},
+        {"desktop": {}},
+        stdio=None,
+        credentials=[{"principal": "desktop", "sha256": _sha(ALICE)}],
+        extra='[http]\npublic_url = "https://mcp.example.com/mcp"',
+    )
+    init = {
+        "jsonrpc": "2.0",
+        "id": 1,
+        "method": "initialize",
+        "params": {
+            "protocolVersion": "2025-11-25",
+            "capabilities": {},
+            "clientInfo": {"name": "test", "version": "1"},
+        },
+    }
+    headers = {"Accept": "application/json, text/event-stream", "Authorization": f"Bearer {ALICE}"}
+    with http_gateway(config) as (url, _):
+        async with httpx2.AsyncClient(timeout=WAIT) as http:
+            answers = {
+                host: (await http.post(url, json=init, headers={**headers, "Host": host}))
+                for host in ("mcp.example.com", "evil.example", url.split("/")[2])
+            }
+            proxied_origin = await http.post(
+                url,
+                json=init,
+                headers={
+                    **headers,
+                    "Host": "mcp.example.com",
+                    "Origin": "https://evil.example",
+                },
+            )
+    assert answers["mcp.example.com"].status_code == 200
+    assert answers["evil.example"].status_code == 421  # DNS rebinding: refused
+    assert answers[url.split("/")[2]].status_code == 200  # the loopback address itself
+    assert proxied_origin.status_code == 403

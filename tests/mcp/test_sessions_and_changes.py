@@ -18,6 +18,7 @@ from typing import Any
 import anyio
 import mcp_types as types
 import pytest
+from mcp.shared.subscriptions import ToolsListChanged
 from mcp_helpers import (
     WAIT,
     audit_records,
@@ -118,8 +119,12 @@ async def test_untrusted_output_takes_the_dangerous_tool_away_now_and_after_a_re
     assert published == []
 
 
-async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(tmp_path: Path) -> None:
-    config = write_config(tmp_path, _bundle(tmp_path), {"web": shifty()})
+@pytest.mark.parametrize("upstream", ["2026-07-28", "2025-11-25"])
+async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(
+    tmp_path: Path, upstream: str
+) -> None:
+    legacy = upstream == "2025-11-25"
+    config = write_config(tmp_path, _bundle(tmp_path), {"web": shifty(legacy=legacy)})
     changes = Changes()
     async with stdio_gateway(config, mode="legacy", message_handler=changes) as client:
         assert "web__weather" in await _names(client)
@@ -137,6 +142,10 @@ async def test_a_changed_tool_definition_is_quarantined_refused_and_audited(tmp_
         ("web__weather", "definition changed since it was first seen")
     ]
     assert quarantined[0]["pinned"] != quarantined[0]["seen"]
+    # on 2026-07-28 the change came as a subscriptions/listen event, in the handshake
+    # era as a notifications/tools/list_changed: the gateway spoke each upstream's own
+    started = [e for e in events if e["event"] == "mcp.start"]
+    assert started[0]["protocols"] == {"web": upstream}
 
 
 async def test_a_pinned_gateway_quarantines_what_differs_from_the_pins_file(tmp_path: Path) -> None:
@@ -180,3 +189,60 @@ async def test_a_policy_reload_changes_the_listing_and_tells_the_client(tmp_path
             process.send_signal(signal.SIGHUP)
             await changes.wait()
             assert await _names(client) == {"web__fetch"}
+
+
+async def test_a_2026_client_hears_of_the_change_through_subscriptions_listen(
+    tmp_path: Path,
+) -> None:
+    config = write_config(
+        tmp_path,
+        _bundle(tmp_path),
+        {"web": shifty(["untrusted"])},
+        {"desktop": {"session": "run-2"}},
+    )
+    async with stdio_gateway(config, mode="auto") as client:
+        assert client.protocol_version == "2026-07-28"
+        assert "web__publish" in await _names(client)
+        async with client.listen(tools_list_changed=True) as events:
+            await client.call_tool("web__fetch", {"url": "https://news.example"})
+            with anyio.fail_after(WAIT):
+                event = await events.__anext__()
+        assert "web__publish" not in await _names(client)
+    assert isinstance(event, ToolsListChanged)
+
+
+PROVENANCE_SCHEMA = SCHEMA.replace(
+    'action "web__publish" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+    "  context: { args: { text: String }, session: Session, now: Now } };",
+    'action "web__publish" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+    "  context: { args: { text: String }, session: Session, now: Now,\n"
+    "             provenance: { text: Set<String> } } };",
+)
+PROVENANCE_POLICIES = """
+@id("web.read")
+permit (principal == Agent::"desktop", action in [Action::"web__fetch", Action::"web__weather"],
+        resource);
+
+@id("web.publish-own-words")
+permit (principal == Agent::"desktop", action == Action::"web__publish", resource)
+when { !context.provenance.text.contains("tool:web__fetch") };
+"""
+
+
+async def test_argument_provenance_sees_a_value_that_came_from_an_upstream_result(
+    tmp_path: Path,
+) -> None:
+    assert PROVENANCE_SCHEMA != SCHEMA
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    (policies / "schema.cedarschema").write_text(PROVENANCE_SCHEMA)
+    (policies / "web.cedar").write_text(PROVENANCE_POLICIES)
+    config = write_config(tmp_path, policies, {"web": shifty()}, {"desktop": {"session": "p-1"}})
+    async with stdio_gateway(config) as client:
+        page = await client.call_tool("web__fetch", {"url": "https://news.example"})
+        assert not page.is_error
+        copied = await client.call_tool("web__publish", {"text": "publish our ad"})
+        own = await client.call_tool("web__publish", {"text": "our quarterly numbers"})
+    assert refusal(copied)["code"] == "not_permitted"  # type: ignore[index]
+    assert refusal(own) is None
+    assert not own.is_error

@@ -51,6 +51,7 @@ async def test_only_permitted_tools_are_listed_and_allowed_calls_return_the_upst
     config: Path, shared: Path, mode: str
 ) -> None:
     async with stdio_gateway(config, mode=mode) as client:
+        downstream = client.protocol_version
         names = {t.name for t in (await client.list_tools()).tools}
         assert "fs__read_text_file" in names
         assert "fs__write_file" in names
@@ -58,6 +59,8 @@ async def test_only_permitted_tools_are_listed_and_allowed_calls_return_the_upst
         result = await client.call_tool("fs__read_text_file", {"path": str(shared / "welcome.txt")})
     assert not result.is_error
     assert _text(result) == "hello\n"
+    # both generations downstream: the handshake, or the stateless protocol when asked
+    assert downstream == ("2025-11-25" if mode == "legacy" else "2026-07-28")
 
 
 @pytest.mark.requirement("G2")
@@ -110,6 +113,8 @@ async def test_write_outside_the_policy_is_refused_nothing_is_written_and_the_au
     assert [o["outcome"] for o in outcomes] == ["ok"]
     started = [r for r in records if r["kind"] == "event" and r["detail"]["event"] == "mcp.start"]
     assert started[0]["detail"]["tools"]["fs__write_file"]["upstream"] == "fs"
+    # server-filesystem (TypeScript SDK 1.x) speaks the handshake era upstream
+    assert started[0]["detail"]["protocols"] == {"fs": "2025-11-25"}
 
 
 async def test_the_clients_roots_never_reach_the_upstream(
@@ -149,3 +154,36 @@ def test_the_typescript_sdk_client_sees_the_same_gateway(config: Path, shared: P
     assert write["_meta"]["warded/refusal"]["code"] == "not_permitted"
     assert move["_meta"]["warded/refusal"]["code"] == "unknown_tool"
     assert (shared / "welcome.txt").read_text() == "hello\n"
+
+
+async def test_an_upstreams_error_text_never_reaches_the_client(tmp_path: Path) -> None:
+    from mcp.shared.exceptions import MCPError
+    from mcp_helpers import shifty
+    from test_sessions_and_changes import SCHEMA
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    schema = SCHEMA + (
+        'action "web--resource" in ["web"] appliesTo { principal: [Agent], resource: [Tool],\n'
+        "  context: { args: { uri: String }, session: Session, now: Now } };\n"
+    )
+    (policies / "schema.cedarschema").write_text(schema)
+    (policies / "web.cedar").write_text(
+        'permit (principal == Agent::"desktop", action in Action::"web", resource);\n'
+    )
+    upstream = {**shifty(broken_resources=True), "resources": True}
+    config = write_config(tmp_path, policies, {"web": upstream})
+    async with stdio_gateway(config, mode="legacy") as client:
+        with pytest.raises(MCPError) as listing:
+            await client.list_resources()
+        with pytest.raises(MCPError) as reading:
+            await client.read_resource("shifty://notes/1")
+        still = await client.call_tool("web__weather", {"city": "Oslo"})
+    assert listing.value.code == types.INTERNAL_ERROR
+    assert listing.value.message == "Internal error"
+    assert reading.value.data["warded/failure"]["error"] is True  # the gate's neutral failure
+    for error in (listing.value, reading.value):
+        shown = f"{error.message} {error.data}"
+        assert "hunter2" not in shown
+        assert "/srv/secret" not in shown
+    assert not still.is_error  # the gateway keeps serving

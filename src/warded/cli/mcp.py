@@ -165,8 +165,8 @@ def pin(config: Path, allow_flagged: bool) -> None:
     listed = asyncio.run(list_all(conf.upstreams))
     chosen = {}
     flagged = []
-    for uid, tools in listed.items():
-        for tool in tools:
+    for uid, listing in listed.items():
+        for tool in listing.tools:
             name = exposed_name(uid, tool.name)
             if name is None:
                 click.echo(f"skipped {uid}: tool name {tool.name!r} cannot be exposed", err=True)

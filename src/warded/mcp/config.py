@@ -3,11 +3,14 @@
     policies = "policies"              # the policy directory (relative to this file)
     store = "warded-mcp.db"            # SQLite file for audit, approvals, session state
     pins = "warded-mcp.pins.json"      # pinned tool definitions (`warded mcp pin`)
+    shadow = "candidate"               # a candidate bundle decided and logged, never enforced
 
     [upstreams.fs]                     # id: letters, digits, "-" (never "_")
     command = "mcp-server-filesystem"  # stdio: command, args, env
     args = ["/srv/shared"]
     labels = []                        # labels every output of this upstream adds
+    resources = false                  # forward resources (reads go through the gate)
+    prompts = false                    # forward prompts (gets go through the gate)
 
     [upstreams.web]                    # Streamable HTTP: url, credential from the environment
     url = "https://tools.example/mcp"
@@ -32,8 +35,12 @@
 
 Each upstream tool is exposed as `<upstream id>__<tool name>`; upstream ids
 have no "_", so the first "__" always splits a name in one way and no two
-upstreams can shadow each other. A mistake is a `GatewayConfigError` naming
-the key (`upstreams.fs.command: …`).
+upstreams can shadow each other. Resources and prompts, when an upstream's
+`resources` or `prompts` is true, are actions of their own:
+`<upstream id>--resource` (reading any of its resources, the URI in the
+arguments) and `<upstream id>--prompt--<prompt name>`; upstream ids have no
+"--" and do not end in "-", so these never meet a tool's name or each other.
+A mistake is a `GatewayConfigError` naming the key (`upstreams.fs.command: …`).
 """
 
 from __future__ import annotations
@@ -55,7 +62,9 @@ from warded.model import Principal
 from warded.tools import NAME
 
 SEPARATOR = "__"
-UPSTREAM_ID = re.compile(r"^[A-Za-z][A-Za-z0-9-]{0,31}$")
+RESOURCE = "--resource"
+PROMPT = "--prompt--"
+UPSTREAM_ID = re.compile(r"^(?=.{1,32}$)[A-Za-z](?:-?[A-Za-z0-9])*$")
 ENTITY_ID = re.compile(r"^[^\x00-\x1f]{1,128}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
@@ -78,6 +87,8 @@ class _UpstreamModel(_Strict):
     url: str | None = None
     bearer_env: str | None = None
     labels: list[str] = Field(default_factory=list)
+    resources: bool = False
+    prompts: bool = False
 
 
 class _PrincipalModel(_Strict):
@@ -109,6 +120,7 @@ class _ConfigModel(_Strict):
     policies: str
     store: str = "warded-mcp.db"
     pins: str | None = None
+    shadow: str | None = None
     upstreams: dict[str, _UpstreamModel]
     principals: dict[str, _PrincipalModel] = Field(default_factory=dict)
     credentials: list[_CredentialModel] = Field(default_factory=list)
@@ -129,6 +141,8 @@ class UpstreamConfig:
     url: str | None = None
     bearer_env: str | None = None
     labels: tuple[str, ...] = ()
+    resources: bool = False
+    prompts: bool = False
 
     def bearer(self) -> str | None:
         """The credential sent upstream, read from the environment when it is needed."""
@@ -176,6 +190,7 @@ class GatewayConfig:
     policies: Path
     store: str
     pins: Path | None
+    shadow: Path | None
     upstreams: Mapping[str, UpstreamConfig]
     principals: Mapping[str, Principal]
     sessions: Mapping[Principal, str]
@@ -281,6 +296,11 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
             raise _fail(path, "stdio.principal", f"no principal {model.stdio.principal!r}")
         stdio = principals[model.stdio.principal]
 
+    shadow = None
+    if model.shadow is not None:
+        shadow = (here / model.shadow).resolve()
+        if not shadow.is_dir():
+            raise _fail(path, "shadow", f"{shadow} is not a policy directory")
     h = model.http
     if not h.path.startswith("/"):
         raise _fail(path, "http.path", "must start with /")
@@ -296,6 +316,7 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
         policies=(here / model.policies).resolve(),
         store=model.store if model.store == ":memory:" else str((here / model.store).resolve()),
         pins=None if model.pins is None else (here / model.pins).resolve(),
+        shadow=shadow,
         upstreams=upstreams,
         principals=principals,
         sessions=sessions,
@@ -309,7 +330,10 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
     key = f"upstreams.{uid}"
     if not UPSTREAM_ID.match(uid):
         raise _fail(
-            path, key, "an upstream id is a letter, then letters, digits or '-' (no '_'), ≤ 32"
+            path,
+            key,
+            "an upstream id is a letter, then letters, digits or single '-' (no '_', not "
+            "ending in '-'), at most 32 characters",
         )
     for label in u.labels:
         if not label or not label.isprintable():
@@ -328,6 +352,8 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
             url=u.url,
             bearer_env=u.bearer_env,
             labels=tuple(u.labels),
+            resources=u.resources,
+            prompts=u.prompts,
         )
     if u.bearer_env is not None:
         raise _fail(path, f"{key}.bearer_env", "only for Streamable HTTP upstreams (with url)")
@@ -341,6 +367,8 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
         env=dict(u.env),
         cwd=None if u.cwd is None else (here / u.cwd).resolve(),
         labels=tuple(u.labels),
+        resources=u.resources,
+        prompts=u.prompts,
     )
 
 
@@ -354,3 +382,14 @@ def split_name(name: str) -> tuple[str, str] | None:
     """(upstream id, upstream tool name) of an exposed name, or None."""
     upstream, sep, tool = name.partition(SEPARATOR)
     return (upstream, tool) if sep and UPSTREAM_ID.match(upstream) and tool else None
+
+
+def resource_action(upstream: str) -> str:
+    """The action (and gate tool) reading any resource of an upstream."""
+    return f"{upstream}{RESOURCE}"
+
+
+def prompt_action(upstream: str, prompt: str) -> str | None:
+    """The action (and gate tool) getting one prompt, or None if it cannot be one."""
+    name = f"{upstream}{PROMPT}{prompt}"
+    return name if NAME.match(name) else None

@@ -10,7 +10,10 @@ becomes an `isError` result (see `results.py`).
 
 A definition must match its pin to be exposed (`pins.py`); a changed or
 unpinned definition is quarantined — unregistered from the gate, so it is
-unknown to listings and calls alike — and the event is audited.
+unknown to listings and calls alike — and the event is audited. Resources
+and prompts, where the config forwards them, are gate actions of their own
+(`forwarded.py`). With `shadow` in the config, a candidate bundle decides
+every call beside the live one and is logged, never enforced.
 """
 
 from __future__ import annotations
@@ -25,9 +28,10 @@ import mcp_types as types
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 
 from warded.audit.record import AuditEntry, new_id
-from warded.errors import ToolDefinitionError, WardedError
+from warded.errors import BundleError, ToolDefinitionError, WardedError
 from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
+from warded.mcp.forwarded import NOWHERE, Forwarded
 from warded.mcp.pins import Pins, flags, pin_of
 from warded.mcp.results import failed, refused
 from warded.mcp.upstream import Upstream
@@ -68,6 +72,7 @@ class Gateway:
         self._shown: dict[Principal, frozenset[str]] = {}
         self._buses: dict[Principal, InMemorySubscriptionBus] = {}
         self._listeners: dict[Principal, ListenHandler] = {}
+        self.forwarded = Forwarded(config, gate, self._upstreams, self.session, self._audit)
 
     # -- upstreams ----------------------------------------------------------
 
@@ -76,7 +81,7 @@ class Gateway:
         """Connect every upstream and expose its tools; disconnect on exit."""
         async with contextlib.AsyncExitStack() as stack:
             for uid, upstream_config in self.config.upstreams.items():
-                upstream = Upstream(upstream_config, self._upstream_changed)
+                upstream = Upstream(upstream_config, self._upstream_changed, self.forwarded.updated)
                 try:
                     self._upstreams[uid] = await stack.enter_async_context(upstream.connect())
                 except Exception as exc:
@@ -89,6 +94,7 @@ class Gateway:
                 "mcp.start",
                 {
                     "upstreams": sorted(self._upstreams),
+                    "protocols": {u: up.protocol_version for u, up in self._upstreams.items()},
                     "tools": {
                         n: {"upstream": e.upstream, "tool": e.tool.name, "pin": e.pin}
                         for n, e in sorted(self._exposed.items())
@@ -109,6 +115,7 @@ class Gateway:
 
     async def _sync(self, upstream: Upstream) -> None:
         """List the upstream again and bring the gate's tools in line with the pins."""
+        await self.forwarded.sync(upstream)
         listed = await upstream.tools()
         present: set[str] = set()
         for tool in listed:
@@ -225,6 +232,8 @@ class Gateway:
         self, principal: Principal, name: str, arguments: Mapping[str, Any] | None, call_id: str
     ) -> types.CallToolResult:
         """One `tools/call`, decided and run by the gate."""
+        if self.forwarded.owns(name):  # a resource or prompt action is not a tool
+            name = NOWHERE
         result = await self.gate.acall(
             principal, name, arguments or {}, self.session(principal), call_id=call_id
         )
@@ -278,8 +287,14 @@ class Gateway:
                 await bus.publish(ToolsListChanged())
 
     async def reload(self) -> str:
-        """Reload the policy bundle (BundleError keeps the old one) and notify who is affected."""
+        """Reload the policy bundle (BundleError keeps the old one), and the shadow bundle if
+        the config names one, and notify who is affected."""
         version = self.gate.reload()
+        if self.config.shadow is not None:
+            try:
+                self.gate.shadow(self.config.shadow)
+            except BundleError as exc:
+                log.error("shadow bundle rejected, the previous one stays: %s", exc)
         await self.refresh()
         return version
 
@@ -294,6 +309,8 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     """A gateway for `config`: its policy directory, its store, its pins."""
     store: Store = MemoryStore() if config.store == ":memory:" else SQLiteStore(config.store)
     gate = Gate.from_directory(config.policies, store=store)
+    if config.shadow is not None:
+        gate.shadow(config.shadow)  # decided and logged beside the live bundle, never enforced
     pins = None
     if config.pins is not None:
         pins = Pins.read(config.pins)

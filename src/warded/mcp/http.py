@@ -8,6 +8,12 @@ describes, served at `/.well-known/oauth-protected-resource<path>`. The SDK's
 session manager binds an MCP session to the credential that opened it: a
 request bearing another credential gets the same 404 as an unknown session.
 The client's token is never sent upstream.
+
+Responses are plain JSON, not a one-event SSE stream: a client reads a JSON
+body to its end and keeps the connection, where the SDK clients close an
+SSE response after its one event, and with it the connection (a new TCP
+connection per call). Notifications (`list_changed`) go on the standalone
+GET stream (handshake era) or `subscriptions/listen` (2026-07-28).
 """
 
 from __future__ import annotations
@@ -17,15 +23,17 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 import uvicorn
 from mcp.server.auth.middleware.bearer_auth import AuthenticatedUser
 from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.context import ServerRequestContext
+from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 
-from warded.mcp.config import Credential, GatewayConfig
+from warded.mcp.config import LOOPBACK, Credential, GatewayConfig, HttpConfig
 from warded.mcp.gateway import Gateway
 from warded.mcp.server import build_server
 from warded.model import Principal
@@ -63,6 +71,29 @@ def principal_of(ctx: ServerRequestContext[Any, Any]) -> Principal:
     return Principal.parse(user.access_token.subject)
 
 
+def transport_security(http: HttpConfig) -> TransportSecuritySettings | None:
+    """DNS-rebinding protection: the Host and Origin headers a request may carry.
+
+    On a loopback host, the loopback names (as the SDK does by default); with
+    `public_url`, also its host, which a TLS proxy in front forwards. None
+    (no check) only for a non-loopback host with no public URL.
+    """
+    hosts: list[str] = []
+    origins: list[str] = []
+    if http.host in LOOPBACK:
+        hosts += ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+        origins += ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+    if http.public_url:
+        public = urlsplit(http.public_url)
+        hosts.append(public.netloc)
+        origins.append(f"{public.scheme}://{public.netloc}")
+    if not hosts:
+        return None
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True, allowed_hosts=hosts, allowed_origins=origins
+    )
+
+
 def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None) -> Starlette:
     """The ASGI app: the MCP endpoint behind bearer authentication, and its metadata.
 
@@ -73,7 +104,10 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
     if anonymous is not None:
         open_server = build_server(gateway, lambda ctx: anonymous)
         return open_server.streamable_http_app(
-            streamable_http_path=config.http.path, host=config.http.host
+            streamable_http_path=config.http.path,
+            host=config.http.host,
+            json_response=True,
+            transport_security=transport_security(config.http),
         )
     server = build_server(gateway, principal_of)
     resource = config.http.resource_url(port)
@@ -87,12 +121,22 @@ def http_app(gateway: Gateway, config: GatewayConfig, *, port: int | None = None
         host=config.http.host,
         auth=auth,
         token_verifier=CredentialVerifier(config.credentials),
+        json_response=True,
+        transport_security=transport_security(config.http),
     )
 
 
 def bind(config: GatewayConfig) -> socket.socket:
-    """The listening socket (port 0 picks a free port; read it from the socket)."""
-    return socket.create_server((config.http.host, config.http.port))
+    """The listening socket (port 0 picks a free port; read it from the socket).
+
+    With TCP_NODELAY, which accepted connections inherit: asyncio sets it only
+    on sockets made with `IPPROTO_TCP`, and `create_server` makes them with
+    protocol 0, so a response's headers and body, written apart, would wait
+    out the client's delayed ACK (40 ms) on every reused connection.
+    """
+    sock = socket.create_server((config.http.host, config.http.port))
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    return sock
 
 
 async def serve_http(gateway: Gateway, config: GatewayConfig, sock: socket.socket) -> None:

@@ -2,7 +2,10 @@
 
 Every exposed tool `<upstream>__<tool>` is a Cedar action of that name, in an
 action group named after its upstream (so `action in Action::"fs"` covers
-every tool of `fs`), with the context warded provides. Argument types come
+every tool of `fs`), with the context warded provides. An upstream whose
+resources are forwarded adds `<upstream>--resource` (argument `uri`), and one
+whose prompts are, `<upstream>--prompt--<name>` per prompt (its arguments,
+strings), in the same group. Argument types come
 from each tool's input schema by the gate's own mapping
 (`warded.policy.values.cedar_type`); an argument with no Cedar type is left
 out with a comment saying that calls passing it are denied.
@@ -16,7 +19,9 @@ from typing import Any
 
 import mcp_types as types
 
-from warded.mcp.config import GatewayConfig, exposed_name
+from warded.mcp.config import GatewayConfig, exposed_name, prompt_action, resource_action
+from warded.mcp.forwarded import URI, prompt_parameters
+from warded.mcp.upstream import Listing
 from warded.policy.values import cedar_record
 
 HEADER = """\
@@ -30,22 +35,37 @@ type Now = { epoch: Long, hour: Long, weekday: Long };
 """
 
 
-def cedar_schema(config: GatewayConfig, listed: Mapping[str, Sequence[types.Tool]]) -> str:
-    """Schema text for the tools each upstream lists (upstream id → its tools)."""
+def cedar_schema(
+    config: GatewayConfig, listed: Mapping[str, Listing | Sequence[types.Tool]]
+) -> str:
+    """Schema text for what each upstream lists (upstream id → its listing, or its tools)."""
     principal_types = sorted({p.type for p in config.principals.values()} or {"Agent"})
     lines = [HEADER]
     lines += [f"entity {t};" for t in principal_types if "::" not in t]
     lines += ["entity Tool;", ""]
     principals = ", ".join(principal_types)
     for upstream in sorted(listed):
+        found = listed[upstream]
+        listing = found if isinstance(found, Listing) else Listing(list(found), [], False)
         lines.append(f"// upstream {upstream}")
         lines.append(f"action {json.dumps(upstream)};")
-        for tool in sorted(listed[upstream], key=lambda t: t.name):
+        actions: list[tuple[str, Mapping[str, Any]]] = []
+        for tool in sorted(listing.tools, key=lambda t: t.name):
             name = exposed_name(upstream, tool.name)
             if name is None:
                 lines.append(f"// {json.dumps(tool.name)}: this name cannot be exposed as a tool")
                 continue
-            args, skipped = _arguments(tool.input_schema)
+            actions.append((name, tool.input_schema))
+        if listing.resources:
+            actions.append((resource_action(upstream), URI))
+        for prompt in sorted(listing.prompts, key=lambda p: p.name):
+            action = prompt_action(upstream, prompt.name)
+            if action is None or exposed_name(upstream, prompt.name) is None:
+                lines.append(f"// {json.dumps(prompt.name)}: this prompt cannot be exposed")
+                continue
+            actions.append((action, prompt_parameters(prompt)))
+        for name, parameters in actions:
+            args, skipped = _arguments(parameters)
             lines += [
                 f"// {name}: no Cedar type for argument {a}; calls passing it are denied"
                 for a in skipped

@@ -22,6 +22,7 @@ from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.audit.record import new_id
+from warded.mcp.forwarded import GatewayError
 from warded.mcp.gateway import Gateway
 from warded.model import Principal
 
@@ -31,6 +32,7 @@ PrincipalOf = Callable[[ServerRequestContext[Any, Any]], Principal]
 P = TypeVar("P")
 R = TypeVar("R")
 _NONCE = "warded.connection"
+_SUBSCRIBED = "warded.subscribed"
 
 
 def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]:
@@ -57,6 +59,75 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
             principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
         )
 
+    async def list_resources(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourcesResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        return types.ListResourcesResult(resources=await gateway.forwarded.resources(principal))
+
+    async def list_templates(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListResourceTemplatesResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        found = await gateway.forwarded.templates(principal)
+        return types.ListResourceTemplatesResult(resource_templates=found)
+
+    async def read_resource(
+        ctx: ServerRequestContext[Gateway, Any], params: types.ReadResourceRequestParams
+    ) -> types.ReadResourceResult:
+        principal = principal_of(ctx)
+        nonce = _attach(gateway, ctx, principal)
+        answer = await gateway.forwarded.read(
+            principal, str(params.uri), f"mcp:{nonce}:{ctx.request_id}"
+        )
+        await gateway.refresh(principal)
+        return answer
+
+    async def subscribe(
+        ctx: ServerRequestContext[Gateway, Any], params: types.SubscribeRequestParams
+    ) -> types.EmptyResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        connection = _connection(ctx)
+        if connection is None:  # 2026-07-28 has no resources/subscribe
+            raise GatewayError(types.METHOD_NOT_FOUND, "Method not found")
+        key = id(connection)
+        if _SUBSCRIBED not in connection.state:
+            connection.state[_SUBSCRIBED] = True
+            connection.exit_stack.push_async_callback(gateway.forwarded.forget, key)
+        await gateway.forwarded.subscribe(
+            principal, str(params.uri), key, connection.send_resource_updated
+        )
+        return types.EmptyResult()
+
+    async def unsubscribe(
+        ctx: ServerRequestContext[Gateway, Any], params: types.UnsubscribeRequestParams
+    ) -> types.EmptyResult:
+        connection = _connection(ctx)
+        if connection is not None:
+            await gateway.forwarded.unsubscribe(str(params.uri), id(connection))
+        return types.EmptyResult()
+
+    async def list_prompts(
+        ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
+    ) -> types.ListPromptsResult:
+        principal = principal_of(ctx)
+        _attach(gateway, ctx, principal)
+        return types.ListPromptsResult(prompts=gateway.forwarded.prompts(principal))
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Gateway, Any], params: types.GetPromptRequestParams
+    ) -> types.GetPromptResult:
+        principal = principal_of(ctx)
+        nonce = _attach(gateway, ctx, principal)
+        answer = await gateway.forwarded.prompt(
+            principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
+        )
+        await gateway.refresh(principal)
+        return answer
+
     async def listen(
         ctx: ServerRequestContext[Gateway, Any], params: types.SubscriptionsListenRequestParams
     ) -> types.SubscriptionsListenResult:
@@ -67,6 +138,9 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
     ) -> types.EmptyResult:
         return types.EmptyResult()  # the gateway sends no log messages downstream
 
+    upstreams = gateway.config.upstreams.values()
+    resources = any(u.resources for u in upstreams)
+    prompts = any(u.prompts for u in upstreams)
     server: Server[Gateway] = Server(
         "warded-mcp",
         version=_version(),
@@ -74,7 +148,14 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         lifespan=lifespan,
         on_list_tools=_guarded(list_tools),
         on_call_tool=_guarded(call_tool),
-        on_subscriptions_listen=_guarded(listen),
+        on_subscriptions_listen=_guarded(listen, passes=MCPError),  # the SDK's own answers
+        on_list_resources=_guarded(list_resources) if resources else None,
+        on_list_resource_templates=_guarded(list_templates) if resources else None,
+        on_read_resource=_guarded(read_resource) if resources else None,
+        on_subscribe_resource=_guarded(subscribe) if resources else None,
+        on_unsubscribe_resource=_guarded(unsubscribe) if resources else None,
+        on_list_prompts=_guarded(list_prompts) if prompts else None,
+        on_get_prompt=_guarded(get_prompt) if prompts else None,
     )
     server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
     return server
@@ -84,6 +165,14 @@ def initialization_options(server: Server[Gateway]) -> InitializationOptions:
     return server.create_initialization_options(NotificationOptions(tools_changed=True))
 
 
+def _connection(ctx: ServerRequestContext[Any, Any]) -> Any:
+    """A handshake-era connection (see `_attach`), or None for a stateless request."""
+    connection = getattr(ctx.session, "_connection", None)
+    if connection is None or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+        return None
+    return connection
+
+
 def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Principal) -> str:
     """A nonce for this connection; handshake-era connections are registered for list_changed.
 
@@ -91,8 +180,8 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
     state (`Context.connection` exists, but the runner hands handlers a
     `ServerRequestContext`), so it is read off the request's session.
     """
-    connection = getattr(ctx.session, "_connection", None)
-    if connection is None or connection.protocol_version in MODERN_PROTOCOL_VERSIONS:
+    connection = _connection(ctx)
+    if connection is None:
         return new_id()  # a stateless request: nothing lasts beyond it
     state = connection.state
     nonce = state.get(_NONCE)
@@ -106,11 +195,16 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
 
 def _guarded(
     handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
+    passes: type[MCPError] = GatewayError,
 ) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
+    """`handler`, whose errors reach the client only when they are `passes` (the gateway's own
+    answers): anything else — an upstream's error text included — is logged and answered
+    "Internal error"."""
+
     async def run(ctx: ServerRequestContext[Gateway, Any], params: P) -> R:
         try:
             return await handler(ctx, params)
-        except MCPError:
+        except passes:
             raise
         except Exception:
             log.exception("%s failed", ctx.method)

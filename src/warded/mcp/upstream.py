@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -24,23 +26,72 @@ import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.mcp.config import UpstreamConfig
 
 log = logging.getLogger("warded.mcp")
 MAX_PAGES = 100
+DRAIN_SECONDS = 0.5  # how long a closed SSE response may take to end before its connection goes
+
+
+class _KeepAlive(httpx2.AsyncBaseTransport):
+    """Keeps the connection of a POST answered with SSE.
+
+    The SDK client closes such a response as soon as its JSON-RPC response
+    event arrived, before the server's end of the stream, so the connection
+    cannot be reused and every call pays a new TCP connection. Servers end
+    the stream right after that event; reading the rest before closing (off
+    the caller's path: the response has been delivered by then) lets the
+    pool keep the connection.
+    """
+
+    def __init__(self, inner: httpx2.AsyncBaseTransport) -> None:
+        self._inner = inner
+
+    async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
+        response = await self._inner.handle_async_request(request)
+        sse = response.headers.get("content-type", "").startswith("text/event-stream")
+        if request.method == "POST" and sse and isinstance(response.stream, httpx2.AsyncByteStream):
+            response.stream = _Drained(response.stream)
+        return response
+
+    async def aclose(self) -> None:
+        await self._inner.aclose()
+
+
+class _Drained(httpx2.AsyncByteStream):
+    def __init__(self, inner: httpx2.AsyncByteStream) -> None:
+        self._inner = inner
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for part in self._inner:
+            yield part
+
+    async def aclose(self) -> None:
+        try:
+            with anyio.move_on_after(DRAIN_SECONDS):
+                async for _ in self._inner:
+                    pass
+        finally:
+            with anyio.CancelScope(shield=True):
+                await self._inner.aclose()
 
 
 class Upstream:
     """A live connection to one upstream server."""
 
     def __init__(
-        self, config: UpstreamConfig, on_change: Callable[[Upstream], Awaitable[None]]
+        self,
+        config: UpstreamConfig,
+        on_change: Callable[[Upstream], Awaitable[None]],
+        on_updated: Callable[[Upstream, str], Awaitable[None]] | None = None,
     ) -> None:
         self.config = config
         self.id = config.id
         self._on_change = on_change
+        self._on_updated = on_updated
         self._client: Client | None = None
 
     @contextlib.asynccontextmanager
@@ -51,7 +102,9 @@ class Upstream:
             tasks = await stack.enter_async_context(anyio.create_task_group())
             self._client = client
             tools = client.server_capabilities.tools
-            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and tools and tools.list_changed:
+            prompts = client.server_capabilities.prompts
+            changes = (tools and tools.list_changed) or (prompts and prompts.list_changed)
+            if client.protocol_version in MODERN_PROTOCOL_VERSIONS and changes:
                 tasks.start_soon(self._listen, client)
             try:
                 yield self
@@ -78,7 +131,11 @@ class Upstream:
         assert c.url is not None
         token = c.bearer()
         headers = {"Authorization": f"Bearer {token}"} if token else {}
-        http = httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30.0, read=300.0))
+        http = httpx2.AsyncClient(
+            headers=headers,
+            timeout=httpx2.Timeout(30.0, read=300.0),
+            transport=_KeepAlive(httpx2.AsyncHTTPTransport()),
+        )
         stack.push_async_callback(http.aclose)
         return Client(streamable_http_client(c.url, http_client=http), **options)
 
@@ -108,15 +165,82 @@ class Upstream:
         """Forward one call; the upstream's own error results come back as they are."""
         return await self.client.session.call_tool(name, arguments)
 
+    async def resources(self) -> list[types.Resource]:
+        """Every resource the upstream lists now (all pages); none if it offers none."""
+        if self.client.server_capabilities.resources is None:
+            return []
+        found: list[types.Resource] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_resources(cursor=cursor)
+            found.extend(page.resources)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(f"upstream {self.id}: resources/list did not end in {MAX_PAGES} pages")
+
+    async def resource_templates(self) -> list[types.ResourceTemplate]:
+        """Every resource template the upstream lists now (all pages)."""
+        if self.client.server_capabilities.resources is None:
+            return []
+        found: list[types.ResourceTemplate] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_resource_templates(cursor=cursor)
+            found.extend(page.resource_templates)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(
+            f"upstream {self.id}: resources/templates/list did not end in {MAX_PAGES} pages"
+        )
+
+    async def read(self, uri: str) -> types.ReadResourceResult:
+        return await self.client.session.read_resource(uri)
+
+    async def subscribe(self, uri: str, *, on: bool) -> None:
+        """Subscribe to (or unsubscribe from) a resource's updates (handshake-era upstreams)."""
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            if on:
+                await self.client.session.subscribe_resource(uri)
+            else:
+                await self.client.session.unsubscribe_resource(uri)
+
+    async def prompts(self) -> list[types.Prompt]:
+        """Every prompt the upstream lists now (all pages); none if it offers none."""
+        if self.client.server_capabilities.prompts is None:
+            return []
+        found: list[types.Prompt] = []
+        cursor: str | None = None
+        for _ in range(MAX_PAGES):
+            page = await self.client.list_prompts(cursor=cursor)
+            found.extend(page.prompts)
+            cursor = page.next_cursor
+            if cursor is None:
+                return found
+        raise RuntimeError(f"upstream {self.id}: prompts/list did not end in {MAX_PAGES} pages")
+
+    async def prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
+        return await self.client.session.get_prompt(name, arguments)
+
     async def _message(self, message: types.ServerNotification | Exception) -> None:
-        if isinstance(message, types.ToolListChangedNotification):
+        if isinstance(
+            message, types.ToolListChangedNotification | types.PromptListChangedNotification
+        ):
             await self._changed()
+        elif isinstance(message, types.ResourceUpdatedNotification):
+            if self._on_updated is not None:
+                try:
+                    await self._on_updated(self, str(message.params.uri))
+                except Exception:
+                    log.exception("upstream %s: forwarding a resource update failed", self.id)
         elif isinstance(message, Exception):
             log.warning("upstream %s: transport error: %s", self.id, type(message).__name__)
 
     async def _listen(self, client: Client) -> None:
         try:
-            async with client.listen(tools_list_changed=True) as events:
+            async with client.listen(tools_list_changed=True, prompts_list_changed=True) as events:
                 async for _ in events:
                     await self._changed()
         except Exception as exc:
@@ -129,14 +253,25 @@ class Upstream:
             log.exception("upstream %s: handling a tool list change failed", self.id)
 
 
-async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, list[types.Tool]]:
+@dataclass(frozen=True, slots=True)
+class Listing:
+    """What one upstream offers: its tools, and its prompts if the config forwards them."""
+
+    tools: list[types.Tool]
+    prompts: list[types.Prompt]
+    resources: bool
+
+
+async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
     """Connect to every upstream once and return what each lists (for `pin` and `schema`)."""
 
     async def ignore(_: Upstream) -> None:
         return None
 
-    listed: dict[str, list[types.Tool]] = {}
+    listed: dict[str, Listing] = {}
     for uid, config in configs.items():
         async with Upstream(config, ignore).connect() as upstream:
-            listed[uid] = await upstream.tools()
+            tools = await upstream.tools()
+            prompts = await upstream.prompts() if config.prompts else []
+            listed[uid] = Listing(tools, prompts, config.resources)
     return listed
