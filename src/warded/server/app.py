@@ -7,7 +7,7 @@ import contextlib
 import secrets
 from collections.abc import AsyncIterator
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,15 +17,19 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warded.clock import Clock, SystemClock
+from warded.gate import Gate
 from warded.server import api, authzen, pages
 from warded.server.accounts import AccountBook, Throttle
-from warded.server.config import ServiceConfig, build_gate, open_store
+from warded.server.config import ConfigError, ServiceConfig, build_gate, open_store
 from warded.server.ledger import Ledger
 from warded.server.live import Live
 from warded.server.notify import Notifier
 from warded.server.problems import ApiError, error_response
 from warded.server.service import Service, service_of
 from warded.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from warded.mcp import Gateway
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -47,6 +51,8 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     telemetry = Telemetry()  # spans and metrics to the global providers (the otel extra)
     store = telemetry.observe(open_store(config.store))
     gate = build_gate(config, store, clock)
+    shadow_version = gate.shadow(config.shadow) if config.shadow is not None else None
+    gateway = upstreams(config, gate)
     telemetry.watch(gate.approvals, clock)
     ledger = Ledger(store)
     notifier = None
@@ -62,6 +68,7 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
         ledger=ledger,
         live=Live(gate.approvals, store, config.live_poll_seconds, notifier),
         declared=frozenset(d.name for d in config.declared),
+        shadow_version=shadow_version,
     )
     service.live.describe = lambda approval_id: service.approval_view(
         gate.approvals.get(approval_id)
@@ -71,7 +78,10 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         feed = asyncio.create_task(service.live.run())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if gateway is not None:
+                    await stack.enter_async_context(gateway.running())
+                yield
         finally:
             feed.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -101,6 +111,28 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     return app
 
 
+def upstreams(config: ServiceConfig, gate: Gate) -> Gateway | None:
+    """The MCP gateway over the service's gate, for the upstreams of `config.mcp` (the
+    `mcp` extra). Its tools are registered when the app starts and are gone when it stops."""
+    if config.mcp is None:
+        return None
+    try:
+        from warded.mcp import Gateway, GatewayConfigError, load
+        from warded.mcp.pins import Pins
+    except ImportError as exc:
+        raise ConfigError(f"{config.source}: mcp: {exc}") from None
+    try:
+        mcp = load(config.mcp)
+    except (GatewayConfigError, OSError) as exc:
+        raise ConfigError(f"{config.source}: mcp: {exc}") from None
+    pins = None
+    if mcp.pins is not None:
+        pins = Pins.read(mcp.pins)
+        if pins is None:
+            raise ConfigError(f"{mcp.pins}: no pins file yet; run `warded mcp pin {mcp.path}`")
+    return Gateway(mcp, gate, pins)
+
+
 async def health(request: Request) -> JSONResponse:
     service = service_of(request)
     store = await _store_state(service)
@@ -108,6 +140,7 @@ async def health(request: Request) -> JSONResponse:
         {
             "status": "ok" if store["ok"] else "degraded",
             "bundle_version": service.gate.version,
+            "shadow_bundle_version": service.shadow_version,
             "store": store,
         }
     )

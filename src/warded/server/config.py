@@ -5,10 +5,12 @@ an unknown key or a wrong type is a `ConfigError` naming the key, never a
 service that starts with a setting silently ignored.
 
     policies: policies/              # the bundle (reloaded by an admin)
+    shadow: candidate/               # a bundle decided and logged beside it, never enforced
     store: warded.db                 # a SQLite file, sqlite:///path, or postgresql://…
     accounts: accounts.json          # agents, enforcement points, people (`warded serve account`)
     tools: tools.py:register         # register(gate): tools the service runs (optional)
     declared: [...]                  # tools the caller runs, declared by a JSON Schema
+    mcp: gateway.toml                # MCP upstreams whose tools the service forwards calls to
     scanners: [secrets]              # input scanners by name (optional)
     output_scanners: [injection]     # output scanners by name (optional)
     secret_key_file: service.key     # signs browser sessions; created if missing
@@ -86,6 +88,8 @@ class ServiceConfig:
     output_scanners: tuple[str, ...] = ()
     webhook: Webhook | None = None
     public_url: str | None = None
+    shadow: Path | None = None
+    mcp: Path | None = None
     max_body_bytes: int = 1_000_000
     approval_ttl: float = 3600.0
     live_poll_seconds: float = 1.0
@@ -108,6 +112,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "output_scanners": list,
     "notify": dict,
     "public_url": str,
+    "shadow": str,
+    "mcp": str,
     "max_body_bytes": int,
     "approval_ttl": (int, float),
     "live_poll_seconds": (int, float),
@@ -155,6 +161,8 @@ def load_config(path: str | Path) -> ServiceConfig:
         output_scanners=_names(source, "output_scanners", data.get("output_scanners", [])),
         webhook=_webhook(source, notify, rel) if notify is not None else None,
         public_url=data.get("public_url"),
+        shadow=rel(data["shadow"]) if "shadow" in data else None,
+        mcp=rel(data["mcp"]) if "mcp" in data else None,
         max_body_bytes=data.get("max_body_bytes", 1_000_000),
         approval_ttl=float(data.get("approval_ttl", 3600.0)),
         live_poll_seconds=float(data.get("live_poll_seconds", 1.0)),
