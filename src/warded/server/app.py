@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
 from typing import TYPE_CHECKING, Any
 
@@ -48,11 +48,12 @@ STORE_CHECK_SECONDS = 5.0
 def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     """The service for one configuration: its store, gate, accounts and pages."""
     clock = clock if clock is not None else SystemClock()
+    gateway = upstreams(config)  # a broken gateway config fails before anything is opened
     telemetry = Telemetry()  # spans and metrics to the global providers (the otel extra)
     store = telemetry.observe(open_store(config.store))
     gate = build_gate(config, store, clock)
     shadow_version = gate.shadow(config.shadow) if config.shadow is not None else None
-    gateway = upstreams(config, gate)
+    mcp = gateway(gate) if gateway is not None else None
     telemetry.watch(gate.approvals, clock)
     ledger = Ledger(store)
     notifier = None
@@ -79,8 +80,8 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
         feed = asyncio.create_task(service.live.run())
         try:
             async with contextlib.AsyncExitStack() as stack:
-                if gateway is not None:
-                    await stack.enter_async_context(gateway.running())
+                if mcp is not None:
+                    await stack.enter_async_context(mcp.running())
                 yield
         finally:
             feed.cancel()
@@ -111,9 +112,9 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     return app
 
 
-def upstreams(config: ServiceConfig, gate: Gate) -> Gateway | None:
-    """The MCP gateway over the service's gate, for the upstreams of `config.mcp` (the
-    `mcp` extra). Its tools are registered when the app starts and are gone when it stops."""
+def upstreams(config: ServiceConfig) -> Callable[[Gate], Gateway] | None:
+    """What makes the MCP gateway over the service's gate, for the upstreams of
+    `config.mcp` (the `mcp` extra); its tools are registered while the app runs."""
     if config.mcp is None:
         return None
     try:
@@ -130,7 +131,7 @@ def upstreams(config: ServiceConfig, gate: Gate) -> Gateway | None:
         pins = Pins.read(mcp.pins)
         if pins is None:
             raise ConfigError(f"{mcp.pins}: no pins file yet; run `warded mcp pin {mcp.path}`")
-    return Gateway(mcp, gate, pins)
+    return lambda gate: Gateway(mcp, gate, pins)
 
 
 async def health(request: Request) -> JSONResponse:
