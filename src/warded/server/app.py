@@ -106,6 +106,7 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     static = resources.files("warded.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(pages.SignIn, pages.to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(Guard, max_body=config.max_body_bytes)
