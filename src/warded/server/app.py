@@ -26,6 +26,7 @@ from warded.server.live import Live
 from warded.server.notify import Notifier
 from warded.server.problems import ApiError, error_response
 from warded.server.service import Service, service_of
+from warded.store import Store
 from warded.telemetry import Telemetry
 
 if TYPE_CHECKING:
@@ -50,7 +51,8 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     clock = clock if clock is not None else SystemClock()
     gateway = upstreams(config)  # a broken gateway config fails before anything is opened
     telemetry = Telemetry()  # spans and metrics to the global providers (the otel extra)
-    store = telemetry.observe(open_store(config.store))
+    opened = open_store(config.store)
+    store = telemetry.observe(opened)
     gate = build_gate(config, store, clock)
     shadow_version = gate.shadow(config.shadow) if config.shadow is not None else None
     mcp = gateway(gate) if gateway is not None else None
@@ -80,6 +82,8 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
         feed = asyncio.create_task(service.live.run())
         try:
             async with contextlib.AsyncExitStack() as stack:
+                if getattr(opened, "shared", False):
+                    stack.callback(_follow(gate, opened).close)
                 if mcp is not None:
                     await stack.enter_async_context(mcp.running())
                 yield
@@ -111,6 +115,13 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(Guard, max_body=config.max_body_bytes)
     return app
+
+
+def _follow(gate: Gate, store: Store) -> Any:
+    """Keep the gate on the database's live bundle (pushes from any node)."""
+    from warded.stores.live import Follower
+
+    return Follower(gate, store).start()  # type: ignore[arg-type]
 
 
 def upstreams(config: ServiceConfig) -> Callable[[Gate], Gateway] | None:

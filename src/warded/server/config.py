@@ -31,7 +31,9 @@ from typing import Any
 import yaml
 
 from warded.clock import Clock
+from warded.errors import BundleError
 from warded.gate import Gate
+from warded.policy.bundle import PolicyBundle
 from warded.scanners.base import Scanner, builtin_scanner
 from warded.store import Store
 from warded.stores.sqlite import SQLiteStore
@@ -257,17 +259,36 @@ def open_store(url: str) -> Store:
 
 
 def build_gate(config: ServiceConfig, store: Store, clock: Clock | None = None) -> Gate:
-    """The service's gate: the bundle, the scanners, the service's tools and the declared ones."""
+    """The service's gate: the bundle, the scanners, the service's tools and the declared ones.
+
+    On a store shared by several nodes (PostgreSQL) the bundle is the one the
+    database says is live (`warded policy push`), read from it and followed
+    while the service runs; `policies` is then only named in the message
+    when nothing is live yet.
+    """
     scanners = [_scanner(config, n) for n in config.scanners]
     output = [_scanner(config, n) for n in config.output_scanners]
-    gate = Gate.from_directory(
-        config.policies,
-        store=store,
-        clock=clock,
-        approval_ttl=config.approval_ttl,
-        scanners=scanners,
-        output_scanners=output,
-    )
+    options: dict[str, Any] = {
+        "store": store,
+        "clock": clock,
+        "approval_ttl": config.approval_ttl,
+        "scanners": scanners,
+        "output_scanners": output,
+    }
+    if getattr(store, "shared", False):
+        from warded.stores.live import LiveSource
+
+        source = LiveSource(store)  # type: ignore[arg-type]
+        try:
+            files = source.read()
+        except BundleError:
+            raise ConfigError(
+                f"{config.source}: no bundle is live in the database; make one live first: "
+                f"warded policy push {config.policies} --db URL"
+            ) from None
+        gate = Gate(PolicyBundle.load(files), source=source, **options)
+    else:
+        gate = Gate.from_directory(config.policies, **options)
     if config.tools:
         _registrar(config)(gate)
     for d in config.declared:
