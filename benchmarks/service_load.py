@@ -230,16 +230,22 @@ def audit_check(store: str, counter: Path) -> tuple[int, int, int]:
 
 
 def fresh_postgres(base: str) -> str:
-    """A new, migrated schema on the PostgreSQL server `base` names, for one run."""
+    """A new, migrated schema on the PostgreSQL server `base` names, with the banking
+    bundle live in it (`warded policy push`), for one run."""
     import psycopg
 
-    from warded.stores.postgres import migrate
+    from warded.policy.source import DirectorySource
+    from warded.stores.live import push
+    from warded.stores.postgres import PostgresStore, migrate
 
     name = f"bench_{os.getpid()}_{time.monotonic_ns()}"
     with psycopg.connect(base, autocommit=True) as admin:
         admin.execute(f"CREATE SCHEMA {name}".encode())
     url = f"{base}{'&' if '?' in base else '?'}options=-csearch_path%3D{name}"
     migrate(url)
+    store = PostgresStore(url)
+    push(store, DirectorySource(BANKING / "policies").read(), by="benchmark")
+    store.close()
     return url
 
 
