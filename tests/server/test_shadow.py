@@ -97,9 +97,17 @@ def test_the_shadow_bundle_decides_beside_the_live_one_and_is_never_enforced(
     )
     assert d["live_policies"] == ["payments.small-known"]
     assert d["shadow_policies"] == []
+    assert data["by_agent_and_tool"] == [
+        {
+            "principal": 'Agent::"billing-bot"',
+            "tool": "send_money",
+            "shadow_decisions": 3,
+            "disagreements": 1,
+        }
+    ]
     text = run("audit", "shadow", str(db)).stdout.splitlines()
     assert text[0] == "3 shadow decisions, 1 disagree with the live bundle"
-    assert text[1] == 'Agent::"billing-bot" send_money:'
+    assert text[1] == 'Agent::"billing-bot" send_money: 1 of 3 disagree'
     assert text[2].startswith(f"  record {d['seq']}: live allow, shadow deny")
 
 
@@ -109,7 +117,7 @@ def test_a_service_without_a_shadow_bundle_logs_no_shadow_decisions(
     assert client.get("/healthz").json()["shadow_bundle_version"] is None
     assert pay(client, tokens.billing, 50, "only")["status"] == "ok"
     data = shadow_report(tmp_path / "warded.db")
-    assert data == {"shadow_decisions": 0, "disagreements": []}
+    assert data == {"shadow_decisions": 0, "by_agent_and_tool": [], "disagreements": []}
 
 
 def test_a_broken_shadow_setting_is_an_error_naming_it(
