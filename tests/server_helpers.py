@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -71,3 +76,41 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+SUBPROCESS_WAIT = 120.0  # seconds: a service in a subprocess on a loaded machine
+
+
+@contextlib.contextmanager
+def serve_run(config: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`warded serve run CONFIG OPTIONS` in a subprocess on a port the OS chose; its URL.
+
+    The server's output goes to `server.log` beside the config."""
+    command = [sys.executable, "-m", "warded.cli", "serve", "run", str(config), "--port", "0"]
+    log = config.parent / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*command, "--no-access-log", *options],
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield _address(process, log)
+    finally:
+        process.terminate()
+        process.wait(SUBPROCESS_WAIT)
+
+
+def _address(process: subprocess.Popen[bytes], log: Path) -> str:
+    """The address uvicorn says it listens on (it chose the port)."""
+    marker = "Uvicorn running on "
+    for _ in range(int(SUBPROCESS_WAIT * 10)):
+        text = log.read_text(errors="replace")
+        if marker in text:
+            return text.split(marker, 1)[1].split()[0]
+        if process.poll() is not None:
+            raise AssertionError(f"the service exited: {text}")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(0.1)
+    raise AssertionError(f"the service did not start in {SUBPROCESS_WAIT} s: {log.read_text()}")

@@ -9,29 +9,22 @@ for no permit of the shadow bundle matched).
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-import yaml
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
-from server_helpers import BANKING, KNOWN, Tokens, bearer, write_config
+from server_helpers import BANKING, KNOWN, Tokens, bearer, serve_run, write_config
 from service_tools import EXECUTED
 from warded import ManualClock, PolicyBundle
 from warded.cli import cli
 from warded.server import create_app, load_config
-
-WAIT = 120.0  # seconds: a subprocess service on a loaded machine
 
 
 def run(*args: str) -> Result:
@@ -138,43 +131,17 @@ def test_a_broken_shadow_setting_is_an_error_naming_it(
 
 @pytest.fixture
 def served(tmp_path: Path, accounts_file: tuple[Path, Tokens], candidate: Path) -> Iterator[str]:
-    """`warded serve run CONFIG --shadow DIR` in a subprocess, on a port of its own."""
+    """`warded serve run CONFIG --shadow DIR` in a subprocess."""
     config = write_config(tmp_path, accounts_file[0], live_poll_seconds=1.0)
-    settings = yaml.safe_load(config.read_text())
-    settings["tools"] = "service_tools:register"
-    config.write_text(yaml.safe_dump(settings))
-    tests = Path(__file__).resolve().parent.parent
-    env = {**os.environ, "PYTHONPATH": str(tests)}
-    command = [sys.executable, "-m", "warded.cli", "serve", "run", str(config), "--port", "0"]
-    command += ["--shadow", str(candidate), "--no-access-log"]
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        yield _address(process, log)
-    finally:
-        process.terminate()
-        process.wait(WAIT)
-
-
-def _address(process: subprocess.Popen[bytes], log: Path) -> str:
-    """The address uvicorn says it listens on (it chose the port)."""
-    marker = "Uvicorn running on "
-    for _ in range(int(WAIT * 10)):
-        text = log.read_text(errors="replace")
-        if marker in text:
-            return text.split(marker, 1)[1].split()[0]
-        if process.poll() is not None:
-            raise AssertionError(f"the service exited: {text}")
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            process.wait(0.1)
-    raise AssertionError(f"the service did not start within {WAIT} s: {log.read_text()}")
+    tests = str(Path(__file__).resolve().parent.parent)
+    with serve_run(config, "--shadow", str(candidate), env={"PYTHONPATH": tests}) as url:
+        yield url
 
 
 def test_serve_run_with_a_shadow_bundle_end_to_end(
     served: str, tmp_path: Path, tokens: Tokens, candidate: Path
 ) -> None:
-    with httpx.Client(base_url=served, timeout=WAIT) as client:
+    with httpx.Client(base_url=served, timeout=60) as client:
         health = client.get("/healthz").json()
         assert health["shadow_bundle_version"] == PolicyBundle.from_directory(candidate).version
         assert pay(client, tokens.billing, 50, "over-http")["status"] == "ok"
