@@ -54,6 +54,20 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def post_call(client: Any, token: str, tool: str, args: dict[str, Any], **body: Any) -> Any:
+    """`POST /v1/calls` as the agent of `token` (a TestClient or an httpx.Client); the
+    answer's JSON, which is always a 200 (a refusal is an answer)."""
+    answer = client.post(
+        "/v1/calls", json={"tool": tool, "args": args, **body}, headers=bearer(token)
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def payment(amount: float, subject: str = "rent") -> dict[str, Any]:
+    return {"recipient": KNOWN, "amount": amount, "subject": subject}
+
+
 class Served:
     """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS."""
 

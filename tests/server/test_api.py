@@ -7,15 +7,12 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from server_helpers import KNOWN, Tokens, bearer
+from server_helpers import KNOWN, Tokens, bearer, post_call
 from service_tools import EXECUTED
 
 
 def call(client: TestClient, token: str, tool: str, args: dict[str, Any], **extra: Any) -> Any:
-    body = {"tool": tool, "args": args, "session": "s-1", **extra}
-    answer = client.post("/v1/calls", json=body, headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return post_call(client, token, tool, args, **{"session": "s-1", **extra})
 
 
 def test_an_agent_lists_only_the_tools_its_policy_could_permit(

@@ -19,7 +19,7 @@ import pytest
 import yaml
 from fastapi.testclient import TestClient
 
-from server_helpers import Tokens, bearer
+from server_helpers import Tokens, bearer, post_call
 from warded import ManualClock
 from warded.server import ConfigError, create_app, load_config
 from warded.stores.sqlite import SQLiteStore
@@ -88,10 +88,7 @@ def client(
 
 
 def call(client: TestClient, token: str, tool: str, args: dict[str, Any], call_id: str) -> Any:
-    body = {"tool": tool, "args": args, "session": "mcp-s", "call_id": call_id}
-    answer = client.post("/v1/calls", json=body, headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return post_call(client, token, tool, args, session="mcp-s", call_id=call_id)
 
 
 def test_the_agent_lists_the_upstream_tools_its_policy_permits(

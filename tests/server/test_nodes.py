@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
-from server_helpers import BANKING, KNOWN, Tokens, bearer, write_config
+from server_helpers import BANKING, KNOWN, Tokens, bearer, payment, post_call, write_config
 from service_tools import EXECUTED
 from store_backends import KEY, pg_schema
 from warded import ManualClock, PolicyBundle
@@ -43,14 +43,7 @@ def node(directory: Path, accounts: Path, url: str) -> TestClient:
 
 
 def pay(client: TestClient, token: str, amount: float) -> Any:
-    body = {
-        "tool": "send_money",
-        "args": {"recipient": KNOWN, "amount": amount, "subject": "two nodes"},
-        "session": "shared-session",
-    }
-    answer = client.post("/v1/calls", json=body, headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return post_call(client, token, "send_money", payment(amount), session="shared-session")
 
 
 def test_a_node_refuses_to_start_on_a_database_with_no_live_bundle(

@@ -20,7 +20,7 @@ import pytest
 from click.testing import CliRunner, Result
 from fastapi.testclient import TestClient
 
-from server_helpers import BANKING, KNOWN, Tokens, bearer, serve_run, write_config
+from server_helpers import BANKING, Tokens, payment, post_call, serve_run, write_config
 from service_tools import EXECUTED
 from warded import ManualClock, PolicyBundle
 from warded.cli import cli
@@ -50,15 +50,8 @@ def candidate(tmp_path: Path) -> Path:
 
 
 def pay(client: httpx.Client | TestClient, token: str, amount: float, call_id: str) -> Any:
-    body = {
-        "tool": "send_money",
-        "args": {"recipient": KNOWN, "amount": amount, "subject": "rent"},
-        "session": "shadowed",
-        "call_id": call_id,
-    }
-    answer = client.post("/v1/calls", json=body, headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    args = payment(amount)
+    return post_call(client, token, "send_money", args, session="shadowed", call_id=call_id)
 
 
 def test_the_shadow_bundle_decides_beside_the_live_one_and_is_never_enforced(
