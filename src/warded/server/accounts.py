@@ -24,7 +24,6 @@ import json
 import os
 import secrets
 import threading
-import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,7 +32,7 @@ from typing import Any, Literal, get_args
 
 import argon2
 
-from warded.clock import Clock
+from warded.clock import Clock, SystemClock
 from warded.model import Principal
 
 Kind = Literal["agent", "pep", "person"]
@@ -98,8 +97,9 @@ class Account:
 class AccountBook:
     """The accounts file, re-read whenever it changes on disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._by_key: dict[str, Account] = {}
@@ -140,7 +140,7 @@ class AccountBook:
         raw = token.encode("utf-8", "surrogatepass")
         fingerprint = hmac.new(self._cache_key, raw, hashlib.sha256).digest()
         known = self._verified.get(fingerprint)
-        if known is not None and known[1] > time.monotonic():
+        if known is not None and known[1] > self.clock.now():
             return known[0]
         key_id, secret = _split(token)
         account = self._by_key.get(key_id) if key_id else None
@@ -149,7 +149,7 @@ class AccountBook:
         with self._lock:
             if len(self._verified) >= _CACHE_LIMIT:
                 self._verified.clear()
-            self._verified[fingerprint] = (account, time.monotonic() + VERIFIED_SECONDS)
+            self._verified[fingerprint] = (account, self.clock.now() + VERIFIED_SECONDS)
         return account
 
     def by_password(self, account_id: str, password: str) -> Account | None:
