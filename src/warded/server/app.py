@@ -88,9 +88,9 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
                     await stack.enter_async_context(mcp.running())
                 yield
         finally:
-            feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed
+            # stopped, not cancelled: a cancelled feed would leave its store read running
+            # in a worker thread while the store closes under it
+            await service.live.stop(feed)
             store.close()
 
     app = FastAPI(
