@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
 import shutil
+import subprocess
+import sys
 import threading
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -49,6 +54,20 @@ def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
 
 
+def post_call(client: Any, token: str, tool: str, args: dict[str, Any], **body: Any) -> Any:
+    """`POST /v1/calls` as the agent of `token` (a TestClient or an httpx.Client); the
+    answer's JSON, which is always a 200 (a refusal is an answer)."""
+    answer = client.post(
+        "/v1/calls", json={"tool": tool, "args": args, **body}, headers=bearer(token)
+    )
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def payment(amount: float, subject: str = "rent") -> dict[str, Any]:
+    return {"recipient": KNOWN, "amount": amount, "subject": subject}
+
+
 class Served:
     """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS."""
 
@@ -71,3 +90,41 @@ class Served:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(30)
+
+
+SUBPROCESS_WAIT = 120.0  # seconds: a service in a subprocess on a loaded machine
+
+
+@contextlib.contextmanager
+def serve_run(config: Path, *options: str, env: dict[str, str] | None = None) -> Iterator[str]:
+    """`warded serve run CONFIG OPTIONS` in a subprocess on a port the OS chose; its URL.
+
+    The server's output goes to `server.log` beside the config."""
+    command = [sys.executable, "-m", "warded.cli", "serve", "run", str(config), "--port", "0"]
+    log = config.parent / "server.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [*command, "--no-access-log", *options],
+            env={**os.environ, **(env or {})},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        yield _address(process, log)
+    finally:
+        process.terminate()
+        process.wait(SUBPROCESS_WAIT)
+
+
+def _address(process: subprocess.Popen[bytes], log: Path) -> str:
+    """The address uvicorn says it listens on (it chose the port)."""
+    marker = "Uvicorn running on "
+    for _ in range(int(SUBPROCESS_WAIT * 10)):
+        text = log.read_text(errors="replace")
+        if marker in text:
+            return text.split(marker, 1)[1].split()[0]
+        if process.poll() is not None:
+            raise AssertionError(f"the service exited: {text}")
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(0.1)
+    raise AssertionError(f"the service did not start in {SUBPROCESS_WAIT} s: {log.read_text()}")

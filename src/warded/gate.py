@@ -27,6 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, TypeVar, overload
 
@@ -664,13 +665,18 @@ class Gate:
         return resolved
 
     def _would_fit(self, reservations: tuple[Reservation, ...]) -> bool:
-        """Whether the reservations would fit now; nothing is kept (the transaction rolls back)."""
-        try:
-            with self.store.transaction() as tx:
-                fits = all(tx.reserve(r) for r in reservations)
-                raise _Held("limit_exceeded", "dry run")
-        except _Held:
-            return fits
+        """Whether the reservations would fit now, read from the committed counters: a dry
+        run takes no write transaction (no store lock; the call's own transaction is the
+        authoritative check)."""
+        totals: dict[tuple[str, int], Decimal] = {}
+        for r in reservations:
+            key = (r.key, r.window)
+            if key not in totals:
+                totals[key] = self.store.counter(r.key, r.window)
+            totals[key] += r.amount
+            if totals[key] > r.limit:
+                return False
+        return True
 
     # -- the decision ---------------------------------------------------------
 

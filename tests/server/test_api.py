@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
 
-from server_helpers import KNOWN, Tokens, bearer
+from server_helpers import KNOWN, Tokens, bearer, payment, post_call
 from service_tools import EXECUTED
 
 
 def call(client: TestClient, token: str, tool: str, args: dict[str, Any], **extra: Any) -> Any:
-    body = {"tool": tool, "args": args, "session": "s-1", **extra}
-    answer = client.post("/v1/calls", json=body, headers=bearer(token))
-    assert answer.status_code == 200, answer.text
-    return answer.json()
+    return post_call(client, token, tool, args, **{"session": "s-1", **extra})
 
 
 def test_an_agent_lists_only_the_tools_its_policy_could_permit(
@@ -106,6 +105,38 @@ def test_decide_is_a_dry_run_that_records_nothing(client: TestClient, tokens: To
     assert held["allowed"] is False
     assert held["refusal"]["code"] == "approval_required"
     assert client.get("/healthz").json()["store"]["records"] == before
+
+
+def decide(client: TestClient, token: str, amount: float) -> Any:
+    body = {"tool": "send_money", "args": payment(amount), "session": "s"}
+    answer = client.post("/v1/decide", json=body, headers=bearer(token))
+    assert answer.status_code == 200, answer.text
+    return answer.json()
+
+
+def test_decide_answers_while_another_process_holds_the_stores_write_lock(
+    client: TestClient, tokens: Tokens, config_path: Path
+) -> None:
+    """A dry run reads the budget's committed counters: it takes no write transaction."""
+    holder = sqlite3.connect(config_path.parent / "warded.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN IMMEDIATE")  # SQLite's write lock, as another writer holds it
+        assert decide(client, tokens.billing, 5)["allowed"] is True
+        assert decide(client, tokens.billing, 500)["refusal"]["code"] == "approval_required"
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+
+
+def test_decide_sees_a_spent_budget(client: TestClient, tokens: Tokens) -> None:
+    for _ in range(3):  # 3 × 99 of the 300.00 a day payments.small-known allows
+        assert call(client, tokens.billing, "send_money", payment(99))["status"] == "ok"
+    assert decide(client, tokens.billing, 3)["allowed"] is True  # 297 + 3 fits exactly
+    refused = decide(client, tokens.billing, 4)
+    assert refused["allowed"] is False
+    assert refused["refusal"]["code"] == "limit_exceeded"
+    assert call(client, tokens.billing, "send_money", payment(3))["status"] == "ok"
+    assert decide(client, tokens.billing, 1)["refusal"]["code"] == "limit_exceeded"
 
 
 def test_a_call_id_runs_at_most_once(client: TestClient, tokens: Tokens) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from server_helpers import KNOWN, Tokens, bearer, write_config
 from warded import ManualClock
-from warded.server import create_app, load_config
+from warded.server import accounts, create_app, load_config
 from warded.server.accounts import AccountBook
 
 pytestmark = pytest.mark.requirement("G15")
@@ -73,6 +74,48 @@ def test_a_removed_account_stops_working_at_once(
     assert client.get("/v1/tools?session=s", headers=bearer(tokens.support)).status_code == 200
     AccountBook(config_path.parent / "accounts.json").remove("support-bot")
     assert client.get("/v1/tools?session=s", headers=bearer(tokens.support)).status_code == 401
+
+
+def test_a_verified_token_is_checked_with_argon2_again_after_a_minute(
+    accounts_file: tuple[Path, Tokens], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, tokens = accounts_file
+    clock = ManualClock()
+    book = AccountBook(path, clock)
+    checked: list[str] = []
+    real = accounts._check
+
+    def counted(stored: str, given: str) -> bool:
+        checked.append(given)
+        return real(stored, given)
+
+    monkeypatch.setattr(accounts, "_check", counted)
+    for _ in range(3):
+        found = book.by_token(tokens.billing)
+        assert found is not None
+        assert found.id == "billing-bot"
+    assert len(checked) == 1  # argon2 once, then the cache
+    clock.advance(accounts.VERIFIED_SECONDS - 1)
+    assert book.by_token(tokens.billing) is not None
+    assert len(checked) == 1
+    clock.advance(2)
+    assert book.by_token(tokens.billing) is not None
+    assert len(checked) == 2  # expired from the cache: checked again
+    assert book.by_token(tokens.billing + "x") is None  # a near miss is never a cache hit
+    assert len(checked) == 3
+
+
+def test_the_token_cache_is_keyed_per_process_and_holds_no_plain_digest(
+    accounts_file: tuple[Path, Tokens],
+) -> None:
+    path, tokens = accounts_file
+    one, two = AccountBook(path), AccountBook(path)
+    assert one.by_token(tokens.billing) is not None
+    assert two.by_token(tokens.billing) is not None
+    (first,), (second,) = one._verified, two._verified
+    assert first != second
+    plain = hashlib.sha256(tokens.billing.encode()).digest()
+    assert plain not in (first, second)
 
 
 @pytest.mark.parametrize(

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -169,11 +169,29 @@ def _ranges(seqs: list[int]) -> str:
 # -- shadow mode ---------------------------------------------------------------------
 
 
-def disagreements(records: Iterable[AuditRecord]) -> tuple[int, list[dict[str, Any]]]:
+@dataclass
+class ShadowReport:
+    """Shadow decisions by agent and tool, and those whose verdict differs from the live one."""
+
+    decisions: Counter[tuple[str, str]] = field(default_factory=Counter)
+    disagreements: list[dict[str, Any]] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        differ = Counter((d["principal"], d["tool"]) for d in self.disagreements)
+        return {
+            "shadow_decisions": sum(self.decisions.values()),
+            "by_agent_and_tool": [
+                {"principal": p, "tool": t, "shadow_decisions": n, "disagreements": differ[(p, t)]}
+                for (p, t), n in sorted(self.decisions.items())
+            ],
+            "disagreements": self.disagreements,
+        }
+
+
+def disagreements(records: Iterable[AuditRecord]) -> ShadowReport:
     """Shadow decisions, and those whose verdict differs from the live decision of the call."""
     live: dict[str, Mapping[str, Any]] = {}
-    shadows = 0
-    out = []
+    report = ShadowReport()
     for record in records:
         b = record.body
         if b.get("kind") != "decision":
@@ -181,13 +199,13 @@ def disagreements(records: Iterable[AuditRecord]) -> tuple[int, list[dict[str, A
         if b.get("mode") != "shadow":
             live[b["call"]] = b
             continue
-        shadows += 1
+        report.decisions[(b["principal"], b["tool"])] += 1
         enforced = live.get(b["call"])
         if enforced is None:
             continue
         before = _policy_verdict(enforced)
         if before != b["decision"]:
-            out.append(
+            report.disagreements.append(
                 {
                     "seq": enforced["seq"],
                     "shadow_seq": b["seq"],
@@ -201,7 +219,7 @@ def disagreements(records: Iterable[AuditRecord]) -> tuple[int, list[dict[str, A
                     "shadow_policies": b["policies"],
                 }
             )
-    return shadows, out
+    return report
 
 
 def _policy_verdict(body: Mapping[str, Any]) -> str:
@@ -221,16 +239,21 @@ def shadow(db: Path, fmt: str) -> None:
     verdicts differ, grouped by agent and tool, with both record numbers.
     """
     with open_store(db) as store:
-        total, found = disagreements(store.records())
+        report = disagreements(store.records())
+    data = report.to_json()
     if fmt == "json":
-        emit_json({"shadow_decisions": total, "disagreements": found})
+        emit_json(data)
         return
+    found = report.disagreements
+    total = data["shadow_decisions"]
     click.echo(f"{total} shadow decisions, {len(found)} disagree with the live bundle")
     groups: dict[tuple[str, str], list[dict[str, Any]]] = defaultdict(list)
     for d in found:
         groups[(d["principal"], d["tool"])].append(d)
     for (principal, tool), mine in sorted(groups.items()):
-        click.echo(f"{principal} {tool}:")
+        click.echo(
+            f"{principal} {tool}: {len(mine)} of {report.decisions[(principal, tool)]} disagree"
+        )
         for d in mine:
             live = d["live"] + (f" ({d['live_code']})" if d["live_code"] else "")
             click.echo(

@@ -1,6 +1,6 @@
 """`warded serve`: run the HTTP service, and manage who may use it.
 
-    warded serve run CONFIG [--host H] [--port P] [--workers N]
+    warded serve run CONFIG [--host H] [--port P] [--workers N] [--shadow DIR]
     warded serve account add CONFIG --agent ID [--principal 'Agent::"id"']
     warded serve account add CONFIG --pep ID
     warded serve account add CONFIG --person ID --role approver [--role admin]
@@ -43,16 +43,35 @@ def serve() -> None:
 @click.option("--port", default=8080, show_default=True, type=click.IntRange(0, 65535))
 @click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 64))
 @click.option("--access-log/--no-access-log", default=True, show_default=True)
-def run(config: Path, host: str, port: int, workers: int, access_log: bool) -> None:
+@click.option(
+    "--shadow",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    default=None,
+    help="A candidate bundle decided and logged beside the live one, never enforced "
+    "(replaces the file's `shadow`; report with `warded audit shadow`).",
+)
+def run(
+    config: Path, host: str, port: int, workers: int, access_log: bool, shadow: Path | None
+) -> None:
     """Serve CONFIG (a YAML file; see docs/service.md) with uvicorn."""
     _server()
     import uvicorn
 
-    from warded.server.asgi import CONFIG_ENV
+    from warded.errors import BundleError
+    from warded.policy.bundle import PolicyBundle
+    from warded.server.asgi import CONFIG_ENV, SHADOW_ENV
     from warded.server.config import load_config
 
-    load_config(config)  # a broken file fails here, once, with its message
+    loaded = load_config(config)  # a broken file fails here, once, with its message
+    candidate = shadow if shadow is not None else loaded.shadow
+    if candidate is not None:
+        try:
+            PolicyBundle.from_directory(candidate)
+        except BundleError as exc:
+            raise Failure(f"shadow bundle {candidate}: {exc}") from None
     os.environ[CONFIG_ENV] = str(config.resolve())
+    if shadow is not None:
+        os.environ[SHADOW_ENV] = str(shadow.resolve())
     uvicorn.run(
         "warded.server.asgi:app",
         factory=True,

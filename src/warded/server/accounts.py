@@ -10,14 +10,16 @@
 
 The accounts live in a JSON file written by `warded serve account`. A token is
 `wd_<key id>_<secret>`: the key id finds the account, argon2 checks the
-secret. A verified token is remembered (by its SHA-256) for the life of the
-process, or until the file changes, so argon2's cost is paid once per token
-and worker, not per request.
+secret. A verified token is remembered for a minute (by its HMAC under a
+key this process draws at random, so the cache holds nothing that checks a
+token anywhere else), or until the file changes: argon2's cost is paid once
+a minute per token and worker, not per request.
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import json
 import os
 import secrets
@@ -30,7 +32,7 @@ from typing import Any, Literal, get_args
 
 import argon2
 
-from warded.clock import Clock
+from warded.clock import Clock, SystemClock
 from warded.model import Principal
 
 Kind = Literal["agent", "pep", "person"]
@@ -39,6 +41,7 @@ KINDS: tuple[Kind, ...] = get_args(Kind)
 ROLES: tuple[Role, ...] = get_args(Role)
 TOKEN_PREFIX = "wd_"
 _CACHE_LIMIT = 10_000
+VERIFIED_SECONDS = 60.0
 _hasher = argon2.PasswordHasher()
 
 
@@ -94,13 +97,15 @@ class Account:
 class AccountBook:
     """The accounts file, re-read whenever it changes on disk."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, clock: Clock | None = None) -> None:
         self.path = path
+        self.clock: Clock = clock if clock is not None else SystemClock()
         self._lock = threading.Lock()
         self._stamp: tuple[int, int] | None = None
         self._by_key: dict[str, Account] = {}
         self._by_id: dict[str, Account] = {}
-        self._verified: dict[bytes, Account] = {}
+        self._verified: dict[bytes, tuple[Account, float]] = {}
+        self._cache_key = secrets.token_bytes(32)
 
     def _fresh(self) -> None:
         try:
@@ -132,10 +137,11 @@ class AccountBook:
     def by_token(self, token: str) -> Account | None:
         """The account a bearer token belongs to, or None for any token that is not valid."""
         self._fresh()
-        fingerprint = hashlib.sha256(token.encode("utf-8", "surrogatepass")).digest()
+        raw = token.encode("utf-8", "surrogatepass")
+        fingerprint = hmac.new(self._cache_key, raw, hashlib.sha256).digest()
         known = self._verified.get(fingerprint)
-        if known is not None:
-            return known
+        if known is not None and known[1] > self.clock.now():
+            return known[0]
         key_id, secret = _split(token)
         account = self._by_key.get(key_id) if key_id else None
         if account is None or not _check(account.token_hash, secret):
@@ -143,7 +149,7 @@ class AccountBook:
         with self._lock:
             if len(self._verified) >= _CACHE_LIMIT:
                 self._verified.clear()
-            self._verified[fingerprint] = account
+            self._verified[fingerprint] = (account, self.clock.now() + VERIFIED_SECONDS)
         return account
 
     def by_password(self, account_id: str, password: str) -> Account | None:

@@ -173,8 +173,8 @@ async def decide(request: Request, body: DecideBody) -> Any:
 async def call(request: Request, body: CallBody) -> Any:
     service = service_of(request)
     agent = authenticate(request, ("agent",)).acts_as()
-    outcome = await run_in_threadpool(
-        service.gate.call, agent, body.tool, body.args, Session(body.session), call_id=body.call_id
+    outcome = await service.gate.acall(
+        agent, body.tool, body.args, Session(body.session), call_id=body.call_id
     )
     if isinstance(outcome, Refusal) and outcome.code == "approval_required":
         service.live.poke()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib import resources
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -17,15 +17,20 @@ from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from warded.clock import Clock, SystemClock
+from warded.gate import Gate
 from warded.server import api, authzen, pages
 from warded.server.accounts import AccountBook, Throttle
-from warded.server.config import ServiceConfig, build_gate, open_store
+from warded.server.config import ConfigError, ServiceConfig, build_gate, open_store
 from warded.server.ledger import Ledger
 from warded.server.live import Live
 from warded.server.notify import Notifier
 from warded.server.problems import ApiError, error_response
 from warded.server.service import Service, service_of
+from warded.store import Store
 from warded.telemetry import Telemetry
+
+if TYPE_CHECKING:
+    from warded.mcp import Gateway
 
 CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; "
@@ -44,9 +49,13 @@ STORE_CHECK_SECONDS = 5.0
 def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     """The service for one configuration: its store, gate, accounts and pages."""
     clock = clock if clock is not None else SystemClock()
+    gateway = upstreams(config)  # a broken gateway config fails before anything is opened
     telemetry = Telemetry()  # spans and metrics to the global providers (the otel extra)
-    store = telemetry.observe(open_store(config.store))
+    opened = open_store(config.store)
+    store = telemetry.observe(opened)
     gate = build_gate(config, store, clock)
+    shadow_version = gate.shadow(config.shadow) if config.shadow is not None else None
+    mcp = gateway(gate) if gateway is not None else None
     telemetry.watch(gate.approvals, clock)
     ledger = Ledger(store)
     notifier = None
@@ -56,12 +65,13 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     service = Service(
         config=config,
         gate=gate,
-        accounts=AccountBook(config.accounts),
+        accounts=AccountBook(config.accounts, clock),
         throttle=Throttle(clock, config.login_failures, config.login_window_seconds),
         clock=clock,
         ledger=ledger,
         live=Live(gate.approvals, store, config.live_poll_seconds, notifier),
         declared=frozenset(d.name for d in config.declared),
+        shadow_version=shadow_version,
     )
     service.live.describe = lambda approval_id: service.approval_view(
         gate.approvals.get(approval_id)
@@ -71,11 +81,16 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         feed = asyncio.create_task(service.live.run())
         try:
-            yield
+            async with contextlib.AsyncExitStack() as stack:
+                if getattr(opened, "shared", False):
+                    stack.callback(_follow(gate, opened).close)
+                if mcp is not None:
+                    await stack.enter_async_context(mcp.running())
+                yield
         finally:
-            feed.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await feed
+            # stopped, not cancelled: a cancelled feed would leave its store read running
+            # in a worker thread while the store closes under it
+            await service.live.stop(feed)
             store.close()
 
     app = FastAPI(
@@ -95,10 +110,40 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     static = resources.files("warded.server") / "static"
     app.mount("/static", StaticFiles(directory=str(static)), name="static")
     app.add_exception_handler(ApiError, _api_error)  # type: ignore[arg-type]
+    app.add_exception_handler(pages.SignIn, pages.to_sign_in)  # type: ignore[arg-type]
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(Guard, max_body=config.max_body_bytes)
     return app
+
+
+def _follow(gate: Gate, store: Store) -> Any:
+    """Keep the gate on the database's live bundle (pushes from any node)."""
+    from warded.stores.live import Follower
+
+    return Follower(gate, store).start()  # type: ignore[arg-type]
+
+
+def upstreams(config: ServiceConfig) -> Callable[[Gate], Gateway] | None:
+    """What makes the MCP gateway over the service's gate, for the upstreams of
+    `config.mcp` (the `mcp` extra); its tools are registered while the app runs."""
+    if config.mcp is None:
+        return None
+    try:
+        from warded.mcp import Gateway, GatewayConfigError, load
+        from warded.mcp.pins import Pins
+    except ImportError as exc:
+        raise ConfigError(f"{config.source}: mcp: {exc}") from None
+    try:
+        mcp = load(config.mcp)
+    except (GatewayConfigError, OSError) as exc:
+        raise ConfigError(f"{config.source}: mcp: {exc}") from None
+    pins = None
+    if mcp.pins is not None:
+        pins = Pins.read(mcp.pins)
+        if pins is None:
+            raise ConfigError(f"{mcp.pins}: no pins file yet; run `warded mcp pin {mcp.path}`")
+    return lambda gate: Gateway(mcp, gate, pins)
 
 
 async def health(request: Request) -> JSONResponse:
@@ -108,6 +153,7 @@ async def health(request: Request) -> JSONResponse:
         {
             "status": "ok" if store["ok"] else "degraded",
             "bundle_version": service.gate.version,
+            "shadow_bundle_version": service.shadow_version,
             "store": store,
         }
     )

@@ -5,10 +5,12 @@ an unknown key or a wrong type is a `ConfigError` naming the key, never a
 service that starts with a setting silently ignored.
 
     policies: policies/              # the bundle (reloaded by an admin)
+    shadow: candidate/               # a bundle decided and logged beside it, never enforced
     store: warded.db                 # a SQLite file, sqlite:///path, or postgresql://…
     accounts: accounts.json          # agents, enforcement points, people (`warded serve account`)
     tools: tools.py:register         # register(gate): tools the service runs (optional)
     declared: [...]                  # tools the caller runs, declared by a JSON Schema
+    mcp: gateway.toml                # MCP upstreams whose tools the service forwards calls to
     scanners: [secrets]              # input scanners by name (optional)
     output_scanners: [injection]     # output scanners by name (optional)
     secret_key_file: service.key     # signs browser sessions; created if missing
@@ -29,7 +31,9 @@ from typing import Any
 import yaml
 
 from warded.clock import Clock
+from warded.errors import BundleError
 from warded.gate import Gate
+from warded.policy.bundle import PolicyBundle
 from warded.scanners.base import Scanner, builtin_scanner
 from warded.store import Store
 from warded.stores.sqlite import SQLiteStore
@@ -86,6 +90,8 @@ class ServiceConfig:
     output_scanners: tuple[str, ...] = ()
     webhook: Webhook | None = None
     public_url: str | None = None
+    shadow: Path | None = None
+    mcp: Path | None = None
     max_body_bytes: int = 1_000_000
     approval_ttl: float = 3600.0
     live_poll_seconds: float = 1.0
@@ -108,6 +114,8 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "output_scanners": list,
     "notify": dict,
     "public_url": str,
+    "shadow": str,
+    "mcp": str,
     "max_body_bytes": int,
     "approval_ttl": (int, float),
     "live_poll_seconds": (int, float),
@@ -155,6 +163,8 @@ def load_config(path: str | Path) -> ServiceConfig:
         output_scanners=_names(source, "output_scanners", data.get("output_scanners", [])),
         webhook=_webhook(source, notify, rel) if notify is not None else None,
         public_url=data.get("public_url"),
+        shadow=rel(data["shadow"]) if "shadow" in data else None,
+        mcp=rel(data["mcp"]) if "mcp" in data else None,
         max_body_bytes=data.get("max_body_bytes", 1_000_000),
         approval_ttl=float(data.get("approval_ttl", 3600.0)),
         live_poll_seconds=float(data.get("live_poll_seconds", 1.0)),
@@ -249,17 +259,36 @@ def open_store(url: str) -> Store:
 
 
 def build_gate(config: ServiceConfig, store: Store, clock: Clock | None = None) -> Gate:
-    """The service's gate: the bundle, the scanners, the service's tools and the declared ones."""
+    """The service's gate: the bundle, the scanners, the service's tools and the declared ones.
+
+    On a store shared by several nodes (PostgreSQL) the bundle is the one the
+    database says is live (`warded policy push`), read from it and followed
+    while the service runs; `policies` is then only named in the message
+    when nothing is live yet.
+    """
     scanners = [_scanner(config, n) for n in config.scanners]
     output = [_scanner(config, n) for n in config.output_scanners]
-    gate = Gate.from_directory(
-        config.policies,
-        store=store,
-        clock=clock,
-        approval_ttl=config.approval_ttl,
-        scanners=scanners,
-        output_scanners=output,
-    )
+    options: dict[str, Any] = {
+        "store": store,
+        "clock": clock,
+        "approval_ttl": config.approval_ttl,
+        "scanners": scanners,
+        "output_scanners": output,
+    }
+    if getattr(store, "shared", False):
+        from warded.stores.live import LiveSource
+
+        source = LiveSource(store)  # type: ignore[arg-type]
+        try:
+            files = source.read()
+        except BundleError:
+            raise ConfigError(
+                f"{config.source}: no bundle is live in the database; make one live first: "
+                f"warded policy push {config.policies} --db URL"
+            ) from None
+        gate = Gate(PolicyBundle.load(files), source=source, **options)
+    else:
+        gate = Gate.from_directory(config.policies, **options)
     if config.tools:
         _registrar(config)(gate)
     for d in config.declared:

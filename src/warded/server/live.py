@@ -43,20 +43,31 @@ class Live:
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._stopping = False
 
     async def run(self) -> None:
-        """Poll until cancelled (the app's lifespan runs this)."""
+        """Poll until `stop` (the app's lifespan runs this)."""
         self._loop = asyncio.get_running_loop()
         self._changed = asyncio.Condition()
         self._wake = asyncio.Event()
-        while True:
+        while not self._stopping:
             try:
                 await self.check()
             except Exception as exc:  # a store hiccup must not end the feed
                 log.warning("approvals feed: %s", exc)
+            if self._stopping:
+                break
             self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def stop(self, feed: asyncio.Task[None]) -> None:
+        """End `run` (its `feed` task) after the store read under way, and the notices
+        under way: nothing of the feed uses the store once this returns."""
+        self._stopping = True
+        self.poke()
+        await feed
+        await self.settle()
 
     def poke(self) -> None:
         """Look again now (safe from any thread)."""

@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from importlib import resources
 from typing import Any
@@ -51,29 +52,44 @@ templates.env.filters["when"] = _when
 templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
 
 
-class _SignIn(Exception):
-    """The page needs a signed-in person."""
+class SignIn(Exception):
+    """The page needs a signed-in person: a page redirects to /login, a fetch gets 401."""
+
+    def __init__(self, fetch: bool) -> None:
+        self.fetch = fetch
+
+
+async def to_sign_in(request: Request, exc: SignIn) -> Response:
+    return Response(status_code=401) if exc.fetch else _to_login()
+
+
+@dataclass(frozen=True, slots=True)
+class Person:
+    """The signed-in person and their session's CSRF token."""
+
+    account: Account
+    csrf: str
 
 
 def _signer(service: Service) -> URLSafeTimedSerializer:
     return URLSafeTimedSerializer(service.config.secret_key(), salt="warded.session")
 
 
-def _person(request: Request) -> tuple[Account, str]:
-    """The signed-in person and their CSRF token."""
+def _person(request: Request, *, fetch: bool = False) -> Person:
+    """The signed-in person; raises SignIn without a valid session cookie."""
     service = service_of(request)
     raw = request.cookies.get(COOKIE)
     if not raw:
-        raise _SignIn
+        raise SignIn(fetch)
     try:
         data = _signer(service).loads(raw, max_age=SESSION_SECONDS)
         account = service.accounts.get(str(data["id"]))
         csrf = str(data["csrf"])
     except (BadSignature, KeyError, TypeError):
-        raise _SignIn from None
+        raise SignIn(fetch) from None
     if account is None or account.kind != "person":
-        raise _SignIn
-    return account, csrf
+        raise SignIn(fetch)
+    return Person(account, csrf)
 
 
 async def _form(request: Request, csrf: str | None) -> dict[str, str]:
@@ -90,9 +106,12 @@ async def _form(request: Request, csrf: str | None) -> dict[str, str]:
 
 
 def _page(request: Request, name: str, code: int = 200, **values: Any) -> Response:
-    return templates.TemplateResponse(
-        request, name, values, status_code=code, headers={"cache-control": "no-store"}
-    )
+    return templates.TemplateResponse(request, name, values, status_code=code, headers=_no_store())
+
+
+def _signed_page(request: Request, name: str, person: Person, **values: Any) -> Response:
+    """A page of the signed-in part: the person's name and CSRF token go to the template."""
+    return _page(request, name, me=person.account, csrf=person.csrf, **values)
 
 
 def _to_login() -> Response:
@@ -149,11 +168,7 @@ async def login(request: Request) -> Response:
 
 @router.post("/logout")
 async def logout(request: Request) -> Response:
-    try:
-        _, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
-    await _form(request, csrf)
+    await _form(request, _person(request).csrf)
     answer = _to_login()
     answer.delete_cookie(COOKIE)
     return answer
@@ -175,17 +190,12 @@ def _approvals(service: Service) -> dict[str, Any]:
 
 @router.get("/approvals")
 async def approvals_page(request: Request) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
+    service, person = service_of(request), _person(request)
     lists = await run_in_threadpool(_approvals, service)
-    return _page(
+    return _signed_page(
         request,
         "approvals.html",
-        me=account,
-        csrf=csrf,
+        person,
         version=service.live.version,
         notice=request.query_params.get("notice"),
         **lists,
@@ -194,22 +204,15 @@ async def approvals_page(request: Request) -> Response:
 
 @router.get("/approvals/list")
 async def approvals_list(request: Request) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return Response(status_code=401)
+    service, person = service_of(request), _person(request, fetch=True)
     lists = await run_in_threadpool(_approvals, service)
-    return _page(request, "_approvals.html", me=account, csrf=csrf, **lists)
+    return _signed_page(request, "_approvals.html", person, **lists)
 
 
 @router.get("/approvals/events")
 async def approvals_events(request: Request) -> Response:
     service = service_of(request)
-    try:
-        _person(request)
-    except _SignIn:
-        return Response(status_code=401)
+    _person(request, fetch=True)
     since = request.query_params.get("v", "")
     start = int(since) if since.isdigit() else service.live.version
 
@@ -222,19 +225,15 @@ async def approvals_events(request: Request) -> Response:
 
 @router.post("/approvals/{approval_id}")
 async def decide(request: Request, approval_id: str) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
-    form = await _form(request, csrf)
+    service, person = service_of(request), _person(request)
+    form = await _form(request, person.csrf)
     verdict = form.get("verdict")
     if verdict not in ("approve", "deny"):
         raise ApiError(400, "invalid_request", "verdict must be approve or deny")
     reason = form.get("reason", "").strip()[:2000] or None
     try:
         decided = await run_in_threadpool(
-            decide_approval, service, approval_id, account, verdict, reason
+            decide_approval, service, approval_id, person.account, verdict, reason
         )
         notice = f"{decided.status}: {decided.tool} for {decided.principal} ({decided.id})"
     except ApiError as exc:
@@ -253,11 +252,7 @@ def _no_store() -> dict[str, str]:
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
+    service, person = service_of(request), _person(request)
     q = request.query_params
     try:
         where = Filter(
@@ -273,11 +268,10 @@ async def audit_page(request: Request) -> Response:
         where, problem = Filter(kind="none"), str(exc)
     records = await run_in_threadpool(service.ledger.find, where, 100)
     status = await run_in_threadpool(service.ledger.verified)
-    return _page(
+    return _signed_page(
         request,
         "audit.html",
-        me=account,
-        csrf=csrf,
+        person,
         records=[r.body for r in records],
         status=status,
         q=dict(q),
@@ -308,23 +302,13 @@ def _time(value: str | None) -> float | None:
 
 @router.get("/audit/{seq}")
 async def record_page(request: Request, seq: int) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
+    service, person = service_of(request), _person(request)
     record = await run_in_threadpool(service.ledger.record, seq)
     if record is None:
         raise ApiError(404, "not_found", "no such record")
     status = await run_in_threadpool(service.ledger.verified)
-    return _page(
-        request,
-        "record.html",
-        me=account,
-        csrf=csrf,
-        record=record.body,
-        hash=record.hash,
-        status=status,
+    return _signed_page(
+        request, "record.html", person, record=record.body, hash=record.hash, status=status
     )
 
 
@@ -333,12 +317,8 @@ async def record_page(request: Request, seq: int) -> Response:
 
 @router.get("/bundle")
 async def bundle_page(request: Request) -> Response:
-    service = service_of(request)
-    try:
-        account, csrf = _person(request)
-    except _SignIn:
-        return _to_login()
+    service, person = service_of(request), _person(request)
     bundle = service.gate.bundle
     page = await run_in_threadpool(lambda: html_page(document(bundle, None, service.clock.now())))
     body = page.split("<body>", 1)[1].rsplit("</body>", 1)[0]  # escaped by the renderer
-    return _page(request, "bundle.html", me=account, csrf=csrf, governance=Markup(body))
+    return _signed_page(request, "bundle.html", person, governance=Markup(body))

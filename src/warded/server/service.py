@@ -30,6 +30,7 @@ class Service:
     ledger: Ledger
     live: Live
     declared: frozenset[str] = field(default_factory=frozenset)
+    shadow_version: str | None = None
 
     def approver(self, account: Account) -> Approver:
         """A person with the approver role, as the live bundle's entities place them."""
