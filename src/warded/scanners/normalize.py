@@ -133,12 +133,13 @@ def dehyphenate(view: View) -> View:
 class Corrector:
     """Finds words one edit (insertion, deletion, substitution, swap) from a key word.
 
-    Only key words of eight letters or more are corrected, and a word that is
-    a key word plus an inflection ("ignored", "instructed") is left alone.
+    Only key words of eight letters or more are corrected, and a word that the
+    key word starts, or that starts with the key word, is left alone: an
+    inflection ("ignored", "instructed") or the stem in another language
+    ("command", "commando").
     """
 
     MIN = 8
-    INFLECTIONS = ("s", "d", "ed", "es", "er", "ing", "ly", "en", "e")
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = frozenset(k for k in keys if len(k) >= self.MIN and k.isalpha())
@@ -181,7 +182,8 @@ class Corrector:
 
 
 def _inflected(word: str, key: str) -> bool:
-    return any(word == key + end or key == word + end for end in Corrector.INFLECTIONS)
+    """An inflection, or the same stem in another language ("command", "commando")."""
+    return word.startswith(key) or key.startswith(word)
 
 
 def _one_edit(a: str, b: str) -> bool:
