@@ -170,7 +170,7 @@ class InjectionScanner:
         return Assessment(min(1.0, round(total, 6)), signals)
 
     def _find(self, text: str, view: View, leet: View, words: frozenset[str]) -> Iterable[Signal]:
-        yield from self._match(text, leet, words, disguised=False)
+        yield from self._match(text, leet, words, disguised=False, plain=view)
         if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
@@ -191,11 +191,24 @@ class InjectionScanner:
         *,
         disguised: bool,
         near: frozenset[str] | None = None,
+        plain: View | None = None,
     ) -> Iterable[Signal]:
+        """Phrase signals in `view`; "obfuscation" too when the phrase needed the view.
+
+        With `plain` (the same text before digits were read as letters), a phrase
+        that also matches there is not obfuscated: digits and "@" in an address
+        or an amount inside a phrase are not a disguise.
+        """
         for kind, start, end in self._search(self._phrases, view.text, words, near):
             span = view.span(start, end)
             yield Signal(kind, *span)
-            if disguised or text[span[0] : span[1]].lower() != view.text[start:end]:
+            if disguised:
+                yield Signal("obfuscation", *span)
+            elif text[span[0] : span[1]].lower() != view.text[start:end] and (
+                plain is None
+                or text[span[0] : span[1]].lower() != plain.text[start:end]
+                or self._phrases[kind].search(plain.text, start, end) is None
+            ):
                 yield Signal("obfuscation", *span)
 
     def _search(

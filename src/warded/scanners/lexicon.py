@@ -188,7 +188,8 @@ TASK_HIJACK = (
     r"\bdaarna\W+(?:kun\W+je|kunt\W+u)\W+(?:\w+\W+){0,2}?(?:verder|doorgaan)\b",
     rf"\b(?:zanim|zamiast)\W+(?:\w+\W+){{0,5}}?{_TASK}\b",
     r"\bpotem\W+(?:mozesz|mozna)\W+(?:\w+\W+){0,2}?kontynuowac\b",
-    rf"\b(?:innan|for|foer|istallet\W+for|i\W+stedet\W+for)\W+(?:du\W+)?(?:\w+\W+){{0,4}}?"
+    # "for" ("för", "før") folds to the English word: only with "du" after it
+    rf"\b(?:innan\W+(?:du\W+)?|for\W+du\W+|istallet\W+for\W+|i\W+stedet\W+for\W+)(?:\w+\W+){{0,4}}?"
     rf"{_TASK}\b",
 )
 TASK_HIJACK_TRIGGERS = (
@@ -380,7 +381,12 @@ _TARGET = (
     r"|passord|adgangskode))"
 )
 _JOINED = r"\b(?:and|et|und|y|e|en|i|og|och|then|puis|dann|luego|poi|depois|daarna|potem)\W+"
-ACTION = (rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,160}}?{_TARGET}",)
+# One character of the same sentence: punctuation ends it only before a blank or the end
+# ("mark.black@example.com", "how is it going?' to …" stay inside).
+IN_SENTENCE = r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))"
+ACTION = (
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,160}}?{_TARGET}",
+)
 ACTION_TRIGGERS = words_of(_ACT_OPTIONS)
 # Words that name a target's kind (the rest of `_TARGET` is located by its characters).
 TARGET_WORDS = frozenset(
@@ -421,7 +427,7 @@ _DET = (
     r"|seus|suas|de|mijn|je|uw|moje|twoje|mina|dina|mine|dine)\W+"
 )
 BULK = (
-    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,80}}?\b{_ALL}\W+"
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,80}}?\b{_ALL}\W+"
     rf"(?:{_DET})?(?:\w+\W+){{0,2}}?{_DATA}\b",
     r"\b(?:as\W+much\W+(?:money|funds|cash)\W+as\W+(?:possible|you\W+can)"
     r"|autant\W+d\W?argent\W+que\W+possible|so\W+viel\W+geld\W+wie\W+moglich"
@@ -445,7 +451,8 @@ _THE_USER = (
     r"|brugeren[s]?)"
 )
 ABOUT_USER = (
-    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,120}}?\b{_THE_USER}\b",
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,120}}?"
+    rf"\b{_THE_USER}\b",
 )
 ABOUT_USER_TRIGGERS = (
     "user utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"

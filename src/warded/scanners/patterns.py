@@ -145,7 +145,8 @@ PHRASES: dict[str, tuple[str, ...]] = {
         r"|this\W+|these\W+|your\W+|my\W+|their\W+|user'?s?\W+)*(?:\w+\W+)?(?:conversation"
         r"|chat\W+history|credentials?|passwords?|api\W+keys?|secrets?|tokens?|private\W+\w+"
         r"|contacts?|history|(?:security|verification|access|login|auth\w*|2fa|mfa|one\W?time"
-        r"|recovery|reset)\W+(?:codes?|links?|pins?)|otps?)\b[^.!?\n]{0,80}?\bto\b",
+        r"|recovery|reset)\W+(?:codes?|links?|pins?)|otps?)\b"
+        rf"{lexicon.IN_SENTENCE}{{0,80}}?\bto\b",
         r"!\[[^\]\n]*\]\(https?://[^)\s]*[?&][^)\s]*=",
     ),
 }
