@@ -436,7 +436,8 @@ BULK = (
 )
 BULK_TRIGGERS = " ".join(
     sorted(
-        set(words_of(_DATA).split())
+        set(words_of(_DATA_OPTIONS).split())
+        | {option[:-2] for option in _DATA_OPTIONS.strip("(?:)").split("|") if option.endswith("s?")}
         | {"much", "autant", "viel", "tanto", "quanto", "maximo", "zoveel", "najwiecej"}
         | {"emails", "email", "mails", "mail"}
     )

@@ -146,7 +146,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         r"|chat\W+history|credentials?|passwords?|api\W+keys?|secrets?|tokens?|private\W+\w+"
         r"|contacts?|history|(?:security|verification|access|login|auth\w*|2fa|mfa|one\W?time"
         r"|recovery|reset)\W+(?:codes?|links?|pins?)|otps?)\b"
-        rf"{lexicon.IN_SENTENCE}{{0,80}}?\bto\b",
+        rf"{lexicon.IN_SENTENCE}{{0,80}}?\b(?:to|with)\b",
         r"!\[[^\]\n]*\]\(https?://[^)\s]*[?&][^)\s]*=",
     ),
 }
