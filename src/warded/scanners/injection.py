@@ -23,8 +23,8 @@ added as another scanner (docs/scanners.md).
 from __future__ import annotations
 
 import base64
-import bisect
 import binascii
+import bisect
 import codecs
 import html
 import re
@@ -202,12 +202,13 @@ class InjectionScanner:
         for kind, start, end in self._search(self._phrases, view.text, words, near):
             span = view.span(start, end)
             yield Signal(kind, *span)
-            if disguised:
-                yield Signal("obfuscation", *span)
-            elif text[span[0] : span[1]].lower() != view.text[start:end] and (
-                plain is None
-                or text[span[0] : span[1]].lower() != plain.text[start:end]
-                or self._phrases[kind].search(plain.text, start, end) is None
+            if disguised or (
+                text[span[0] : span[1]].lower() != view.text[start:end]
+                and (
+                    plain is None
+                    or text[span[0] : span[1]].lower() != plain.text[start:end]
+                    or self._phrases[kind].search(plain.text, start, end) is None
+                )
             ):
                 yield Signal("obfuscation", *span)
 

@@ -87,7 +87,6 @@ def words_of(*alternations: str) -> str:
     return " ".join(sorted(out))
 
 
-
 def alternation(group: str) -> str:
     """A flat regex alternation `(?:a|b|…)` with its plain words merged into a prefix tree.
 
@@ -127,6 +126,7 @@ def _tree(words: list[str]) -> str:
         return body
 
     return emit(root)
+
 
 OVERRIDE = tuple(_override(*parts) for parts in _OVERRIDE.values())
 _COMMON = {"ne", "no", "non", "nie", "se", "fais", "faites", "passe", "passez", "haz", "tenez"}
@@ -389,18 +389,16 @@ ACTION = (
 )
 ACTION_TRIGGERS = words_of(_ACT_OPTIONS)
 # Words that name a target's kind (the rest of `_TARGET` is located by its characters).
-TARGET_WORDS = frozenset(
-    (
-        "password passwords passcode passcodes passphrase passphrases phrase phrases code codes"
-        " otp credential credentials key keys token tokens pin account number card ssn passport"
-        " passe securite identifiants passwort kennwort sicherheitscode zugangsdaten contrasena"
-        " codigo credenciales codice credenziali senha credenciais wachtwoord beveiligingscode"
-        " inloggegevens haslo kod losenord passord adgangskode"
-    ).split()
-)
-TARGET_TLDS = (
-    "com net org io co info biz xyz ru cn top site online app dev me ly".split()  # as in _TARGET
-)
+_TARGET_WORDS = """
+    password passwords passcode passcodes passphrase passphrases phrase phrases code codes otp
+    credential credentials key keys token tokens pin account number card ssn passport passe
+    securite identifiants passwort kennwort sicherheitscode zugangsdaten contrasena codigo
+    credenciales codice credenziali senha credenciais wachtwoord beveiligingscode inloggegevens
+    haslo kod losenord passord adgangskode
+"""
+TARGET_WORDS = frozenset(_TARGET_WORDS.split())
+_TLDS = "com net org io co info biz xyz ru cn top site online app dev me ly"  # as in _TARGET
+TARGET_TLDS = tuple(_TLDS.split())
 
 # ---------------------------------------------------------------- orders about the user's data
 # An imperative over the whole of a kind of the user's data ("forward all the e-mails",
@@ -437,7 +435,7 @@ BULK = (
 BULK_TRIGGERS = " ".join(
     sorted(
         set(words_of(_DATA_OPTIONS).split())
-        | {option[:-2] for option in _DATA_OPTIONS.strip("(?:)").split("|") if option.endswith("s?")}
+        | {o[:-2] for o in _DATA_OPTIONS.strip("(?:)").split("|") if o.endswith("s?")}
         | {"much", "autant", "viel", "tanto", "quanto", "maximo", "zoveel", "najwiecej"}
         | {"emails", "email", "mails", "mail"}
     )
