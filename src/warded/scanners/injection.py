@@ -36,6 +36,8 @@ from warded.scanners.base import Finding, merge_intervals
 from warded.scanners.lexicon import (
     ACTION_TRIGGERS,
     KEY_WORDS,
+    LEAD_WORDS,
+    ORDER_LEAD,
     TARGET_TLDS,
     TARGET_WORDS,
 )
@@ -87,6 +89,8 @@ _PERCENT = re.compile(r"%[0-9a-fA-F]{2}[^%\s]{0,3}(?:%[0-9a-fA-F]{2}[^%\s]{0,3})
 _ENTITIES = re.compile(r"&#?\w{1,8};[^&\s]{0,3}(?:&#?\w{1,8};[^&\s]{0,3}){3,}")
 _IBAN = re.compile(r"\d\d[a-z0-9]{10,30}")  # an IBAN after its country: check digits, account
 _TLD = re.compile(r"\.(?:" + "|".join(TARGET_TLDS) + r")\b")
+_LEAD = re.compile(ORDER_LEAD)
+_CLAUSE_MARKS = frozenset(".!?:;,\n>-*•()[]")
 ORDER_VERBS = frozenset(w for w in ACTION_TRIGGERS.split() if len(w) > 1) | {"email"}
 ORDER_BEFORE = 64  # characters of clause mark and polite words before the verb
 ORDER_REACH = 200  # characters from the verb to what the order needs (target, data, user)
@@ -337,7 +341,12 @@ def _orders(
     vocabulary = frozenset(w for w in vocabulary if len(w) > 1)
 
     def locate(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
-        verbs = _positions(text, ORDER_VERBS & words)
+        # a verb at the start of a clause (after up to two polite words): an imperative
+        verbs = [
+            v
+            for v in _positions(text, ORDER_VERBS & words)
+            if _leads(text, v)
+        ]
         if not verbs:
             return []
         after = _positions(text, vocabulary & words)
@@ -355,6 +364,18 @@ def _orders(
         return merge_intervals(spans)
 
     return locate
+
+
+def _leads(text: str, v: int) -> bool:
+    """Whether a clause starts at `v` (up to two polite or joining words before it)."""
+    before = text[max(0, v - ORDER_BEFORE) : v].rstrip(" \t\r\f\v")  # a newline is a mark
+    if not before:
+        return _LEAD.search(text, max(0, v - ORDER_BEFORE), v) is not None
+    if before[-1] not in _CLAUSE_MARKS and not before[-1].isalpha():
+        return False
+    if before[-1].isalpha() and before.rsplit(None, 1)[-1] not in LEAD_WORDS:
+        return False
+    return _LEAD.search(text, max(0, v - ORDER_BEFORE), v) is not None
 
 
 def _positions(text: str, hits: Iterable[str]) -> list[int]:

@@ -362,11 +362,12 @@ _ACT_OPTIONS = (
 )
 _ACT = alternation(_ACT_OPTIONS)
 _CLAUSE = r"(?:^|(?<=[.!?:;,\n>\-*•()\[\]]))"
-_POLITE = alternation(
+_POLITE_OPTIONS = (
     r"(?:please|kindly|then|now|also|and|first|immediately|urgently|bitte|dann|por\W+favor"
     r"|per\W+favore|alstublieft|prosze|puis|ensuite|luego|poi|depois|daarna|potem|sedan|derefter"
     r"|et|und|y|e|en|i|og|och|oder|or|ou|o)"
 )
+_POLITE = alternation(_POLITE_OPTIONS)
 _TARGET = (
     r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+|\b[\w-]+\.(?:com|net|org|io|co"
     r"|info|biz|xyz|ru|cn|top|site|online|app|dev|me|ly)\b|\b[a-z]{2}\d{2}[a-z0-9]{10,30}\b"
@@ -388,6 +389,12 @@ ACTION = (
     rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,160}}?{_TARGET}",
 )
 ACTION_TRIGGERS = words_of(_ACT_OPTIONS)
+# What comes before the verb of an order (ends where the verb starts).
+ORDER_LEAD = rf"(?:(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}})$"
+LEAD_WORDS = frozenset(
+    words_of(_POLITE_OPTIONS, _JOINED.removeprefix(r"\b").removesuffix(r"\W+")).split()
+    + ["favor", "favore"]
+)
 # Words that name a target's kind (the rest of `_TARGET` is located by its characters).
 _TARGET_WORDS = """
     password passwords passcode passcodes passphrase passphrases phrase phrases code codes otp
