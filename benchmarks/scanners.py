@@ -287,7 +287,6 @@ def held_out(sources: list[Source]) -> None:
     print(f"| **all** | {n} | {hit} | {hit / n:.1%} | {n_clean} | {fp} |")
 
 
-
 def located_vs_full(sources: list[Source]) -> None:
     """Speed comes from searching each signal only where it can be (trigger words, an
     order's verb and target, underscores); this compares that with searching everywhere,
@@ -302,6 +301,7 @@ def located_vs_full(sources: list[Source]) -> None:
     print(f"{len(kinds)} in the kinds found (which decide the score).")
     for t in differ[:3]:
         print(f"- differs: {t[:120]!r}")
+
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
     p = tp / (tp + fp) if tp + fp else 0.0

@@ -342,11 +342,7 @@ def _orders(
 
     def locate(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
         # a verb at the start of a clause (after up to two polite words): an imperative
-        verbs = [
-            v
-            for v in _positions(text, ORDER_VERBS & words)
-            if _leads(text, v)
-        ]
+        verbs = [v for v in _positions(text, ORDER_VERBS & words) if _leads(text, v)]
         if not verbs:
             return []
         after = _positions(text, vocabulary & words)

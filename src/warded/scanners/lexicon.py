@@ -391,10 +391,8 @@ ACTION = (
 ACTION_TRIGGERS = words_of(_ACT_OPTIONS)
 # What comes before the verb of an order (ends where the verb starts).
 ORDER_LEAD = rf"(?:(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}})$"
-LEAD_WORDS = frozenset(
-    words_of(_POLITE_OPTIONS, _JOINED.removeprefix(r"\b").removesuffix(r"\W+")).split()
-    + ["favor", "favore"]
-)
+_LEADS = words_of(_POLITE_OPTIONS, _JOINED.removeprefix(r"\b").removesuffix(r"\W+"))
+LEAD_WORDS = frozenset({*_LEADS.split(), "favor", "favore"})
 # Words that name a target's kind (the rest of `_TARGET` is located by its characters).
 _TARGET_WORDS = """
     password passwords passcode passcodes passphrase passphrases phrase phrases code codes otp
