@@ -75,6 +75,7 @@ _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LEET_LETTERS = frozenset("aeiostb")  # single letters that digits and symbols also read as
+_LETTERS = re.compile(r"[^\W\d_]+")
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 _SPLIT_WORD = re.compile(r"[A-Za-z][\u034f\u180e\u200b\u200c\u200d\u2060-\u2064\ufeff]+[A-Za-z]")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]+")
@@ -154,20 +155,25 @@ class InjectionScanner:
         """The score of `text` and every signal found, sorted by position."""
         view = dehyphenate(fold(text))
         leet = deleet(view)
-        words = frozenset(leet.text.translate(_NON_LETTERS).split())
+        words = _words(leet.text)
         found = set(self._find(text, view, leet, words))
         fixed = _CORRECTOR.correct(leet, words)
         if fixed is not None:
             # only around the corrected words: elsewhere the text is what was matched above
             near = frozenset(_CORRECTOR.fixes(words).values())
-            found.update(self._match(text, fixed, near, disguised=True, near=near))
+            spots = [fixed.span(i, i + 1)[0] for i in _positions(fixed.text, near)]
+            found.update(
+                signal
+                for signal in self._match(text, fixed, near, disguised=True, near=near)
+                if any(signal.start <= spot < signal.end for spot in spots)
+            )  # only what the correction revealed
         if not text.isascii():
             found.update(_characters(text))
             found.update(self._hidden(text))
         found.update(self._encoded(text, words))
         if _mentions_rot13(view.text):
             rot = View(leet.text.translate(_ROT13), leet.origin)
-            rot_words = frozenset(rot.text.translate(_NON_LETTERS).split())
+            rot_words = _words(rot.text)
             found.update(self._match(text, rot, rot_words, disguised=True))
         signals = tuple(sorted(found, key=lambda s: (s.start, s.end, s.kind)))
         total = sum(self.weights[k] for k in {s.kind for s in signals})
@@ -178,7 +184,7 @@ class InjectionScanner:
         if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
-                spaced_words = frozenset(spaced.text.translate(_NON_LETTERS).split())
+                spaced_words = _words(spaced.text)
                 yield from self._match(text, spaced, spaced_words, disguised=True)
         for table in (self._markup, self._plain):
             for kind, start, end in self._search(table, view.text, words):
@@ -249,7 +255,7 @@ class InjectionScanner:
         """Signals of a decoded payload, placed on the encoded run's span."""
         view = fold(decoded)
         leet = deleet(view)
-        words = frozenset(leet.text.translate(_NON_LETTERS).split())
+        words = _words(leet.text)
         inner = {s.kind for s in self._find(decoded, view, leet, words)} - {"obfuscation"}
         if not inner:
             return set()
@@ -415,6 +421,13 @@ _LOCATORS = {
     "about_user": _orders(TRIGGERS["about_user"][1]),
     "tool_reference": _tool_windows,
 }
+
+
+def _words(text: str) -> frozenset[str]:
+    """The whole words of `text`: its runs of letters."""
+    if text.isascii():
+        return frozenset(text.translate(_NON_LETTERS).split())
+    return frozenset(_LETTERS.findall(text))
 
 
 def _windows(

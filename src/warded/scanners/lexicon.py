@@ -459,7 +459,7 @@ ABOUT_USER = (
     rf"\b{_THE_USER}\b",
 )
 ABOUT_USER_TRIGGERS = (
-    "user utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"
+    "user users utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"
     " gebruiker uzytkownika uzytkownikowi anvandaren anvandarens brukeren brukerens brugeren"
     " brugerens"
 )

@@ -215,14 +215,16 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             " censorship censored moral morals morality ethics ethical boundaries constraints"
             " policy policies safeguards guardrails moderation programming safety unfiltered"
             " uncensored unrestricted unmoderated unlimited amoral unethical jail jailbreak"
-            " jailbreaks jailbroken jailbreaking jailbreaker anything",
+            " jailbreaks jailbroken jailbreaking jailbreaker jailbreakers jailbreaked anything",
         ),
         ("mode_switch", 64, "mode"),
         (
             "refusal_suppression",
             64,
             "refuse decline reject apologize apologise say warn warning warnings disclaimer"
-            " disclaimers caveat caveats without character",
+            " disclaimers caveat caveats without character refused refuses refusing declined"
+            " declines declining rejected rejects rejecting apologized apologised apologizes"
+            " apologises apologizing apologising warned warns",
         ),
         ("prompt_leak", 128, "prompt message instructions above repeat print output"),
         (
