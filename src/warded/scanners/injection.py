@@ -54,6 +54,7 @@ from warded.scanners.patterns import (
     AFTER,
     DAN,
     GUARDS,
+    LONG_AFTER,
     MARKUP,
     PHRASES,
     PLAIN,
@@ -91,8 +92,11 @@ _ENTITIES = re.compile(r"&#?\w{1,8};[^&\s]{0,3}(?:&#?\w{1,8};[^&\s]{0,3}){3,}")
 _IBAN = re.compile(r"\d\d[a-z0-9]{10,30}")  # an IBAN after its country: check digits, account
 _TLD = re.compile(r"\.(?:" + "|".join(TARGET_TLDS) + r")\b")
 _LEAD = re.compile(ORDER_LEAD)
+_SNAKE_CALL = re.compile(r"_[a-z0-9_]*\s*\(|`[a-z][a-z0-9]*_[a-z0-9_]*`")
 _CLAUSE_MARKS = frozenset(".!?:;,\n>-*•()[]")
-ORDER_VERBS = frozenset(w for w in ACTION_TRIGGERS.split() if len(w) > 1) | {"email"}
+# "ta" (bort) and "di" are inside too many words to be looked up: Swedish "radera" and
+# Spanish "dile" still are
+ORDER_VERBS = frozenset(ACTION_TRIGGERS.split()) - {"e", "i", "o", "y", "ta", "di"} | {"email"}
 ORDER_BEFORE = 64  # characters of clause mark and polite words before the verb
 ORDER_REACH = 200  # characters from the verb to what the order needs (target, data, user)
 ORDER_AFTER = 200  # characters after its start that the needed part can take
@@ -246,7 +250,7 @@ class InjectionScanner:
                     hits = gate[1] & words
                     if not hits:
                         continue
-                    windows = _windows(text, hits, gate[0])
+                    windows = _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
             for start, end in windows:
                 for m in pattern.finditer(text, start, end):
                     yield kind, m.start(), m.end()
@@ -401,17 +405,12 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     hits = gate[1] & words
     spans = _windows(text, hits, gate[0], after=24) if hits else []  # the noun ends the phrase
     n = len(text)
-    i = text.find("_")
-    while i != -1:
-        start, end = i, i + 1
-        while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
-            start -= 1
-        while end < n and (text[end].isalnum() or text[end] == "_"):
-            end += 1
-        rest = text[end : end + 8].lstrip()
-        if rest.startswith("(") or (start > 0 and text[start - 1] == "`"):
-            spans.append((max(0, start - 2), min(n, end + 10)))
-        i = text.find("_", end)
+    if "_" in text:
+        for m in _SNAKE_CALL.finditer(text):  # each starts with its literal: `re` skips ahead
+            start = m.start()
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                start -= 1
+            spans.append((max(0, start - 2), min(n, m.end() + 2)))
     return merge_intervals(spans)
 
 

@@ -183,7 +183,8 @@ PLAIN: dict[str, tuple[str, ...]] = {
 # Each kind's patterns are only searched near one of its trigger words (whole
 # words of the folded text), from `before` characters ahead of the word to
 # AFTER characters past it; every alternative above contains a trigger.
-AFTER = 200
+AFTER = 120
+LONG_AFTER = {"exfiltration": 240}  # a gap of up to 80 characters, then "to" or "with"
 TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
     kind: (before, frozenset(words.split()))
     for kind, before, words in (
