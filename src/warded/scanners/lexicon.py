@@ -11,6 +11,8 @@ imperative — and comes from no attack corpus.
 
 from __future__ import annotations
 
+from typing import Any
+
 # ---------------------------------------------------------------- override, per language
 _OVERRIDE = {
     "fr": (
@@ -85,6 +87,47 @@ def words_of(*alternations: str) -> str:
     return " ".join(sorted(out))
 
 
+def alternation(group: str) -> str:
+    """A flat regex alternation `(?:a|b|…)` with its plain words merged into a prefix tree.
+
+    Python's `re` tries the branches of an alternation one by one; sharing
+    prefixes ("s(?:end|hare)") makes a list of hundreds of words cost a few
+    branches per position. Options that are not plain words stay as they are.
+    """
+    inner = group[3:-1] if group.startswith("(?:") and group.endswith(")") else group
+    plain: set[str] = set()
+    other: list[str] = []
+    for option in inner.split("|"):
+        if option.isalpha() and option.isascii():
+            plain.add(option)
+        elif option[:-2].isalpha() and option.endswith("s?"):
+            plain.update((option[:-2], option[:-1]))
+        else:
+            other.append(option)
+    return "(?:" + "|".join([_tree(sorted(plain)), *other]) + ")"
+
+
+def _tree(words: list[str]) -> str:
+    root: dict[str, Any] = {}
+    for word in words:
+        node = root
+        for ch in word:
+            node = node.setdefault(ch, {})
+        node[""] = {}
+
+    def emit(node: dict[str, Any]) -> str:
+        kids = sorted(k for k in node if k)
+        if not kids:
+            return ""
+        parts = [k + emit(node[k]) for k in kids]
+        body = parts[0] if len(parts) == 1 else "(?:" + "|".join(parts) + ")"
+        if "" in node:
+            return body + "?" if len(body) == 1 else f"(?:{body})?"
+        return body
+
+    return emit(root)
+
+
 OVERRIDE = tuple(_override(*parts) for parts in _OVERRIDE.values())
 _COMMON = {"ne", "no", "non", "nie", "se", "fais", "faites", "passe", "passez", "haz", "tenez"}
 OVERRIDE_TRIGGERS = " ".join(
@@ -145,7 +188,8 @@ TASK_HIJACK = (
     r"\bdaarna\W+(?:kun\W+je|kunt\W+u)\W+(?:\w+\W+){0,2}?(?:verder|doorgaan)\b",
     rf"\b(?:zanim|zamiast)\W+(?:\w+\W+){{0,5}}?{_TASK}\b",
     r"\bpotem\W+(?:mozesz|mozna)\W+(?:\w+\W+){0,2}?kontynuowac\b",
-    rf"\b(?:innan|for|foer|istallet\W+for|i\W+stedet\W+for)\W+(?:du\W+)?(?:\w+\W+){{0,4}}?"
+    # "for" ("för", "før") folds to the English word: only with "du" after it
+    rf"\b(?:innan\W+(?:du\W+)?|for\W+du\W+|istallet\W+for\W+|i\W+stedet\W+for\W+)(?:\w+\W+){{0,4}}?"
     rf"{_TASK}\b",
 )
 TASK_HIJACK_TRIGGERS = (
@@ -221,6 +265,27 @@ CONCEALMENT = (
     rf"\bnie\W+(?:mow|informuj|wspominaj)\W+(?:o\W+tym\W+)?{_USER}",
     rf"\bbez\W+(?:informowania|powiadamiania)\W+{_USER}",
     rf"\b(?:beratta|fortell|fortael)\W+(?:inte|ikke)\W+(?:\w+\W+)?(?:for\W+|til\W+)?{_USER}",
+    # acting without the user's confirmation
+    rf"\bwithout\W+(?:first\W+)?(?:asking|checking\W+with|consulting|confirming|confirmation"
+    rf"|(?:{_USER}'?s?|their|his|her)\W+(?:consent|approval|permission|knowledge))\b",
+    r"\b(?:do\W*n[o']?t|never|no\W+need\W+to)\W+(?:ask|check|confirm)\b(?:\W+\w+){0,2}?\W+"
+    r"(?:confirmation|permission|approval|first)\b",
+    r"\bsans\W+(?:me\W+|lui\W+|leur\W+|en\W+)?(?:demander|confirmation|consulter|verifier)\b",
+    r"\bohne\W+(?:zu\W+)?(?:fragen|nachzufragen|ruckfrage|bestatigung|zustimmung)\b",
+    r"\b(?:sin|sem|senza)\W+(?:preguntar\w*|perguntar\w*|chiedere|consultar\w*|confirmacion"
+    r"|confirmacao|conferma|autorizacion|autorizacao|autorizzazione)\b",
+    r"\bzonder\W+(?:te\W+)?(?:vragen|bevestiging|toestemming)\b",
+    r"\bbez\W+(?:pytania|potwierdzenia|zgody)\b",
+    r"\b(?:utan|uten|uden)\W+(?:att|a|at)\W+(?:fraga|sporre|sporge)\b",
+    # covering one's tracks: deleting what was just sent
+    r"\b(?:delete|remove|erase|trash|purge)\W+(?:the|this|that|those|these|both|any|all)\W+"
+    r"(?:\w+\W+)?(?:sent|outgoing|forwarded)\W+(?:e\W?mails?|messages?|mails?)\b",
+    r"\b(?:delete|remove|erase|trash|purge)\W+(?:the|this|that|those|these|both|any|all)\W+"
+    r"(?:e\W?mails?|messages?|mails?)\W+(?:that\W+)?you\W+(?:have\W+|had\W+)?(?:just\W+)?"
+    r"(?:sent|forwarded|wrote|written)\b",
+    r"\b(?:supprime[rz]?|efface[rz]?|losche|loschen|borra|borre|elimina|cancella|apague|exclua"
+    r"|verwijder|usun|radera|slett|slet)\W+(?:\w+\W+){0,2}?(?:envoye|envoyes|gesendete\w*"
+    r"|enviado|enviados|enviada|enviadas|inviat[oaie]|verzonden|wyslan\w*|skickade|sendte)\b",
 )
 CONCEALMENT_TRIGGERS = (
     "tell telling inform informing mention mentioning notify notifying alert alerting let"
@@ -229,7 +294,13 @@ CONCEALMENT_TRIGGERS = (
     " informiere informieren benachrichtigen digas diga informes menciones comentes conte"
     " informe decirle decir informar avisar dirlo informare avvisare contar mencione avise"
     " vertel zeg vertellen melden mow informuj wspominaj informowania powiadamiania beratta"
-    " fortell fortael"
+    " fortell fortael asking checking consulting confirming confirmation consent approval"
+    " permission knowledge ask check confirm sent outgoing forwarded demander consulter verifier"
+    " fragen nachzufragen ruckfrage bestatigung zustimmung preguntar preguntarme preguntarle"
+    " perguntar perguntarme chiedere consultar confirmacion confirmacao conferma autorizacion"
+    " autorizacao autorizzazione vragen bevestiging toestemming pytania potwierdzenia zgody"
+    " fraga sporre sporge envoye envoyes gesendete gesendeten enviado enviados enviada enviadas"
+    " inviato inviata inviati inviate verzonden wyslane wyslana wyslany skickade sendte"
 )
 
 # ---------------------------------------------------------------- authority claim
@@ -252,16 +323,18 @@ AUTHORITY = (
     r"\bdetta\W+ar\W+ett\W+(?:viktigt|bradskande)\W+meddelande\W+fran\b",
 )
 AUTHORITY_TRIGGERS = (
-    "this message instruction instructions request note am ceci est dies nachricht este esto"
-    " questo esta dit to detta"
+    "important urgent official priority critical message instruction instructions request note"
+    " owner creator developer administrator admin operator principal user officiel nachricht"
+    " mensaje messaggio mensagem bericht wiadomosc meddelande"
 )
 
 # ---------------------------------------------------------------- action requests
-_ACT = (
+_ACT_OPTIONS = (
     r"(?:send|forward|transfer|wire|pay|share|e\W?mail|mail|post|upload|publish|delete|remove"
     r"|erase|wipe|visit|open|click|go\W+to|navigate\W+to|download|install|run|execute|invite"
     r"|add|grant|give|change|update|reset|disable|book|reserve|create|schedule|concatenate|copy"
-    r"|export|leak|reply|respond|contact|call|say|tell|write|make|get|buy|order|purchase"
+    r"|export|leak|reply|respond|contact|call|say|tell|write|make|get|buy|order|purchase|modify|alter"
+    r"|edit|collect|gather|compile"
     r"|envoie|envoyez|transfere|transferez|vire|virez|paie|payez|partage|partagez|publie"
     r"|publiez|supprime|supprimez|efface|effacez|visite|visitez|ouvre|ouvrez|clique|cliquez"
     r"|telecharge|telechargez|execute|executez|invite|invitez|ajoute|ajoutez|change|changez"
@@ -287,12 +360,14 @@ _ACT = (
     r"|send|videresend|overfør|betal|del|slet|slett|besog|besok|abn|apne|tilfoj|legg|endre"
     r"|aendr)"
 )
+_ACT = alternation(_ACT_OPTIONS)
 _CLAUSE = r"(?:^|(?<=[.!?:;,\n>\-*•()\[\]]))"
-_POLITE = (
+_POLITE_OPTIONS = (
     r"(?:please|kindly|then|now|also|and|first|immediately|urgently|bitte|dann|por\W+favor"
     r"|per\W+favore|alstublieft|prosze|puis|ensuite|luego|poi|depois|daarna|potem|sedan|derefter"
     r"|et|und|y|e|en|i|og|och|oder|or|ou|o)"
 )
+_POLITE = alternation(_POLITE_OPTIONS)
 _TARGET = (
     r"(?:[\w.+-]+@[\w-]+(?:\.[\w-]+)+|\bhttps?://\S+|\bwww\.\S+|\b[\w-]+\.(?:com|net|org|io|co"
     r"|info|biz|xyz|ru|cn|top|site|online|app|dev|me|ly)\b|\b[a-z]{2}\d{2}[a-z0-9]{10,30}\b"
@@ -307,8 +382,87 @@ _TARGET = (
     r"|passord|adgangskode))"
 )
 _JOINED = r"\b(?:and|et|und|y|e|en|i|og|och|then|puis|dann|luego|poi|depois|daarna|potem)\W+"
-ACTION = (rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b[^.!?\n]{{0,160}}?{_TARGET}",)
-ACTION_TRIGGERS = words_of(_ACT)
+# One character of the same sentence: punctuation ends it only before a blank or the end
+# ("mark.black@example.com", "how is it going?' to …" stay inside).
+IN_SENTENCE = r"(?:[^.!?\n]|[.!?](?=[^\s.!?]))"
+ACTION = (
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,160}}?{_TARGET}",
+)
+ACTION_TRIGGERS = words_of(_ACT_OPTIONS)
+# What comes before the verb of an order (ends where the verb starts).
+ORDER_LEAD = rf"(?:(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}})$"
+_LEADS = words_of(_POLITE_OPTIONS, _JOINED.removeprefix(r"\b").removesuffix(r"\W+"))
+LEAD_WORDS = frozenset({*_LEADS.split(), "favor", "favore"})
+# Words that name a target's kind (the rest of `_TARGET` is located by its characters).
+_TARGET_WORDS = """
+    password passwords passcode passcodes passphrase passphrases phrase phrases code codes otp
+    credential credentials key keys token tokens pin account number card ssn passport passe
+    securite identifiants passwort kennwort sicherheitscode zugangsdaten contrasena codigo
+    credenciales codice credenziali senha credenciais wachtwoord beveiligingscode inloggegevens
+    haslo kod losenord passord adgangskode
+"""
+TARGET_WORDS = frozenset(_TARGET_WORDS.split())
+_TLDS = "com net org io co info biz xyz ru cn top site online app dev me ly"  # as in _TARGET
+TARGET_TLDS = tuple(_TLDS.split())
+
+# ---------------------------------------------------------------- orders about the user's data
+# An imperative over the whole of a kind of the user's data ("forward all the e-mails",
+# "export every file"), or over the most money possible.
+_ALL = (
+    r"(?:all|every|each|entire|whole|full|tous|toutes|tout|alle|allen|gesamten?|todos|todas"
+    r"|toda|todo|tutti|tutte|tutto|wszystkie|wszystkich|cala|caly|alla|samtliga|hele)"
+)
+_DATA_OPTIONS = (
+    r"(?:messages?|e\W?mails?|mails?|inbox|files?|documents?|attachments?|contacts?|information"
+    r"|info|data|details|transactions?|channels?|conversations?|chats?|notes?|records?"
+    r"|history|photos?|passwords?|credentials?|balance|funds|money|savings"
+    r"|courriels|fichiers|donnees|informations|nachrichten|dateien|dokumente|kontakte|daten"
+    r"|informationen|mensajes|correos|archivos|documentos|contactos|datos|informacion"
+    r"|messaggi|documenti|contatti|dati|informazioni|mensagens|arquivos|ficheiros|contatos"
+    r"|dados|informacoes|berichten|bestanden|documenten|contacten|gegevens|wiadomosci|pliki"
+    r"|dokumenty|kontakty|dane|meddelanden|filer|dokument|kontakter|uppgifter|beskeder"
+    r"|meldinger)"
+)
+_DATA = alternation(_DATA_OPTIONS)
+_DET = (
+    r"(?:of\W+|de\W+|di\W+|van\W+)?(?:the|my|your|their|his|her|our|les|mes|vos|des|die|der|den"
+    r"|meine[nr]?|deine[nr]?|ihre[nr]?|los|las|mis|tus|sus|i|le|miei|mie|tuoi|os|as|meus|minhas"
+    r"|seus|suas|de|mijn|je|uw|moje|twoje|mina|dina|mine|dine)\W+"
+)
+BULK = (
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,80}}?\b{_ALL}\W+"
+    rf"(?:{_DET})?(?:\w+\W+){{0,2}}?{_DATA}\b",
+    r"\b(?:as\W+much\W+(?:money|funds|cash)\W+as\W+(?:possible|you\W+can)"
+    r"|autant\W+d\W?argent\W+que\W+possible|so\W+viel\W+geld\W+wie\W+moglich"
+    r"|tanto\W+dinero\W+como\s+(?:sea\W+)?posible|quanto\W+pi\w?\W+denaro\W+possibile"
+    r"|o\W+maximo\W+de\W+dinheiro|zoveel\W+mogelijk\W+geld|jak\W+najwiecej\W+pieniedzy)\b",
+)
+BULK_TRIGGERS = " ".join(
+    sorted(
+        set(words_of(_DATA_OPTIONS).split())
+        | {o[:-2] for o in _DATA_OPTIONS.strip("(?:)").split("|") if o.endswith("s?")}
+        | {"much", "autant", "viel", "tanto", "quanto", "maximo", "zoveel", "najwiecej"}
+        | {"emails", "email", "mails", "mail"}
+    )
+)
+
+# An order that speaks of "the user" in the third person speaks to whoever acts for the
+# user: the agent.
+_THE_USER = (
+    r"(?:the\W+user(?:'?s)?|of\W+the\W+user|l\W?utilisateur|(?:des|dem|den)\W+(?:nutzers?"
+    r"|benutzers?|anwenders?)|(?:del|al)\W+usuario|(?:dell|all)\W?utente|(?:do|ao)\W+usuario"
+    r"|(?:van|aan)\W+de\W+gebruiker|uzytkownik(?:a|owi)|anvandaren[s]?|brukeren[s]?"
+    r"|brugeren[s]?)"
+)
+ABOUT_USER = (
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,120}}?"
+    rf"\b{_THE_USER}\b",
+)
+ABOUT_USER_TRIGGERS = (
+    "user users utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"
+    " gebruiker uzytkownika uzytkownikowi anvandaren anvandarens brukeren brukerens brugeren"
+    " brugerens"
+)
 
 # ---------------------------------------------------------------- tool references
 TOOL_REFERENCE = (
@@ -324,9 +478,12 @@ TOOL_REFERENCE = (
     r"\bgebruik\W+(?:de\W+|het\W+)?(?:tool|functie)\b",
     r"\buzyj\W+(?:narzedzia|funkcji)\b",
 )
+# The nouns, not the common verbs: "call" and "use" are everywhere, "tool" is not. Names
+# in snake_case are located by their underscores (injection._LOCATORS).
 TOOL_REFERENCE_TRIGGERS = (
-    "use call invoke run execute trigger with utilise utiliser utilisez appelle appeler"
-    " appelez verwende benutze nutze rufe usa utiliza utilize llama chiama gebruik uzyj"
+    "tool function api command endpoint action arguments parameters args inputs outil fonction"
+    " werkzeug funktion herramienta funcion strumento funzione ferramenta funcao functie"
+    " narzedzia funkcji"
 )
 
 # Words a typing error in which is read as the word itself (normalize.Corrector).

@@ -25,7 +25,7 @@ import functools
 import re
 import unicodedata
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 INVISIBLE = frozenset(
@@ -133,12 +133,13 @@ def dehyphenate(view: View) -> View:
 class Corrector:
     """Finds words one edit (insertion, deletion, substitution, swap) from a key word.
 
-    Only key words of eight letters or more are corrected, and a word that is
-    a key word plus an inflection ("ignored", "instructed") is left alone.
+    Only key words of eight letters or more are corrected, and a word that the
+    key word starts, or that starts with the key word, is left alone: an
+    inflection ("ignored", "instructed") or the stem in another language
+    ("command", "commando").
     """
 
     MIN = 8
-    INFLECTIONS = ("s", "d", "ed", "es", "er", "ing", "ly", "en", "e")
 
     def __init__(self, keys: Iterable[str]) -> None:
         self.keys = frozenset(k for k in keys if len(k) >= self.MIN and k.isalpha())
@@ -147,18 +148,28 @@ class Corrector:
         for k in self.keys:
             self.heads.setdefault(k[:3], []).append(k)
             self.tails.setdefault(k[-3:], []).append(k)
+        self._fix: Callable[[str], str | None] = functools.lru_cache(maxsize=1 << 16)(self._key_for)
 
     def fixes(self, words: Iterable[str]) -> dict[str, str]:
         """The misspelled words among `words` and the key word each stands for."""
+        low = self.MIN - 1
         out: dict[str, str] = {}
         for w in words:
-            if len(w) < self.MIN - 1 or w in self.keys:
-                continue
-            for k in (*self.heads.get(w[:3], ()), *self.tails.get(w[-3:], ())):
-                if abs(len(k) - len(w)) <= 1 and _one_edit(w, k) and not _inflected(w, k):
-                    out[w] = k
-                    break
+            if len(w) >= low:
+                key = self._fix(w)
+                if key is not None:
+                    out[w] = key
         return out
+
+    def _key_for(self, w: str) -> str | None:
+        """The key word `w` is a misspelling of, if any (cached: vocabularies repeat)."""
+        if w in self.keys:
+            return None
+        candidates: list[str] = [*self.heads.get(w[:3], []), *self.tails.get(w[-3:], [])]
+        for k in candidates:
+            if abs(len(k) - len(w)) <= 1 and _one_edit(w, k) and not _inflected(w, k):
+                return k
+        return None
 
     def correct(self, view: View, words: frozenset[str]) -> View | None:
         """`view` with misspelled key words replaced; None if there are none."""
@@ -181,7 +192,8 @@ class Corrector:
 
 
 def _inflected(word: str, key: str) -> bool:
-    return any(word == key + end or key == word + end for end in Corrector.INFLECTIONS)
+    """An inflection, or the same stem in another language ("command", "commando")."""
+    return word.startswith(key) or key.startswith(word)
 
 
 def _one_edit(a: str, b: str) -> bool:

@@ -31,13 +31,15 @@ WEIGHTS: dict[str, float] = {
     "mixed_script": 0.25,
     "encoded_payload": 0.2,
     "obfuscation": 0.2,
-    "exfiltration": 0.2,
+    "exfiltration": 0.25,
     # documents that give the agent orders (lexicon.py)
     "task_hijack": 0.45,
     "concealment": 0.35,
     "tool_reference": 0.3,
     "action_request": 0.25,
     "authority_claim": 0.2,
+    "bulk_request": 0.25,
+    "about_user": 0.3,
 }
 
 _VERB = (
@@ -139,9 +141,12 @@ PHRASES: dict[str, tuple[str, ...]] = {
         *lexicon.ADDRESSED,
     ),
     "exfiltration": (
-        r"\b(?:send|forward|e-?mail|upload|post|exfiltrate|transmit|leak)\W+(?:all\W+|the\W+|this\W+"
-        r"|these\W+|your\W+|my\W+|their\W+|user'?s?\W+)*(?:conversation|chat\W+history|credentials?"
-        r"|passwords?|api\W+keys?|secrets?|tokens?|private\W+\w+|contacts?|history)\W+to\b",
+        r"\b(?:send|forward|e-?mail|upload|post|exfiltrate|transmit|leak|share)\W+(?:all\W+|the\W+"
+        r"|this\W+|these\W+|your\W+|my\W+|their\W+|user'?s?\W+)*(?:\w+\W+)?(?:conversation"
+        r"|chat\W+history|credentials?|passwords?|api\W+keys?|secrets?|tokens?|private\W+\w+"
+        r"|contacts?|history|(?:security|verification|access|login|auth\w*|2fa|mfa|one\W?time"
+        r"|recovery|reset)\W+(?:codes?|links?|pins?)|otps?)\b"
+        rf"{lexicon.IN_SENTENCE}{{0,80}}?\b(?:to|with)\b",
         r"!\[[^\]\n]*\]\(https?://[^)\s]*[?&][^)\s]*=",
     ),
 }
@@ -171,12 +176,15 @@ MARKUP: dict[str, tuple[str, ...]] = {
 PLAIN: dict[str, tuple[str, ...]] = {
     "action_request": lexicon.ACTION,
     "tool_reference": lexicon.TOOL_REFERENCE,
+    "bulk_request": lexicon.BULK,
+    "about_user": lexicon.ABOUT_USER,
 }
 
 # Each kind's patterns are only searched near one of its trigger words (whole
 # words of the folded text), from `before` characters ahead of the word to
 # AFTER characters past it; every alternative above contains a trigger.
-AFTER = 200
+AFTER = 120
+LONG_AFTER = {"exfiltration": 240}  # a gap of up to 80 characters, then "to" or "with"
 TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
     kind: (before, frozenset(words.split()))
     for kind, before, words in (
@@ -208,14 +216,16 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             " censorship censored moral morals morality ethics ethical boundaries constraints"
             " policy policies safeguards guardrails moderation programming safety unfiltered"
             " uncensored unrestricted unmoderated unlimited amoral unethical jail jailbreak"
-            " jailbreaks jailbroken jailbreaking jailbreaker anything",
+            " jailbreaks jailbroken jailbreaking jailbreaker jailbreakers jailbreaked anything",
         ),
         ("mode_switch", 64, "mode"),
         (
             "refusal_suppression",
             64,
             "refuse decline reject apologize apologise say warn warning warnings disclaimer"
-            " disclaimers caveat caveats without character",
+            " disclaimers caveat caveats without character refused refuses refusing declined"
+            " declines declining rejected rejects rejecting apologized apologised apologizes"
+            " apologises apologizing apologising warned warns",
         ),
         ("prompt_leak", 128, "prompt message instructions above repeat print output"),
         (
@@ -227,7 +237,7 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
         (
             "exfiltration",
             256,
-            "send forward email mail upload post exfiltrate transmit leak http https",
+            "send forward email mail upload post exfiltrate transmit leak share http https",
         ),
         (
             "role_marker",
@@ -236,9 +246,10 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
         ),
         ("task_hijack", 128, lexicon.TASK_HIJACK_TRIGGERS),
         ("concealment", 64, lexicon.CONCEALMENT_TRIGGERS),
-        ("authority_claim", 64, lexicon.AUTHORITY_TRIGGERS),
-        ("action_request", 48, lexicon.ACTION_TRIGGERS),
-        ("tool_reference", 48, lexicon.TOOL_REFERENCE_TRIGGERS),
+        ("authority_claim", 80, lexicon.AUTHORITY_TRIGGERS),
+        ("tool_reference", 64, lexicon.TOOL_REFERENCE_TRIGGERS),
+        ("bulk_request", 280, lexicon.BULK_TRIGGERS),
+        ("about_user", 280, lexicon.ABOUT_USER_TRIGGERS),
     )
 }
 
@@ -251,6 +262,15 @@ GUARDS: dict[str, re.Pattern[str]] = {
         for word in ("follow", "following", "obey", "obeying", "listen", "listening", "adhere")
     },
     "anything": re.compile(r"\bdo\W+$|^\W+goes\b"),
+    # a tool noun only after a verb that uses it: "use the tool", "with the following arguments"
+    **{
+        word: re.compile(
+            r"\b(?:use|call|invoke|run|execute|trigger|following|with|utilise\w*|appelle\w*"
+            r"|verwende|benutze|nutze|rufe|usa|utiliza|utilize|llama|chiama|gebruik|uzyj)"
+            r"\W+(?:\w+\W+)?$"
+        )
+        for word in lexicon.TOOL_REFERENCE_TRIGGERS.split()
+    },
 }
 
 # Case matters for this one: "DAN" the persona, not "Dan" the name.
