@@ -100,8 +100,16 @@ def canonical_json(value: Any) -> bytes:
 
 
 def thaw(frozen: bytes) -> Any:
-    """Decode canonical bytes into a new, independent Python value."""
-    return json.loads(frozen)
+    """Decode canonical bytes into a new, independent Python value.
+
+    orjson reads canonical JSON into the same value as `json.loads`; what it
+    refuses (a lone surrogate escape, an integer beyond 64 bits, nesting
+    deeper than it goes) is read by `json.loads`, as before.
+    """
+    try:
+        return orjson.loads(frozen)
+    except orjson.JSONDecodeError:
+        return json.loads(frozen)
 
 
 def digest(domain: str, data: bytes) -> str:

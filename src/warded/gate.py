@@ -69,7 +69,6 @@ from warded.outputs import view
 from warded.policy.bundle import PolicyBundle
 from warded.policy.engine import Engine
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.policy.values import to_cedar
 from warded.provenance import APPROVED, LIMIT, Declarations, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
@@ -630,7 +629,7 @@ class Gate:
         per declared field, whether the input scanner of that name found anything;
         and `provenance` where it declares that: per declared argument, the
         sources its value can be found in (`warded.provenance`)."""
-        context = build_context(to_cedar(value, tool.parameters), state, now)
+        context = build_context(tool.to_cedar(value), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
             context["scan"] = summary(found, fields)

@@ -28,6 +28,7 @@ import pydantic
 
 from warded.errors import ArgumentError, ToolDefinitionError
 from warded.model import ToolSpec
+from warded.policy import values
 
 Effect = Literal["read", "write", "irreversible", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
@@ -53,6 +54,11 @@ class Tool:
     atomic: bool = False
     opaque: bool = False  # returns data with no JSON view: never scanned, labels "untrusted"
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    to_cedar: Callable[[Any], Any] = field(init=False, repr=False)  # the arguments' Cedar form
+
+    def __post_init__(self) -> None:
+        # `values.to_cedar` for this tool's schema, prepared once
+        object.__setattr__(self, "to_cedar", values.converter(self.parameters))
 
     def spec(self) -> ToolSpec:
         """The tool as listed; its schema is a copy, so no caller can change what validates."""

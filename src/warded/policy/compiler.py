@@ -25,6 +25,7 @@ from typing import Any
 
 from cedarpy import pst
 
+from warded.policy import conversion
 from warded.policy import runtime as rt
 from warded.policy import schema as s
 
@@ -435,4 +436,4 @@ def _resource_converter(declared: s.ActionDecl, schema: s.Schema) -> Callable[[A
 
 
 def _context(declared: s.ActionDecl, schema: s.Schema) -> rt.Converter:
-    return rt.converter(declared.context, schema)
+    return conversion.converter(declared.context, schema)
