@@ -109,9 +109,11 @@ class Recheck:
         policies: cedarpy.PolicySet,
         path: CompiledPath,
         disable: Callable[[], None],
+        version: str = "",
     ) -> None:
+        """Queue one compiled decision (made on bundle `version`) for re-checking."""
         try:
-            self._queue.put_nowait((request, outcome, policies, path, disable))
+            self._queue.put_nowait((request, outcome, policies, path, disable, version))
         except queue.Full:
             self.dropped += 1
             return
@@ -135,17 +137,17 @@ class Recheck:
 
     def _run(self) -> None:
         while True:
-            request, outcome, policies, path, disable = self._queue.get()
+            request, outcome, policies, path, disable, version = self._queue.get()
             try:
                 cedar = cedar_outcome(request, policies, path.entities, path.cedar_schema)
                 if not agrees(outcome, cedar):
                     p, a = request["principal"], request["action"]
                     found = Disagreement(
-                        (p["type"], p["id"]), (a["type"], a["id"]), request, outcome, cedar
+                        (p["type"], p["id"]), (a["type"], a["id"]), request, outcome, cedar, version
                     )
                     disable()
                     path.disagreements.append(found)
-                    log.error("compiled decision disagreed with cedarpy: %s", found)
+                    log.error("compiled decision disagreed with cedarpy: %s", found.summary())
                     if self.on_incident is not None:
                         self.on_incident(found)
                 self.checked += 1
