@@ -43,6 +43,7 @@ class _Code:
     kind: str  # bool, long, str, dec, uid, set, record, any
     free: bool  # depends on the resource or the context
     record: s.Record | None = None  # the declared type of a record value, when known
+    stable: bool = False  # a local bound once per call, before any policy (cannot fail)
 
 
 _COMPARE = {"less": "<", "less_eq": "<=", "greater": ">", "greater_eq": ">="}
@@ -55,6 +56,13 @@ _DECIMAL = {
     "decimal_greater": "_dgt",
     "decimal_greater_eq": "_dge",
 }
+_DECIMAL_OP = {
+    "decimal_less_than": "<",
+    "decimal_less_eq": "<=",
+    "decimal_greater": ">",
+    "decimal_greater_eq": ">=",
+}
+_ABSENT: Any = object()
 _ATOM_KINDS = frozenset({"bool", "long", "str", "uid", "dec"})
 _HELPERS: dict[str, Any] = {
     "_fail": rt.fail,
@@ -123,6 +131,8 @@ class _SliceCompiler:
             "_P": principal,
             "_A": action,
         }
+        self.locals: dict[str, str] = {}  # expression text -> the local bound to it
+        self.prelude: list[str] = []
 
     # -- constants
 
@@ -148,6 +158,25 @@ class _SliceCompiler:
         folded = self.literal(value)
         return _Code(folded.text, folded.kind, False, code.record)
 
+    def local(self, text: str) -> str:
+        """A local bound to `text` before the policies are evaluated (`text` cannot fail)."""
+        name = self.locals.get(text)
+        if name is None:
+            name = self.locals[text] = f"v{len(self.locals)}"
+            self.prelude.append(f"    {name} = {text}")
+        return name
+
+    def constant(self, code: _Code) -> Any:
+        """The value of a folded constant, or `_ABSENT`."""
+        if code.free:
+            return _ABSENT
+        if code.text in self.env:
+            return self.env[code.text]
+        try:
+            return eval(code.text, {})
+        except Exception:
+            return _ABSENT
+
     # -- expressions
 
     def expr(self, e: object) -> _Code:
@@ -167,7 +196,7 @@ class _SliceCompiler:
                 return _Code("_A", "uid", False)
             if e.name == "resource":
                 return _Code("R", "uid", True)
-            return _Code("C", "record", True, self.context)
+            return _Code("C", "record", True, self.context, stable=True)
         if isinstance(e, pst.BoolLit | pst.LongLit | pst.StringLit):
             return self.literal(e.value)
         if isinstance(e, pst.EntityLit):
@@ -186,6 +215,8 @@ class _SliceCompiler:
         if isinstance(e, pst.Like):
             base = self.expr(e.base)
             match = self.literal(rt.matcher(_segments(e.pattern))).text
+            if base.kind == "str":
+                return _Code(f"{match}({base.text})", "bool", base.free)
             return _Code(f"_like({base.text}, {match})", "bool", base.free)
         if isinstance(e, pst.Is):
             base = self.expr(e.base)
@@ -250,11 +281,28 @@ class _SliceCompiler:
             return _Code(f"{_ARITH[op]}({left.text}, {right.text})", "long", free)
         if op == "in":
             return _Code(f"_in({left.text}, {right.text})", "bool", free)
+        if op == "contains" and left.kind == "set" and left.stable:
+            value = self.constant(right)
+            if type(value) in (str, int, tuple):  # its own canonical key (see `runtime.key`)
+                keys = self.local(f"{left.text}.keys")
+                return _Code(f"({right.text} in {keys})", "bool", free)
         if op in _SETS:
             return _Code(f"{_SETS[op]}({left.text}, {right.text})", "bool", free)
         if op in _DECIMAL:
+            if left.kind == right.kind == "dec":
+                a, b = self.decimal_units(left), self.decimal_units(right)
+                return _Code(f"({a} {_DECIMAL_OP[op]} {b})", "bool", free)
             return _Code(f"{_DECIMAL[op]}({left.text}, {right.text})", "bool", free)
         raise Unsupported(op)
+
+    def decimal_units(self, code: _Code) -> str:
+        """A decimal's count of ten-thousandths, as code (the kind is known to be `dec`)."""
+        value = self.constant(code)
+        if type(value) is rt.Dec:
+            return f"({value.n})"
+        if code.stable:
+            return self.local(f"{code.text}.n")
+        return f"{code.text}.n"
 
     def get_attr(self, e: pst.GetAttr) -> _Code:
         base = self.expr(e.base)
@@ -263,7 +311,11 @@ class _SliceCompiler:
             if declared is None:
                 return _Code("_fail()", "any", False)
             kind, record = _field_kind(declared[0])
-            return _Code(f"{base.text}[{e.attr!r}]", kind, base.free, record)
+            text = f"{base.text}[{e.attr!r}]"
+            if base.stable and declared[1]:
+                # a required attribute of the converted context: present, of its declared type
+                return _Code(self.local(text), kind, True, record, stable=True)
+            return _Code(text, kind, base.free, record)
         if base.kind == "uid":
             return _Code(f"_attrs[{base.text}][{e.attr!r}]", "any", base.free)
         return _Code(f"_get({base.text}, {e.attr!r})", "any", base.free)
@@ -401,13 +453,14 @@ def compile_slice(
     except rt.Fallback:
         raise Unsupported("the principal is not a valid entity of its type") from None
     compiler = _SliceCompiler(principal, action, store, declared.context)
-    lines = ["def decide(R, C):", "    p = []", "    f = []"]
+    body = []
     for pid, node in policies.items():
         cond = compiler.condition(node)
         if cond is None:
             continue
         target = "p" if node.effect == "permit" else "f"
-        lines.append(f"    if {cond.text}: {target}.append({pid!r})")
+        body.append(f"    if {cond.text}: {target}.append({pid!r})")
+    lines = ["def decide(R, C):", *compiler.prelude, "    p = []", "    f = []", *body]
     lines.append("    return p, f")
     source = "\n".join(lines) + "\n"
     try:
