@@ -152,6 +152,27 @@ class _Node:
     def __call__(self, value: Any) -> Any:
         if self.generic:
             return to_cedar(value, self.raw, self.root)
+        t = type(value)
+        if t is str or t is bool:  # the common JSON types first, as the general path reads them
+            return value
+        if t is dict:
+            shape = self.shapes["object"]
+            props, default = shape.props, shape.default or _NONE
+            return {k: props.get(k, default)(v) for k, v in value.items() if v is not None}
+        if t is int:
+            shape = self.shapes["integer"]
+            if not shape.integer and shape.number:
+                return decimal(value)
+            if not LONG_MIN <= value <= LONG_MAX:
+                raise ArgumentError("integer out of the 64-bit range")
+            return value
+        if t is float:
+            shape = self.shapes["number"]
+            if not (shape.integer and value.is_integer()):
+                return decimal(value)
+        return self._general(value)
+
+    def _general(self, value: Any) -> Any:
         shape = self.shapes[_JSON_TYPE.get(type(value))]
         if isinstance(value, bool):
             return value
