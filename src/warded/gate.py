@@ -283,8 +283,8 @@ class Gate:
         """A compiled decision the re-check found cedarpy disagreeing with: an audit event.
 
         It names the request's principal, action and resource and both answers,
-        never the context (the call's arguments are recorded, redacted, with the
-        decision itself)."""
+        never the context or Cedar's error messages (either may hold the call's
+        arguments, which are recorded, redacted, with the decision itself)."""
         request = found.request
         detail = {
             "kind": "compiled_decision_disagreed",
@@ -296,7 +296,7 @@ class Gate:
             "cedar": {
                 "decision": found.cedar[0],
                 "policies": list(found.cedar[1]),
-                "errors": list(found.cedar[2]),
+                "errors": len(found.cedar[2]),  # Cedar's messages may quote argument values
             },
             "action_taken": "slice decided by cedarpy from now on",
         }

@@ -84,7 +84,7 @@ def test_a_disagreement_found_by_the_recheck_is_an_audited_incident_and_cedarpy_
     assert detail["principal"] == f"{ALICE.type}::{ALICE.id}"
     assert detail["action"] == "Action::read_a"
     assert detail["compiled"] == {"allowed": False, "policies": []}
-    assert detail["cedar"]["decision"] == "Allow"
+    assert detail["cedar"] == {"decision": "Allow", "policies": ["p0"], "errors": 0}
     assert detail["bundle_version"] == gate.version
     assert "context" not in detail
     assert "args" not in str(detail)
