@@ -39,6 +39,7 @@ class CompiledPath:
         self.schema: s.Schema | None = None
         self.unsupported: str | None = None
         self.store = rt.Store({}, {})
+        self._shared: dict[Any, Any] = {}  # converters shared by the slices (compile_slice)
         try:
             store = rt.store_from(json.loads(str(entities)))
             self.schema, self.store = s.read_schema(str(schema)), store
@@ -53,7 +54,7 @@ class CompiledPath:
             return None
         try:
             compiled = compile_slice(
-                tree.static_policies, principal, action, self.schema, self.store
+                tree.static_policies, principal, action, self.schema, self.store, self._shared
             )
         except Unsupported:
             return None

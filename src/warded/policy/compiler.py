@@ -214,7 +214,15 @@ class _SliceCompiler:
             return _Code(f"_has_path({base.text}, {tuple(e.attrs)!r})", "bool", base.free)
         if isinstance(e, pst.Like):
             base = self.expr(e.base)
-            match = self.literal(rt.matcher(_segments(e.pattern))).text
+            segments = _segments(e.pattern)
+            if base.kind == "str":  # a str for certain: the str methods Cedar's `like` means
+                if len(segments) == 1:
+                    return _Code(f"({base.text} == {segments[0]!r})", "bool", base.free)
+                if len(segments) == 2 and not segments[1]:
+                    return _Code(f"{base.text}.startswith({segments[0]!r})", "bool", base.free)
+                if len(segments) == 2 and not segments[0]:
+                    return _Code(f"{base.text}.endswith({segments[1]!r})", "bool", base.free)
+            match = self.literal(rt.matcher(segments)).text
             if base.kind == "str":
                 return _Code(f"{match}({base.text})", "bool", base.free)
             return _Code(f"_like({base.text}, {match})", "bool", base.free)
@@ -443,8 +451,13 @@ def compile_slice(
     action: Uid,
     schema: s.Schema,
     store: rt.Store,
+    shared: dict[Any, Any] | None = None,
 ) -> CompiledSlice:
-    """Compile `policies` for `principal` taking `action`; raise Unsupported if it cannot."""
+    """Compile `policies` for `principal` taking `action`; raise Unsupported if it cannot.
+
+    `shared` (one per schema) keeps the request converters, so slices whose actions
+    declare the same context and resource types share one.
+    """
     declared = schema.actions.get(action)
     if declared is None or principal[0] not in declared.principals:
         raise Unsupported("the schema does not let this principal take this action")
@@ -453,13 +466,21 @@ def compile_slice(
     except rt.Fallback:
         raise Unsupported("the principal is not a valid entity of its type") from None
     compiler = _SliceCompiler(principal, action, store, declared.context)
-    body = []
+    # policies with the same effect and the same condition are tested once (a condition
+    # is a pure function of the request; one that raises sends the whole request to cedarpy)
+    groups: dict[tuple[str, str], list[str]] = {}
     for pid, node in policies.items():
         cond = compiler.condition(node)
         if cond is None:
             continue
         target = "p" if node.effect == "permit" else "f"
-        body.append(f"    if {cond.text}: {target}.append({pid!r})")
+        groups.setdefault((target, cond.text), []).append(pid)
+    body = []
+    for (target, text), ids in groups.items():
+        if len(ids) == 1:
+            body.append(f"    if {text}: {target}.append({ids[0]!r})")
+        else:
+            body.append(f"    if {text}: {target} += {tuple(ids)!r}")
     lines = ["def decide(R, C):", *compiler.prelude, "    p = []", "    f = []", *body]
     lines.append("    return p, f")
     source = "\n".join(lines) + "\n"
@@ -469,9 +490,16 @@ def compile_slice(
         raise Unsupported(f"generated source does not compile: {type(exc).__name__}") from None
     env = dict(compiler.env)
     exec(code, env)
-    return CompiledSlice(
-        env["decide"], _resource_converter(declared, schema), _context(declared, schema), source
-    )
+    shared = {} if shared is None else shared
+    resource_key = ("resource", tuple(sorted(declared.resources)))
+    resource = shared.get(resource_key)
+    if resource is None:
+        resource = shared.setdefault(resource_key, _resource_converter(declared, schema))
+    context_key = ("context", repr(declared.context))
+    context = shared.get(context_key)
+    if context is None:
+        context = shared.setdefault(context_key, _context(declared, schema))
+    return CompiledSlice(env["decide"], resource, context, source)
 
 
 def _resource_converter(declared: s.ActionDecl, schema: s.Schema) -> Callable[[Any], Uid]:
