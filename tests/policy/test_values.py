@@ -137,3 +137,27 @@ def test_a_tools_precompiled_conversion_is_to_cedar(which: int, value: Any) -> N
     got = _outcome(converter(schema), value)
     assert got == expected
     assert repr(got) == repr(expected)  # 1 and 1.0, True and 1 are told apart
+
+
+@pytest.mark.parametrize(
+    "schema",
+    [
+        {"type": "object"},
+        {"type": "object", "properties": {"a": {"$ref": "#"}}},
+        {"type": "object", "additionalProperties": {"type": "array", "items": NUM}},
+    ],
+)
+def test_the_precompiled_conversion_goes_as_deep_as_to_cedar(schema: Any) -> None:
+    """Nested as deep as Python's stack allows: the same answer, or the same RecursionError."""
+
+    def nest(depth: int, container: str) -> Any:
+        value: Any = 1.5
+        for _ in range(depth):
+            value = [value] if container == "list" else {"a": value}
+        return {"x": value}
+
+    convert = converter(schema)
+    for container in ("list", "object"):
+        for depth in range(1, 1000, 7):
+            value = nest(depth, container)
+            assert _outcome(convert, value) == _outcome(lambda v: to_cedar(v, schema), value)

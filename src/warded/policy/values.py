@@ -76,7 +76,7 @@ def converter(schema: Mapping[str, Any]) -> Convert:
     `oneOf` branch for each JSON type, the properties and the types of each
     node are looked up here, once per tool, instead of on every call.
     """
-    return _Node.of(schema, schema or {}, {})
+    return _Node.of(schema, schema or {}, {}).convert
 
 
 class _Shape:
@@ -89,9 +89,9 @@ class _Shape:
         types = _types(schema)
         self.integer = "integer" in types
         self.number = "number" in types
-        self.items: _Node | None = None
-        self.props: dict[str, _Node] = {}
-        self.default: _Node | None = None
+        self.items: Convert = _NONE.convert  # no schema guidance
+        self.props: dict[str, Convert] = {}
+        self.default: Convert = _NONE.convert
 
 
 class _Node:
@@ -142,23 +142,34 @@ class _Node:
             if not schema:
                 continue
             items = schema.get("items")
-            shape.items = _Node.of(items, self.root, memo) if items is not None else None
+            if items is not None:
+                shape.items = _Node.of(items, self.root, memo).convert
             props = schema.get("properties", {})
             extra = schema.get("additionalProperties")
-            default = extra if isinstance(extra, Mapping) else None
-            shape.props = {k: _Node.of(v, self.root, memo) for k, v in props.items()}
-            shape.default = _Node.of(default, self.root, memo) if default is not None else None
+            shape.props = {k: _Node.of(v, self.root, memo).convert for k, v in props.items()}
+            if isinstance(extra, Mapping):
+                shape.default = _Node.of(extra, self.root, memo).convert
 
-    def __call__(self, value: Any) -> Any:
+    def convert(self, value: Any) -> Any:
+        """`to_cedar(value, raw, root)`. Containers recurse as `to_cedar` does, a frame
+        per list and two per object, so a value deep enough for one is for the other."""
         if self.generic:
             return to_cedar(value, self.raw, self.root)
         t = type(value)
-        if t is str or t is bool:  # the common JSON types first, as the general path reads them
+        if t is str or t is bool:  # the plain JSON types first, as the general path reads them
             return value
         if t is dict:
             shape = self.shapes["object"]
-            props, default = shape.props, shape.default or _NONE
+            props, default = shape.props, shape.default
             return {k: props.get(k, default)(v) for k, v in value.items() if v is not None}
+        if t is list:
+            items = self.shapes["array"].items
+            out = []
+            for v in value:
+                if v is None:
+                    raise ArgumentError("null inside an array has no Cedar value")
+                out.append(items(v))
+            return out
         if t is int:
             shape = self.shapes["integer"]
             if not shape.integer and shape.number:
@@ -170,10 +181,7 @@ class _Node:
             shape = self.shapes["number"]
             if not (shape.integer and value.is_integer()):
                 return decimal(value)
-        return self._general(value)
-
-    def _general(self, value: Any) -> Any:
-        shape = self.shapes[_JSON_TYPE.get(type(value))]
+        shape = self.shapes[_JSON_TYPE.get(t)]
         if isinstance(value, bool):
             return value
         if isinstance(value, int | float):
@@ -191,7 +199,7 @@ class _Node:
         if isinstance(value, str):
             return value
         if isinstance(value, list):
-            items = shape.items or _NONE
+            items = shape.items
             out = []
             for v in value:
                 if v is None:
@@ -199,7 +207,7 @@ class _Node:
                 out.append(items(v))
             return out
         if isinstance(value, dict):
-            props, default = shape.props, shape.default or _NONE
+            props, default = shape.props, shape.default
             return {k: props.get(k, default)(v) for k, v in value.items() if v is not None}
         if value is None:
             raise ArgumentError("null has no Cedar value")
