@@ -4,6 +4,7 @@ what runs, and what is recorded can always be sealed)."""
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -123,3 +124,43 @@ def test_the_orjson_fast_path_gives_rfc8785s_bytes_wherever_the_guard_lets_it(va
         return
     assert orjson.dumps(value, option=orjson.OPT_SORT_KEYS) == rfc8785.dumps(value)
     assert canonical_json(value) == rfc8785.dumps(value)
+
+
+@pytest.mark.requirement("G7")
+@given(json_values)
+@settings(max_examples=600, deadline=None)
+def test_thaw_reads_canonical_bytes_as_json_loads_does(value: Any) -> None:
+    try:
+        frozen = canonical_json(value)
+    except ArgumentError:
+        try:  # bytes canonical_json refuses to make: thaw still reads them as json.loads
+            frozen = rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError:
+            return
+    thawed, reference = thaw(frozen), json.loads(frozen)
+    assert thawed == reference
+    assert _types(thawed) == _types(reference)  # 1 and 1.0 (and True) compare equal in Python
+
+
+@pytest.mark.parametrize(
+    "frozen",
+    [
+        b'"\\ud800"',
+        b'{"a":"\\udfff x"}',
+        b"[18446744073709551616]",
+        b"[-9223372036854775809]",
+        b'{"a":100000000000000000000}',
+        b"[" * 300 + b"]" * 300,
+    ],
+)
+def test_thaw_reads_what_orjson_refuses_or_misreads_as_json_loads_does(frozen: bytes) -> None:
+    assert thaw(frozen) == json.loads(frozen)
+    assert _types(thaw(frozen)) == _types(json.loads(frozen))
+
+
+def _types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_types(v) for v in value]
+    return type(value).__name__

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 from typing import Any
 
 import orjson
@@ -18,6 +19,7 @@ import rfc8785
 from warded.errors import ArgumentError
 
 _SAFE_INT = 2**53 - 1
+_LONG_DIGITS = re.compile(rb"[0-9]{19}")  # every integer of 18 digits or fewer fits in 64 bits
 
 
 def _plain(value: Any) -> bool:
@@ -100,8 +102,19 @@ def canonical_json(value: Any) -> bytes:
 
 
 def thaw(frozen: bytes) -> Any:
-    """Decode canonical bytes into a new, independent Python value."""
-    return json.loads(frozen)
+    """Decode canonical bytes into a new, independent Python value.
+
+    orjson reads canonical JSON into the same value as `json.loads`; bytes with
+    a run of 19 digits or more (perhaps an integer beyond 64 bits, which orjson
+    would read as a float) and what orjson refuses (a lone surrogate escape,
+    nesting deeper than it goes) are read by `json.loads`, as before.
+    """
+    if _LONG_DIGITS.search(frozen) is not None:
+        return json.loads(frozen)  # orjson would read an integer beyond 64 bits as a float
+    try:
+        return orjson.loads(frozen)
+    except orjson.JSONDecodeError:
+        return json.loads(frozen)
 
 
 def digest(domain: str, data: bytes) -> str:

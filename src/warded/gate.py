@@ -46,6 +46,7 @@ from warded.errors import (
 from warded.keys import deployment_key
 from warded.model import (
     Decision,
+    Mode,
     Principal,
     Refusal,
     Session,
@@ -67,9 +68,10 @@ from warded.obligations.plan import Obligations, obligations
 from warded.outputs import masked as mask_result
 from warded.outputs import view
 from warded.policy.bundle import PolicyBundle
+from warded.policy.compiled import Recheck
 from warded.policy.engine import Engine
+from warded.policy.selfcheck import Disagreement
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.policy.values import to_cedar
 from warded.provenance import APPROVED, LIMIT, Declarations, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
@@ -181,12 +183,22 @@ class Gate:
         output_scanners: Sequence[Scanner] = (),
         key: bytes | str | Path | None = None,
         remember: int = LIMIT,
+        compiled: bool = True,
+        recheck: int | None = None,
     ) -> None:
         """`key` keys the digests of argument values (see `warded.keys`): bytes, or a
         key file; by default from the environment or the store's key file.
         `remember` bounds the characters of content each session remembers for
-        argument provenance (`warded.provenance`; oldest first out)."""
-        self._engine = Engine(bundle)
+        argument provenance (`warded.provenance`; oldest first out).
+
+        `compiled=False` decides every call with cedarpy (no compiled slices; see
+        docs/guarantees.md, G19). `recheck=n` re-decides every n-th compiled
+        decision with cedarpy on a worker thread, off the caller's path: a
+        disagreement is recorded in the audit log as a `policy.incident` event,
+        and that slice is decided by cedarpy from then on."""
+        self._compiled = compiled
+        self._recheck = None if recheck is None else Recheck(recheck, self._incident)
+        self._engine = self._new_engine(bundle)
         self._shadow: Engine | None = None
         self._source = source
         self._tools: dict[str, Tool] = {}
@@ -238,7 +250,7 @@ class Gate:
         version are voided.
         """
         bundle = self._load(new)
-        engine = Engine(bundle)
+        engine = self._new_engine(bundle)
         self._input_scanners(engine)
         now = self._now_or_wall()
         with self._reload_lock:
@@ -261,8 +273,34 @@ class Gate:
             self._shadow = None
             return None
         bundle = self._load(new)
-        self._shadow = Engine(bundle, mode="shadow")
+        self._shadow = self._new_engine(bundle, "shadow")
         return bundle.version
+
+    def _new_engine(self, bundle: PolicyBundle, mode: Mode = "enforce") -> Engine:
+        return Engine(bundle, mode, compiled=self._compiled, recheck=self._recheck)
+
+    def _incident(self, found: Disagreement) -> None:
+        """A compiled decision the re-check found cedarpy disagreeing with: an audit event.
+
+        It names the request's principal, action and resource and both answers,
+        never the context or Cedar's error messages (either may hold the call's
+        arguments, which are recorded, redacted, with the decision itself)."""
+        request = found.request
+        detail = {
+            "kind": "compiled_decision_disagreed",
+            "bundle_version": found.bundle_version,
+            "principal": f"{found.principal[0]}::{found.principal[1]}",
+            "action": f"{found.action[0]}::{found.action[1]}",
+            "resource": dict(request.get("resource") or {}),
+            "compiled": {"allowed": found.compiled[0], "policies": list(found.compiled[1])},
+            "cedar": {
+                "decision": found.cedar[0],
+                "policies": list(found.cedar[1]),
+                "errors": len(found.cedar[2]),  # Cedar's messages may quote argument values
+            },
+            "action_taken": "slice decided by cedarpy from now on",
+        }
+        self._append([_event("policy.incident", self._now_or_wall(), detail)])
 
     def _load(self, new: PolicyBundle | BundleFiles | str | Path | None) -> PolicyBundle:
         try:
@@ -630,7 +668,7 @@ class Gate:
         per declared field, whether the input scanner of that name found anything;
         and `provenance` where it declares that: per declared argument, the
         sources its value can be found in (`warded.provenance`)."""
-        context = build_context(to_cedar(value, tool.parameters), state, now)
+        context = build_context(tool.to_cedar(value), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
             context["scan"] = summary(found, fields)

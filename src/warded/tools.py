@@ -28,6 +28,7 @@ import pydantic
 
 from warded.errors import ArgumentError, ToolDefinitionError
 from warded.model import ToolSpec
+from warded.policy import values
 
 Effect = Literal["read", "write", "irreversible", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
@@ -53,6 +54,18 @@ class Tool:
     atomic: bool = False
     opaque: bool = False  # returns data with no JSON view: never scanned, labels "untrusted"
     convert: Callable[[dict[str, Any]], dict[str, Any]] | None = field(default=None, repr=False)
+    to_cedar: Callable[[Any], Any] = field(init=False, repr=False)  # the arguments' Cedar form
+
+    defaults: tuple[tuple[str, Any], ...] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        # `values.to_cedar` for this tool's schema, and its parameters' defaults, read once
+        object.__setattr__(self, "to_cedar", values.converter(self.parameters))
+        props = self.parameters.get("properties", {})
+        defaults = tuple(
+            (k, p["default"]) for k, p in props.items() if isinstance(p, Mapping) and "default" in p
+        )
+        object.__setattr__(self, "defaults", defaults)
 
     def spec(self) -> ToolSpec:
         """The tool as listed; its schema is a copy, so no caller can change what validates."""
@@ -60,12 +73,15 @@ class Tool:
 
     def prepare(self, args: Mapping[str, Any]) -> dict[str, Any]:
         """A copy of `args` with defaults filled in; ArgumentError if not an object."""
-        if not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args):
+        plain = type(args) is dict and all(type(k) is str for k in args)
+        if not plain and (
+            not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args)
+        ):
             raise ArgumentError("arguments must be an object with string keys")
         out = dict(args)
-        for key, prop in self.parameters.get("properties", {}).items():
-            if key not in out and isinstance(prop, Mapping) and "default" in prop:
-                out[key] = copy.deepcopy(prop["default"])
+        for key, default in self.defaults:
+            if key not in out:
+                out[key] = copy.deepcopy(default)
         return out
 
     def check(self, value: Any) -> str | None:

@@ -229,6 +229,7 @@ def test_the_self_check_refuses_a_slice_that_is_wrong_at_a_boundary(
         monkeypatch.setitem(compiler._COMPARE, "greater", ">=")
     else:
         monkeypatch.setitem(compiler._DECIMAL, "decimal_less_than", "_dle")
+        monkeypatch.setitem(compiler._DECIMAL_OP, "decimal_less_than", "<=")
     bundle = gen.load([gen.Policy("permit", clauses=(f"when {{ {condition} }}",))])
     engine = Engine(bundle, compile_after=0)
     assert engine.compiled(ALICE, "read_a") is None

@@ -165,3 +165,15 @@ def test_the_compiled_path_decides_cedars_integration_corpus_as_cedarpy(k: int) 
 
 def test_the_corpus_is_all_there() -> None:
     assert len(cases()) >= 7_800
+
+
+def test_a_missing_corpus_fails_under_ci_and_is_skipped_only_outside_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(f"{__name__}.corpus_root", lambda: None)
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="corpus is missing"):
+        cases.__wrapped__()
+    monkeypatch.delenv("CI")
+    with pytest.raises(pytest.skip.Exception):
+        cases.__wrapped__()

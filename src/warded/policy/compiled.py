@@ -39,6 +39,7 @@ class CompiledPath:
         self.schema: s.Schema | None = None
         self.unsupported: str | None = None
         self.store = rt.Store({}, {})
+        self._shared: dict[Any, Any] = {}  # converters shared by the slices (compile_slice)
         try:
             store = rt.store_from(json.loads(str(entities)))
             self.schema, self.store = s.read_schema(str(schema)), store
@@ -53,7 +54,7 @@ class CompiledPath:
             return None
         try:
             compiled = compile_slice(
-                tree.static_policies, principal, action, self.schema, self.store
+                tree.static_policies, principal, action, self.schema, self.store, self._shared
             )
         except Unsupported:
             return None
@@ -109,9 +110,11 @@ class Recheck:
         policies: cedarpy.PolicySet,
         path: CompiledPath,
         disable: Callable[[], None],
+        version: str = "",
     ) -> None:
+        """Queue one compiled decision (made on bundle `version`) for re-checking."""
         try:
-            self._queue.put_nowait((request, outcome, policies, path, disable))
+            self._queue.put_nowait((request, outcome, policies, path, disable, version))
         except queue.Full:
             self.dropped += 1
             return
@@ -135,17 +138,17 @@ class Recheck:
 
     def _run(self) -> None:
         while True:
-            request, outcome, policies, path, disable = self._queue.get()
+            request, outcome, policies, path, disable, version = self._queue.get()
             try:
                 cedar = cedar_outcome(request, policies, path.entities, path.cedar_schema)
                 if not agrees(outcome, cedar):
                     p, a = request["principal"], request["action"]
                     found = Disagreement(
-                        (p["type"], p["id"]), (a["type"], a["id"]), request, outcome, cedar
+                        (p["type"], p["id"]), (a["type"], a["id"]), request, outcome, cedar, version
                     )
                     disable()
                     path.disagreements.append(found)
-                    log.error("compiled decision disagreed with cedarpy: %s", found)
+                    log.error("compiled decision disagreed with cedarpy: %s", found.summary())
                     if self.on_incident is not None:
                         self.on_incident(found)
                 self.checked += 1

@@ -25,6 +25,7 @@ from typing import Any
 
 from cedarpy import pst
 
+from warded.policy import conversion
 from warded.policy import runtime as rt
 from warded.policy import schema as s
 
@@ -42,6 +43,7 @@ class _Code:
     kind: str  # bool, long, str, dec, uid, set, record, any
     free: bool  # depends on the resource or the context
     record: s.Record | None = None  # the declared type of a record value, when known
+    stable: bool = False  # a local bound once per call, before any policy (cannot fail)
 
 
 _COMPARE = {"less": "<", "less_eq": "<=", "greater": ">", "greater_eq": ">="}
@@ -54,6 +56,13 @@ _DECIMAL = {
     "decimal_greater": "_dgt",
     "decimal_greater_eq": "_dge",
 }
+_DECIMAL_OP = {
+    "decimal_less_than": "<",
+    "decimal_less_eq": "<=",
+    "decimal_greater": ">",
+    "decimal_greater_eq": ">=",
+}
+_ABSENT: Any = object()
 _ATOM_KINDS = frozenset({"bool", "long", "str", "uid", "dec"})
 _HELPERS: dict[str, Any] = {
     "_fail": rt.fail,
@@ -122,6 +131,8 @@ class _SliceCompiler:
             "_P": principal,
             "_A": action,
         }
+        self.locals: dict[str, str] = {}  # expression text -> the local bound to it
+        self.prelude: list[str] = []
 
     # -- constants
 
@@ -147,6 +158,25 @@ class _SliceCompiler:
         folded = self.literal(value)
         return _Code(folded.text, folded.kind, False, code.record)
 
+    def local(self, text: str) -> str:
+        """A local bound to `text` before the policies are evaluated (`text` cannot fail)."""
+        name = self.locals.get(text)
+        if name is None:
+            name = self.locals[text] = f"v{len(self.locals)}"
+            self.prelude.append(f"    {name} = {text}")
+        return name
+
+    def constant(self, code: _Code) -> Any:
+        """The value of a folded constant, or `_ABSENT`."""
+        if code.free:
+            return _ABSENT
+        if code.text in self.env:
+            return self.env[code.text]
+        try:
+            return eval(code.text, {})
+        except Exception:
+            return _ABSENT
+
     # -- expressions
 
     def expr(self, e: object) -> _Code:
@@ -166,7 +196,7 @@ class _SliceCompiler:
                 return _Code("_A", "uid", False)
             if e.name == "resource":
                 return _Code("R", "uid", True)
-            return _Code("C", "record", True, self.context)
+            return _Code("C", "record", True, self.context, stable=True)
         if isinstance(e, pst.BoolLit | pst.LongLit | pst.StringLit):
             return self.literal(e.value)
         if isinstance(e, pst.EntityLit):
@@ -184,7 +214,17 @@ class _SliceCompiler:
             return _Code(f"_has_path({base.text}, {tuple(e.attrs)!r})", "bool", base.free)
         if isinstance(e, pst.Like):
             base = self.expr(e.base)
-            match = self.literal(rt.matcher(_segments(e.pattern))).text
+            segments = _segments(e.pattern)
+            if base.kind == "str":  # a str for certain: the str methods Cedar's `like` means
+                if len(segments) == 1:
+                    return _Code(f"({base.text} == {segments[0]!r})", "bool", base.free)
+                if len(segments) == 2 and not segments[1]:
+                    return _Code(f"{base.text}.startswith({segments[0]!r})", "bool", base.free)
+                if len(segments) == 2 and not segments[0]:
+                    return _Code(f"{base.text}.endswith({segments[1]!r})", "bool", base.free)
+            match = self.literal(rt.matcher(segments)).text
+            if base.kind == "str":
+                return _Code(f"{match}({base.text})", "bool", base.free)
             return _Code(f"_like({base.text}, {match})", "bool", base.free)
         if isinstance(e, pst.Is):
             base = self.expr(e.base)
@@ -249,11 +289,28 @@ class _SliceCompiler:
             return _Code(f"{_ARITH[op]}({left.text}, {right.text})", "long", free)
         if op == "in":
             return _Code(f"_in({left.text}, {right.text})", "bool", free)
+        if op == "contains" and left.kind == "set" and left.stable:
+            value = self.constant(right)
+            if type(value) in (str, int, tuple):  # its own canonical key (see `runtime.key`)
+                keys = self.local(f"{left.text}.keys")
+                return _Code(f"({right.text} in {keys})", "bool", free)
         if op in _SETS:
             return _Code(f"{_SETS[op]}({left.text}, {right.text})", "bool", free)
         if op in _DECIMAL:
+            if left.kind == right.kind == "dec":
+                a, b = self.decimal_units(left), self.decimal_units(right)
+                return _Code(f"({a} {_DECIMAL_OP[op]} {b})", "bool", free)
             return _Code(f"{_DECIMAL[op]}({left.text}, {right.text})", "bool", free)
         raise Unsupported(op)
+
+    def decimal_units(self, code: _Code) -> str:
+        """A decimal's count of ten-thousandths, as code (the kind is known to be `dec`)."""
+        value = self.constant(code)
+        if type(value) is rt.Dec:
+            return f"({value.n})"
+        if code.stable:
+            return self.local(f"{code.text}.n")
+        return f"{code.text}.n"
 
     def get_attr(self, e: pst.GetAttr) -> _Code:
         base = self.expr(e.base)
@@ -262,7 +319,11 @@ class _SliceCompiler:
             if declared is None:
                 return _Code("_fail()", "any", False)
             kind, record = _field_kind(declared[0])
-            return _Code(f"{base.text}[{e.attr!r}]", kind, base.free, record)
+            text = f"{base.text}[{e.attr!r}]"
+            if base.stable and declared[1]:
+                # a required attribute of the converted context: present, of its declared type
+                return _Code(self.local(text), kind, True, record, stable=True)
+            return _Code(text, kind, base.free, record)
         if base.kind == "uid":
             return _Code(f"_attrs[{base.text}][{e.attr!r}]", "any", base.free)
         return _Code(f"_get({base.text}, {e.attr!r})", "any", base.free)
@@ -390,8 +451,13 @@ def compile_slice(
     action: Uid,
     schema: s.Schema,
     store: rt.Store,
+    shared: dict[Any, Any] | None = None,
 ) -> CompiledSlice:
-    """Compile `policies` for `principal` taking `action`; raise Unsupported if it cannot."""
+    """Compile `policies` for `principal` taking `action`; raise Unsupported if it cannot.
+
+    `shared` (one per schema) keeps the request converters, so slices whose actions
+    declare the same context and resource types share one.
+    """
     declared = schema.actions.get(action)
     if declared is None or principal[0] not in declared.principals:
         raise Unsupported("the schema does not let this principal take this action")
@@ -400,13 +466,22 @@ def compile_slice(
     except rt.Fallback:
         raise Unsupported("the principal is not a valid entity of its type") from None
     compiler = _SliceCompiler(principal, action, store, declared.context)
-    lines = ["def decide(R, C):", "    p = []", "    f = []"]
+    # policies with the same effect and the same condition are tested once (a condition
+    # is a pure function of the request; one that raises sends the whole request to cedarpy)
+    groups: dict[tuple[str, str], list[str]] = {}
     for pid, node in policies.items():
         cond = compiler.condition(node)
         if cond is None:
             continue
         target = "p" if node.effect == "permit" else "f"
-        lines.append(f"    if {cond.text}: {target}.append({pid!r})")
+        groups.setdefault((target, cond.text), []).append(pid)
+    body = []
+    for (target, text), ids in groups.items():
+        if len(ids) == 1:
+            body.append(f"    if {text}: {target}.append({ids[0]!r})")
+        else:
+            body.append(f"    if {text}: {target} += {tuple(ids)!r}")
+    lines = ["def decide(R, C):", *compiler.prelude, "    p = []", "    f = []", *body]
     lines.append("    return p, f")
     source = "\n".join(lines) + "\n"
     try:
@@ -415,9 +490,16 @@ def compile_slice(
         raise Unsupported(f"generated source does not compile: {type(exc).__name__}") from None
     env = dict(compiler.env)
     exec(code, env)
-    return CompiledSlice(
-        env["decide"], _resource_converter(declared, schema), _context(declared, schema), source
-    )
+    shared = {} if shared is None else shared
+    resource_key = ("resource", tuple(sorted(declared.resources)))
+    resource = shared.get(resource_key)
+    if resource is None:
+        resource = shared.setdefault(resource_key, _resource_converter(declared, schema))
+    context_key = ("context", repr(declared.context))
+    context = shared.get(context_key)
+    if context is None:
+        context = shared.setdefault(context_key, _context(declared, schema))
+    return CompiledSlice(env["decide"], resource, context, source)
 
 
 def _resource_converter(declared: s.ActionDecl, schema: s.Schema) -> Callable[[Any], Uid]:
@@ -435,4 +517,4 @@ def _resource_converter(declared: s.ActionDecl, schema: s.Schema) -> Callable[[A
 
 
 def _context(declared: s.ActionDecl, schema: s.Schema) -> rt.Converter:
-    return rt.converter(declared.context, schema)
+    return conversion.converter(declared.context, schema)

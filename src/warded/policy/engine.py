@@ -236,7 +236,12 @@ class Engine:
                 self._compiled[key] = None
 
         self.recheck.submit(
-            request, outcome, self._slice(principal, action), self.compiled_path, disable
+            request,
+            outcome,
+            self._slice(principal, action),
+            self.compiled_path,
+            disable,
+            self.version,
         )
 
     def _scope_allows(self, principal: Principal, action: Mapping[str, str]) -> bool:

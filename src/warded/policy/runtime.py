@@ -192,16 +192,27 @@ def dge(a: Any, b: Any) -> bool:
 _DECIMAL = re.compile(r"(-?)([0-9]+)\.([0-9]{1,4})")
 
 
+_PARSED: dict[str, Dec] = {}  # recently parsed decimals (a Dec is never changed)
+_PARSED_MAX = 4096
+
+
 def parse_decimal(text: Any) -> Dec:
     """Cedar's `decimal("...")`: digits, a point, one to four digits, within 64 bits."""
     if type(text) is not str:
         raise Fallback
+    found = _PARSED.get(text)
+    if found is not None:
+        return found
     m = _DECIMAL.fullmatch(text)
     if m is None:
         raise Fallback
     sign, whole, frac = m.groups()
     n = int(whole) * 10_000 + int(frac.ljust(4, "0"))
-    return Dec(checked(-n if sign else n))
+    value = Dec(checked(-n if sign else n))
+    if len(_PARSED) >= _PARSED_MAX:
+        _PARSED.clear()
+    _PARSED[text] = value
+    return value
 
 
 def cs(v: Any) -> CSet:

@@ -42,11 +42,19 @@ class Disagreement:
     request: Mapping[str, Any]
     compiled: tuple[bool, tuple[str, ...]]
     cedar: tuple[str, tuple[str, ...], tuple[str, ...]]
+    bundle_version: str = ""
 
     def __str__(self) -> str:
         return (
             f"compiled slice for {self.principal} / {self.action} decided {self.compiled}, "
             f"cedarpy {self.cedar}, on {dict(self.request)!r}"
+        )
+
+    def summary(self) -> str:
+        """What disagreed, without the request's context (a live call's arguments)."""
+        return (
+            f"compiled slice for {self.principal} / {self.action} decided {self.compiled}, "
+            f"cedarpy {self.cedar}, on resource {self.request.get('resource')!r}"
         )
 
 

@@ -14,7 +14,7 @@ A value with no Cedar form raises ArgumentError, which the gate answers with
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -63,6 +63,155 @@ def to_cedar(
     if value is None:
         raise ArgumentError("null has no Cedar value")
     raise ArgumentError(f"unsupported value type {type(value).__name__}")
+
+
+Convert = Callable[[Any], Any]
+
+
+def converter(schema: Mapping[str, Any]) -> Convert:
+    """`to_cedar` for one schema, with everything that depends only on the schema done once.
+
+    `converter(schema)(value)` returns what `to_cedar(value, schema)` returns
+    and raises what it raises, for every value: the `$ref`s, the `anyOf` /
+    `oneOf` branch for each JSON type, the properties and the types of each
+    node are looked up here, once per tool, instead of on every call.
+    """
+    return _Node.of(schema, schema or {}, {}).convert
+
+
+class _Shape:
+    """What `to_cedar` reads from one (resolved, branched) schema node."""
+
+    __slots__ = ("default", "integer", "items", "number", "props", "schema")
+
+    def __init__(self, schema: Mapping[str, Any] | None) -> None:
+        self.schema = schema
+        types = _types(schema)
+        self.integer = "integer" in types
+        self.number = "number" in types
+        self.items: Convert = _NONE.convert  # no schema guidance
+        self.props: dict[str, Convert] = {}
+        self.default: Convert = _NONE.convert
+
+
+class _Node:
+    """One schema node as `to_cedar` receives it (before `$ref` and branch resolution)."""
+
+    __slots__ = ("generic", "raw", "root", "shapes")
+
+    def __init__(self, raw: Any, root: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.root = root
+        self.generic = False  # a node only `to_cedar` itself reads the same way
+        self.shapes: dict[str | None, _Shape] = {}
+
+    @classmethod
+    def of(cls, raw: Any, root: Mapping[str, Any], memo: dict[int, _Node]) -> _Node:
+        found = memo.get(id(raw))
+        if found is not None:
+            return found
+        node = memo[id(raw)] = cls(raw, root)
+        try:
+            node._build(memo)
+        except Exception:  # e.g. a boolean subschema: to_cedar decides what it does
+            node.generic = True
+        return node
+
+    def _build(self, memo: dict[int, _Node]) -> None:
+        if self.raw is not None and not isinstance(self.raw, Mapping):
+            raise TypeError("not a schema object")
+        resolved = _resolve(self.raw, self.root)
+        by_id: dict[int, _Shape] = {}
+        samples: dict[str | None, Any] = {
+            "boolean": True,
+            "integer": 0,
+            "number": 0.5,
+            "string": "",
+            "array": [],
+            "object": {},
+            None: None,
+        }
+        for kind, sample in samples.items():
+            branched = _branch(sample, resolved, self.root)
+            shape = by_id.get(id(branched))
+            if shape is None:
+                shape = by_id[id(branched)] = _Shape(branched)
+            self.shapes[kind] = shape
+        for shape in by_id.values():
+            schema = shape.schema
+            if not schema:
+                continue
+            items = schema.get("items")
+            if items is not None:
+                shape.items = _Node.of(items, self.root, memo).convert
+            props = schema.get("properties", {})
+            extra = schema.get("additionalProperties")
+            shape.props = {k: _Node.of(v, self.root, memo).convert for k, v in props.items()}
+            if isinstance(extra, Mapping):
+                shape.default = _Node.of(extra, self.root, memo).convert
+
+    def convert(self, value: Any) -> Any:
+        """`to_cedar(value, raw, root)`. Containers recurse as `to_cedar` does, a frame
+        per list and two per object, so a value deep enough for one is for the other."""
+        if self.generic:
+            return to_cedar(value, self.raw, self.root)
+        t = type(value)
+        if t is str or t is bool:  # the plain JSON types first, as the general path reads them
+            return value
+        if t is dict:
+            shape = self.shapes["object"]
+            props, default = shape.props, shape.default
+            return {k: props.get(k, default)(v) for k, v in value.items() if v is not None}
+        if t is list:
+            items = self.shapes["array"].items
+            out = []
+            for v in value:
+                if v is None:
+                    raise ArgumentError("null inside an array has no Cedar value")
+                out.append(items(v))
+            return out
+        if t is int:
+            shape = self.shapes["integer"]
+            if not shape.integer and shape.number:
+                return decimal(value)
+            if not LONG_MIN <= value <= LONG_MAX:
+                raise ArgumentError("integer out of the 64-bit range")
+            return value
+        if t is float:
+            shape = self.shapes["number"]
+            if not (shape.integer and value.is_integer()):
+                return decimal(value)
+        shape = self.shapes[_JSON_TYPE.get(t)]
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int | float):
+            if shape.integer and (isinstance(value, int) or float(value).is_integer()):
+                wants = False
+            else:
+                wants = shape.number or isinstance(value, float)
+            if wants:
+                return decimal(value)
+            if isinstance(value, float):
+                value = int(value)
+            if not LONG_MIN <= value <= LONG_MAX:
+                raise ArgumentError("integer out of the 64-bit range")
+            return value
+        if isinstance(value, str):
+            return value
+        if isinstance(value, list):
+            items = shape.items
+            out = []
+            for v in value:
+                if v is None:
+                    raise ArgumentError("null inside an array has no Cedar value")
+                out.append(items(v))
+            return out
+        if isinstance(value, dict):
+            props, default = shape.props, shape.default
+            return {k: props.get(k, default)(v) for k, v in value.items() if v is not None}
+        if value is None:
+            raise ArgumentError("null has no Cedar value")
+        raise ArgumentError(f"unsupported value type {type(value).__name__}")
 
 
 def decimal(value: int | float | Decimal) -> str:
@@ -132,6 +281,9 @@ def _branch(
         if kind in types or (kind == "integer" and "number" in types):
             return option
     return None
+
+
+_NONE = _Node(None, {})  # a value with no schema guidance
 
 
 def _resolve(schema: Mapping[str, Any] | None, root: Mapping[str, Any]) -> Mapping[str, Any] | None:
@@ -225,3 +377,6 @@ def _attribute(key: str) -> str:
         return key
     escaped = key.replace("\\", "\\\\").replace('"', '\\"')
     return f'"{escaped}"'
+
+
+_NONE._build({})
