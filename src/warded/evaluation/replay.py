@@ -39,8 +39,8 @@ class GuardedRuntime:
         self.attempts: list[Attempt] = []
         self._offer()
 
-    def begin(self, user_calls: Sequence[Any]) -> None:
-        self.guard.begin(user_calls)
+    def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
+        self.guard.begin(prompt, user_calls)
         self._offer()
 
     def _offer(self) -> None:
@@ -131,7 +131,7 @@ class CompromisedAgent:
         types = agentdojo("agentdojo.types")
         text = types.text_content_block_from_string
         user_calls = list(self.user_task.ground_truth(env))
-        runtime.begin(user_calls)
+        runtime.begin(query, user_calls)
         attack_calls = (
             list(self.injection_task.ground_truth(env)) if self.injection_task is not None else []
         )
