@@ -182,9 +182,7 @@ class WardedGuard(Guard):
         self.honest: HonestApprover | None = None
 
     def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
-        trust = getattr(self.gate, "trust", None)  # the provenance core (issue 10)
-        if trust is not None:
-            trust(self.session, prompt, source="user")
+        self.gate.trust(self.session, prompt, source="user")
         if self.answers:
             expected = [(c.function, self.frozen(c.function, c.args)) for c in user_calls]
             self.honest = HonestApprover([(t, a) for t, a in expected if a is not None])
@@ -194,6 +192,9 @@ class WardedGuard(Guard):
 
     def call(self, attempt: Attempt) -> None:
         answer = self._call(attempt)
+        if isinstance(answer, Refusal):
+            attempt.provenance = self.provenance(answer.ref)
+            attempt.policy = answer.policy
         if isinstance(answer, Refusal) and answer.code == "approval_required":
             attempt.approval_id = answer.approval_id
         if (
@@ -213,7 +214,6 @@ class WardedGuard(Guard):
         attempt.labels_after = tuple(sorted(self.gate.session_state(self.session).labels))
         if isinstance(answer, Refusal):
             attempt.code, attempt.policy, attempt.ref = answer.code, answer.policy, answer.ref
-            attempt.provenance = self.provenance(answer.ref)
             return
         attempt.ran = True
         if isinstance(answer, ToolFailure):

@@ -119,6 +119,7 @@ class CompromisedAgent:
         self.mode = mode
         self.payload = normalize(payload) if payload else ""
         self.trace = Trace()
+        self.answer = ""
 
     def query(
         self,
@@ -173,6 +174,7 @@ class CompromisedAgent:
         answer = self.user_task.GROUND_TRUTH_OUTPUT
         if trace.hijacked and self.injection_task is not None:
             answer = f"{answer} {self.injection_task.GROUND_TRUTH_OUTPUT}".strip()
+        self.answer = answer
         out.append({"role": "assistant", "content": [text(answer)], "tool_calls": None})
         return query, runtime, env, out, dict(extra_args or {})
 

@@ -127,7 +127,7 @@ def load_table(summaries: Sequence[Summary]) -> Table:
     head = ["version", "suite", "attacks", "mode", "calls"]
     for arm in ARMS:
         name = ARM_NAMES[arm]
-        head += [f"{name}: executed", f"{name}: refused", f"{name}: to a human"]
+        head += [f"{name}: executed", f"{name}: refused", f"{name}: to a human", f"{name}: queue"]
     rows = []
     for s in summaries:
         for group in GROUPS:
@@ -143,11 +143,13 @@ def load_table(summaries: Sequence[Summary]) -> Table:
                         str(s.calls[(group, mode, arm, "refused")]),
                         f"{s.calls[(group, mode, arm, 'human')]} "
                         f"({_p(s.calls[(group, mode, arm, 'human')], total)})",
+                        str(s.queued[(group, mode, arm)]),
                     ]
                 rows.append(row)
     title = (
         "Human load: the attacker's write calls in the autonomous runs — executed without a "
-        "human, refused outright, or sent to a human (an approval an honest human must reject)"
+        "human, refused outright, or sent to a human (an approval an honest human must "
+        "reject); queue = the distinct approval requests they opened"
     )
     return title, head, rows
 

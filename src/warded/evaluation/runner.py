@@ -46,6 +46,10 @@ EMPTY_GT = "empty ground truth: the benchmark gives no calls to replay"
 # The variants run without the oracle and the approvers: what matters is what
 # runs without a human, what is refused and what reaches the approval queue.
 VARIANT_DEFENSES: tuple[DefenseName, ...] = ("none", "labels", "warded")
+# Utility under attack is scored (by AgentDojo's check) under these defenses only.
+UTILITY_UNDER_ATTACK: frozenset[DefenseName] = frozenset(
+    {"none", "labels+approver", "warded+approver"}
+)
 
 
 @dataclass(slots=True)
@@ -54,7 +58,7 @@ class RunResult:
 
     defense: DefenseName
     mode: Mode | None
-    utility: bool
+    utility: bool | None  # None: not scored (a variant's run)
     security: bool | None
     trace: Trace
     error: str | None = None
@@ -224,15 +228,20 @@ class SuiteRunner:
 
         env = base_env.model_copy(deep=True)
         agent.trace.attempts.clear()
+        utility: bool | None
         try:
-            utility, security = self.suite.run_task_with_pipeline(
-                agent,
-                user_task,
-                injection_task,
-                injections,
-                runtime_class=runtime_class,
-                environment=env,
-            )
+            if injection_task is not None and defense not in UTILITY_UNDER_ATTACK:
+                utility = None
+                security = self._security_only(agent, user_task, injection_task, env, guard)
+            else:
+                utility, security = self.suite.run_task_with_pipeline(
+                    agent,
+                    user_task,
+                    injection_task,
+                    injections,
+                    runtime_class=runtime_class,
+                    environment=env,
+                )
         except Exception as exc:  # a harness failure is reported, never a crash
             error = f"{type(exc).__name__}: {exc}"
             return RunResult(defense, mode, False, None, _bare(agent.trace), error)
@@ -242,10 +251,28 @@ class SuiteRunner:
         return RunResult(
             defense,
             mode,
-            bool(utility),
+            None if utility is None else bool(utility),
             bool(security) if injection_task is not None else None,
             _bare(agent.trace),
         )
+
+    def _security_only(
+        self, agent: CompromisedAgent, user_task: Any, injection: Any, env: Any, guard: Any
+    ) -> bool:
+        """A run as `run_task_with_pipeline` does it, scored by the attack's check only.
+
+        AgentDojo's utility checks diff whole environments, which is most of
+        the replay's time; utility under attack is scored only where it is
+        reported (no defense, and the two policy sets with the approver).
+        """
+        module = agentdojo("agentdojo.task_suite.task_suite")
+        task_env = user_task.init_environment(env)
+        pre = task_env.model_copy(deep=True)
+        runtime = GuardedRuntime(self.suite.tools, guard)
+        _, _, task_env, messages, _ = agent.query(user_task.PROMPT, runtime, task_env)
+        output = module.model_output_from_messages(messages) or []
+        trace = module.functions_stack_trace_from_messages(messages)
+        return bool(self.suite._check_task_result(injection, output, pre, task_env, trace))
 
 
 def _bare(trace: Trace) -> Trace:
