@@ -55,7 +55,9 @@ def test_the_honest_approver_approves_the_users_call_and_denies_the_attackers(
         ("attacker", "send_money", "denied", False),
     ]
     assert run.attack_reached_approval
-    user = next(a for a in run.trace.attempts if a.origin == "user" and a.approval)
+    # Without attack, the decision records where the bill's IBAN came from.
+    alone = banking.run_task("user_task_0").runs["warded+approver"]
+    user = next(a for a in alone.trace.attempts if a.approval)
     assert user.policy == "banking.pay-other-payee-with-approval"
     assert user.provenance == {"recipient": ["tool:read_file", "untrusted"]}
 

@@ -291,12 +291,13 @@ class Defenses:
             return OracleGuard(self.host)
         arm = self.arms["labels" if defense.startswith("labels") else "warded"]
         arm.clock.advance(2 * 86_400)
+        arm.runs += 1  # a session per run, even when a pair is replayed on the same gate
         return WardedGuard(
             self.host,
             arm.gate,
             arm.tools,
             arm.principal,
-            Session(session_id),
+            Session(f"{session_id}#{arm.runs}"),
             arm.approver,
             answers=defense.endswith("+approver"),
         )
@@ -312,6 +313,7 @@ class PolicyArm:
         self.principal = Principal.agent(config.principal)
         self.approver = approver_from_bundle(self.bundle, config.approver)
         self.clock = ManualClock(REPLAY_NOW)
+        self.runs = 0
         self.gate, self.tools = self._gate()
 
     def renew(self) -> None:
