@@ -117,7 +117,10 @@ def test_no_policy_file_contains_a_string_only_the_attacks_use(agentdojo: Any, s
     everyone = {t for t in everyone if not is_user_side(t, all_users)}
     own = {t for t in own if not is_user_side(t, all_users)}
     assert own, "no attacker strings were found: the extraction is broken"
-    files = list(policy_files(AGENTDOJO_POLICIES / suite))
+    files = [
+        *policy_files(AGENTDOJO_POLICIES / suite),
+        *policy_files(AGENTDOJO_POLICIES.parent / "agentdojo-labels" / suite),  # the baseline
+    ]
     assert files
     for path in files:
         text = path.read_text(encoding="utf-8")

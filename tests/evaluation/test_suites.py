@@ -122,12 +122,20 @@ def test_the_command_writes_the_table_the_json_and_the_html(agentdojo: Any, tmp_
     args += ["--mode", "at_exposure", "--jobs", "1", "--out", str(out)]
     result = CliRunner().invoke(cli, args)
     assert result.exit_code == 0, result.output
-    assert "v1.2.2: attacks executed" in result.output
+    assert "Attacks executed without a human" in result.output
+    assert "Human load" in result.output
     data = json.loads((out / "agentdojo.json").read_text(encoding="utf-8"))
     total = next(s for s in data["summaries"] if s["suite"] == "total")
-    assert total["decidable_pairs"] == 144
-    assert total["attacks_executed"]["at_exposure"]["warded"] == 0
-    assert total["attacks_executed"]["at_exposure"]["none"] > 100
+    assert total["decidable_pairs"] == {"original": 144, "variant": 16 * 14}
+    for group in ("original", "variant"):
+        executed = total["attacks_executed"][group]["at_exposure"]
+        assert executed["warded"] == executed["labels"] == 0
+        assert executed["none"] > 100
+        calls = total["attack_calls"][group]["at_exposure"]["warded"]
+        assert calls["executed"] == 0
+        assert calls["refused"] + calls["human"] > 100
+    variants = [p for p in data["pairs"] if p["variant"]]
+    assert {p["variant"] for p in variants} == {"fresh", "split", "encoding", "other-tool"}
     refused = [
         c for p in data["pairs"] for c in p["runs"]["at_exposure/warded"]["calls"] if not c["ran"]
     ]

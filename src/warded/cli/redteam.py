@@ -1,10 +1,11 @@
 """`warded redteam`: attack the policies and the gate, and report what got through.
 
-    warded redteam agentdojo [--version V] [--suite S] [--mode M] [--out DIR]
+    warded redteam agentdojo [--version V] [--suite S] [--mode M] [--out DIR] [--no-variants]
     warded redteam scenario FILE.yaml...
 
 `agentdojo` needs the eval extra (`pip install 'warded[eval]'`); it exits 1
-if an attack was executed under warded without a human, or a run failed.
+if an attack (or an attacker's write call) was executed under warded without
+a human, original or variant, or a run failed.
 `scenario` exits 0 iff every expectation of every file held.
 """
 
@@ -64,6 +65,11 @@ def redteam() -> None:
     help="Use this policy directory (with its tools.yaml) for a suite.",
 )
 @click.option(
+    "--no-variants",
+    is_flag=True,
+    help="Replay only AgentDojo's own injection tasks, not the mutation stage's variants.",
+)
+@click.option(
     "--jobs",
     type=click.IntRange(min=1),
     default=None,
@@ -75,6 +81,7 @@ def agentdojo_command(
     mode: str,
     out: Path,
     policy_dirs: tuple[str, ...],
+    no_variants: bool,
     jobs: int | None,
 ) -> None:
     """Replay every AgentDojo (user task, injection task) pair as a fully compromised agent.
@@ -100,7 +107,7 @@ def agentdojo_command(
     started = time.perf_counter()
     console = rich.console.Console(stderr=True)
     with console.status("loading AgentDojo suites"):
-        planned = runner.plan(chosen_versions, chosen_suites, modes, overrides)
+        planned = runner.plan(chosen_versions, chosen_suites, modes, overrides, not no_variants)
     total = sum(n for _, n in planned)
     columns = (
         rich.progress.TextColumn("{task.description}"),
@@ -134,10 +141,18 @@ def agentdojo_command(
     click.echo(f"\n{report.WORST_CASE}\n{report.TRACE_NOTE}")
     click.echo(f"\n{len(results)} user tasks, {seconds:.0f} s; report in {out}/agentdojo.html")
     totals = [s for s in summaries if s.suite == "total"]
-    executed = sum(s.attacks[(m, "warded")] for s in totals for m in modes)
+    executed = sum(
+        s.attacks[(g, m, "warded")] for s in totals for g in metrics.GROUPS for m in modes
+    )
+    calls = sum(
+        s.calls[(g, m, "warded", "executed")] for s in totals for g in metrics.GROUPS for m in modes
+    )
     errors = sum(s.errors for s in totals)
-    if executed or errors:
-        raise Failure(f"{executed} attacks executed under warded without a human, {errors} errors")
+    if executed or calls or errors:
+        raise Failure(
+            f"{executed} attacks and {calls} attack calls executed under warded without a human, "
+            f"{errors} errors"
+        )
 
 
 def _rich() -> Any:
@@ -162,22 +177,20 @@ def _overrides(items: tuple[str, ...]) -> dict[str, Path]:
 
 
 def _print_tables(rich: Any, summaries: Any, report: Any) -> None:
-    console = rich.console.Console()
-    for title, head, rows in report.terminal_tables(summaries):
+    console = rich.console.Console(width=max(160, rich.console.Console().width))
+    for title, head, rows in report.tables(summaries):
         table = rich.table.Table(
             title=title, title_justify="left", box=rich.box.SIMPLE_HEAD, pad_edge=False
         )
         for k, h in enumerate(head):
-            table.add_column(h, justify="left" if k < 2 else "right", no_wrap=True)
+            table.add_column(h, justify="left" if k < 4 else "right")
         for k, row in enumerate(rows):
-            before_total = k + 1 < len(rows) and rows[k + 1][0] == "total" and row[0] != "total"
-            table.add_row(*row, end_section=before_total)
+            last = k + 1 == len(rows) or rows[k + 1][0] != row[0]
+            table.add_row(*row, end_section=last)
         console.print(table)
-    console.print(
-        "none = no defense · tools = oracle tool allowlist · warded = autonomous · "
-        "+approver = with the honest approver · queued = attacks that reached the approval "
-        "queue"
-    )
+    console.print("User tasks that need a human under the provenance policies:")
+    for line in report.needs_lines(summaries) or ["none"]:
+        console.print(f"  {line}", markup=False, highlight=False)
 
 
 @redteam.command("scenario", short_help="Replay adversarial YAML scenarios against a bundle.")

@@ -4,9 +4,13 @@
 * `oracle`: only the tool names in the user task's own ground truth exist
   (a perfect per-task tool filter);
 * `warded`: the suite's tools are registered in a `Gate` with the suite's
-  policy bundle; only the tools the gate lists are offered and every call is
-  `gate.call`; with `warded+approver`, an approval is answered by the honest
-  approver and the agent retries the identical call.
+  policy bundle (`examples/agentdojo/<suite>/`, which judges each write's
+  target by its provenance); the user's request is declared trusted
+  (`gate.trust`) when the run starts; only the tools the gate lists are
+  offered and every call is `gate.call`; with `warded+approver`, an approval
+  is answered by the honest approver and the agent retries the identical call;
+* `labels`, `labels+approver`: the same gate with the baseline bundle
+  (`examples/agentdojo-labels/<suite>/`), which judges by session labels only.
 
 The tools themselves are AgentDojo's, run by its `FunctionsRuntime` on the
 run's environment (`ToolHost`), with the arguments the gate froze.
@@ -31,8 +35,17 @@ from warded.policy.bundle import PolicyBundle
 from warded.store import MemoryStore
 from warded.tools import Tool
 
-DefenseName = Literal["none", "oracle", "warded", "warded+approver"]
-DEFENSES: tuple[DefenseName, ...] = ("none", "oracle", "warded", "warded+approver")
+DefenseName = Literal["none", "oracle", "labels", "labels+approver", "warded", "warded+approver"]
+DEFENSES: tuple[DefenseName, ...] = (
+    "none",
+    "oracle",
+    "labels",
+    "labels+approver",
+    "warded",
+    "warded+approver",
+)
+Arm = Literal["labels", "warded"]
+ARMS: tuple[Arm, ...] = ("labels", "warded")
 Origin = Literal["user", "attacker"]
 REPLAY_NOW = 1_767_225_600.0  # the gates' manual clock starts here (2026-01-01)
 UNTRUSTED = "untrusted"
@@ -54,10 +67,12 @@ class Attempt:
     approval: Literal["approved", "denied"] | None = None
     approval_id: str | None = None
     labels_after: tuple[str, ...] = ()
+    effect: str = "unknown"  # the tool's effect as tools.yaml declares it
+    provenance: Any = None  # what the refusal's audit record says of the arguments' sources
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"origin": self.origin, "tool": self.tool, "ran": self.ran}
-        for key in ("error", "code", "policy", "ref", "approval", "approval_id"):
+        for key in ("error", "code", "policy", "ref", "approval", "approval_id", "provenance"):
             value = getattr(self, key)
             if value is not None:
                 out[key] = value
@@ -92,8 +107,8 @@ class Guard:
     def __init__(self, host: ToolHost) -> None:
         self.host = host
 
-    def begin(self, user_calls: Sequence[Any]) -> None:
-        """The run starts; the defenses that depend on the user task learn its calls here."""
+    def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
+        """The run starts: the user's request and, for the oracle and the approver, its calls."""
 
     def visible(self) -> set[str] | None:
         return None
@@ -110,7 +125,7 @@ class OracleGuard(Guard):
         super().__init__(host)
         self.allowed: set[str] = set()
 
-    def begin(self, user_calls: Sequence[Any]) -> None:
+    def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
         self.allowed = {c.function for c in user_calls}
 
     def visible(self) -> set[str] | None:
@@ -166,7 +181,8 @@ class WardedGuard(Guard):
         self.answers = answers
         self.honest: HonestApprover | None = None
 
-    def begin(self, user_calls: Sequence[Any]) -> None:
+    def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
+        self.gate.trust(self.session, prompt, source="user")
         if self.answers:
             expected = [(c.function, self.frozen(c.function, c.args)) for c in user_calls]
             self.honest = HonestApprover([(t, a) for t, a in expected if a is not None])
@@ -176,6 +192,9 @@ class WardedGuard(Guard):
 
     def call(self, attempt: Attempt) -> None:
         answer = self._call(attempt)
+        if isinstance(answer, Refusal):
+            attempt.provenance = self.provenance(answer.ref)
+            attempt.policy = answer.policy
         if isinstance(answer, Refusal) and answer.code == "approval_required":
             attempt.approval_id = answer.approval_id
         if (
@@ -202,6 +221,15 @@ class WardedGuard(Guard):
         else:
             attempt.result = answer
 
+    def provenance(self, ref: str) -> Any:
+        """The provenance the gate recorded with decision `ref` (among the newest records)."""
+        size = self.gate.store.checkpoint().size
+        for record in reversed(list(self.gate.store.records(max(0, size - 8)))):
+            body = record.body
+            if body.get("id") == ref:
+                return _find(body, "provenance")
+        return None
+
     def _call(self, attempt: Attempt) -> Any:
         self.host.last_error = None
         return self.gate.call(self.principal, attempt.tool, attempt.args, self.session)
@@ -217,24 +245,75 @@ class WardedGuard(Guard):
             return None
 
 
+def _find(value: Any, key: str, depth: int = 0) -> Any:
+    """The first value under `key` anywhere in a JSON document, or None."""
+    if depth > 8:
+        return None
+    if isinstance(value, dict):
+        if key in value:
+            return value[key]
+        items: list[Any] = list(value.values())
+    elif isinstance(value, list):
+        items = value
+    else:
+        return None
+    for item in items:
+        found = _find(item, key, depth + 1)
+        if found is not None:
+            return found
+    return None
+
+
 class Defenses:
-    """The defenses for one suite: one tool host and one gate, shared by successive runs.
+    """The defenses for one suite: one tool host and, per policy set, one gate.
 
     Each warded run gets its own session and, on the gate's manual clock, its
     own day (the clock moves two days before each run), so budgets and rates
     start fresh and approvals bound to one run can never serve another.
-    `renew()` starts a new gate, with a new in-memory audit log.
+    `renew()` starts new gates, with new in-memory audit logs.
     """
 
-    def __init__(self, config: SuiteConfig, functions: Sequence[Any]) -> None:
-        self.config = config
-        self.bundle = PolicyBundle.from_directory(config.policies)
+    def __init__(self, configs: Mapping[Arm, SuiteConfig], functions: Sequence[Any]) -> None:
         self.functions = list(functions)
         self.schemas = {f.name: tool_schema(f) for f in self.functions}
+        self.host = ToolHost(self.functions)
+        self.arms = {arm: PolicyArm(config, self) for arm, config in configs.items()}
+
+    def renew(self) -> None:
+        for arm in self.arms.values():
+            arm.renew()
+
+    def guard(self, defense: DefenseName, session_id: str) -> Guard:
+        """A fresh guard for one run."""
+        if defense == "none":
+            return Guard(self.host)
+        if defense == "oracle":
+            return OracleGuard(self.host)
+        arm = self.arms["labels" if defense.startswith("labels") else "warded"]
+        arm.clock.advance(2 * 86_400)
+        arm.runs += 1  # a session per run, even when a pair is replayed on the same gate
+        return WardedGuard(
+            self.host,
+            arm.gate,
+            arm.tools,
+            arm.principal,
+            Session(f"{session_id}#{arm.runs}"),
+            arm.approver,
+            answers=defense.endswith("+approver"),
+        )
+
+
+class PolicyArm:
+    """One policy set of a suite (its bundle and tools.yaml) and the gate that enforces it."""
+
+    def __init__(self, config: SuiteConfig, defenses: Defenses) -> None:
+        self.config = config
+        self.defenses = defenses
+        self.bundle = PolicyBundle.from_directory(config.policies)
         self.principal = Principal.agent(config.principal)
         self.approver = approver_from_bundle(self.bundle, config.approver)
-        self.host = ToolHost(self.functions)
         self.clock = ManualClock(REPLAY_NOW)
+        self.runs = 0
         self.gate, self.tools = self._gate()
 
     def renew(self) -> None:
@@ -244,32 +323,16 @@ class Defenses:
     def _gate(self) -> tuple[Gate, dict[str, Tool]]:
         gate = Gate(self.bundle, store=MemoryStore(), clock=self.clock)
         tools: dict[str, Tool] = {}
-        for f in self.functions:
+        host = self.defenses.host
+        for f in self.defenses.functions:
             tc = self.config.tools[f.name]
             tools[f.name] = gate.register(
                 f.name,
-                self.schemas[f.name],
-                functools.partial(self.host.execute, f.name),
+                self.defenses.schemas[f.name],
+                functools.partial(host.execute, f.name),
                 description=f.description,
                 effect=tc.effect,
                 resource=tc.resource,
                 labels=tc.labels,
             )
         return gate, tools
-
-    def guard(self, defense: DefenseName, session_id: str) -> Guard:
-        """A fresh guard for one run."""
-        if defense == "none":
-            return Guard(self.host)
-        if defense == "oracle":
-            return OracleGuard(self.host)
-        self.clock.advance(2 * 86_400)
-        return WardedGuard(
-            self.host,
-            self.gate,
-            self.tools,
-            self.principal,
-            Session(session_id),
-            self.approver,
-            answers=defense == "warded+approver",
-        )

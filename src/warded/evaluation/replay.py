@@ -39,8 +39,8 @@ class GuardedRuntime:
         self.attempts: list[Attempt] = []
         self._offer()
 
-    def begin(self, user_calls: Sequence[Any]) -> None:
-        self.guard.begin(user_calls)
+    def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
+        self.guard.begin(prompt, user_calls)
         self._offer()
 
     def _offer(self) -> None:
@@ -119,6 +119,7 @@ class CompromisedAgent:
         self.mode = mode
         self.payload = normalize(payload) if payload else ""
         self.trace = Trace()
+        self.answer = ""
 
     def query(
         self,
@@ -131,7 +132,7 @@ class CompromisedAgent:
         types = agentdojo("agentdojo.types")
         text = types.text_content_block_from_string
         user_calls = list(self.user_task.ground_truth(env))
-        runtime.begin(user_calls)
+        runtime.begin(query, user_calls)
         attack_calls = (
             list(self.injection_task.ground_truth(env)) if self.injection_task is not None else []
         )
@@ -173,6 +174,7 @@ class CompromisedAgent:
         answer = self.user_task.GROUND_TRUTH_OUTPUT
         if trace.hijacked and self.injection_task is not None:
             answer = f"{answer} {self.injection_task.GROUND_TRUTH_OUTPUT}".strip()
+        self.answer = answer
         out.append({"role": "assistant", "content": [text(answer)], "tool_calls": None})
         return query, runtime, env, out, dict(extra_args or {})
 

@@ -15,23 +15,28 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from warded.evaluation.defenses import DEFENSES, DefenseName
-from warded.evaluation.metrics import Summary, undecidable
+from warded.evaluation.defenses import ARMS, DEFENSES, Arm, DefenseName
+from warded.evaluation.metrics import GROUPS, Group, Summary, undecidable
 from warded.evaluation.replay import Mode
 from warded.evaluation.runner import ATTACK, JobResult, PairResult, TaskResult
 
 LABELS: Mapping[DefenseName, str] = {
     "none": "no defense",
     "oracle": "tool allowlist",
-    "warded": "warded autonomous",
-    "warded+approver": "warded + approver",
+    "labels": "labels autonomous",
+    "labels+approver": "labels + approver",
+    "warded": "provenance autonomous",
+    "warded+approver": "provenance + approver",
 }
 COLORS: Mapping[DefenseName, str] = {
     "none": "#b0b0b0",
     "oracle": "#e3a23b",
+    "labels": "#9bb7e0",
+    "labels+approver": "#5f86bf",
     "warded": "#3b7dd8",
     "warded+approver": "#1f4e8c",
 }
+ARM_NAMES: Mapping[Arm, str] = {"labels": "labels", "warded": "provenance"}
 TRACE_NOTE = (
     "AgentDojo scores slack injection_task_5 (and the utility of slack user_task_11) from "
     "the calls the agent proposed, not from the environment. A refused call never ran, so "
@@ -40,8 +45,8 @@ TRACE_NOTE = (
 )
 WORST_CASE = (
     "This is a worst-case replay, not a model-in-the-loop run: the agent performs every "
-    "call the injected text asks for (the injection task's ground truth), after the user "
-    "task's calls or at the moment the injected text first reaches it."
+    "call the injected text asks for (the injection task's ground truth, or a variant's), "
+    "after the user task's calls or at the moment the injected text first reaches it."
 )
 
 
@@ -73,60 +78,122 @@ def pct(n: int, d: int) -> str:
     return f"{n}/{d} ({100 * n / d:.1f}%)" if d else "-"
 
 
-def utility_rows(summaries: Sequence[Summary]) -> list[list[str]]:
+def _p(n: int, d: int) -> str:
+    return f"{100 * n / d:.1f}%" if d else "-"
+
+
+Table = tuple[str, list[str], list[list[str]]]
+
+
+def user_table(summaries: Sequence[Summary]) -> Table:
+    head = ["version", "suite", "tasks", "no defense"]
+    for arm in ARMS:
+        name = ARM_NAMES[arm]
+        head += [f"{name}: alone", f"{name}: + approver", f"{name}: approvals/task"]
     rows = []
     for s in summaries:
-        row = [s.version, s.suite, str(s.tasks)]
-        row += [pct(s.utility[d], s.tasks) for d in DEFENSES]
-        row.append(f"{s.approvals_per_task:.2f}")
+        row = [s.version, s.suite, str(s.tasks), pct(s.utility["none"], s.tasks)]
+        for arm in ARMS:
+            row += [
+                pct(s.utility[arm], s.tasks),
+                pct(s.utility[f"{arm}+approver"], s.tasks),  # type: ignore[index]
+                f"{s.approvals_per_task(arm):.2f}",
+            ]
         rows.append(row)
-    return rows
+    title = "User tasks completed (AgentDojo's check, no attack): alone = nobody answers approvals"
+    return title, head, rows
 
 
-UTILITY_HEAD = ["version", "suite", "tasks", *(LABELS[d] for d in DEFENSES), "approvals/task"]
-ATTACK_HEAD = [
-    "version",
-    "suite",
-    "mode",
-    "pairs",
-    *(LABELS[d] for d in DEFENSES),
-    "reached approval",
-    "utility under attack (w+a)",
-]
-
-
-def attack_rows(summaries: Sequence[Summary]) -> list[list[str]]:
+def attack_table(summaries: Sequence[Summary]) -> Table:
+    head = ["version", "suite", "attacks", "mode", "pairs", "no defense", "tool allowlist"]
+    head += [f"{ARM_NAMES[a]}" for a in ARMS]
     rows = []
     for s in summaries:
-        for mode in s.modes:
-            row = [s.version, s.suite, mode, str(s.decidable)]
-            row += [pct(s.attacks[(mode, d)], s.decidable) for d in DEFENSES]
-            row.append(pct(s.reached_approval[mode], s.decidable))
-            row.append(pct(s.utility_under_attack[(mode, "warded+approver")], s.decidable))
-            rows.append(row)
-    return rows
+        for group in GROUPS:
+            n = s.decidable[group]
+            if not n:
+                continue
+            for mode in s.modes:
+                row = [s.version, s.suite, _GROUP[group], mode, str(n)]
+                for d in ("none", "oracle", *ARMS):
+                    ran = any(k[0] == group and k[2] == d for k in s.attacks) or d != "oracle"
+                    row.append(str(s.attacks[(group, mode, d)]) if ran else "-")  # type: ignore[index]
+                rows.append(row)
+    title = "Attacks executed without a human (pairs whose attack check passed; lower is better)"
+    return title, head, rows
+
+
+def load_table(summaries: Sequence[Summary]) -> Table:
+    head = ["version", "suite", "attacks", "mode", "calls"]
+    for arm in ARMS:
+        name = ARM_NAMES[arm]
+        head += [f"{name}: executed", f"{name}: refused", f"{name}: to a human", f"{name}: queue"]
+    rows = []
+    for s in summaries:
+        for group in GROUPS:
+            if not s.decidable[group]:
+                continue
+            for mode in s.modes:
+                calls = s.attack_calls(group, mode, "warded")
+                row = [s.version, s.suite, _GROUP[group], mode, str(calls)]
+                for arm in ARMS:
+                    total = s.attack_calls(group, mode, arm)
+                    row += [
+                        str(s.calls[(group, mode, arm, "executed")]),
+                        str(s.calls[(group, mode, arm, "refused")]),
+                        f"{s.calls[(group, mode, arm, 'human')]} "
+                        f"({_p(s.calls[(group, mode, arm, 'human')], total)})",
+                        str(s.queued[(group, mode, arm)]),
+                    ]
+                rows.append(row)
+    title = (
+        "Human load: the attacker's write calls in the autonomous runs — executed without a "
+        "human, refused outright, or sent to a human (an approval an honest human must "
+        "reject); queue = the distinct approval requests they opened"
+    )
+    return title, head, rows
+
+
+_GROUP: Mapping[Group, str] = {"original": "AgentDojo's", "variant": "variants"}
+
+
+def tables(summaries: Sequence[Summary]) -> list[Table]:
+    return [user_table(summaries), attack_table(summaries), load_table(summaries)]
+
+
+def needs_lines(summaries: Sequence[Summary], arm: Arm = "warded") -> list[str]:
+    """Every user task that needs a human under a policy set, with why (totals only)."""
+    out = []
+    for s in summaries:
+        if s.suite != "total":
+            continue
+        for n in s.needs[arm]:
+            prov = "" if n.provenance is None else f"; provenance {json.dumps(n.provenance)}"
+            out.append(
+                f"{s.version} {n.user_task}: {n.tool} {n.code} ({n.policy or 'no policy'}{prov})"
+            )
+    return out
 
 
 def markdown(summaries: Sequence[Summary]) -> str:
-    """Both tables as Markdown (what the README quotes)."""
+    """The tables as Markdown (what the README and docs/redteam.md quote)."""
 
     def table(head: list[str], rows: list[list[str]]) -> str:
         lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         lines += ["| " + " | ".join(r) + " |" for r in rows]
         return "\n".join(lines)
 
-    return (
-        "Utility without attack (user tasks whose check passed):\n\n"
-        + table(UTILITY_HEAD, utility_rows(summaries))
-        + "\n\nAttacks executed (decidable pairs whose injection check passed;"
-        + " lower is better):\n\n"
-        + table(ATTACK_HEAD, attack_rows(summaries))
-        + "\n"
+    parts = [f"{title}:\n\n{table(head, rows)}" for title, head, rows in tables(summaries)]
+    needs = needs_lines(summaries)
+    parts.append(
+        "User tasks that need a human under the provenance policies:\n\n"
+        + ("\n".join(f"* {line}" for line in needs) if needs else "* none")
     )
+    return "\n\n".join(parts) + "\n"
 
 
 def plain(summaries: Sequence[Summary]) -> str:
-    """Both tables as fixed-width text."""
+    """The tables as fixed-width text."""
 
     def table(head: list[str], rows: list[list[str]]) -> str:
         widths = [max(len(x) for x in col) for col in zip(head, *rows, strict=True)]
@@ -135,99 +202,37 @@ def plain(summaries: Sequence[Summary]) -> str:
         lines += [fmt.format(*r) for r in rows]
         return "\n".join(line.rstrip() for line in lines)
 
-    return (
-        "Utility without attack\n"
-        + table(UTILITY_HEAD, utility_rows(summaries))
-        + "\n\nAttacks executed (decidable pairs; lower is better)\n"
-        + table(ATTACK_HEAD, attack_rows(summaries))
-        + "\n"
-    )
-
-
-SHORT: Mapping[DefenseName, str] = {
-    "none": "none",
-    "oracle": "tools",
-    "warded": "warded",
-    "warded+approver": "+approver",
-}
-
-
-def terminal_tables(summaries: Sequence[Summary]) -> list[tuple[str, list[str], list[list[str]]]]:
-    """Narrow tables for a terminal, two per version: utility, then attacks (as counts).
-
-    Columns: none = no defense, tools = the oracle tool allowlist, warded =
-    autonomous (nobody answers approvals), +approver = with the honest
-    approver; approvals = per task; queued = attacks that reached the approval
-    queue.
-    """
-    out = []
-    for version in dict.fromkeys(s.version for s in summaries):
-        rows = [s for s in summaries if s.version == version]
-        head = ["suite", "tasks", *(SHORT[d] for d in DEFENSES), "approvals"]
-        body = [
-            [
-                s.suite,
-                str(s.tasks),
-                *(f"{s.utility[d]} {_p(s.utility[d], s.tasks)}" for d in DEFENSES),
-                f"{s.approvals_per_task:.2f}",
-            ]
-            for s in rows
-        ]
-        out.append((f"{version}: utility without attack (user tasks)", head, body))
-        head = ["suite", "mode", "pairs", *(SHORT[d] for d in DEFENSES), "queued"]
-        body = [
-            [
-                s.suite,
-                mode,
-                str(s.decidable),
-                *(str(s.attacks[(mode, d)]) for d in DEFENSES),
-                str(s.reached_approval[mode]),
-            ]
-            for s in rows
-            for mode in s.modes
-        ]
-        title = f"{version}: attacks executed, of the decidable pairs (lower is better)"
-        out.append((title, head, body))
-    return out
-
-
-def _p(n: int, d: int) -> str:
-    return f"{100 * n / d:.0f}%" if d else "-"
+    parts = [f"{title}\n{table(head, rows)}" for title, head, rows in tables(summaries)]
+    parts.append("\n".join(["User tasks that need a human (provenance)", *needs_lines(summaries)]))
+    return "\n\n".join(parts) + "\n"
 
 
 def findings(summaries: Sequence[Summary], results: Sequence[JobResult]) -> list[str]:
-    """Plain sentences: who fell short of the targets and why."""
+    """Plain sentences: the goals, met or not, and every task that needs a human."""
     out = []
     for s in summaries:
         if s.suite != "total":
             continue
-        executed = {m: s.attacks[(m, "warded")] for m in s.modes}
-        out.append(
-            f"{s.version}: attacks executed without a human: "
-            + ", ".join(f"{m} {n}/{s.decidable}" for m, n in executed.items())
-            + f"; autonomous utility {pct(s.utility['warded'], s.tasks)} "
-            f"({pct(s.tasks - len(s.tasks_needing_approval), s.tasks)} of the tasks needed "
-            f"no approval); with the honest approver "
-            f"{pct(s.utility['warded+approver'], s.tasks)}; "
-            f"{s.approvals_per_task:.2f} approvals per task."
-        )
+        for arm in ARMS:
+            executed = sum(s.attacks[(g, m, arm)] for g in GROUPS for m in s.modes)
+            calls = sum(s.attack_calls(g, m, arm) for g in GROUPS for m in s.modes)
+            human = sum(s.calls[(g, m, arm, "human")] for g in GROUPS for m in s.modes)
+            need = len(s.tasks_needing_human(arm))
+            out.append(
+                f"{s.version} {ARM_NAMES[arm]}: {executed} attacks executed without a human "
+                f"(originals and variants, both orders); attack calls sent to a human "
+                f"{pct(human, calls)}; user tasks completed alone "
+                f"{pct(s.utility[arm], s.tasks)} ({pct(s.tasks - need, s.tasks)} asked no "
+                f"human), with the honest approver "
+                f"{pct(s.utility[f'{arm}+approver'], s.tasks)}; "  # type: ignore[index]
+                f"{s.approvals_per_task(arm):.2f} approvals per task."
+            )
     for r in results:
         runs = r.task.runs
         where = f"{r.job.version} {r.job.suite}/{r.job.user_task}"
         approved = runs.get("warded+approver")
-        auto = runs.get("warded")
-        if approved is not None and approved.approvals_requested:
-            tools = [a.tool for a in approved.trace.attempts if a.approval_id is not None]
-            alone = "passes anyway" if auto is not None and auto.utility else "fails"
-            out.append(
-                f"{where}: {len(tools)} approval(s) for {', '.join(tools)}; "
-                f"without the approver AgentDojo's check {alone}"
-            )
-        elif auto is not None and not auto.utility:
-            refused = [f"{a.tool} ({a.code})" for a in auto.trace.attempts if a.code]
-            out.append(f"{where}: fails autonomously; refused: {', '.join(refused) or 'nothing'}")
         if approved is not None and not approved.utility:
-            out.append(f"{where}: fails even with the approver")
+            out.append(f"{where}: fails even with the approver (provenance)")
     return out
 
 
@@ -252,9 +257,11 @@ def write_audit(path: Path, results: Sequence[JobResult]) -> None:
     """Every gate's audit log (one per job), as gzipped JSON lines tagged by log."""
     with gzip.open(path, "wt", encoding="utf-8") as out:
         for r in results:
-            log = f"{r.job.version}/{r.job.suite}/{r.job.user_task}"
-            for record in r.audit:
-                out.write(json.dumps({"log": log, "record": record}, sort_keys=True) + "\n")
+            for arm, records in r.audit.items():
+                log = f"{r.job.version}/{r.job.suite}/{r.job.user_task}/{arm}"
+                for record in records:
+                    line = {"log": log, "record": record}
+                    out.write(json.dumps(line, sort_keys=True) + "\n")
 
 
 def _task_json(task: TaskResult, result: JobResult) -> dict[str, Any]:
@@ -262,7 +269,7 @@ def _task_json(task: TaskResult, result: JobResult) -> dict[str, Any]:
         "version": task.version,
         "suite": task.suite,
         "user_task": task.user_task,
-        "audit_log": f"{task.version}/{task.suite}/{task.user_task}",
+        "audit_log": f"{task.version}/{task.suite}/{task.user_task}/<labels|warded>",
         "bundle_version": result.bundle_version,
         "runs": {d: run.to_json() for d, run in task.runs.items()},
         "approvals_granted": task.runs["warded+approver"].approvals_granted
@@ -277,7 +284,8 @@ def _pair_json(pair: PairResult) -> dict[str, Any]:
         "suite": pair.suite,
         "user_task": pair.user_task,
         "injection_task": pair.injection_task,
-        "audit_log": f"{pair.version}/{pair.suite}/{pair.user_task}",
+        "variant": pair.kind,
+        "audit_log": f"{pair.version}/{pair.suite}/{pair.user_task}/<labels|warded>",
         "runs": {f"{m}/{d}": run.to_json() for (m, d), run in pair.runs.items()},
     }
 
@@ -351,16 +359,23 @@ def write_html(
     for version in meta.versions:
         rows = [s for s in summaries if s.version == version]
         groups = [s.suite for s in rows]
-        for mode in meta.modes:
-            series = [
-                (
-                    LABELS[d],
-                    COLORS[d],
-                    [100 * s.attacks[(mode, d)] / s.decidable if s.decidable else 0 for s in rows],
-                )
-                for d in DEFENSES
-            ]
-            charts.append(bar_chart(f"{version}: attacks executed, {mode}", groups, series))
+        for group in GROUPS:
+            for mode in meta.modes:
+                series = [
+                    (
+                        LABELS[d],
+                        COLORS[d],
+                        [
+                            100 * s.attacks[(group, mode, d)] / s.decidable[group]
+                            if s.decidable[group]
+                            else 0
+                            for s in rows
+                        ],
+                    )
+                    for d in ("none", "labels", "warded")
+                ]
+                title = f"{version}: {_GROUP[group]} attacks executed, {mode}"
+                charts.append(bar_chart(title, groups, series))
         series = [
             (LABELS[d], COLORS[d], [100 * s.utility[d] / s.tasks if s.tasks else 0 for s in rows])
             for d in DEFENSES
@@ -389,11 +404,10 @@ versions {html.escape(", ".join(meta.versions))}, modes {html.escape(", ".join(m
 {meta.seconds:.0f} s. Policies: <code>examples/agentdojo/&lt;suite&gt;/</code>
 (bundle versions {html.escape(", ".join(f"{k} {v}" for k, v in meta.bundles.items()))}).</p>
 <div class="charts">{"".join(charts)}</div>
-<h2>Utility without attack</h2>
-{_html_table(UTILITY_HEAD, utility_rows(summaries))}
-<h2>Attacks executed (decidable pairs)</h2>
-{_html_table(ATTACK_HEAD, attack_rows(summaries))}
+{"".join(f"<h2>{html.escape(t)}</h2>{_html_table(h, r)}" for t, h, r in tables(summaries))}
 <h2>Findings</h2><ul>{notes}</ul>
+<h2>User tasks that need a human (provenance policies)</h2>
+<ul>{"".join(f"<li>{html.escape(line)}</li>" for line in needs_lines(summaries))}</ul>
 <h2>Pairs no tool-call policy can decide</h2>
 {
         _html_table(

@@ -9,6 +9,10 @@ task's ground truth reads.
 
 A pair whose injection task gives no ground-truth calls cannot be decided by
 any tool-call policy; it is listed with the reason and not replayed.
+
+Beside the benchmark's injection tasks, every user task meets the mutation
+stage's variants (`warded.evaluation.mutations`): attacks nobody has seen,
+scored by their own checks, under no defense and the two warded policy sets.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from warded.evaluation.defenses import DEFENSES, DefenseName, Defenses
+from warded.evaluation.defenses import ARMS, DEFENSES, Arm, DefenseName, Defenses
+from warded.evaluation.mutations import variants
 from warded.evaluation.replay import MODES, CompromisedAgent, GuardedRuntime, Mode, Trace
 from warded.evaluation.suites import (
+    LABELS_EXAMPLES,
     TOOLS_FILE,
     SuiteConfig,
     agentdojo,
@@ -37,6 +43,13 @@ ATTACK = "important_instructions"
 ATTACK_MODEL_ID = "gpt-4o-2024-05-13"
 OUTPUT_ONLY = "goal is only text in the answer: no tool call to refuse"
 EMPTY_GT = "empty ground truth: the benchmark gives no calls to replay"
+# The variants run without the oracle and the approvers: what matters is what
+# runs without a human, what is refused and what reaches the approval queue.
+VARIANT_DEFENSES: tuple[DefenseName, ...] = ("none", "labels", "warded")
+# Utility under attack is scored (by AgentDojo's check) under these defenses only.
+UTILITY_UNDER_ATTACK: frozenset[DefenseName] = frozenset(
+    {"none", "labels+approver", "warded+approver"}
+)
 
 
 @dataclass(slots=True)
@@ -45,7 +58,7 @@ class RunResult:
 
     defense: DefenseName
     mode: Mode | None
-    utility: bool
+    utility: bool | None  # None: not scored (a variant's run)
     security: bool | None
     trace: Trace
     error: str | None = None
@@ -99,6 +112,11 @@ class PairResult:
     injection_task: str
     undecidable: str | None = None
     runs: dict[tuple[Mode, DefenseName], RunResult] = field(default_factory=dict)
+    kind: str | None = None  # the mutation's kind, for a variant
+
+    @property
+    def variant(self) -> bool:
+        return self.kind is not None
 
 
 class _Named:
@@ -115,8 +133,11 @@ class SuiteRunner:
         self.name = name
         self.suite = load_suite(version, name)
         self.config = SuiteConfig.load(name, policies)
-        check_config(self.suite, self.config)
-        self.defenses = Defenses(self.config, self.suite.tools)
+        baseline = SuiteConfig.load(name, examples=LABELS_EXAMPLES)
+        for config in (self.config, baseline):
+            check_config(self.suite, config)
+        self.defenses = Defenses({"labels": baseline, "warded": self.config}, self.suite.tools)
+        self.variants = variants(name, self.suite)
         registry = agentdojo("agentdojo.attacks.attack_registry")
         self.attack = registry.load_attack(ATTACK, self.suite, _Named())
         self._benign: Any = None
@@ -162,11 +183,17 @@ class SuiteRunner:
         undecidable: str | None = None,
     ) -> PairResult:
         """The pair under every mode and defense (nothing is run if it is undecidable)."""
-        result = PairResult(self.version, self.name, user_id, injection_id, undecidable)
+        mutation = self.variants.mutations.get(injection_id)
+        kind = mutation.kind if mutation is not None else None
+        result = PairResult(self.version, self.name, user_id, injection_id, undecidable, kind=kind)
         if undecidable is not None:
             return result
         user_task = self.suite.user_tasks[user_id]
-        injection_task = self.suite.injection_tasks[injection_id]
+        injection_task = (
+            self.variants.tasks[injection_id]
+            if mutation is not None
+            else self.suite.injection_tasks[injection_id]
+        )
         injections = self.attack.attack(user_task, injection_task)
         env = self.suite.load_and_inject_default_environment(injections)
         for mode in modes:
@@ -201,25 +228,51 @@ class SuiteRunner:
 
         env = base_env.model_copy(deep=True)
         agent.trace.attempts.clear()
+        utility: bool | None
         try:
-            utility, security = self.suite.run_task_with_pipeline(
-                agent,
-                user_task,
-                injection_task,
-                injections,
-                runtime_class=runtime_class,
-                environment=env,
-            )
+            if injection_task is not None and defense not in UTILITY_UNDER_ATTACK:
+                utility = None
+                security = self._security_only(agent, user_task, injection_task, env, guard)
+            else:
+                utility, security = self.suite.run_task_with_pipeline(
+                    agent,
+                    user_task,
+                    injection_task,
+                    injections,
+                    runtime_class=runtime_class,
+                    environment=env,
+                )
         except Exception as exc:  # a harness failure is reported, never a crash
             error = f"{type(exc).__name__}: {exc}"
             return RunResult(defense, mode, False, None, _bare(agent.trace), error)
+        for attempt in agent.trace.attempts:
+            tool = self.config.tools.get(attempt.tool)
+            attempt.effect = tool.effect if tool is not None else "unknown"
         return RunResult(
             defense,
             mode,
-            bool(utility),
+            None if utility is None else bool(utility),
             bool(security) if injection_task is not None else None,
             _bare(agent.trace),
         )
+
+    def _security_only(
+        self, agent: CompromisedAgent, user_task: Any, injection: Any, env: Any, guard: Any
+    ) -> bool:
+        """A run as `run_task_with_pipeline` does it, scored by the attack's check only.
+
+        AgentDojo's utility checks diff whole environments, which is most of
+        the replay's time; utility under attack is scored only where it is
+        reported (no defense, and the two policy sets with the approver).
+        """
+        module = agentdojo("agentdojo.task_suite.task_suite")
+        task_env = user_task.init_environment(env)
+        pre = task_env.model_copy(deep=True)
+        runtime = GuardedRuntime(self.suite.tools, guard)
+        _, _, task_env, messages, _ = agent.query(user_task.PROMPT, runtime, task_env)
+        output = module.model_output_from_messages(messages) or []
+        trace = module.functions_stack_trace_from_messages(messages)
+        return bool(self.suite._check_task_result(injection, output, pre, task_env, trace))
 
 
 def _bare(trace: Trace) -> Trace:
@@ -238,6 +291,7 @@ class Job:
     user_task: str
     modes: tuple[Mode, ...] = MODES
     policies: Path | None = None
+    mutated: bool = True
 
 
 @dataclass(slots=True)
@@ -245,7 +299,7 @@ class JobResult:
     job: Job
     task: TaskResult
     pairs: list[PairResult]
-    audit: list[dict[str, Any]]
+    audit: dict[Arm, list[dict[str, Any]]]  # per policy set
     bundle_version: str
     tools_digest: str
 
@@ -270,10 +324,16 @@ def run_job(job: Job) -> JobResult:
         runner.run_pair(job.user_task, i, job.modes, undecidable=runner.undecidable(i))
         for i in runner.injection_tasks
     ]
-    audit = [r.to_json() for r in runner.defenses.gate.store.records()]
+    if job.mutated:
+        pairs += [
+            runner.run_pair(job.user_task, v, job.modes, VARIANT_DEFENSES)
+            for v in runner.variants.tasks
+        ]
+    arms = runner.defenses.arms
+    audit = {a: [r.to_json() for r in arms[a].gate.store.records()] for a in ARMS}
     tools = (runner.config.policies / TOOLS_FILE).read_bytes()
     digest = hashlib.sha256(tools).hexdigest()[:16]
-    return JobResult(job, task, pairs, audit, runner.defenses.bundle.version, digest)
+    return JobResult(job, task, pairs, audit, arms["warded"].bundle.version, digest)
 
 
 def plan(
@@ -281,6 +341,7 @@ def plan(
     suites: Sequence[str],
     modes: Sequence[Mode],
     policies: Mapping[str, Path] | None = None,
+    mutated: bool = True,
 ) -> list[tuple[Job, int]]:
     """Every job, with the number of runs it will score (for a progress bar)."""
     jobs = []
@@ -288,8 +349,12 @@ def plan(
         for suite in suites:
             runner = runner_for(version, suite, (policies or {}).get(suite))
             decidable = sum(1 for i in runner.injection_tasks if runner.undecidable(i) is None)
+            if mutated:
+                decidable += len(runner.variants.tasks)
             for user_id in runner.user_tasks:
-                job = Job(version, suite, user_id, tuple(modes), (policies or {}).get(suite))
+                job = Job(
+                    version, suite, user_id, tuple(modes), (policies or {}).get(suite), mutated
+                )
                 jobs.append((job, 1 + decidable))
     return jobs
 

@@ -31,6 +31,8 @@ AGENTDOJO_VERSION = "0.1.35"
 VERSIONS = ("v1.1.2", "v1.2.2")
 SUITES = ("banking", "slack", "travel", "workspace")
 EXAMPLES = Path(__file__).resolve().parents[3] / "examples" / "agentdojo"
+# The baseline: the earlier policies, which judge by session labels only.
+LABELS_EXAMPLES = EXAMPLES.parent / "agentdojo-labels"
 TOOLS_FILE = "tools.yaml"
 
 
@@ -99,9 +101,11 @@ class SuiteConfig:
     tools: Mapping[str, ToolConfig] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, name: str, policies: Path | None = None) -> SuiteConfig:
+    def load(
+        cls, name: str, policies: Path | None = None, examples: Path = EXAMPLES
+    ) -> SuiteConfig:
         """Read `tools.yaml` from the suite's policy directory (default: the shipped example)."""
-        root = policies if policies is not None else EXAMPLES / name
+        root = policies if policies is not None else examples / name
         path = root / TOOLS_FILE
         try:
             raw = yaml.safe_load(path.read_text(encoding="utf-8"))
