@@ -80,6 +80,7 @@ _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LEET_LETTERS = frozenset("aeiostb")  # single letters that digits and symbols also read as
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 _SPLIT_WORD = re.compile(r"[A-Za-z][\u034f\u180e\u200b\u200c\u200d\u2060-\u2064\ufeff]+[A-Za-z]")
@@ -196,7 +197,10 @@ class InjectionScanner:
 
     def _find(self, text: str, view: View, leet: View, words: frozenset[str]) -> Iterable[Signal]:
         yield from self._match(text, leet, words, disguised=False, plain=view)
-        if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
+        singles = (
+            words & _ASCII_LETTERS if leet.text.isascii() else {w for w in words if len(w) == 1}
+        )
+        if len(singles - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
                 spaced_words = _words(spaced.text)
@@ -450,10 +454,10 @@ def _index(text: str) -> dict[str, list[int]]:
     space the words are the runs between spaces; each indexed word is found after
     the previous indexed one (an earlier whole-word occurrence would have been indexed).
     """
-    padded = f" {text.translate(_NON_LETTERS)} "
+    padded = f" {_letters_only(text)} "
     out: dict[str, list[int]] = {}
     cursor = 0
-    for word in [w for w in padded.split() if w in _INDEXED]:
+    for word in [w for w in _tokens(text) if w in _INDEXED]:
         at = padded.find(f" {word} ", cursor)
         out.setdefault(word, []).append(at)  # `padded` is one longer: at + 1 - 1
         cursor = at + len(word) + 1
@@ -510,8 +514,18 @@ def _lexical(words: frozenset[str]) -> frozenset[str]:
 def _words(text: str) -> frozenset[str]:
     """The whole words of `text`: its runs of letters."""
     if text.isascii():
-        return frozenset(text.translate(_NON_LETTERS).split())
+        return frozenset(_tokens(text))
     return frozenset(_LETTERS.findall(text))
+
+
+def _letters_only(text: str) -> str:
+    """ASCII `text` with every character but a letter made a space."""
+    return _memoized(("letters", text), lambda: text.translate(_NON_LETTERS))
+
+
+def _tokens(text: str) -> list[str]:
+    """The words of ASCII `text`, in order."""
+    return _memoized(("tokens", text), lambda: _letters_only(text).split())
 
 
 def _windows(
