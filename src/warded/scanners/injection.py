@@ -430,7 +430,7 @@ def _memoized(key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
 
 def _occurrences(text: str, word: str) -> list[int]:
     """Start of every whole-word occurrence of `word` in `text`, in order."""
-    if word in _INDEXED and text.isascii():
+    if word in _INDEXED and len(text) >= _INDEX_FROM and text.isascii():
         return _memoized(("index", text), lambda: _index(text)).get(word, [])
 
     def compute() -> list[int]:
@@ -504,6 +504,7 @@ _LEXICON = frozenset().union(
     *(vocabulary for _, vocabulary in TRIGGERS.values()),
 )
 _INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha())
+_INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
 
 
 def _lexical(words: frozenset[str]) -> frozenset[str]:
