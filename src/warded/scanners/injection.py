@@ -28,9 +28,11 @@ import bisect
 import codecs
 import html
 import re
+import threading
 import urllib.parse
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from warded.scanners.base import Finding, merge_intervals
 from warded.scanners.lexicon import (
@@ -58,12 +60,14 @@ from warded.scanners.patterns import (
     MARKUP,
     PHRASES,
     PLAIN,
+    REQUIRES,
     ROT13_HINT,
     TRIGGERS,
     WEIGHTS,
     compile_kinds,
 )
 
+_T = TypeVar("_T")
 NAME = "injection"
 DEFAULT_THRESHOLD = 0.5
 MAX_DECODE = 8192  # characters of one encoded run that are decoded
@@ -76,6 +80,7 @@ _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
 _LEET_LETTERS = frozenset("aeiostb")  # single letters that digits and symbols also read as
+_ASCII_LETTERS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
 _LETTERS = re.compile(r"[^\W\d_]+")
 _NON_LETTERS = str.maketrans({chr(c): " " for c in range(128) if not chr(c).isalpha()})
 _SPLIT_WORD = re.compile(r"[A-Za-z][\u034f\u180e\u200b\u200c\u200d\u2060-\u2064\ufeff]+[A-Za-z]")
@@ -157,6 +162,13 @@ class InjectionScanner:
 
     def assess(self, text: str) -> Assessment:
         """The score of `text` and every signal found, sorted by position."""
+        _MEMO.cache = {}  # word positions, found once per text for all the kinds
+        try:
+            return self._assess(text)
+        finally:
+            _MEMO.cache = None
+
+    def _assess(self, text: str) -> Assessment:
         view = dehyphenate(fold(text))
         leet = deleet(view)
         words = _words(leet.text)
@@ -185,7 +197,10 @@ class InjectionScanner:
 
     def _find(self, text: str, view: View, leet: View, words: frozenset[str]) -> Iterable[Signal]:
         yield from self._match(text, leet, words, disguised=False, plain=view)
-        if len({w for w in words if len(w) == 1} - _LEET_LETTERS) >= 3:  # spaced-out letters?
+        singles = (
+            words & _ASCII_LETTERS if leet.text.isascii() else {w for w in words if len(w) == 1}
+        )
+        if len(singles - _LEET_LETTERS) >= 3:  # spaced-out letters?
             spaced = collapse(leet)
             if spaced is not None:
                 spaced_words = _words(spaced.text)
@@ -245,9 +260,11 @@ class InjectionScanner:
             else:
                 gate = TRIGGERS.get(kind)
                 if gate is None:
+                    if kind in REQUIRES and not any(r in text for r in REQUIRES[kind]):
+                        continue
                     windows = [(0, len(text))]
                 else:
-                    hits = gate[1] & words
+                    hits = gate[1] & _lexical(words)
                     if not hits:
                         continue
                     windows = _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
@@ -352,10 +369,13 @@ def _orders(
 
     def locate(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
         # a verb at the start of a clause (after up to two polite words): an imperative
-        verbs = [v for v in _positions(text, ORDER_VERBS & words) if _leads(text, v)]
+        verbs = _memoized(
+            ("verbs", text, *sorted(ORDER_VERBS & _lexical(words))),
+            lambda: [v for v in _positions(text, ORDER_VERBS & _lexical(words)) if _leads(text, v)],
+        )
         if not verbs:
             return []
-        after = _positions(text, vocabulary & words)
+        after = _positions(text, vocabulary & _lexical(words))
         n = len(text)
         spans = []
         for v in verbs:
@@ -386,23 +406,79 @@ def _leads(text: str, v: int) -> bool:
 
 def _positions(text: str, hits: Iterable[str]) -> list[int]:
     """Sorted start of every whole-word occurrence of the hit words."""
-    n = len(text)
     out: list[int] = []
     for word in hits:
+        out.extend(_occurrences(text, word))
+    out.sort()
+    return out
+
+
+_MEMO = threading.local()  # `cache`: a dict while `assess` runs in this thread, else None
+
+
+def _memoized(key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
+    """`compute()`, kept for the rest of the current `assess` call (texts are searched
+    for the same words by several kinds)."""
+    cache: dict[tuple[object, ...], Any] | None = getattr(_MEMO, "cache", None)
+    if cache is None:
+        return compute()
+    found = cache.get(key)
+    if found is None:
+        found = cache[key] = compute()
+    return found
+
+
+def _occurrences(text: str, word: str) -> list[int]:
+    """Start of every whole-word occurrence of `word` in `text`, in order."""
+    if word in _INDEXED and len(text) >= _INDEX_FROM and text.isascii():
+        return _memoized(("index", text), lambda: _index(text)).get(word, [])
+
+    def compute() -> list[int]:
+        n = len(text)
+        out: list[int] = []
         i = text.find(word)
         while i != -1:
             j = i + len(word)
             if (i == 0 or not text[i - 1].isalpha()) and (j == n or not text[j].isalpha()):
                 out.append(i)
             i = text.find(word, j)
-    out.sort()
+        return out
+
+    return _memoized(("word", text, word), compute)
+
+
+def _index(text: str) -> dict[str, list[int]]:
+    """Where each word of `_INDEXED` occurs in ASCII `text` as a whole word, from one pass.
+
+    In ASCII text the letters are A-Z and a-z, so with every other character made a
+    space the words are the runs between spaces; each indexed word is found after
+    the previous indexed one (an earlier whole-word occurrence would have been indexed).
+    """
+    padded = f" {_letters_only(text)} "
+    out: dict[str, list[int]] = {}
+    cursor = 0
+    for word in [w for w in _tokens(text) if w in _INDEXED]:
+        at = padded.find(f" {word} ", cursor)
+        out.setdefault(word, []).append(at)  # `padded` is one longer: at + 1 - 1
+        cursor = at + len(word) + 1
     return out
+
+
+def _cues(text: str, word: str) -> list[int]:
+    """`_occurrences` of `word` that pass its guard (`GUARDS`), if it has one."""
+    guard = GUARDS.get(word)
+    if guard is None:
+        return _occurrences(text, word)
+    return _memoized(
+        ("cue", text, word),
+        lambda: [i for i in _occurrences(text, word) if _guarded(guard, text, i, i + len(word))],
+    )
 
 
 def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     """Spans around the tool nouns, and around each snake_case name called or in backticks."""
     gate = TRIGGERS["tool_reference"]
-    hits = gate[1] & words
+    hits = gate[1] & _lexical(words)
     spans = _windows(text, hits, gate[0], after=24) if hits else []  # the noun ends the phrase
     n = len(text)
     if "_" in text:
@@ -414,19 +490,43 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     return merge_intervals(spans)
 
 
-_LOCATORS = {
+_LOCATORS: dict[str, Callable[[str, frozenset[str]], list[tuple[int, int]]]] = {
     "action_request": _orders(TARGET_WORDS, targets=True),
     "bulk_request": _orders(TRIGGERS["bulk_request"][1] | {"cash"}),
     "about_user": _orders(TRIGGERS["about_user"][1]),
     "tool_reference": _tool_windows,
 }
+# every word that `_search` or a locator intersects with a text's words
+_LEXICON = frozenset().union(
+    ORDER_VERBS,
+    TARGET_WORDS,
+    TRIGGERS["bulk_request"][1] | {"cash"},
+    *(vocabulary for _, vocabulary in TRIGGERS.values()),
+)
+_INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha())
+_INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
+
+
+def _lexical(words: frozenset[str]) -> frozenset[str]:
+    """The words of `words` that some locator or trigger looks for (`_LEXICON`)."""
+    return _memoized(("lexical", words), lambda: words & _LEXICON)
 
 
 def _words(text: str) -> frozenset[str]:
     """The whole words of `text`: its runs of letters."""
     if text.isascii():
-        return frozenset(text.translate(_NON_LETTERS).split())
+        return frozenset(_tokens(text))
     return frozenset(_LETTERS.findall(text))
+
+
+def _letters_only(text: str) -> str:
+    """ASCII `text` with every character but a letter made a space."""
+    return _memoized(("letters", text), lambda: text.translate(_NON_LETTERS))
+
+
+def _tokens(text: str) -> list[str]:
+    """The words of ASCII `text`, in order."""
+    return _memoized(("tokens", text), lambda: _letters_only(text).split())
 
 
 def _windows(
@@ -434,16 +534,11 @@ def _windows(
 ) -> list[tuple[int, int]]:
     """Merged spans around every whole-word occurrence of a hit word."""
     n = len(text)
-    spans: list[tuple[int, int]] = []
-    for word in hits:
-        i = text.find(word)
-        while i != -1:
-            j = i + len(word)
-            if (i == 0 or not text[i - 1].isalpha()) and (j == n or not text[j].isalpha()):
-                guard = GUARDS.get(word)
-                if guard is None or _guarded(guard, text, i, j):
-                    spans.append((max(0, i - before), min(n, j + after)))
-            i = text.find(word, j)
+    spans = [
+        (max(0, i - before), min(n, i + len(word) + after))
+        for word in hits
+        for i in _cues(text, word)
+    ]
     return merge_intervals(spans)
 
 

@@ -183,6 +183,9 @@ PLAIN: dict[str, tuple[str, ...]] = {
 # Each kind's patterns are only searched near one of its trigger words (whole
 # words of the folded text), from `before` characters ahead of the word to
 # AFTER characters past it; every alternative above contains a trigger.
+# for a kind searched everywhere: strings one of which every match contains, so a
+# text with none of them is not searched (each alternative of its pattern needs one)
+REQUIRES: dict[str, tuple[str, ...]] = {"chat_template": ("<|", "inst]", "sys>>", "_of_turn>")}
 AFTER = 120
 LONG_AFTER = {"exfiltration": 240}  # a gap of up to 80 characters, then "to" or "with"
 TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
