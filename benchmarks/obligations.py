@@ -24,14 +24,11 @@ from __future__ import annotations
 import argparse
 import os
 import re
-import statistics
 import sys
-import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
+from timing import Timed
 from warded import (
     BundleFiles,
     DirectorySource,
@@ -94,31 +91,11 @@ def gate(bundle: PolicyBundle, scanners: bool) -> Gate:
 
 
 @dataclass
-class Series:
+class Series(Timed):
     """One (case, variant): its calls, timed in interleaved passes."""
 
     case: str
     label: str
-    fn: Callable[[], Any]
-    samples: list[int] = field(default_factory=list)
-    cpu_ns: int = 0
-
-    def run(self, calls: int) -> None:
-        fn, out, clock = self.fn, self.samples, time.perf_counter_ns
-        cpu0 = time.thread_time_ns()
-        for _ in range(calls):
-            start = clock()
-            fn()
-            out.append(clock() - start)
-        self.cpu_ns += time.thread_time_ns() - cpu0
-
-    @property
-    def median_us(self) -> float:
-        return statistics.median(self.samples) / 1000
-
-    @property
-    def cpu_us(self) -> float:
-        return self.cpu_ns / len(self.samples) / 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,7 +119,7 @@ def main(argv: list[str] | None = None) -> int:
             "small payment": lambda g=g, s=session: g.call(AGENT, "send_money", small, s),
             "large payment": lambda g=g, s=session: g.call(AGENT, "send_money", large, s),
         }
-        series += [Series(name, label, fn) for name, fn in cases.items()]
+        series += [Series(fn, name, label) for name, fn in cases.items()]
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     for s in series:  # warm up: caches, and the compiled slices (compiled after a few calls)
         for _ in range(200):

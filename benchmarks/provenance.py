@@ -38,10 +38,9 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
+from timing import Timed
 from warded import (
     BundleFiles,
     Gate,
@@ -173,36 +172,12 @@ def gate(declared: bool, remembered: int, bound: int) -> tuple[Gate, Session]:
 
 
 @dataclass
-class Series:
+class Series(Timed):
     """One (row, size, variant): its calls, timed in interleaved passes."""
 
     row: str
     size: str
     label: str
-    fn: Callable[[], Any]
-    samples: list[int] = field(default_factory=list)
-    cpu_ns: int = 0
-
-    def run(self, calls: int) -> None:
-        fn, out, clock = self.fn, self.samples, time.perf_counter_ns
-        cpu0 = time.thread_time_ns()
-        for _ in range(calls):
-            start = clock()
-            fn()
-            out.append(clock() - start)
-        self.cpu_ns += time.thread_time_ns() - cpu0
-
-    @property
-    def median_us(self) -> float:
-        return statistics.median(self.samples) / 1000
-
-    @property
-    def p99_us(self) -> float:
-        return statistics.quantiles(self.samples, n=100)[98] / 1000
-
-    @property
-    def cpu_us(self) -> float:
-        return self.cpu_ns / len(self.samples) / 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
                 fn = functools.partial(g.call, AGENT, tool, args, session)
             answer = fn()
             assert not isinstance(answer, Refusal), answer
-            series.append(Series(row, f"{size // 1000} KB", label, fn))
+            series.append(Series(fn, row, f"{size // 1000} KB", label))
     print("load average at start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     for s in series:  # warm up: caches, indexes, and the compiled slices
         for _ in range(200):
