@@ -17,9 +17,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import warnings
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 import anyio
 import httpx2
@@ -30,6 +30,15 @@ from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.mcp.config import UpstreamConfig
+
+
+class _Page(Protocol):
+    @property
+    def next_cursor(self) -> str | None: ...
+
+
+P = TypeVar("P", bound=_Page)  # a page of a listing
+Item = TypeVar("Item")  # an item of it
 
 log = logging.getLogger("warded.mcp")
 MAX_PAGES = 100
@@ -151,15 +160,24 @@ class Upstream:
 
     async def tools(self) -> list[types.Tool]:
         """Every tool the upstream lists now (all pages)."""
-        found: list[types.Tool] = []
+        return await self._all("tools/list", self.client.list_tools, lambda p: p.tools)
+
+    async def _all(
+        self,
+        method: str,
+        fetch: Callable[..., Awaitable[P]],
+        items: Callable[[P], Sequence[Item]],
+    ) -> list[Item]:
+        """Every item of a paginated listing, following its cursors (at most MAX_PAGES)."""
+        found: list[Item] = []
         cursor: str | None = None
         for _ in range(MAX_PAGES):
-            page = await self.client.list_tools(cursor=cursor)
-            found.extend(page.tools)
+            page = await fetch(cursor=cursor)
+            found.extend(items(page))
             cursor = page.next_cursor
             if cursor is None:
                 return found
-        raise RuntimeError(f"upstream {self.id}: tools/list did not end within {MAX_PAGES} pages")
+        raise RuntimeError(f"upstream {self.id}: {method} did not end within {MAX_PAGES} pages")
 
     async def call(self, name: str, arguments: dict[str, Any]) -> types.CallToolResult:
         """Forward one call; the upstream's own error results come back as they are."""
@@ -169,30 +187,16 @@ class Upstream:
         """Every resource the upstream lists now (all pages); none if it offers none."""
         if self.client.server_capabilities.resources is None:
             return []
-        found: list[types.Resource] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page = await self.client.list_resources(cursor=cursor)
-            found.extend(page.resources)
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
-        raise RuntimeError(f"upstream {self.id}: resources/list did not end in {MAX_PAGES} pages")
+        return await self._all("resources/list", self.client.list_resources, lambda p: p.resources)
 
     async def resource_templates(self) -> list[types.ResourceTemplate]:
         """Every resource template the upstream lists now (all pages)."""
         if self.client.server_capabilities.resources is None:
             return []
-        found: list[types.ResourceTemplate] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page = await self.client.list_resource_templates(cursor=cursor)
-            found.extend(page.resource_templates)
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
-        raise RuntimeError(
-            f"upstream {self.id}: resources/templates/list did not end in {MAX_PAGES} pages"
+        return await self._all(
+            "resources/templates/list",
+            self.client.list_resource_templates,
+            lambda p: p.resource_templates,
         )
 
     async def read(self, uri: str) -> types.ReadResourceResult:
@@ -211,15 +215,7 @@ class Upstream:
         """Every prompt the upstream lists now (all pages); none if it offers none."""
         if self.client.server_capabilities.prompts is None:
             return []
-        found: list[types.Prompt] = []
-        cursor: str | None = None
-        for _ in range(MAX_PAGES):
-            page = await self.client.list_prompts(cursor=cursor)
-            found.extend(page.prompts)
-            cursor = page.next_cursor
-            if cursor is None:
-                return found
-        raise RuntimeError(f"upstream {self.id}: prompts/list did not end in {MAX_PAGES} pages")
+        return await self._all("prompts/list", self.client.list_prompts, lambda p: p.prompts)
 
     async def prompt(self, name: str, arguments: dict[str, str]) -> types.GetPromptResult:
         return await self.client.session.get_prompt(name, arguments)
