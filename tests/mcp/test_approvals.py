@@ -55,6 +55,7 @@ def _approve(db: Path, approval: str, policies: Path) -> None:
     )
 
 
+@pytest.mark.requirement("G8")
 async def test_an_approved_call_runs_once_when_the_agent_retries_it(tmp_path: Path) -> None:
     policies = tmp_path / "policies"
     policies.mkdir()

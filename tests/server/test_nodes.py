@@ -56,6 +56,7 @@ def test_a_node_refuses_to_start_on_a_database_with_no_live_bundle(
     assert "warded policy push" in str(caught.value)
 
 
+@pytest.mark.requirement("G14")
 def test_an_approval_held_on_one_node_is_approved_on_another_and_runs_once(
     tmp_path: Path, accounts_file: tuple[Path, Tokens], url: str
 ) -> None:
@@ -81,6 +82,7 @@ def test_an_approval_held_on_one_node_is_approved_on_another_and_runs_once(
     assert EXECUTED[before:] == [("send_money", {"recipient": KNOWN, "amount": 1200})]
 
 
+@pytest.mark.requirement("G6")
 def test_a_pushed_bundle_governs_the_next_call_on_every_node(
     tmp_path: Path, accounts_file: tuple[Path, Tokens], url: str
 ) -> None:
