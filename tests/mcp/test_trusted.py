@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -17,10 +18,13 @@ import mcp_types as types
 import pytest
 from mcp.shared.exceptions import MCPError
 from mcp_helpers import (
+    NODE,
+    WAIT,
     audit_records,
     bearer_client,
     copy_example_policies,
     filesystem,
+    gateway_command,
     http_gateway,
     refusal,
     stdio_gateway,
@@ -146,6 +150,28 @@ async def test_the_path_the_user_typed_is_written_and_one_they_did_not_is_refuse
     async with stdio_gateway(config, mode=mode) as client:  # a new process: the store remembers
         again = await client.call_tool("fs__write_file", _write(folder.typed))
     assert refusal(again) is None
+
+
+def test_the_typescript_sdk_client_sends_the_carrier_as_the_request_params_meta(
+    tmp_path: Path,
+) -> None:
+    folder = Folder(tmp_path)
+    config = _config(tmp_path, folder)
+    calls = [
+        ["fs__write_file", _write(folder.other), carrier({"text": folder.said})],
+        ["fs__write_file", _write(folder.typed)],
+    ]
+    done = subprocess.run(
+        ["node", str(NODE / "ts-client.mjs"), *gateway_command(config), "--", json.dumps(calls)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    )
+    other, typed = json.loads(done.stdout)["results"]
+    assert other["_meta"]["warded/refusal"]["code"] == "not_permitted"
+    assert "_meta" not in typed, typed
+    assert folder.written() == {"plan.md"}
 
 
 async def test_a_carrier_on_a_listing_counts_for_the_calls_after_it(tmp_path: Path) -> None:
