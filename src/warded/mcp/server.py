@@ -42,16 +42,16 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
     Any request may carry trusted text in its `_meta` (`trusted.py`): it is taken
     (or the request refused) before the request is handled."""
 
+    async def take_trusted(ctx: ServerRequestContext[Gateway, Any], params: Any) -> None:
+        carrier = carried(params)
+        if carrier is not None:
+            await gateway.trust(principal_of(ctx), carrier)
+
     def _guarded(
         handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
         passes: type[MCPError] = GatewayError,
     ) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
-        return guarded(handler, passes, lambda ctx, params: _take_trusted(ctx, params))
-
-    async def _take_trusted(ctx: ServerRequestContext[Gateway, Any], params: Any) -> None:
-        carrier = carried(params)
-        if carrier is not None:
-            await gateway.trust(principal_of(ctx), carrier)
+        return _guard(handler, passes, take_trusted)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[Gateway]) -> AsyncIterator[Gateway]:
@@ -208,7 +208,7 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
     return str(nonce)
 
 
-def guarded(
+def _guard(
     handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
     passes: type[MCPError],
     before: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[None]],

@@ -223,7 +223,7 @@ async def trust(request: Request, body: TrustBody) -> Any:
     if body.source not in service.config.trust.get(account.id, frozenset()):
         message = f"this agent may not declare trusted text as {body.source!r} (setting: trust)"
         raise ApiError(403, "forbidden", message)
-    limit = trusted_limit(service.gate.remember)
+    limit = service.gate.remember // 4  # so that no one declaration pushes most of a session out
     if len(body.text) > limit:
         message = f"text: {len(body.text)} characters; a trusted text has at most {limit}"
         raise ApiError(413, "payload_too_large", message)
@@ -231,12 +231,6 @@ async def trust(request: Request, body: TrustBody) -> Any:
         service.gate.trust, Session(body.session), body.text, source=body.source
     )
     return JSONResponse({"session": body.session, "source": body.source, "chars": len(body.text)})
-
-
-def trusted_limit(remember: int) -> int:
-    """The longest trusted text a host may declare at once: a quarter of what a session
-    remembers, so that no one declaration pushes most of the session's content out."""
-    return remember // 4
 
 
 @router.get("/audit", response_model=RecordsOut, summary="Audit records (agents: their own)")
