@@ -19,6 +19,7 @@
 
     [principals.desktop]               # Agent::"desktop"
     session = "desktop"                # its warded session (default "mcp:<type>::<id>")
+    trust = ["user"]                   # source names its client may declare (`trusted.py`)
 
     [[credentials]]                    # Streamable HTTP bearer credentials, stored hashed
     principal = "desktop"
@@ -59,6 +60,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from warded.errors import WardedError
 from warded.model import Principal
+from warded.provenance import APPROVED, check_source
 from warded.tools import NAME
 
 SEPARATOR = "__"
@@ -94,6 +96,7 @@ class _UpstreamModel(_Strict):
 class _PrincipalModel(_Strict):
     type: str = "Agent"
     session: str | None = None
+    trust: list[str] = Field(default_factory=list)
 
 
 class _CredentialModel(_Strict):
@@ -197,6 +200,7 @@ class GatewayConfig:
     credentials: tuple[Credential, ...]
     stdio_principal: Principal | None
     http: HttpConfig
+    trust: Mapping[Principal, frozenset[str]] = field(default_factory=dict)
 
     def principal(self, name: str) -> Principal:
         """The principal a config or command line name refers to."""
@@ -209,6 +213,10 @@ class GatewayConfig:
     def session_of(self, principal: Principal) -> str:
         """The warded session an MCP principal acts in (see docs/mcp.md, "Sessions")."""
         return self.sessions.get(principal) or f"mcp:{principal}"
+
+    def trusted_sources(self, principal: Principal) -> frozenset[str]:
+        """The source names this principal's client may declare trusted text under."""
+        return self.trust.get(principal, frozenset())
 
 
 def load(path: str | Path) -> GatewayConfig:
@@ -256,6 +264,7 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
 
     principals: dict[str, Principal] = {}
     sessions: dict[Principal, str] = {}
+    trust: dict[Principal, frozenset[str]] = {}
     for name, p in model.principals.items():
         key = f"principals.{name}"
         if not ENTITY_ID.match(name):
@@ -268,6 +277,16 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
             if not ENTITY_ID.match(p.session):
                 raise _fail(path, f"{key}.session", "a session id is 1 to 128 printable chars")
             sessions[principal] = p.session
+        for source in p.trust:
+            try:
+                check_source(source)
+            except ValueError as exc:
+                raise _fail(path, f"{key}.trust", str(exc)) from None
+            if source == APPROVED:
+                message = f"{APPROVED!r} is what a person approved; no client declares it"
+                raise _fail(path, f"{key}.trust", message)
+        if p.trust:
+            trust[principal] = frozenset(p.trust)
 
     credentials = []
     seen: set[str] = set()
@@ -323,6 +342,7 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
         credentials=tuple(credentials),
         stdio_principal=stdio,
         http=HttpConfig(h.host, h.port, h.path, h.public_url, h.issuer, anonymous),
+        trust=trust,
     )
 
 

@@ -18,6 +18,7 @@ every call beside the live one and is logged, never enforced.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
@@ -31,9 +32,10 @@ from warded.audit.record import AuditEntry, new_id
 from warded.errors import BundleError, ToolDefinitionError, WardedError
 from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
-from warded.mcp.forwarded import NOWHERE, Forwarded
+from warded.mcp.forwarded import NOWHERE, Forwarded, GatewayError
 from warded.mcp.pins import Pins, flags, pin_of
 from warded.mcp.results import failed, refused
+from warded.mcp.trusted import declarations
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
 from warded.store import MemoryStore, Store
@@ -220,6 +222,26 @@ class Gateway:
     def session(self, principal: Principal) -> Session:
         """The warded session of an MCP principal (stable across connections, see docs)."""
         return Session(self.config.session_of(principal))
+
+    async def trust(self, principal: Principal, carrier: Any) -> None:
+        """Remember the trusted text a request's `_meta` carries (`trusted.py`) in the
+        principal's session, through `Gate.trust` (which audits each text); a carrier the
+        principal may not send is a GatewayError, audited as `mcp.trust_refused`."""
+        session = self.session(principal)
+        try:
+            declared = declarations(
+                carrier,
+                self.config.trusted_sources(principal),
+                f"principals.{principal.id}",
+                self.gate.remember // 4,  # as `POST /v1/trust`: no one text pushes most out
+            )
+        except GatewayError as exc:
+            log.warning("refused trusted text from %s: %s", principal, exc.message)
+            detail = {"principal": str(principal), "session": session.id, "reason": exc.message}
+            self._audit("mcp.trust_refused", detail)
+            raise
+        for source, text in declared:
+            await asyncio.to_thread(self.gate.trust, session, text, source=source)
 
     def tools(self, principal: Principal) -> list[types.Tool]:
         """The tools this principal may use in its session now, as the upstreams define them."""

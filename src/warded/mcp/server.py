@@ -24,6 +24,7 @@ from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from warded.audit.record import new_id
 from warded.mcp.forwarded import GatewayError
 from warded.mcp.gateway import Gateway
+from warded.mcp.trusted import carried
 from warded.model import Principal
 
 log = logging.getLogger("warded.mcp")
@@ -36,7 +37,21 @@ _SUBSCRIBED = "warded.subscribed"
 
 
 def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]:
-    """An MCP server whose handlers ask `gateway` as the principal `principal_of` names."""
+    """An MCP server whose handlers ask `gateway` as the principal `principal_of` names.
+
+    Any request may carry trusted text in its `_meta` (`trusted.py`): it is taken
+    (or the request refused) before the request is handled."""
+
+    async def take_trusted(ctx: ServerRequestContext[Gateway, Any], params: Any) -> None:
+        carrier = carried(params)
+        if carrier is not None:
+            await gateway.trust(principal_of(ctx), carrier)
+
+    def _guarded(
+        handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
+        passes: type[MCPError] = GatewayError,
+    ) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
+        return _guard(handler, passes, take_trusted)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Server[Gateway]) -> AsyncIterator[Gateway]:
@@ -157,7 +172,7 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         on_list_prompts=_guarded(list_prompts) if prompts else None,
         on_get_prompt=_guarded(get_prompt) if prompts else None,
     )
-    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, set_level)
+    server.add_request_handler("logging/setLevel", types.SetLevelRequestParams, _guarded(set_level))
     return server
 
 
@@ -193,16 +208,18 @@ def _attach(gateway: Gateway, ctx: ServerRequestContext[Any, Any], principal: Pr
     return str(nonce)
 
 
-def _guarded(
+def _guard(
     handler: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]],
-    passes: type[MCPError] = GatewayError,
+    passes: type[MCPError],
+    before: Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[None]],
 ) -> Callable[[ServerRequestContext[Gateway, Any], P], Awaitable[R]]:
-    """`handler`, whose errors reach the client only when they are `passes` (the gateway's own
-    answers): anything else — an upstream's error text included — is logged and answered
-    "Internal error"."""
+    """`handler` after `before`, whose errors reach the client only when they are `passes`
+    (the gateway's own answers): anything else — an upstream's error text included — is
+    logged and answered "Internal error"."""
 
     async def run(ctx: ServerRequestContext[Gateway, Any], params: P) -> R:
         try:
+            await before(ctx, params)
             return await handler(ctx, params)
         except passes:
             raise

@@ -3,6 +3,8 @@
 An agent is the principal its credential says, always: no request field can
 name another principal, and an agent reads only its own records and
 approvals. Refusals are answers (HTTP 200), exactly the gate's `Refusal`.
+An agent whose account the config's `trust` names declares trusted text
+(the user's own words) for argument provenance, under the names listed there.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from starlette.responses import JSONResponse
 from warded.errors import ApprovalError, BundleError
 from warded.model import Refusal, Session, ToolFailure
 from warded.obligations.approvals import Approval, Status
+from warded.provenance import check_source
 from warded.server.accounts import Account
 from warded.server.ledger import Filter
 from warded.server.problems import ApiError
@@ -45,6 +48,16 @@ class DecideBody(_Body):
     tool: str = NAME
     args: dict[str, Any] = Field(default_factory=dict)
     session: str = SESSION
+
+
+class TrustBody(_Body):
+    session: str = SESSION
+    text: str = Field(
+        min_length=1, description="Text the host vouches for, e.g. the user's own request."
+    )
+    source: str = Field(
+        "user", min_length=1, max_length=64, description="The trusted source's name."
+    )
 
 
 class VerdictBody(_Body):
@@ -118,6 +131,12 @@ class ApprovalsOut(BaseModel):
     approvals: list[ApprovalOut]
 
 
+class TrustOut(BaseModel):
+    session: str
+    source: str
+    chars: int
+
+
 class ReloadOut(BaseModel):
     bundle_version: str
 
@@ -179,6 +198,39 @@ async def call(request: Request, body: CallBody) -> Any:
     if isinstance(outcome, Refusal) and outcome.code == "approval_required":
         service.live.poke()
     return JSONResponse(answer(outcome))
+
+
+SOURCE_RULE = (
+    "a trusted source is named in lowercase letters, digits, '_' and '-', starting with a "
+    "letter, and is neither 'untrusted' nor a name starting with 'tool'"
+)
+
+
+@router.post(
+    "/trust", response_model=TrustOut, summary="Declare trusted text in a session (`trust` agents)"
+)
+async def trust(request: Request, body: TrustBody) -> Any:
+    """The host (never the model: it holds no credential) declares text it vouches for,
+    e.g. the user's own request, so that an argument found in it has `source` in
+    `context.provenance` (`Gate.trust`, which audits it). Only an agent account the
+    config's `trust` names, and only under the source names listed for it."""
+    service = service_of(request)
+    account = authenticate(request, ("agent",))
+    try:
+        check_source(body.source)
+    except ValueError:
+        raise ApiError(400, "invalid_request", f"source: {SOURCE_RULE}") from None
+    if body.source not in service.config.trust.get(account.id, frozenset()):
+        message = f"this agent may not declare trusted text as {body.source!r} (setting: trust)"
+        raise ApiError(403, "forbidden", message)
+    limit = service.gate.remember // 4  # so that no one declaration pushes most of a session out
+    if len(body.text) > limit:
+        message = f"text: {len(body.text)} characters; a trusted text has at most {limit}"
+        raise ApiError(413, "payload_too_large", message)
+    await run_in_threadpool(
+        service.gate.trust, Session(body.session), body.text, source=body.source
+    )
+    return JSONResponse({"session": body.session, "source": body.source, "chars": len(body.text)})
 
 
 @router.get("/audit", response_model=RecordsOut, summary="Audit records (agents: their own)")

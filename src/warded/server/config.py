@@ -11,6 +11,7 @@ service that starts with a setting silently ignored.
     tools: tools.py:register         # register(gate): tools the service runs (optional)
     declared: [...]                  # tools the caller runs, declared by a JSON Schema
     mcp: gateway.toml                # MCP upstreams whose tools the service forwards calls to
+    trust: {billing-bot: [user]}     # agent accounts that may declare trusted text (POST /v1/trust)
     scanners: [secrets]              # input scanners by name (optional)
     output_scanners: [injection]     # output scanners by name (optional)
     secret_key_file: service.key     # signs browser sessions; created if missing
@@ -24,7 +25,7 @@ import importlib
 import importlib.util
 import secrets
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +35,7 @@ from warded.clock import Clock
 from warded.errors import BundleError
 from warded.gate import Gate
 from warded.policy.bundle import PolicyBundle
+from warded.provenance import APPROVED, check_source
 from warded.scanners.base import Scanner, builtin_scanner
 from warded.store import Store
 from warded.stores.sqlite import SQLiteStore
@@ -92,6 +94,7 @@ class ServiceConfig:
     public_url: str | None = None
     shadow: Path | None = None
     mcp: Path | None = None
+    trust: Mapping[str, frozenset[str]] = field(default_factory=dict)
     max_body_bytes: int = 1_000_000
     approval_ttl: float = 3600.0
     live_poll_seconds: float = 1.0
@@ -116,6 +119,7 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "public_url": str,
     "shadow": str,
     "mcp": str,
+    "trust": dict,
     "max_body_bytes": int,
     "approval_ttl": (int, float),
     "live_poll_seconds": (int, float),
@@ -165,6 +169,7 @@ def load_config(path: str | Path) -> ServiceConfig:
         public_url=data.get("public_url"),
         shadow=rel(data["shadow"]) if "shadow" in data else None,
         mcp=rel(data["mcp"]) if "mcp" in data else None,
+        trust=_trust(source, data.get("trust", {})),
         max_body_bytes=data.get("max_body_bytes", 1_000_000),
         approval_ttl=float(data.get("approval_ttl", 3600.0)),
         live_poll_seconds=float(data.get("live_poll_seconds", 1.0)),
@@ -177,6 +182,27 @@ def _names(source: Path, key: str, value: list[Any]) -> tuple[str, ...]:
     if not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{source}: {key} must be a list of scanner names")
     return tuple(value)
+
+
+def _trust(source: Path, value: dict[Any, Any]) -> dict[str, frozenset[str]]:
+    """`trust`: per agent account id, the source names it may declare trusted text under."""
+    found: dict[str, frozenset[str]] = {}
+    for account, names in value.items():
+        key = f"{source}: trust.{account}"
+        if not isinstance(account, str) or not account:
+            raise ConfigError(f"{source}: trust is keyed by agent account ids")
+        if not isinstance(names, list) or not names:
+            raise ConfigError(f"{key} must be a non-empty list of source names (like [user])")
+        for name in names:
+            try:
+                check_source(name)
+            except ValueError as exc:
+                raise ConfigError(f"{key}: {exc}") from None
+            if name == APPROVED:
+                message = f"{APPROVED!r} is what a person approved; no agent declares it"
+                raise ConfigError(f"{key}: {message}")
+        found[account] = frozenset(names)
+    return found
 
 
 def _webhook(source: Path, notify: dict[str, Any], rel: Callable[[str], Path]) -> Webhook:

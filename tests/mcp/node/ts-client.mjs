@@ -1,6 +1,6 @@
 // The TypeScript SDK's client driving the warded gateway over stdio.
 // Usage: node ts-client.mjs COMMAND [ARGS...] -- CALLS_JSON
-// CALLS_JSON is a list of [tool, arguments]; prints one JSON object:
+// CALLS_JSON is a list of [tool, arguments] or [tool, arguments, _meta]; prints one JSON object:
 // { tools: [names], results: [CallToolResult...] }
 import { Client } from "@modelcontextprotocol/sdk/client/index.js";
 import { StdioClientTransport } from "@modelcontextprotocol/sdk/client/stdio.js";
@@ -14,8 +14,9 @@ const client = new Client({ name: "warded-ts-test", version: "1.0.0" });
 await client.connect(new StdioClientTransport({ command, args, stderr: "inherit" }));
 const { tools } = await client.listTools();
 const results = [];
-for (const [name, toolArgs] of calls) {
-  results.push(await client.callTool({ name, arguments: toolArgs }));
+for (const [name, toolArgs, meta] of calls) {
+  const params = meta === undefined ? { name, arguments: toolArgs } : { name, arguments: toolArgs, _meta: meta };
+  results.push(await client.callTool(params));
 }
 console.log(JSON.stringify({ tools: tools.map((t) => t.name), results }));
 await client.close();
