@@ -415,7 +415,8 @@ _ALL = (
 _DATA_OPTIONS = (
     r"(?:messages?|e\W?mails?|mails?|inbox|files?|documents?|attachments?|contacts?|information"
     r"|info|data|details|transactions?|channels?|conversations?|chats?|notes?|records?"
-    r"|history|photos?|passwords?|credentials?|balance|funds|money|savings"
+    r"|history|photos?|passwords?|credentials?|balance|funds|money|savings|people|persons?"
+    r"|participants?|members?|colleagues?|employees?|customers?|users?|recipients?|attendees?"
     r"|courriels|fichiers|donnees|informations|nachrichten|dateien|dokumente|kontakte|daten"
     r"|informationen|mensajes|correos|archivos|documentos|contactos|datos|informacion"
     r"|messaggi|documenti|contatti|dati|informazioni|mensagens|arquivos|ficheiros|contatos"
@@ -454,14 +455,30 @@ _THE_USER = (
     r"|(?:van|aan)\W+de\W+gebruiker|uzytkownik(?:a|owi)|anvandaren[s]?|brukeren[s]?"
     r"|brugeren[s]?)"
 )
+# An order to act in the writer's own accounts or on the writer's own records ("create an
+# event on my calendar", "tell me my passport number"): a human reader cannot act there;
+# only an agent acting for the account holder can, so the writer speaks as the user.
+_MY = (
+    r"(?:my|mon|ma|mes|mein|meine[mnrs]?|mi|mis|il\W+mio|la\W+mia|i\W+miei|le\W+mie|meu|minha"
+    r"|meus|minhas|mijn|moj|moja|moje|mojego|mojej|min|mitt|mina)"
+)
+_OWN_ACCOUNT_OPTIONS = (
+    r"(?:calendar|calendars|agenda|schedule|inbox|mailbox|account|accounts|drive|cloud\W+drive"
+    r"|contacts|address\W+book|wallet|passport|passport\W+number|credit\W+card|card\W+number"
+    r"|bank\W+account|social\W+security\W+number|password|passwords|calendrier|compte|boite"
+    r"|kalender|konto|postfach|calendario|cuenta|buzon|conto|casella|conta|caixa|postvak"
+    r"|kalendarz|konto|skrzynke|kalendern|kontot|passeport|reisepass|pasaporte|passaporto"
+    r"|passaporte|paspoort|paszport)"
+)
+_OWN = rf"\b{_MY}\W+(?:\w+\W+)?{alternation(_OWN_ACCOUNT_OPTIONS)}"
 ABOUT_USER = (
     rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,120}}?"
-    rf"\b{_THE_USER}\b",
+    rf"(?:\b{_THE_USER}\b|{_OWN}\b)",
 )
 ABOUT_USER_TRIGGERS = (
     "user users utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"
     " gebruiker uzytkownika uzytkownikowi anvandaren anvandarens brukeren brukerens brugeren"
-    " brugerens"
+    " brugerens " + words_of(_OWN_ACCOUNT_OPTIONS)
 )
 
 # ---------------------------------------------------------------- tool references

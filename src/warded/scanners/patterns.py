@@ -40,6 +40,9 @@ WEIGHTS: dict[str, float] = {
     "authority_claim": 0.2,
     "bulk_request": 0.25,
     "about_user": 0.3,
+    # the session's own tools (InjectionScanner(tools=...))
+    "tool_action": 0.35,
+    "tool_name": 0.35,
 }
 
 _VERB = (
