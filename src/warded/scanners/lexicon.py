@@ -165,6 +165,10 @@ TASK_HIJACK = (
     r"|what\W+you\W+were\W+doing)\b",
     r"\b(?:first|firstly|but\W+first)\W+(?:of\W+all\W+)?(?:you\W+(?:must|should|need\W+to|have"
     r"\W+to)|please\W+do)\b",
+    # an order to drop the work in hand: "stop summarising", "abort the current task"
+    r"\b(?:stop|halt|cease|abort|quit|interrupt)\W+(?:\w+\W+)?(?:summari[sz]\w*|translat\w*"
+    r"|analy[sz]\w*|what\W+you\W+are\W+doing|(?:the|your)\W+(?:current\W+|original\W+)?"
+    r"(?:task|summary|translation|analysis))\b",
     # French, German, Spanish, Italian, Portuguese, Dutch, Polish, Nordic
     rf"\bavant\W+(?:de|d)\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
     rf"\bau\W+lieu\W+(?:de|d)\W+(?:\w+\W+){{0,3}}?(?:{_TASK}|repondre|faire)\b",
@@ -199,7 +203,8 @@ TASK_HIJACK_TRIGGERS = (
     " anstatt aufgabe anfrage auftrag danach anschliessend antes lugar vez tarea solicitud"
     " peticion despues luego invece compito richiesta incarico prima dopo poi inves tarefa"
     " solicitacao pedido depois voordat plaats taak verzoek opdracht daarna zanim zamiast"
-    " zadanie prosbe polecenie potem innan istallet stedet uppgift oppgave opgave"
+    " zadanie prosbe polecenie potem innan istallet stedet uppgift oppgave opgave stop halt"
+    " cease abort quit interrupt"
 )
 
 # ---------------------------------------------------------------- addressed to the model
@@ -513,4 +518,59 @@ KEY_WORDS = frozenset(
             *(words_of(parts[1], parts[2]) for parts in _OVERRIDE.values()),
         )
     ).split()
+)
+
+# ---------------------------------------------------------------- dictating the reader's reply
+# A document that prescribes what its reader answers ("reply only with …", "your summary
+# must say …", "start your response with …") is written for a model that answers, not for
+# a person who reads: people are not told the words of their reply by what they read.
+_REPLY = (
+    r"(?:response|responses|reply|replies|answer|answers|output|summary|summaries|translation"
+    r"|completion|message\W+to\W+the\W+user|reponse|resume|traduction|antwort|ausgabe"
+    r"|zusammenfassung|ubersetzung|respuesta|resumen|traduccion|risposta|riassunto|traduzione"
+    r"|resposta|resumo|traducao|antwoord|samenvatting|vertaling|odpowiedz|podsumowanie"
+    r"|tlumaczenie|svar|sammanfattning|oversattning)"
+)
+DICTATION = (
+    # "respond only with", "reply with just", "answer with exactly", "print only"
+    r"\b(?:respond|reply|answer|output|print|say|write|return|repeat)\W+(?:\w+\W+)?(?:only|just"
+    r"|solely|exclusively|exactly|verbatim|nothing\W+(?:but|else|except)|with\W+(?:only|just"
+    r"|exactly|nothing\W+but|the\W+(?:following|phrase|word|text|sentence)))\b",
+    # "your response must/should …", "the summary must include …"
+    rf"\b(?:your|the|any|every|each)\W+(?:\w+\W+)?{_REPLY}\W+(?:must|should|shall|has\W+to"
+    r"|needs?\W+to|will\W+(?:only\W+)?(?:be|contain|say|include|consist|start|begin))\b",
+    # "start your reply with", "end every answer with", "include … in your summary"
+    rf"\b(?:start|begin|end|finish|prefix|preface|conclude)\W+(?:your|the|each|every|any)\W+"
+    rf"(?:\w+\W+)?{_REPLY}\W+(?:with|by)\b",
+    rf"\b(?:include|add|insert|append|put|mention|embed)\W+(?:\w+\W+){{0,6}}?(?:in|into|to|at"
+    rf"\W+the\W+(?:end|start|beginning)\W+of)\W+(?:your|the|each|every|any)\W+{_REPLY}\b",
+    r"\b(?:do\W*n[o']?t|never)\W+(?:say|output|print|write|add|include|mention|return)\W+"
+    r"(?:anything|any\W+other\W+\w+|nothing)\W+else\b",
+    # French, German, Spanish, Italian, Portuguese, Dutch, Polish, Swedish
+    r"\b(?:reponds|repondez|ecris|ecrivez|affiche|affichez)\W+(?:\w+\W+)?(?:uniquement"
+    r"|seulement|exactement|simplement|rien\W+d\W?autre)\b",
+    r"\b(?:antworte|antworten\W+sie|schreibe|schreib|gib)\W+(?:\w+\W+)?(?:nur|ausschliesslich"
+    r"|genau|lediglich|nichts\W+anderes)\b",
+    r"\b(?:responde|responda|contesta|conteste|escribe|escriba)\W+(?:\w+\W+)?(?:solo|solamente"
+    r"|unicamente|exactamente|nada\W+mas)\b",
+    r"\b(?:rispondi|risponda|scrivi|scriva)\W+(?:\w+\W+)?(?:solo|soltanto|solamente"
+    r"|esattamente|unicamente)\b",
+    r"\b(?:responda|responde|escreva|escreve)\W+(?:\w+\W+)?(?:apenas|somente|exatamente"
+    r"|unicamente)\b",
+    r"\b(?:antwoord|schrijf|geef)\W+(?:\w+\W+)?(?:alleen|uitsluitend|precies)\b",
+    r"\b(?:odpowiedz|napisz|odpowiadaj)\W+(?:\w+\W+)?(?:tylko|wylacznie|dokladnie)\b",
+    r"\b(?:svara|skriv|svar)\W+(?:\w+\W+)?(?:bara|endast|kun|utelukkende|precis)\b",
+    rf"\b(?:ta|votre|deine|ihre|die|tu|su|la|il\W+tuo|la\W+tua|a\W+sua|je|uw|twoja|ditt|din)\W+"
+    rf"{_REPLY}\W+(?:doit|muss|soll|debe|deve|moet|musi|maste|ma)\b",
+)
+DICTATION_TRIGGERS = (
+    "respond reply answer output print say write return repeat response responses replies"
+    " answers summary summaries translation completion message start begin end finish prefix"
+    " preface conclude include add insert append put mention embed reponds repondez ecris"
+    " ecrivez affiche affichez antworte antworten schreibe schreib gib responde responda"
+    " contesta conteste escribe escriba rispondi risponda scrivi scriva escreva escreve"
+    " antwoord schrijf geef odpowiedz napisz odpowiadaj svara skriv svar reponse resume"
+    " traduction antwort ausgabe zusammenfassung ubersetzung respuesta resumen traduccion"
+    " risposta riassunto traduzione resposta resumo traducao samenvatting vertaling"
+    " podsumowanie tlumaczenie sammanfattning oversattning"
 )
