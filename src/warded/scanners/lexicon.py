@@ -219,6 +219,12 @@ _AI = (
     rf"|inteligencia\W+artificial|intelligenza\W+artificiale|{_MODEL})"
 )
 ADDRESSED = (
+    # the document anticipates an assistant answering a user about it
+    r"\b(?:if|when|whenever)\W+(?:the\W+|a\W+|your\W+)?user\W+(?:asks?|requests?|wants?"
+    r"|queries|inquires|enquires)\b",
+    r"\b(?:if|when|whenever|while)\W+(?:you\W+are\W+|you'?re\W+|you\W+)?(?:summari[sz]\w*"
+    r"|translat\w*|process\w*|analy[sz]\w*|reading|parsing|asked\W+(?:about|to\W+\w+))\W+"
+    r"(?:this|these|the\W+(?:above|following|text|document|page|content|email|article))\b",
     rf"\bto\W+you\W*,?\W+(?:the\W+|dear\W+)?{_AI}\b",
     rf"\b(?:you|vous|tu|du|sie)\W*,\W*(?:the\W+|l\W?|le\W+|la\W+|der\W+|die\W+)?{_AI}\W*[,.!:]",
     rf"\b(?:message|note|notice|instructions?|nachricht|hinweis|mensaje|nota|messaggio|mensagem"
@@ -236,7 +242,9 @@ ADDRESSED_TRIGGERS = (
     " assistente asistente assistent asystent asystenta asystencie modele modell modelo"
     " modello agente agenten agenta intelligence intelligenz inteligencia intelligenza"
     " inteligencja gpt chatgpt claude gemini llama mistral copilot bard openai anthropic grok"
-    " deepseek qwen"
+    " deepseek qwen user summarizing summarising summarize summarise summarized summarised"
+    " translating translate translated processing process processed analyzing analysing"
+    " analyze analyse reading parsing asked"
 )
 
 # ---------------------------------------------------------------- concealment
@@ -573,4 +581,20 @@ DICTATION_TRIGGERS = (
     " traduction antwort ausgabe zusammenfassung ubersetzung respuesta resumen traduccion"
     " risposta riassunto traduzione resposta resumo traducao samenvatting vertaling"
     " podsumowanie tlumaczenie sammanfattning oversattning"
+)
+
+# ---------------------------------------------------------------- the data's end, faked
+# Text that declares the data closed ("end of document", "</context>") and goes on: it
+# steps out of the container the agent reads it in, to speak outside it.
+CONTEXT_BREAK = (
+    r"(?:^|(?<=\n))[ \t\-=#*\[(<]*(?:end|close)\W+of\W+(?:the\W+)?(?:document|text|data|email"
+    r"|e-mail|context|input|file|article|content|page|message|search\W+results?|results?"
+    r"|user\W+input|tool\W+output|untrusted\W+\w+)\W*(?:$|(?=\n))",
+    r"</(?:document|documents|data|context|input|text|content|email|search_results?"
+    r"|tool_output|tool_result|result|untrusted\w*|user_input|article|webpage)>",
+)
+CONTEXT_BREAK_TRIGGERS = (
+    "end close document documents data context input text content email search tool"
+    " tool_output tool_result result untrusted user_input article webpage search_result"
+    " search_results"
 )

@@ -44,6 +44,7 @@ WEIGHTS: dict[str, float] = {
     "tool_action": 0.35,
     "tool_name": 0.35,
     "output_dictation": 0.3,
+    "context_break": 0.3,
 }
 
 _VERB = (
@@ -171,6 +172,7 @@ MARKUP: dict[str, tuple[str, ...]] = {
         r"<</?sys>>",
         r"<(?:start|end)_of_turn>",
     ),
+    "context_break": lexicon.CONTEXT_BREAK,
     "role_marker": (
         r"(?:^|(?<=\n))[ \t>#*=\-\[(]*(?:system|developer|admin|administrator|operator|root)"
         r"(?:[ \t]+(?:message|prompt|note|instructions?|override|update|command))?[ \t]*[\]):>]",
@@ -263,6 +265,7 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
         ),
         ("task_hijack", 128, lexicon.TASK_HIJACK_TRIGGERS),
         ("output_dictation", 96, lexicon.DICTATION_TRIGGERS),
+        ("context_break", 48, lexicon.CONTEXT_BREAK_TRIGGERS),
         ("concealment", 64, lexicon.CONCEALMENT_TRIGGERS),
         ("authority_claim", 80, lexicon.AUTHORITY_TRIGGERS),
         ("tool_reference", 64, lexicon.TOOL_REFERENCE_TRIGGERS),
