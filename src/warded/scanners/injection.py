@@ -166,8 +166,9 @@ class InjectionScanner:
         self.tools = tuple(dict.fromkeys(names))
         # names of two words or more ("send_money", "createEvent"): identifiers, not words
         self._tool_names = tuple(
-            {"_".join(_tool_words(n)): n.lower() for n in self.tools if len(_tool_words(n)) > 1}
-            .values()
+            {
+                "_".join(_tool_words(n)): n.lower() for n in self.tools if len(_tool_words(n)) > 1
+            }.values()
         )
         self._tool_actions = tuple(a for n in self.tools if (a := _tool_action(n)) is not None)
         self._tool_leads = ORDER_VERBS | {w for a in self._tool_actions for w in a.verbs}
@@ -305,7 +306,8 @@ class InjectionScanner:
             i = text.find(name)
             while i != -1:
                 j = i + len(name)
-                if (i == 0 or not _ident_char(text[i - 1])) and (j == n or not _ident_char(text[j])):
+                before = i == 0 or not _ident_char(text[i - 1])
+                if before and (j == n or not _ident_char(text[j])):
                     yield Signal("tool_name", *view.span(i, j))
                     break
                 i = text.find(name, i + 1)
@@ -375,11 +377,11 @@ class InjectionScanner:
 
 # ---------------------------------------------------------------- the session's own tools
 # Verbs of tools that only read: an order to read is not an order to act.
-_READ_VERBS = frozenset(
-    "get list search read find fetch check view show lookup query describe count retrieve"
-    " load open browse inspect see watch".split()
-)
-_TOOL_STOP = frozenset("to from by for in on of the a an all and with at into or per".split())
+_READ = """get list search read find fetch check view show lookup query describe count retrieve
+    load open browse inspect see watch"""
+_READ_VERBS = frozenset(_READ.split())
+_STOP = "to from by for in on of the a an all and with at into or per"
+_TOOL_STOP = frozenset(_STOP.split())
 _CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
 _IDENT_PARTS = re.compile(r"[^a-z0-9]+")
 
@@ -589,9 +591,41 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     return merge_intervals(spans)
 
 
+# "as much money as possible" needs no verb: searched around its own words too
+_MONEY = "much autant viel tanto quanto maximo zoveel najwiecej"
+_MONEY_WORDS = frozenset(_MONEY.split())
+
+
+def _or(
+    locate: Callable[[str, frozenset[str]], list[tuple[int, int]]], anchors: frozenset[str]
+) -> Callable[[str, frozenset[str]], list[tuple[int, int]]]:
+    """A locator's spans, and spans around the `anchors` words."""
+
+    def both(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+        hits = anchors & words
+        if not hits:
+            return locate(text, words)
+        return merge_intervals([*locate(text, words), *_windows(text, hits, 32, after=64)])
+
+    return both
+
+
+def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+    """Spans around "end" and "close", and around each closing tag's "</"."""
+    gate = TRIGGERS["context_break"]
+    hits = gate[1] & _lexical(words)
+    spans = _windows(text, hits, gate[0]) if hits else []
+    i = text.find("</")
+    while i != -1:
+        spans.append((i, min(len(text), i + 40)))
+        i = text.find("</", i + 2)
+    return merge_intervals(spans)
+
+
 _LOCATORS: dict[str, Callable[[str, frozenset[str]], list[tuple[int, int]]]] = {
+    "context_break": _break_windows,
     "action_request": _orders(TARGET_WORDS, targets=True),
-    "bulk_request": _orders(TRIGGERS["bulk_request"][1] | {"cash"}),
+    "bulk_request": _or(_orders(TRIGGERS["bulk_request"][1] | {"cash"}), _MONEY_WORDS),
     "about_user": _orders(TRIGGERS["about_user"][1]),
     "tool_reference": _tool_windows,
 }

@@ -223,7 +223,7 @@ ADDRESSED = (
     r"\b(?:if|when|whenever)\W+(?:the\W+|a\W+|your\W+)?user\W+(?:asks?|requests?|wants?"
     r"|queries|inquires|enquires)\b",
     r"\b(?:if|when|whenever|while)\W+(?:you\W+are\W+|you'?re\W+|you\W+)?(?:summari[sz]\w*"
-    r"|translat\w*|process\w*|analy[sz]\w*|reading|parsing|asked\W+(?:about|to\W+\w+))\W+"
+    r"|translat\w*|processing|analy[sz]\w*|reading|parsing|asked\W+(?:about|to\W+\w+))\W+"
     r"(?:this|these|the\W+(?:above|following|text|document|page|content|email|article))\b",
     rf"\bto\W+you\W*,?\W+(?:the\W+|dear\W+)?{_AI}\b",
     rf"\b(?:you|vous|tu|du|sie)\W*,\W*(?:the\W+|l\W?|le\W+|la\W+|der\W+|die\W+)?{_AI}\W*[,.!:]",
@@ -242,9 +242,10 @@ ADDRESSED_TRIGGERS = (
     " assistente asistente assistent asystent asystenta asystencie modele modell modelo"
     " modello agente agenten agenta intelligence intelligenz inteligencia intelligenza"
     " inteligencja gpt chatgpt claude gemini llama mistral copilot bard openai anthropic grok"
-    " deepseek qwen user summarizing summarising summarize summarise summarized summarised"
-    " translating translate translated processing process processed analyzing analysing"
-    " analyze analyse reading parsing asked"
+    " deepseek qwen ask asks request requests want wants queries inquires enquires summarizing"
+    " summarising summarize summarise summarized summarised summary summaries translating"
+    " summarization translate translated translation translations processing analyzing"
+    " analysing analyze analyse analysis analyzed analysed reading parsing asked"
 )
 
 # ---------------------------------------------------------------- concealment
@@ -534,7 +535,7 @@ KEY_WORDS = frozenset(
 # a person who reads: people are not told the words of their reply by what they read.
 _REPLY = (
     r"(?:response|responses|reply|replies|answer|answers|output|summary|summaries|translation"
-    r"|completion|message\W+to\W+the\W+user|reponse|resume|traduction|antwort|ausgabe"
+    r"|completion|reponse|resume|traduction|antwort|ausgabe"
     r"|zusammenfassung|ubersetzung|respuesta|resumen|traduccion|risposta|riassunto|traduzione"
     r"|resposta|resumo|traducao|antwoord|samenvatting|vertaling|odpowiedz|podsumowanie"
     r"|tlumaczenie|svar|sammanfattning|oversattning)"
@@ -543,7 +544,7 @@ DICTATION = (
     # "respond only with", "reply with just", "answer with exactly", "print only"
     r"\b(?:respond|reply|answer|output|print|say|write|return|repeat)\W+(?:\w+\W+)?(?:only|just"
     r"|solely|exclusively|exactly|verbatim|nothing\W+(?:but|else|except)|with\W+(?:only|just"
-    r"|exactly|nothing\W+but|the\W+(?:following|phrase|word|text|sentence)))\b",
+    r"|exactly|nothing\W+but|the\W+following))\b",
     # "your response must/should …", "the summary must include …"
     rf"\b(?:your|the|any|every|each)\W+(?:\w+\W+)?{_REPLY}\W+(?:must|should|shall|has\W+to"
     r"|needs?\W+to|will\W+(?:only\W+)?(?:be|contain|say|include|consist|start|begin))\b",
@@ -571,16 +572,15 @@ DICTATION = (
     rf"\b(?:ta|votre|deine|ihre|die|tu|su|la|il\W+tuo|la\W+tua|a\W+sua|je|uw|twoja|ditt|din)\W+"
     rf"{_REPLY}\W+(?:doit|muss|soll|debe|deve|moet|musi|maste|ma)\b",
 )
+# Not the verbs ("print", "return", "write" are everywhere in code and prose): each
+# alternative has one of these after its verb, an adverb, the word "else" or a reply noun.
 DICTATION_TRIGGERS = (
-    "respond reply answer output print say write return repeat response responses replies"
-    " answers summary summaries translation completion message start begin end finish prefix"
-    " preface conclude include add insert append put mention embed reponds repondez ecris"
-    " ecrivez affiche affichez antworte antworten schreibe schreib gib responde responda"
-    " contesta conteste escribe escriba rispondi risponda scrivi scriva escreva escreve"
-    " antwoord schrijf geef odpowiedz napisz odpowiadaj svara skriv svar reponse resume"
-    " traduction antwort ausgabe zusammenfassung ubersetzung respuesta resumen traduccion"
-    " risposta riassunto traduzione resposta resumo traducao samenvatting vertaling"
-    " podsumowanie tlumaczenie sammanfattning oversattning"
+    "only just solely exclusively exactly verbatim nothing following else "
+    + words_of(_REPLY)
+    + " uniquement seulement exactement simplement rien nur"
+    " ausschliesslich genau lediglich nichts solo solamente unicamente exactamente nada"
+    " soltanto esattamente apenas somente exatamente alleen uitsluitend precies tylko"
+    " wylacznie dokladnie bara endast kun utelukkende precis"
 )
 
 # ---------------------------------------------------------------- the data's end, faked
@@ -593,8 +593,4 @@ CONTEXT_BREAK = (
     r"</(?:document|documents|data|context|input|text|content|email|search_results?"
     r"|tool_output|tool_result|result|untrusted\w*|user_input|article|webpage)>",
 )
-CONTEXT_BREAK_TRIGGERS = (
-    "end close document documents data context input text content email search tool"
-    " tool_output tool_result result untrusted user_input article webpage search_result"
-    " search_results"
-)
+CONTEXT_BREAK_TRIGGERS = "end close"  # the closing tags are found by their "</"
