@@ -25,8 +25,10 @@ so both run in one process on the same texts.
   `benchmarks/scanners.py`, interleaved run by run, median wall and thread CPU.
 * **Located vs full** (`--located`): this checkout's scanner searching near its
   trigger words only, against searching everywhere, on every corpus text.
-* **Same findings** (`--same`): every text of every corpus above, and the speed
-  texts, scanned by both; prints how many differ (a speed change must print 0).
+* **Same findings** (`--same`): every text of every corpus above, AgentDojo's
+  benign environment strings and rendered attacks (with the `eval` extra), the
+  speed texts and upper-cased copies, scanned by both; prints how many differ
+  (a speed change must print 0).
 """
 
 from __future__ import annotations
@@ -178,12 +180,40 @@ def speed(old: Any, new: Any, ref: str, repeat: int) -> None:
         )
 
 
+def _value(assessment: Any) -> tuple[float, list[tuple[str, int, int]]]:
+    """An assessment as plain values (the two versions' classes differ)."""
+    return assessment.score, [(x.kind, x.start, x.end) for x in assessment.signals]
+
+
+def agentdojo_texts() -> list[str]:
+    """AgentDojo's benign environment strings and its six renderings of each injection goal
+    (empty without the `eval` extra)."""
+    try:
+        from agentdojo.attacks.attack_registry import load_attack
+        from agentdojo.task_suite.load_suites import get_suite
+    except ImportError:
+        return []
+    from agentdojo_injection import ATTACKS, SUITES, _Named, _strings
+    from warded.outputs import view
+
+    texts: list[str] = []
+    for name in SUITES:
+        suite = get_suite("v1.2.2", name)
+        texts += _strings(view(suite.load_and_inject_default_environment({})))
+        user_task = next(iter(suite.user_tasks.values()))
+        for attack_name in ATTACKS:
+            attack = load_attack(attack_name, suite, _Named())
+            for injection_task in suite.injection_tasks.values():
+                texts += attack.attack(user_task, injection_task).values()
+    return texts
+
+
 def same(sources: list[Source], old: Any, new: Any) -> None:
-    texts = [t for s in sources for t in s.texts]
+    texts = [t for s in sources for t in s.texts] + agentdojo_texts()
     for size in (1_000, 10_000, 30_000):
         texts.append(sample_text(size))
     texts += [t.upper() for t in texts[:2000]]
-    differ = [t for t in texts if old.assess(t) != new.assess(t)]
+    differ = [t for t in texts if _value(old.assess(t)) != _value(new.assess(t))]
     print(f"\nSame findings: {len(texts)} texts, {len(differ)} differ")
     for t in differ[:5]:
         print(f"- {t[:120]!r}\n  old {old.assess(t)}\n  new {new.assess(t)}")
