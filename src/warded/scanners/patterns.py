@@ -301,53 +301,5 @@ ROT13_HINT = re.compile(r"\brot\W?13\b|\bcaesar\b|\brotate\W+(?:each|every|all)\
 
 
 def compile_kinds(table: dict[str, tuple[str, ...]]) -> dict[str, re.Pattern[str]]:
-    """One pattern per kind: its alternatives joined (`joined`)."""
-    return {kind: re.compile(joined(ps)) for kind, ps in table.items()}
-
-
-def joined(alternatives: tuple[str, ...]) -> str:
-    """The alternatives as one regex, in order, with a leading `\\b` shared.
-
-    `(?:\\ba)|(?:\\bb)` makes `re` test the word boundary once per alternative at every
-    position; `\\b(?:(?:a)|(?:b))` tests it once. Consecutive alternatives all of whose
-    top-level branches start with `\\b` are grouped so; the order of the alternatives,
-    and so which one matches first, is unchanged.
-    """
-    parts: list[str] = []
-    run: list[str] = []
-    for p in (*alternatives, None):
-        branches = _branches(p) if p is not None else []
-        if p is not None and all(b.startswith("\\b") for b in branches):
-            run.append("|".join(b[2:] for b in branches))
-            continue
-        if run:
-            parts.append("\\b(?:" + "|".join(f"(?:{r})" for r in run) + ")")
-            run = []
-        if p is not None:
-            parts.append(f"(?:{p})")
-    return "|".join(parts)
-
-
-def _branches(pattern: str) -> list[str]:
-    """The top-level branches of a regex (split at `|` outside groups and classes)."""
-    out: list[str] = []
-    depth, start, i, in_class = 0, 0, 0, False
-    while i < len(pattern):
-        c = pattern[i]
-        if c == "\\":
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "(":
-            depth += 1
-        elif c == ")":
-            depth -= 1
-        elif c == "|" and depth == 0:
-            out.append(pattern[start:i])
-            start = i + 1
-        i += 1
-    out.append(pattern[start:])
-    return out
+    """One pattern per kind: its alternatives joined."""
+    return {kind: re.compile("|".join(f"(?:{p})" for p in ps)) for kind, ps in table.items()}
