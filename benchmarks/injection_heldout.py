@@ -24,7 +24,8 @@ so both run in one process on the same texts.
 * **Speed** (`--repeat`): both versions on the 1 KB and 10 KB text of
   `benchmarks/scanners.py`, interleaved run by run, median wall and thread CPU.
 * **Located vs full** (`--located`): this checkout's scanner searching near its
-  trigger words only, against searching everywhere, on every corpus text.
+  trigger words only, against searching everywhere, on every corpus text and
+  AgentDojo's texts (below).
 * **Same findings** (`--same`): every text of every corpus above, AgentDojo's
   benign environment strings and rendered attacks (with the `eval` extra), the
   speed texts and upper-cased copies, scanned by both; prints how many differ
@@ -223,7 +224,7 @@ def located(sources: list[Source]) -> None:
     """The located search (near trigger words) against searching everywhere, per text."""
     gated, full = InjectionScanner(), InjectionScanner()
     full.gated = False
-    texts = [t for s in sources for t in s.texts]
+    texts = [t for s in sources for t in s.texts] + agentdojo_texts()
     differ = [t for t in texts if gated.assess(t) != full.assess(t)]
     print(f"\nLocated vs full search: {len(texts)} texts, {len(differ)} differ")
     for t in differ[:5]:
