@@ -11,7 +11,9 @@
   hidden text in Unicode tag characters or runs of variation selectors;
 * encoded payloads: base64 and hex runs (and the whole text in rot13 when
   it mentions rot13) are decoded once and their phrases counted too;
-* `obfuscation`, when a phrase was only visible after folding or decoding.
+* `obfuscation`, when a phrase was only visible after folding or decoding;
+* with `tools=` (the session's tool names): a tool's name written in the data,
+  and an order to do what one of the tools does (`tool_name`, `tool_action`).
 
 The score is the sum of the weights of the distinct kinds found (a kind
 counts once however often it occurs), capped at 1.0. `scan` reports one
@@ -134,7 +136,9 @@ class InjectionScanner:
     """Scores text for prompt injection and jailbreak framing; reports it at `threshold`.
 
     `weights` overrides some of the default weights (`patterns.WEIGHTS`);
-    ValueError for an unknown kind or a threshold outside (0, 1].
+    ValueError for an unknown kind or a threshold outside (0, 1]. `tools` names
+    the session's own tools (ValueError for an empty or non-string name,
+    TypeError for one string instead of an iterable of names).
     """
 
     name = NAME
