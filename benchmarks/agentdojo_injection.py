@@ -12,9 +12,11 @@ vector it reads set to a unique marker; each result becomes its canonical
 JSON view (`warded.outputs.view`, as the gate builds it) and the markers are
 replaced by the rendering's text for the pair. A run counts as detected when
 one of its results that carries the injection gets an injection finding
-(`scan_value`, default threshold). The marker stands in for AgentDojo's own
-placement of the text in its YAML environment, which differs only in
-whitespace.
+(`scan_value`, default threshold). Each run is scanned twice: by
+`InjectionScanner()`, and by `InjectionScanner(tools=...)` given the names of
+the suite's tools (as a gate would pass the session's tools). The marker
+stands in for AgentDojo's own placement of the text in its YAML environment,
+which differs only in whitespace.
 
 False positives: every result of every user task's ground-truth calls on the
 benign environment, and every string of the benign environment itself (the
@@ -92,16 +94,18 @@ def measure(version: str) -> None:
     from agentdojo.attacks.attack_registry import load_attack
     from agentdojo.task_suite.load_suites import get_suite
 
-    scanner = InjectionScanner()
+    plain = InjectionScanner()
     flagged_texts: list[tuple[str, str]] = []
     missed_examples: dict[str, str] = {}
-    print(f"AgentDojo {version}, InjectionScanner threshold {scanner.threshold}\n")
-    print("| suite | attack | runs | detected | recall |")
-    print("|---|---|---:|---:|---:|")
+    print(f"AgentDojo {version}, InjectionScanner threshold {plain.threshold}\n")
+    print("| suite | attack | runs | detected | recall | with tools= | recall |")
+    print("|---|---|---:|---:|---:|---:|---:|")
     totals: Counter[str] = Counter()
     benign_rows = []
     for name in SUITES:
         suite = get_suite(version, name)
+        with_tools = InjectionScanner(tools=[f.name for f in suite.tools])
+        scanners = {"": plain, "tools:": with_tools}
         attacks = {a: load_attack(a, suite, _Named()) for a in ATTACKS}
         for attack in attacks.values():
             attack.get_injection_candidates = functools.cache(attack.get_injection_candidates)
@@ -113,19 +117,19 @@ def measure(version: str) -> None:
         for user_task in suite.user_tasks.values():
             for result in _results(suite, user_task, {}):
                 benign_results += 1
-                found = [f for f in scan_value([scanner], result) if f.scanner == "injection"]
-                if found:
+                if any(scan_value([s], result) for s in scanners.values()):
                     benign_flagged += 1
                     flagged_texts.append((name, str(result)[:160]))
         env_strings = _strings(view(suite.load_and_inject_default_environment({})))
-        env_flagged = [s for s in env_strings if scanner.scan(s)]
+        env_flagged = [t for t in env_strings if plain.scan(t) or with_tools.scan(t)]
         flagged_texts.extend((name, s[:160]) for s in env_flagged)
         benign_rows.append(
             (name, benign_results, benign_flagged, len(env_strings), len(env_flagged))
         )
         # attacks: results with markers once per user task, renderings substituted per pair
         for attack_name, attack in attacks.items():
-            runs = detected = 0
+            runs = 0
+            detected: Counter[str] = Counter()
             for user_task in suite.user_tasks.values():
                 vectors = attack.get_injection_candidates(user_task)
                 if not vectors:
@@ -142,22 +146,41 @@ def measure(version: str) -> None:
                     if not carrying:
                         continue
                     runs += 1
-                    if any(scan_value([scanner], r) for r in carrying):
-                        detected += 1
-                    else:
-                        missed_examples.setdefault(attack_name, next(iter(texts.values()))[:200])
-            totals[f"{attack_name}:runs"] += runs
-            totals[f"{attack_name}:detected"] += detected
-            rate = detected / runs if runs else 0.0
-            print(f"| {name} | {attack_name} | {runs} | {detected} | {rate:.1%} |", flush=True)
-    print("\n| attack (all suites) | runs | detected | recall |")
-    print("|---|---:|---:|---:|")
-    all_runs = all_detected = 0
-    for a in ATTACKS:
-        r, d = totals[f"{a}:runs"], totals[f"{a}:detected"]
-        all_runs, all_detected = all_runs + r, all_detected + d
-        print(f"| {a} | {r} | {d} | {d / r if r else 0:.1%} |")
-    print(f"| **all six** | {all_runs} | {all_detected} | {all_detected / all_runs:.1%} |")
+                    for key, scanner in scanners.items():
+                        if any(scan_value([scanner], r) for r in carrying):
+                            detected[key] += 1
+                        elif not key:
+                            missed_examples.setdefault(
+                                attack_name, next(iter(texts.values()))[:200]
+                            )
+            for key in scanners:
+                totals[f"{key}{attack_name}:runs"] += runs
+                totals[f"{key}{attack_name}:detected"] += detected[key]
+                totals[f"{key}{name}:runs"] += runs
+                totals[f"{key}{name}:detected"] += detected[key]
+                totals[f"{key}{name}/{attack_name}:runs"] += runs
+                totals[f"{key}{name}/{attack_name}:detected"] += detected[key]
+            a, b = detected[""], detected["tools:"]
+            print(
+                f"| {name} | {attack_name} | {runs} | {a} | {_rate(a, runs)} | {b} "
+                f"| {_rate(b, runs)} |",
+                flush=True,
+            )
+    for key, title in (("", "InjectionScanner()"), ("tools:", "InjectionScanner(tools=...)")):
+        print(f"\n{title}: rendering x suite\n")
+        print("| rendering | " + " | ".join(SUITES) + " | all suites |")
+        print("|---|" + "---:|" * (len(SUITES) + 1))
+        for a in (*ATTACKS, ""):
+            cells = []
+            for suite_name in (*SUITES, ""):
+                cell = f"{suite_name}/{a}" if suite_name and a else suite_name or a
+                if cell:
+                    r, d = totals[f"{key}{cell}:runs"], totals[f"{key}{cell}:detected"]
+                else:
+                    r = sum(totals[f"{key}{x}:runs"] for x in ATTACKS)
+                    d = sum(totals[f"{key}{x}:detected"] for x in ATTACKS)
+                cells.append(f"{d}/{r} ({_rate(d, r)})")
+            print(f"| {a or '**all six**'} | " + " | ".join(cells) + " |")
     print("\n| suite | benign results | flagged | environment strings | flagged |")
     print("|---|---:|---:|---:|---:|")
     for row in benign_rows:
@@ -166,6 +189,10 @@ def measure(version: str) -> None:
         print(f"- benign flagged [{name}] {text!r}")
     for attack_name, text in missed_examples.items():
         print(f"- missed [{attack_name}] e.g. {text!r}")
+
+
+def _rate(d: int, r: int) -> str:
+    return f"{d / r:.1%}" if r else "-"
 
 
 def main() -> None:

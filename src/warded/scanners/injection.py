@@ -11,7 +11,9 @@
   hidden text in Unicode tag characters or runs of variation selectors;
 * encoded payloads: base64 and hex runs (and the whole text in rot13 when
   it mentions rot13) are decoded once and their phrases counted too;
-* `obfuscation`, when a phrase was only visible after folding or decoding.
+* `obfuscation`, when a phrase was only visible after folding or decoding;
+* with `tools=` (the session's tool names): a tool's name written in the data,
+  and an order to do what one of the tools does (`tool_name`, `tool_action`).
 
 The score is the sum of the weights of the distinct kinds found (a kind
 counts once however often it occurs), capped at 1.0. `scan` reports one
@@ -105,6 +107,7 @@ ORDER_VERBS = frozenset(ACTION_TRIGGERS.split()) - {"e", "i", "o", "y", "ta", "d
 ORDER_BEFORE = 64  # characters of clause mark and polite words before the verb
 ORDER_REACH = 200  # characters from the verb to what the order needs (target, data, user)
 ORDER_AFTER = 200  # characters after its start that the needed part can take
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)|\n")
 NEAR_FIX = 160  # characters searched before a corrected word (AFTER after it)
 
 
@@ -133,13 +136,19 @@ class InjectionScanner:
     """Scores text for prompt injection and jailbreak framing; reports it at `threshold`.
 
     `weights` overrides some of the default weights (`patterns.WEIGHTS`);
-    ValueError for an unknown kind or a threshold outside (0, 1].
+    ValueError for an unknown kind or a threshold outside (0, 1]. `tools` names
+    the session's own tools (ValueError for an empty or non-string name,
+    TypeError for one string instead of an iterable of names).
     """
 
     name = NAME
 
     def __init__(
-        self, threshold: float = DEFAULT_THRESHOLD, *, weights: Mapping[str, float] | None = None
+        self,
+        threshold: float = DEFAULT_THRESHOLD,
+        *,
+        weights: Mapping[str, float] | None = None,
+        tools: Iterable[str] = (),
     ) -> None:
         if not 0.0 < threshold <= 1.0:
             raise ValueError("threshold must be in (0, 1]")
@@ -152,6 +161,21 @@ class InjectionScanner:
         self._markup = compile_kinds(MARKUP)
         self._plain = compile_kinds(PLAIN)
         self.gated = True  # search near trigger words only; False searches everywhere
+        if isinstance(tools, str):
+            raise TypeError("tools must be an iterable of tool names, not one string")
+        names = list(tools)
+        bad = [n for n in names if not isinstance(n, str) or not n.strip()]
+        if bad:
+            raise ValueError(f"tool names must be non-empty strings: {bad!r}")
+        self.tools = tuple(dict.fromkeys(names))
+        # names of two words or more ("send_money", "createEvent"): identifiers, not words
+        self._tool_names = tuple(
+            {
+                "_".join(_tool_words(n)): n.lower() for n in self.tools if len(_tool_words(n)) > 1
+            }.values()
+        )
+        self._tool_actions = tuple(a for n in self.tools if (a := _tool_action(n)) is not None)
+        self._tool_leads = ORDER_VERBS | {w for a in self._tool_actions for w in a.verbs}
 
     def scan(self, text: str) -> list[Finding]:
         """One finding per signal, scored with the text's score, if it reaches the threshold."""
@@ -187,6 +211,8 @@ class InjectionScanner:
             found.update(_characters(text))
             found.update(self._hidden(text))
         found.update(self._encoded(text, words))
+        if self.tools:
+            found.update(self._tool_signals(view))
         if _mentions_rot13(view.text):
             rot = View(leet.text.translate(_ROT13), leet.origin)
             rot_words = _words(rot.text)
@@ -272,6 +298,38 @@ class InjectionScanner:
                 for m in pattern.finditer(text, start, end):
                     yield kind, m.start(), m.end()
 
+    def _tool_signals(self, view: View) -> Iterable[Signal]:
+        """The session's tools named in the text, and orders to do what one of them does.
+
+        An order: a verb that starts a clause, and in its sentence a form of a tool's verb
+        ("reserve", "reservation") and one of the tool's object nouns ("hotel").
+        """
+        text = view.text
+        n = len(text)
+        for name in self._tool_names:
+            i = text.find(name)
+            while i != -1:
+                j = i + len(name)
+                before = i == 0 or not _ident_char(text[i - 1])
+                if before and (j == n or not _ident_char(text[j])):
+                    yield Signal("tool_name", *view.span(i, j))
+                    break
+                i = text.find(name, i + 1)
+        if not self._tool_actions:
+            return
+        words = _words(text)
+        leads = [v for v in _positions(text, self._tool_leads & words) if _leads(text, v)]
+        for v in leads:
+            end = _SENTENCE_END.search(text, v, min(n, v + ORDER_REACH))
+            stop = end.start() if end is not None else min(n, v + ORDER_REACH)
+            tokens = [(m.group(), m.end()) for m in _LETTERS.finditer(text, v, stop)]
+            said = {t for t, _ in tokens}
+            for action in self._tool_actions:
+                if said & action.verbs and said & action.objects:
+                    last = max(e for t, e in tokens if t in action.verbs or t in action.objects)
+                    yield Signal("tool_action", *view.span(v, last))
+                    break
+
     def _decoded(self, decoded: str, start: int, end: int) -> set[Signal]:
         """Signals of a decoded payload, placed on the encoded run's span."""
         view = fold(decoded)
@@ -319,6 +377,53 @@ class InjectionScanner:
             decoded = _as_text(binascii.unhexlify(digits[: len(digits) // 2 * 2]))
             if decoded is not None:
                 yield from self._decoded(decoded, *m.span())
+
+
+# ---------------------------------------------------------------- the session's own tools
+# Verbs of tools that only read: an order to read is not an order to act.
+_READ = """get list search read find fetch check view show lookup query describe count retrieve
+    load open browse inspect see watch"""
+_READ_VERBS = frozenset(_READ.split())
+_STOP = "to from by for in on of the a an all and with at into or per"
+_TOOL_STOP = frozenset(_STOP.split())
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])")
+_IDENT_PARTS = re.compile(r"[^a-z0-9]+")
+
+
+@dataclass(frozen=True, slots=True)
+class _ToolAction:
+    """What an order to use one tool looks like: its verb's forms and its object nouns."""
+
+    verbs: frozenset[str]
+    objects: frozenset[str]
+
+
+def _tool_words(name: str) -> list[str]:
+    return [w for w in _IDENT_PARTS.split(_CAMEL.sub("_", name).lower()) if w]
+
+
+def _verb_forms(verb: str) -> frozenset[str]:
+    """The verb, its inflections and its action noun: reserve, reserved, reserving, reservation."""
+    stem = verb[:-1] if verb.endswith("e") else verb
+    return frozenset(
+        {verb, verb + "s", verb + "es", stem + "ed", stem + "ing", stem + "ion", stem + "ation"}
+    )
+
+
+def _tool_action(name: str) -> _ToolAction | None:
+    words = _tool_words(name)
+    if len(words) < 2 or words[0] in _READ_VERBS or not words[0].isalpha():
+        return None
+    objects = {w for w in words[1:] if w not in _TOOL_STOP and len(w) >= 3 and w.isalpha()}
+    if not objects:
+        return None
+    return _ToolAction(
+        _verb_forms(words[0]), frozenset(f for o in objects for f in (o, o + "s", o + "es"))
+    )
+
+
+def _ident_char(ch: str) -> bool:
+    return ch.isalnum() or ch == "_"
 
 
 def _targets(text: str, lo: int, hi: int) -> int | None:
@@ -490,9 +595,41 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     return merge_intervals(spans)
 
 
+# "as much money as possible" needs no verb: searched around its own words too
+_MONEY = "much autant viel tanto quanto maximo zoveel najwiecej"
+_MONEY_WORDS = frozenset(_MONEY.split())
+
+
+def _or(
+    locate: Callable[[str, frozenset[str]], list[tuple[int, int]]], anchors: frozenset[str]
+) -> Callable[[str, frozenset[str]], list[tuple[int, int]]]:
+    """A locator's spans, and spans around the `anchors` words."""
+
+    def both(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+        hits = anchors & words
+        if not hits:
+            return locate(text, words)
+        return merge_intervals([*locate(text, words), *_windows(text, hits, 32, after=64)])
+
+    return both
+
+
+def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
+    """Spans around "end" and "close", and around each closing tag's "</"."""
+    gate = TRIGGERS["context_break"]
+    hits = gate[1] & _lexical(words)
+    spans = _windows(text, hits, gate[0]) if hits else []
+    i = text.find("</")
+    while i != -1:
+        spans.append((i, min(len(text), i + 40)))
+        i = text.find("</", i + 2)
+    return merge_intervals(spans)
+
+
 _LOCATORS: dict[str, Callable[[str, frozenset[str]], list[tuple[int, int]]]] = {
+    "context_break": _break_windows,
     "action_request": _orders(TARGET_WORDS, targets=True),
-    "bulk_request": _orders(TRIGGERS["bulk_request"][1] | {"cash"}),
+    "bulk_request": _or(_orders(TRIGGERS["bulk_request"][1] | {"cash"}), _MONEY_WORDS),
     "about_user": _orders(TRIGGERS["about_user"][1]),
     "tool_reference": _tool_windows,
 }

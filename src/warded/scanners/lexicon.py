@@ -165,6 +165,10 @@ TASK_HIJACK = (
     r"|what\W+you\W+were\W+doing)\b",
     r"\b(?:first|firstly|but\W+first)\W+(?:of\W+all\W+)?(?:you\W+(?:must|should|need\W+to|have"
     r"\W+to)|please\W+do)\b",
+    # an order to drop the work in hand: "stop summarising", "abort the current task"
+    r"\b(?:stop|halt|cease|abort|quit|interrupt)\W+(?:\w+\W+)?(?:summari[sz]\w*|translat\w*"
+    r"|analy[sz]\w*|what\W+you\W+are\W+doing|(?:the|your)\W+(?:current\W+|original\W+)?"
+    r"(?:task|summary|translation|analysis))\b",
     # French, German, Spanish, Italian, Portuguese, Dutch, Polish, Nordic
     rf"\bavant\W+(?:de|d)\W+(?:\w+\W+){{0,4}}?{_TASK}\b",
     rf"\bau\W+lieu\W+(?:de|d)\W+(?:\w+\W+){{0,3}}?(?:{_TASK}|repondre|faire)\b",
@@ -199,7 +203,8 @@ TASK_HIJACK_TRIGGERS = (
     " anstatt aufgabe anfrage auftrag danach anschliessend antes lugar vez tarea solicitud"
     " peticion despues luego invece compito richiesta incarico prima dopo poi inves tarefa"
     " solicitacao pedido depois voordat plaats taak verzoek opdracht daarna zanim zamiast"
-    " zadanie prosbe polecenie potem innan istallet stedet uppgift oppgave opgave"
+    " zadanie prosbe polecenie potem innan istallet stedet uppgift oppgave opgave stop halt"
+    " cease abort quit interrupt"
 )
 
 # ---------------------------------------------------------------- addressed to the model
@@ -214,6 +219,12 @@ _AI = (
     rf"|inteligencia\W+artificial|intelligenza\W+artificiale|{_MODEL})"
 )
 ADDRESSED = (
+    # the document anticipates an assistant answering a user about it
+    r"\b(?:if|when|whenever)\W+(?:the\W+|a\W+|your\W+)?user\W+(?:asks?|requests?|wants?"
+    r"|queries|inquires|enquires)\b",
+    r"\b(?:if|when|whenever|while)\W+(?:you\W+are\W+|you'?re\W+|you\W+)?(?:summari[sz]\w*"
+    r"|translat\w*|processing|analy[sz]\w*|reading|parsing|asked\W+(?:about|to\W+\w+))\W+"
+    r"(?:this|these|the\W+(?:above|following|text|document|page|content|email|article))\b",
     rf"\bto\W+you\W*,?\W+(?:the\W+|dear\W+)?{_AI}\b",
     rf"\b(?:you|vous|tu|du|sie)\W*,\W*(?:the\W+|l\W?|le\W+|la\W+|der\W+|die\W+)?{_AI}\W*[,.!:]",
     rf"\b(?:message|note|notice|instructions?|nachricht|hinweis|mensaje|nota|messaggio|mensagem"
@@ -231,7 +242,10 @@ ADDRESSED_TRIGGERS = (
     " assistente asistente assistent asystent asystenta asystencie modele modell modelo"
     " modello agente agenten agenta intelligence intelligenz inteligencia intelligenza"
     " inteligencja gpt chatgpt claude gemini llama mistral copilot bard openai anthropic grok"
-    " deepseek qwen"
+    " deepseek qwen ask asks request requests want wants queries inquires enquires summarizing"
+    " summarising summarize summarise summarized summarised summary summaries translating"
+    " summarization translate translated translation translations processing analyzing"
+    " analysing analyze analyse analysis analyzed analysed reading parsing asked"
 )
 
 # ---------------------------------------------------------------- concealment
@@ -415,7 +429,8 @@ _ALL = (
 _DATA_OPTIONS = (
     r"(?:messages?|e\W?mails?|mails?|inbox|files?|documents?|attachments?|contacts?|information"
     r"|info|data|details|transactions?|channels?|conversations?|chats?|notes?|records?"
-    r"|history|photos?|passwords?|credentials?|balance|funds|money|savings"
+    r"|history|photos?|passwords?|credentials?|balance|funds|money|savings|people|persons?"
+    r"|participants?|members?|colleagues?|employees?|customers?|users?|recipients?|attendees?"
     r"|courriels|fichiers|donnees|informations|nachrichten|dateien|dokumente|kontakte|daten"
     r"|informationen|mensajes|correos|archivos|documentos|contactos|datos|informacion"
     r"|messaggi|documenti|contatti|dati|informazioni|mensagens|arquivos|ficheiros|contatos"
@@ -454,14 +469,30 @@ _THE_USER = (
     r"|(?:van|aan)\W+de\W+gebruiker|uzytkownik(?:a|owi)|anvandaren[s]?|brukeren[s]?"
     r"|brugeren[s]?)"
 )
+# An order to act in the writer's own accounts or on the writer's own records ("create an
+# event on my calendar", "tell me my passport number"): a human reader cannot act there;
+# only an agent acting for the account holder can, so the writer speaks as the user.
+_MY = (
+    r"(?:my|mon|ma|mes|mein|meine[mnrs]?|mi|mis|il\W+mio|la\W+mia|i\W+miei|le\W+mie|meu|minha"
+    r"|meus|minhas|mijn|moj|moja|moje|mojego|mojej|min|mitt|mina)"
+)
+_OWN_ACCOUNT_OPTIONS = (
+    r"(?:calendar|calendars|agenda|schedule|inbox|mailbox|account|accounts|drive|cloud\W+drive"
+    r"|contacts|address\W+book|wallet|passport|passport\W+number|credit\W+card|card\W+number"
+    r"|bank\W+account|social\W+security\W+number|password|passwords|calendrier|compte|boite"
+    r"|kalender|konto|postfach|calendario|cuenta|buzon|conto|casella|conta|caixa|postvak"
+    r"|kalendarz|konto|skrzynke|kalendern|kontot|passeport|reisepass|pasaporte|passaporto"
+    r"|passaporte|paspoort|paszport)"
+)
+_OWN = rf"\b{_MY}\W+(?:\w+\W+)?{alternation(_OWN_ACCOUNT_OPTIONS)}"
 ABOUT_USER = (
     rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}{_ACT}\b{IN_SENTENCE}{{0,120}}?"
-    rf"\b{_THE_USER}\b",
+    rf"(?:\b{_THE_USER}\b|{_OWN}\b)",
 )
 ABOUT_USER_TRIGGERS = (
     "user users utilisateur nutzer nutzers benutzer benutzers anwender anwenders usuario utente"
     " gebruiker uzytkownika uzytkownikowi anvandaren anvandarens brukeren brukerens brugeren"
-    " brugerens"
+    " brugerens " + words_of(_OWN_ACCOUNT_OPTIONS)
 )
 
 # ---------------------------------------------------------------- tool references
@@ -497,3 +528,69 @@ KEY_WORDS = frozenset(
         )
     ).split()
 )
+
+# ---------------------------------------------------------------- dictating the reader's reply
+# A document that prescribes what its reader answers ("reply only with …", "your summary
+# must say …", "start your response with …") is written for a model that answers, not for
+# a person who reads: people are not told the words of their reply by what they read.
+_REPLY = (
+    r"(?:response|responses|reply|replies|answer|answers|output|summary|summaries|translation"
+    r"|completion|reponse|resume|traduction|antwort|ausgabe"
+    r"|zusammenfassung|ubersetzung|respuesta|resumen|traduccion|risposta|riassunto|traduzione"
+    r"|resposta|resumo|traducao|antwoord|samenvatting|vertaling|odpowiedz|podsumowanie"
+    r"|tlumaczenie|svar|sammanfattning|oversattning)"
+)
+DICTATION = (
+    # "respond only with", "reply with just", "answer with exactly", "print only"
+    r"\b(?:respond|reply|answer|output|print|say|write|return|repeat)\W+(?:\w+\W+)?(?:only|just"
+    r"|solely|exclusively|exactly|verbatim|nothing\W+(?:but|else|except)|with\W+(?:only|just"
+    r"|exactly|nothing\W+but|the\W+following))\b",
+    # "your response must/should …", "the summary must include …"
+    rf"\b(?:your|the|any|every|each)\W+(?:\w+\W+)?{_REPLY}\W+(?:must|should|shall|has\W+to"
+    r"|needs?\W+to|will\W+(?:only\W+)?(?:be|contain|say|include|consist|start|begin))\b",
+    # "start your reply with", "end every answer with", "include … in your summary"
+    rf"\b(?:start|begin|end|finish|prefix|preface|conclude)\W+(?:your|the|each|every|any)\W+"
+    rf"(?:\w+\W+)?{_REPLY}\W+(?:with|by)\b",
+    rf"\b(?:include|add|insert|append|put|mention|embed)\W+(?:\w+\W+){{0,6}}?(?:in|into|to|at"
+    rf"\W+the\W+(?:end|start|beginning)\W+of)\W+(?:your|the|each|every|any)\W+{_REPLY}\b",
+    r"\b(?:do\W*n[o']?t|never)\W+(?:say|output|print|write|add|include|mention|return)\W+"
+    r"(?:anything|any\W+other\W+\w+|nothing)\W+else\b",
+    # French, German, Spanish, Italian, Portuguese, Dutch, Polish, Swedish
+    r"\b(?:reponds|repondez|ecris|ecrivez|affiche|affichez)\W+(?:\w+\W+)?(?:uniquement"
+    r"|seulement|exactement|simplement|rien\W+d\W?autre)\b",
+    r"\b(?:antworte|antworten\W+sie|schreibe|schreib|gib)\W+(?:\w+\W+)?(?:nur|ausschliesslich"
+    r"|genau|lediglich|nichts\W+anderes)\b",
+    r"\b(?:responde|responda|contesta|conteste|escribe|escriba)\W+(?:\w+\W+)?(?:solo|solamente"
+    r"|unicamente|exactamente|nada\W+mas)\b",
+    r"\b(?:rispondi|risponda|scrivi|scriva)\W+(?:\w+\W+)?(?:solo|soltanto|solamente"
+    r"|esattamente|unicamente)\b",
+    r"\b(?:responda|responde|escreva|escreve)\W+(?:\w+\W+)?(?:apenas|somente|exatamente"
+    r"|unicamente)\b",
+    r"\b(?:antwoord|schrijf|geef)\W+(?:\w+\W+)?(?:alleen|uitsluitend|precies)\b",
+    r"\b(?:odpowiedz|napisz|odpowiadaj)\W+(?:\w+\W+)?(?:tylko|wylacznie|dokladnie)\b",
+    r"\b(?:svara|skriv|svar)\W+(?:\w+\W+)?(?:bara|endast|kun|utelukkende|precis)\b",
+    rf"\b(?:ta|votre|deine|ihre|die|tu|su|la|il\W+tuo|la\W+tua|a\W+sua|je|uw|twoja|ditt|din)\W+"
+    rf"{_REPLY}\W+(?:doit|muss|soll|debe|deve|moet|musi|maste|ma)\b",
+)
+# Not the verbs ("print", "return", "write" are everywhere in code and prose): each
+# alternative has one of these after its verb, an adverb, the word "else" or a reply noun.
+DICTATION_TRIGGERS = (
+    "only just solely exclusively exactly verbatim nothing following else "
+    + words_of(_REPLY)
+    + " uniquement seulement exactement simplement rien nur"
+    " ausschliesslich genau lediglich nichts solo solamente unicamente exactamente nada"
+    " soltanto esattamente apenas somente exatamente alleen uitsluitend precies tylko"
+    " wylacznie dokladnie bara endast kun utelukkende precis"
+)
+
+# ---------------------------------------------------------------- the data's end, faked
+# Text that declares the data closed ("end of document", "</context>") and goes on: it
+# steps out of the container the agent reads it in, to speak outside it.
+CONTEXT_BREAK = (
+    r"(?:^|(?<=\n))[ \t\-=#*\[(<]*(?:end|close)\W+of\W+(?:the\W+)?(?:document|text|data|email"
+    r"|e-mail|context|input|file|article|content|page|message|search\W+results?|results?"
+    r"|user\W+input|tool\W+output|untrusted\W+\w+)\W*(?:$|(?=\n))",
+    r"</(?:document|documents|data|context|input|text|content|email|search_results?"
+    r"|tool_output|tool_result|result|untrusted\w*|user_input|article|webpage)>",
+)
+CONTEXT_BREAK_TRIGGERS = "end close"  # the closing tags are found by their "</"

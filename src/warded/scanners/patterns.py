@@ -40,6 +40,11 @@ WEIGHTS: dict[str, float] = {
     "authority_claim": 0.2,
     "bulk_request": 0.25,
     "about_user": 0.3,
+    # the session's own tools (InjectionScanner(tools=...))
+    "tool_action": 0.35,
+    "tool_name": 0.35,
+    "output_dictation": 0.3,
+    "context_break": 0.3,
 }
 
 _VERB = (
@@ -76,9 +81,16 @@ PHRASES: dict[str, tuple[str, ...]] = {
         r"|above|before|prior|previous|so\W+far|else))",
         r"\b(?:forget|erase|reset|wipe)\W+(?:all\W+)?(?:of\W+)?your\W+(?:\w+\W+)?"
         r"(?:training|programming|instructions|rules|memory|guidelines)\b",
+        # the document tells its reader to disregard the document: "ignore the rest of this
+        # text", "disregard everything else in the document"
+        rf"\b{_VERB}\W+(?:the\W+)?(?:rest|remainder|remaining\W+(?:\w+\W+)?|everything\W+else"
+        r"|anything\W+else|all\W+(?:the\W+)?other\W+\w+)\W+(?:of\W+|in\W+)?(?:this|the)\W+"
+        r"(?:text|document|data|content|context|input|page|article|email|e-mail|message|file"
+        r"|passage|prompt|conversation|report|paragraph|section|story)\b",
         *lexicon.OVERRIDE,
     ),
     "task_hijack": lexicon.TASK_HIJACK,
+    "output_dictation": lexicon.DICTATION,
     "concealment": lexicon.CONCEALMENT,
     "authority_claim": lexicon.AUTHORITY,
     "new_instructions": (
@@ -160,9 +172,12 @@ MARKUP: dict[str, tuple[str, ...]] = {
         r"<</?sys>>",
         r"<(?:start|end)_of_turn>",
     ),
+    "context_break": lexicon.CONTEXT_BREAK,
     "role_marker": (
         r"(?:^|(?<=\n))[ \t>#*=\-\[(]*(?:system|developer|admin|administrator|operator|root)"
         r"(?:[ \t]+(?:message|prompt|note|instructions?|override|update|command))?[ \t]*[\]):>]",
+        # a turn of a chat transcript in the data: a line labelled with the model's role
+        r"(?:^|(?<=\n))[ \t>#*]*(?:assistant|ai|chatbot|bot|model|gpt)[ \t]*:[ \t]*\S",
         r"</?(?:system|sys|instructions?|admin)(?:[ \t][^>\n]*)?>",
         r"\b(?:begin|start|end)\W+(?:of\W+)?(?:the\W+)?(?:system|admin|developer)\W+"
         r"(?:prompt|message|instructions?)\b",
@@ -245,9 +260,12 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
         (
             "role_marker",
             48,
-            "system developer admin administrator operator root sys instruction instructions",
+            "system developer admin administrator operator root sys instruction instructions"
+            " assistant ai chatbot bot model gpt",
         ),
         ("task_hijack", 128, lexicon.TASK_HIJACK_TRIGGERS),
+        ("output_dictation", 96, lexicon.DICTATION_TRIGGERS),
+        ("context_break", 48, lexicon.CONTEXT_BREAK_TRIGGERS),
         ("concealment", 64, lexicon.CONCEALMENT_TRIGGERS),
         ("authority_claim", 80, lexicon.AUTHORITY_TRIGGERS),
         ("tool_reference", 64, lexicon.TOOL_REFERENCE_TRIGGERS),
