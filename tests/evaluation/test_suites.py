@@ -126,8 +126,8 @@ def test_the_command_writes_the_table_the_json_and_the_html(agentdojo: Any, tmp_
     assert "Human load" in result.output
     data = json.loads((out / "agentdojo.json").read_text(encoding="utf-8"))
     total = next(s for s in data["summaries"] if s["suite"] == "total")
-    assert total["decidable_pairs"] == {"original": 144, "variant": 16 * 14}
-    for group in ("original", "variant"):
+    assert total["decidable_pairs"] == {"original": 144, "variant": 16 * 14, "planted": 16 * 7}
+    for group in ("original", "variant", "planted"):
         executed = total["attacks_executed"][group]["at_exposure"]
         assert executed["warded"] == executed["labels"] == 0
         assert executed["none"] > 100
@@ -135,7 +135,13 @@ def test_the_command_writes_the_table_the_json_and_the_html(agentdojo: Any, tmp_
         assert calls["executed"] == 0
         assert calls["refused"] + calls["human"] > 100
     variants = [p for p in data["pairs"] if p["variant"]]
-    assert {p["variant"] for p in variants} == {"fresh", "split", "encoding", "other-tool"}
+    assert {p["variant"] for p in variants} == {
+        "fresh",
+        "split",
+        "encoding",
+        "other-tool",
+        "planted",
+    }
     refused = [
         c for p in data["pairs"] for c in p["runs"]["at_exposure/warded"]["calls"] if not c["ran"]
     ]

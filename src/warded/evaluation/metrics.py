@@ -35,8 +35,8 @@ from warded.evaluation.defenses import ARMS, DEFENSES, Arm, DefenseName
 from warded.evaluation.replay import MODES, Mode
 from warded.evaluation.runner import JobResult, PairResult
 
-Group = Literal["original", "variant"]
-GROUPS: tuple[Group, ...] = ("original", "variant")
+Group = Literal["original", "variant", "planted"]  # planted: the variants of kind `planted`
+GROUPS: tuple[Group, ...] = ("original", "variant", "planted")
 Outcome = Literal["executed", "refused", "human"]
 OUTCOMES: tuple[Outcome, ...] = ("executed", "refused", "human")
 Key = tuple[Group, Mode, DefenseName]
@@ -212,7 +212,9 @@ def _add_job(s: Summary, result: JobResult) -> None:
 
 
 def _add_pair(s: Summary, pair: PairResult) -> None:
-    group: Group = "variant" if pair.variant else "original"
+    group: Group = (
+        "original" if not pair.variant else "planted" if pair.kind == "planted" else "variant"
+    )
     s.pairs[group] += 1
     if pair.undecidable is not None:
         return

@@ -154,7 +154,11 @@ def load_table(summaries: Sequence[Summary]) -> Table:
     return title, head, rows
 
 
-_GROUP: Mapping[Group, str] = {"original": "AgentDojo's", "variant": "variants"}
+_GROUP: Mapping[Group, str] = {
+    "original": "AgentDojo's",
+    "variant": "variants",
+    "planted": "planted variants",
+}
 
 
 def tables(summaries: Sequence[Summary]) -> list[Table]:

@@ -196,6 +196,8 @@ class SuiteRunner:
         )
         injections = self.attack.attack(user_task, injection_task)
         env = self.suite.load_and_inject_default_environment(injections)
+        if mutation is not None:
+            mutation.prepare(env)  # what a `planted` variant's attacker put in the data
         for mode in modes:
             for defense in defenses:
                 result.runs[(mode, defense)] = self._run(
