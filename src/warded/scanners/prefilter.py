@@ -115,3 +115,26 @@ class Runs:
                 self.hay = self.text.translate(self.table)
             found = self.seen[n] = "a" * n in self.hay
         return found
+
+
+def min_count(pattern: re.Pattern[str], chars: frozenset[str]) -> int:
+    """How many characters from `chars` every match of `pattern` in ASCII text consumes."""
+    return _count(_parser.parse(pattern.pattern, pattern.flags), chars)
+
+
+def _count(items: Any, chars: frozenset[str]) -> int:
+    total = 0
+    for op, av in items:
+        if op is sre.LITERAL:
+            total += chr(av) in chars
+        elif op is sre.IN:
+            total += _class_inside(av, chars)
+        elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+            total += av[0] * _count(av[2], chars)
+        elif op is sre.SUBPATTERN:
+            total += _count(av[-1], chars)
+        elif op is sre.ATOMIC_GROUP:
+            total += _count(av, chars)
+        elif op is sre.BRANCH:
+            total += min(_count(b, chars) for b in av[1])
+    return total
