@@ -62,6 +62,7 @@ _ASCII_IP_SHAPE = (  # on the text with digits as "0"; each starts with a litera
     re.compile(r":[0-9A-Fa-f]{1,4}:|::"),
     re.compile(r"0(?:0?0)?\.0(?:0?0)?\.0(?:0?0)?\.0"),
 )
+_ASCII_IPV4_TAIL = re.compile(r"\.0(?:0?0)?\.0(?:0?0)?\.0")  # in every IPv4 shape; starts with "."
 _DIGIT_RUN = re.compile(r"\d(?:[ \t().\-/]{0,2}\d){6,}")
 _ASCII_DIGIT_RUN = re.compile(r"0(?:[ \t().\-/]{0,2}0){6,}")  # on the text with digits as "0"
 _SPACE = re.compile(r"\s")
@@ -426,7 +427,10 @@ def _windows(text: str) -> _Windows:
         i = text.find("@", i + 1)
     if ascii_:
         zeros = text.translate(_ZEROS)
-        shapes = [m for p in _ASCII_IP_SHAPE for m in p.finditer(zeros)]
+        ipv6, ipv4 = _ASCII_IP_SHAPE
+        shapes = list(ipv6.finditer(zeros))
+        if _ASCII_IPV4_TAIL.search(zeros) is not None:
+            shapes += ipv4.finditer(zeros)
         runs = list(_ASCII_DIGIT_RUN.finditer(zeros))
         chain = max((m.group().count("0") for m in runs), default=0)
     else:
