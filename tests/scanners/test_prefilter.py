@@ -92,7 +92,7 @@ def test_an_ipv6_match_holds_a_double_colon_or_enough_colons(
     source: str, data: st.DataObject
 ) -> None:
     match = data.draw(st.from_regex(re.compile(source), fullmatch=True, alphabet=ASCII))
-    assert pii._colons(match, 0, len(match), pii._COLONS[source])
+    assert pii._holds(pii._marks(match, 0, len(match)), (0, 0, 0), pii._COLONS[source])
 
 
 @CHECK

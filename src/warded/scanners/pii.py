@@ -154,10 +154,10 @@ class _Rule:
     check: Callable[[str], bool | None]
 
     @property
-    def counts(self) -> tuple[tuple[str, int], ...]:
-        """How many of each of ":", "." and "@" a match holds (those it needs at all)."""
-        needed = ((ch, min_count(self.pattern, frozenset(ch))) for ch in ":.@")
-        return tuple((ch, n) for ch, n in needed if n)
+    def counts(self) -> tuple[int, int, int]:
+        """How many ":", "." and "@" every match holds (in ASCII text)."""
+        colons, dots, ats = (min_count(self.pattern, frozenset(ch)) for ch in ":.@")
+        return colons, dots, ats
 
     @property
     def chain(self) -> int:
@@ -232,15 +232,17 @@ class PiiScanner:
             # a phone number's digits are in a digit run, a "+(" at most before it
             near = [(max(lo, run - 2), hi) for (lo, hi), run in windows.starts()]
             found.update(("phone", s, e, PHONE_SCORE) for s, e in self._phones(text, near))
+        marks: dict[str, list[tuple[tuple[int, int], tuple[int, int, int, bool]]]] = {}
         for rule, (counts, chain, colons) in zip(self.rules, self.needs, strict=True):
             if windows[rule.near] and chain <= windows.chain:
                 near = windows[rule.near]
                 if chain:  # a match starts in a digit run
                     near = [(max(lo, run), hi) for (lo, hi), run in windows.starts()]
-                if counts and windows.ascii:  # the windows with the ":", "." and "@" it needs
-                    near = [w for w in near if all(text.count(c, *w) >= n for c, n in counts)]
-                if colons:  # an IPv6 address: "::" or this many ":"
-                    near = [w for w in near if _colons(text, *w, colons)]
+                elif counts or colons:  # only windows with the ":", "." and "@" a match needs
+                    if rule.near not in marks:
+                        marks[rule.near] = [(w, _marks(text, *w)) for w in near]
+                    least = counts if counts and windows.ascii else (0, 0, 0)
+                    near = [w for w, m in marks[rule.near] if _holds(m, least, colons)]
                 found.update(_matches(rule, text, near, self.min_score))
         if self.analyzer is not None:
             for r in self.analyzer.analyze(text, language="en", score_threshold=self.min_score):
@@ -295,8 +297,22 @@ def _ends_with(backwards: re.Pattern[str], text: str) -> bool:
     return reverse[:1] == "\n" and backwards.match(reverse, 1) is not None
 
 
-def _colons(text: str, start: int, end: int, colons: int) -> bool:
-    return text.find("::", start, end) != -1 or text.count(":", start, end) >= colons
+def _marks(text: str, start: int, end: int) -> tuple[int, int, int, bool]:
+    """How many ":", "." and "@" are in text[start:end], and whether it has a "::"."""
+    return (
+        text.count(":", start, end),
+        text.count(".", start, end),
+        text.count("@", start, end),
+        text.find("::", start, end) != -1,
+    )
+
+
+def _holds(marks: tuple[int, int, int, bool], least: tuple[int, int, int], colons: int) -> bool:
+    """At least `least` of ":", "." and "@", and with `colons`, a "::" or that many ":"."""
+    n_colons, dots, ats, double = marks
+    if n_colons < least[0] or dots < least[1] or ats < least[2]:
+        return False
+    return not colons or double or n_colons >= colons
 
 
 def _matches(
