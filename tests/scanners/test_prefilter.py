@@ -72,6 +72,7 @@ def test_the_patterns_the_shortcuts_name_are_the_ones_in_use() -> None:
     assert secrets._DISCORD in secret_sources
     assert any(r.anchors is not None for r in SECRET_RULES)
     assert pii_sources >= pii._CHAINS
+    assert set(pii._IN_ZEROS) <= pii_sources
     assert set(pii._COLONS) <= pii_sources
 
 
@@ -83,6 +84,17 @@ def test_the_digits_of_a_card_or_ssn_lie_in_one_digit_run(source: str, data: st.
     zeros = match.translate(pii._ZEROS)
     runs = [m.group().count("0") for m in pii._ASCII_DIGIT_RUN.finditer(zeros)]
     assert max(runs, default=0) >= min_count(re.compile(source), DIGITS)
+
+
+@pytest.mark.parametrize("source", sorted(pii._IN_ZEROS), ids=lambda s: s[:40])
+@CHECK
+@given(data=st.data())
+def test_an_ssn_or_iban_holds_what_is_searched_for_first_in_the_zeros_copy(
+    source: str, data: st.DataObject
+) -> None:
+    (pattern,) = [r.pattern for r in PII_RULES if r.pattern.pattern == source]
+    match = data.draw(st.from_regex(pattern, fullmatch=True, alphabet=ASCII))
+    assert pii._IN_ZEROS[source].search(match.translate(pii._ZEROS)) is not None
 
 
 @pytest.mark.parametrize("source", sorted(pii._COLONS), ids=lambda s: s[:40])

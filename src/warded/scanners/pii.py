@@ -129,6 +129,19 @@ _MORE_CARDS = re.compile(
     r"|62\d\d(?:[- ]?\d{4}){3}(?:[- ]?\d{1,3})?)(?![\w-])"
 )
 _CHAINS = _CHAINS | {_MORE_CARDS.pattern}
+# What a match of these patterns holds once its digits are "0" (dropping its
+# word boundaries), searched in an ASCII text's "0" copy first: a literal
+# starts each, so this is cheaper than the pattern over the digit windows.
+_IN_ZEROS: dict[str, re.Pattern[str]] = {
+    r"\b([0-9]{3})[- .]([0-9]{2})[- .]([0-9]{4})\b": re.compile(r"000[- .]00[- .]0000"),
+    r"\b([0-9]{5})-([0-9]{4})\b": re.compile(r"00000-0000"),
+    r"\b([0-9]{3})-([0-9]{6})\b": re.compile(r"000-000000"),
+    r"\b(([0-9]{3})-([0-9]{2})-([0-9]{4}))\b": re.compile(r"000-00-0000"),
+    r"\b[0-9]{9}\b": re.compile(r"000000000"),
+    # IBAN (case-blind): two letters, then two digits
+    r"(?<![A-Z0-9])([A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,6})((?:[ -]?[A-Z0-9]{4})?)"
+    r"((?:[ -]?[A-Z0-9]{1,3})?)(?![A-Z0-9])": re.compile(r"00(?<=[A-Za-z]{2}00)"),
+}
 # Presidio's IPv6 patterns: each match holds "::" or, without one, this many ":".
 _HEX = "[0-9A-Fa-f]{1,4}"
 _IPV4 = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
@@ -182,6 +195,7 @@ class _Windows:
     chain: int  # the most digits in one digit run (ASCII text), else a bound no rule needs
     ascii: bool
     runs: list[int]  # per window of `digits`, where its first digit run starts
+    zeros: str  # an ASCII text with its digits as "0" (_ZEROS), else ""
 
     def starts(self) -> Iterable[tuple[tuple[int, int], int]]:
         return zip(self.digits, self.runs, strict=True)
@@ -216,8 +230,10 @@ class PiiScanner:
         # a pattern below min_score counts only if its check can raise it to 1.0
         self.rules = tuple(r for r in _rules() if r.score >= min_score or r.kind in _VALIDATED)
         self.needs = tuple(
-            (r.counts, r.chain, _COLONS.get(r.pattern.pattern, 0)) for r in self.rules
+            (r.counts if any(r.counts) else None, r.chain, _COLONS.get(r.pattern.pattern, 0))
+            for r in self.rules
         )
+        self.in_zeros = tuple(_IN_ZEROS.get(r.pattern.pattern) for r in self.rules)
         self._phonenumbers = require("phonenumbers", "PiiScanner")
         # phonenumbers compiles its metadata patterns through `re`'s cache of 512,
         # which the other scanners' patterns push them out of; keep them instead.
@@ -233,7 +249,10 @@ class PiiScanner:
             near = [(max(lo, run - 2), hi) for (lo, hi), run in windows.starts()]
             found.update(("phone", s, e, PHONE_SCORE) for s, e in self._phones(text, near))
         marks: dict[str, list[tuple[tuple[int, int], tuple[int, int, int, bool]]]] = {}
-        for rule, (counts, chain, colons) in zip(self.rules, self.needs, strict=True):
+        rules = zip(self.rules, self.needs, self.in_zeros, strict=True)
+        for rule, (counts, chain, colons), in_zeros in rules:
+            if in_zeros is not None and windows.zeros and in_zeros.search(windows.zeros) is None:
+                continue  # an ASCII text without the digits (and letters) a match holds
             if windows[rule.near] and chain <= windows.chain:
                 near = windows[rule.near]
                 if chain:  # a match starts in a digit run
@@ -441,6 +460,7 @@ def _windows(text: str) -> _Windows:
     while i != -1:
         at.append(_token(text, i, i + 1, EMAIL_MARGIN))
         i = text.find("@", i + 1)
+    zeros = ""
     if ascii_:
         zeros = text.translate(_ZEROS)
         ipv6, ipv4 = _ASCII_IP_SHAPE
@@ -464,7 +484,7 @@ def _windows(text: str) -> _Windows:
         else:
             digits.append((lo, hi))
             first.append(m.start())
-    return _Windows(merge_intervals(at), merge_intervals(ip), digits, chain, ascii_, first)
+    return _Windows(merge_intervals(at), merge_intervals(ip), digits, chain, ascii_, first, zeros)
 
 
 def _token(text: str, start: int, end: int, limit: int) -> tuple[int, int]:
