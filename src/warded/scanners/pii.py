@@ -251,18 +251,19 @@ class PiiScanner:
         marks: dict[str, list[tuple[tuple[int, int], tuple[int, int, int, bool]]]] = {}
         rules = zip(self.rules, self.needs, self.in_zeros, strict=True)
         for rule, (counts, chain, colons), in_zeros in rules:
+            near = windows[rule.near]
+            if not near or chain > windows.chain:
+                continue  # no window, or no digit run with the digits a match holds
             if in_zeros is not None and windows.zeros and in_zeros.search(windows.zeros) is None:
                 continue  # an ASCII text without the digits (and letters) a match holds
-            if windows[rule.near] and chain <= windows.chain:
-                near = windows[rule.near]
-                if chain:  # a match starts in a digit run
-                    near = [(max(lo, run), hi) for (lo, hi), run in windows.starts()]
-                elif counts or colons:  # only windows with the ":", "." and "@" a match needs
-                    if rule.near not in marks:
-                        marks[rule.near] = [(w, _marks(text, *w)) for w in near]
-                    least = counts if counts and windows.ascii else (0, 0, 0)
-                    near = [w for w, m in marks[rule.near] if _holds(m, least, colons)]
-                found.update(_matches(rule, text, near, self.min_score))
+            if chain:  # a match starts in a digit run
+                near = [(max(lo, run), hi) for (lo, hi), run in windows.starts()]
+            elif (counts or colons) and len(near) > 2:  # windows with the ":", "." and "@" needed
+                if rule.near not in marks:
+                    marks[rule.near] = [(w, _marks(text, *w)) for w in near]
+                least = counts if counts and windows.ascii else (0, 0, 0)
+                near = [w for w, m in marks[rule.near] if _holds(m, least, colons)]
+            found.update(_matches(rule, text, near, self.min_score))
         if self.analyzer is not None:
             for r in self.analyzer.analyze(text, language="en", score_threshold=self.min_score):
                 kind = KINDS.get(r.entity_type, r.entity_type.lower())
