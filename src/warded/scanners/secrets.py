@@ -170,7 +170,7 @@ class SecretsScanner:
         found: set[tuple[str, int, int, float]] = set()
         ascii_ = text.isascii()
         low = text.lower() if ascii_ else text.translate(_ASCII_LOWER)
-        runs = [Runs(text, table) for table in _RUN_TABLES] if ascii_ else []  # none: no test
+        runs = [Runs(text, table) for table in _RUN_TABLES] if ascii_ else []  # else: untested
         anchors = _Anchors(text, low)
         within = _Within(cuts, len(text))
         for rule, needed in zip(self.rules, self.runs, strict=True):
