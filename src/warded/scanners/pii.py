@@ -36,12 +36,14 @@ shapes); `min_score` (default 0.4) drops weaker ones.
 from __future__ import annotations
 
 import re
+import string
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from warded.scanners._extras import require
 from warded.scanners.base import Finding, merge_intervals
+from warded.scanners.prefilter import min_count
 
 NAME = "pii"
 KINDS: dict[str, str] = {
@@ -60,6 +62,7 @@ _ASCII_IP_SHAPE = (  # on the text with digits as "0"; each starts with a litera
     re.compile(r":[0-9A-Fa-f]{1,4}:|::"),
     re.compile(r"0(?:0?0)?\.0(?:0?0)?\.0(?:0?0)?\.0"),
 )
+_ASCII_IPV4_TAIL = re.compile(r"\.0(?:0?0)?\.0(?:0?0)?\.0")  # in every IPv4 shape; starts with "."
 _DIGIT_RUN = re.compile(r"\d(?:[ \t().\-/]{0,2}\d){6,}")
 _ASCII_DIGIT_RUN = re.compile(r"0(?:[ \t().\-/]{0,2}0){6,}")  # on the text with digits as "0"
 _SPACE = re.compile(r"\s")
@@ -70,18 +73,54 @@ _NOT_PHONE = re.compile(  # dates and dotted quads
     r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}|\d{1,3}(?:\.\d{1,3}){3}"
 )
 _GROUPED = re.compile(r"\(?\d{1,4}\)?(?:[ \t.\-/]{1,2}\(?\d{1,4}\)?){2,}")
-_PHONE_WORDS = re.compile(
-    r"(?i:phone|tel|telephone|mobile|mobil|cell|fax|call|ring|sms|text|whatsapp|signal|dial"
-    r"|contact|hotline|helpline|number|handy|telefon|t[eé]l[eé]phone|portable|telefono"
-    r"|cellulare|m[oó]vil|celular|telemovel|telefoon|gsm)\W{0,4}(?:\w+\W{1,3}){0,2}$"
+_PHONE_WORD_LIST = (
+    "phone|tel|telephone|mobile|mobil|cell|fax|call|ring|sms|text|whatsapp|signal|dial"
+    "|contact|hotline|helpline|number|handy|telefon|t[eé]l[eé]phone|portable|telefono"
+    "|cellulare|m[oó]vil|celular|telemovel|telefoon|gsm"
 )
-_ID_BEFORE = re.compile(
-    r"(?:[A-Za-z]{1,12}[-_#/]|#|(?i:invoice|order|inv|ref|reference|id|no|nr|num|ticket|case"
-    r"|account|acct|transaction|tracking|po|sku|serial|batch|build|version|receipt|booking"
-    r"|confirmation|customer|item|part|policy|claim)\W{0,3})$"
+_ID_WORD_LIST = (
+    "invoice|order|inv|ref|reference|id|no|nr|num|ticket|case"
+    "|account|acct|transaction|tracking|po|sku|serial|batch|build|version|receipt|booking"
+    "|confirmation|customer|item|part|policy|claim"
+)
+_PHONE_WORDS = re.compile(rf"(?i:{_PHONE_WORD_LIST})\W{{0,4}}(?:\w+\W{{1,3}}){{0,2}}$")
+_ID_BEFORE = re.compile(rf"(?:[A-Za-z]{{1,12}}[-_#/]|#|(?i:{_ID_WORD_LIST})\W{{0,3}})$")
+
+
+def _backwards(words: str) -> str:
+    """The alternatives of `words` spelt backwards (a bracketed class is one character)."""
+    return "|".join(
+        "".join(reversed(re.findall(r"\[[^\]]*\]|.", word))) for word in words.split("|")
+    )
+
+
+# The same two patterns reversed, matched at the start of the reversed text: the
+# text ends with a match of the forward pattern (as "$" allows: at the end, or
+# before a final newline) exactly when its reverse starts with one of these.
+# A match is tried from one place instead of from each of the 32 characters.
+_PHONE_WORDS_BACK = re.compile(
+    rf"(?:\W{{1,3}}\w+){{0,2}}\W{{0,4}}(?i:{_backwards(_PHONE_WORD_LIST)})"
+)
+_ID_BEFORE_BACK = re.compile(
+    rf"(?:[-_#/][A-Za-z]{{1,12}}|#|\W{{0,3}}(?i:{_backwards(_ID_WORD_LIST)}))"
 )
 PHONE_SCORE = 0.4
 _VALIDATED = frozenset({"email", "card", "iban"})  # a passed check scores 1.0
+# Patterns (Presidio's card and SSN patterns, and _MORE_CARDS) whose matches
+# are digits with at most one "-", " " or "." between two of them, so all of a
+# match's digits lie in one _DIGIT_RUN (gaps of up to two of " \t().-/"): a
+# text whose digit runs all hold fewer digits than a match needs skips them.
+_CHAINS = frozenset(
+    {
+        r"\b(?!1\d{12}(?!\d))((4\d{3})|(5[0-5]\d{2})|(6\d{3})|(1\d{3})|(3\d{3}))[- ]?(\d{3,4})[- ]?"
+        r"(\d{3,4})[- ]?(\d{3,5})\b",
+        r"\b([0-9]{5})-([0-9]{4})\b",
+        r"\b([0-9]{3})-([0-9]{6})\b",
+        r"\b(([0-9]{3})-([0-9]{2})-([0-9]{4}))\b",
+        r"\b[0-9]{9}\b",
+        r"\b([0-9]{3})[- .]([0-9]{2})[- .]([0-9]{4})\b",
+    }
+)
 # Card numbers Presidio's pattern does not reach: Mastercard 2221-2720, Diners Club
 # 14 digits in 4-6-4 or 4-4-4-2 groups, UnionPay 62 with 16 to 19 digits.
 _MORE_CARDS = re.compile(
@@ -89,6 +128,35 @@ _MORE_CARDS = re.compile(
     r"|3(?:0[0-5]\d|[689]\d\d)(?:[- ]?\d{6}[- ]?\d{4}|(?:[- ]?\d{4}){2}[- ]?\d\d)"
     r"|62\d\d(?:[- ]?\d{4}){3}(?:[- ]?\d{1,3})?)(?![\w-])"
 )
+_CHAINS = _CHAINS | {_MORE_CARDS.pattern}
+# What a match of these patterns holds once its digits are "0" (dropping its
+# word boundaries), searched in an ASCII text's "0" copy first: a literal
+# starts each, so this is cheaper than the pattern over the digit windows.
+_IN_ZEROS: dict[str, re.Pattern[str]] = {
+    r"\b([0-9]{3})[- .]([0-9]{2})[- .]([0-9]{4})\b": re.compile(r"000[- .]00[- .]0000"),
+    r"\b([0-9]{5})-([0-9]{4})\b": re.compile(r"00000-0000"),
+    r"\b([0-9]{3})-([0-9]{6})\b": re.compile(r"000-000000"),
+    r"\b(([0-9]{3})-([0-9]{2})-([0-9]{4}))\b": re.compile(r"000-00-0000"),
+    r"\b[0-9]{9}\b": re.compile(r"000000000"),
+    # IBAN (case-blind): two letters, then two digits
+    r"(?<![A-Z0-9])([A-Z]{2}[0-9]{2}(?:[ -]?[A-Z0-9]{4}){2,6})((?:[ -]?[A-Z0-9]{4})?)"
+    r"((?:[ -]?[A-Z0-9]{1,3})?)(?![A-Z0-9])": re.compile(r"00(?<=[A-Za-z]{2}00)"),
+}
+# Presidio's IPv6 patterns: each match holds "::" or, without one, this many ":".
+_HEX = "[0-9A-Fa-f]{1,4}"
+_IPV4 = r"(?:25[0-5]|2[0-4][0-9]|[01]?[0-9][0-9]?)"
+_COLONS: dict[str, int] = {
+    rf"(?<![\w:])::(?:ffff(?::0{{1,4}})?:)?(?:{_IPV4}\.){{3}}{_IPV4}"
+    r"(?:/(?:12[0-8]|1[01]\d|[1-9]?\d))?\b": 1_000,
+    rf"(?<![\w:])(?:(?:{_HEX}:){{1,5}}:(?:{_HEX}:){{0,4}}|(?:{_HEX}:){{6}})(?:{_IPV4}\.){{3}}{_IPV4}"
+    r"(?:/(?:12[0-8]|1[01]\d|[1-9]?\d))?\b": 6,
+    rf"(?<![\w:])(?:(?:{_HEX}:){{7}}{_HEX}|(?:{_HEX}:){{1,7}}:|:(?::{_HEX}){{1,7}}"
+    rf"|(?:{_HEX}:){{1,6}}:{_HEX}|(?:{_HEX}:){{1,5}}(?::{_HEX}){{1,2}}"
+    rf"|(?:{_HEX}:){{1,4}}(?::{_HEX}){{1,3}}|(?:{_HEX}:){{1,3}}(?::{_HEX}){{1,4}}"
+    rf"|(?:{_HEX}:){{1,2}}(?::{_HEX}){{1,5}}|{_HEX}:(?::{_HEX}){{1,6}}|:(?::{_HEX}){{1,6}})"
+    r"(?:%[0-9a-zA-Z]+)?(?:/(?:12[0-8]|1[01]\d|[1-9]?\d))?(?![\w:]|\.\d)": 7,
+    r"(?<![\w:])::(?:/(?:12[0-8]|1[01]\d|[1-9]?\d))?(?![\w:])": 1_000,
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,6 +165,19 @@ class _Rule:
     pattern: re.Pattern[str]
     score: float
     check: Callable[[str], bool | None]
+
+    @property
+    def counts(self) -> tuple[int, int, int]:
+        """How many ":", "." and "@" every match holds (in ASCII text)."""
+        colons, dots, ats = (min_count(self.pattern, frozenset(ch)) for ch in ":.@")
+        return colons, dots, ats
+
+    @property
+    def chain(self) -> int:
+        """Digits a match holds in one digit run (_DIGIT_RUN), if it is one of _CHAINS."""
+        if self.pattern.pattern not in _CHAINS:
+            return 0
+        return min_count(self.pattern, frozenset(string.digits))
 
     @property
     def near(self) -> str:
@@ -111,6 +192,13 @@ class _Windows:
     at: list[tuple[int, int]]
     ip: list[tuple[int, int]]
     digits: list[tuple[int, int]]
+    chain: int  # the most digits in one digit run (ASCII text), else a bound no rule needs
+    ascii: bool
+    runs: list[int]  # per window of `digits`, where its first digit run starts
+    zeros: str  # an ASCII text with its digits as "0" (_ZEROS), else ""
+
+    def starts(self) -> Iterable[tuple[tuple[int, int], int]]:
+        return zip(self.digits, self.runs, strict=True)
 
     def __getitem__(self, near: str) -> list[tuple[int, int]]:
         return self.at if near == "@" else self.ip if near == "ip" else self.digits
@@ -141,6 +229,11 @@ class PiiScanner:
         self.regions = tuple(regions)
         # a pattern below min_score counts only if its check can raise it to 1.0
         self.rules = tuple(r for r in _rules() if r.score >= min_score or r.kind in _VALIDATED)
+        self.needs = tuple(
+            (r.counts if any(r.counts) else None, r.chain, _COLONS.get(r.pattern.pattern, 0))
+            for r in self.rules
+        )
+        self.in_zeros = tuple(_IN_ZEROS.get(r.pattern.pattern) for r in self.rules)
         self._phonenumbers = require("phonenumbers", "PiiScanner")
         # phonenumbers compiles its metadata patterns through `re`'s cache of 512,
         # which the other scanners' patterns push them out of; keep them instead.
@@ -152,12 +245,25 @@ class PiiScanner:
         found: set[tuple[str, int, int, float]] = set()
         windows = _windows(text)
         if self.min_score <= PHONE_SCORE and windows.digits:
-            found.update(
-                ("phone", s, e, PHONE_SCORE) for s, e in self._phones(text, windows.digits)
-            )
-        for rule in self.rules:
-            if windows[rule.near]:
-                found.update(_matches(rule, text, windows[rule.near], self.min_score))
+            # a phone number's digits are in a digit run, a "+(" at most before it
+            near = [(max(lo, run - 2), hi) for (lo, hi), run in windows.starts()]
+            found.update(("phone", s, e, PHONE_SCORE) for s, e in self._phones(text, near))
+        marks: dict[str, list[tuple[tuple[int, int], tuple[int, int, int, bool]]]] = {}
+        rules = zip(self.rules, self.needs, self.in_zeros, strict=True)
+        for rule, (counts, chain, colons), in_zeros in rules:
+            near = windows[rule.near]
+            if not near or chain > windows.chain:
+                continue  # no window, or no digit run with the digits a match holds
+            if in_zeros is not None and windows.zeros and in_zeros.search(windows.zeros) is None:
+                continue  # an ASCII text without the digits (and letters) a match holds
+            if chain:  # a match starts in a digit run
+                near = [(max(lo, run), hi) for (lo, hi), run in windows.starts()]
+            elif (counts or colons) and len(near) > 2:  # windows with the ":", "." and "@" needed
+                if rule.near not in marks:
+                    marks[rule.near] = [(w, _marks(text, *w)) for w in near]
+                least = counts if counts and windows.ascii else (0, 0, 0)
+                near = [w for w, m in marks[rule.near] if _holds(m, least, colons)]
+            found.update(_matches(rule, text, near, self.min_score))
         if self.analyzer is not None:
             for r in self.analyzer.analyze(text, language="en", score_threshold=self.min_score):
                 kind = KINDS.get(r.entity_type, r.entity_type.lower())
@@ -174,7 +280,7 @@ class PiiScanner:
         for lo, hi in windows:
             for m in _PHONE.finditer(text, lo, hi):
                 candidate = m.group()
-                digits = sum(ch.isdigit() for ch in candidate)
+                digits = sum(map(str.isdigit, candidate))
                 if not 7 <= digits <= 15 or _NOT_PHONE.fullmatch(candidate):
                     continue
                 if not _looks_like_phone(text, m.start(), candidate):
@@ -197,10 +303,36 @@ def _looks_like_phone(text: str, start: int, candidate: str) -> bool:
     """A phone number's shape or a phone word before it, and no id prefix."""
     before = text[max(0, start - 32) : start]
     if candidate[0] == "+" or candidate.startswith("00") or "(" in candidate:
-        return _ID_BEFORE.search(before) is None or _PHONE_WORDS.search(before) is not None
-    if _PHONE_WORDS.search(before) is not None:
+        return not _ends_with(_ID_BEFORE_BACK, before) or _ends_with(_PHONE_WORDS_BACK, before)
+    if _GROUPED.fullmatch(candidate) is None:
+        return _ends_with(_PHONE_WORDS_BACK, before)
+    return _ends_with(_PHONE_WORDS_BACK, before) or not _ends_with(_ID_BEFORE_BACK, before)
+
+
+def _ends_with(backwards: re.Pattern[str], text: str) -> bool:
+    """Whether the forward form of `backwards`, ending in "$", is found in `text`."""
+    reverse = text[::-1]
+    if backwards.match(reverse) is not None:
         return True
-    return _ID_BEFORE.search(before) is None and _GROUPED.fullmatch(candidate) is not None
+    return reverse[:1] == "\n" and backwards.match(reverse, 1) is not None
+
+
+def _marks(text: str, start: int, end: int) -> tuple[int, int, int, bool]:
+    """How many ":", "." and "@" are in text[start:end], and whether it has a "::"."""
+    return (
+        text.count(":", start, end),
+        text.count(".", start, end),
+        text.count("@", start, end),
+        text.find("::", start, end) != -1,
+    )
+
+
+def _holds(marks: tuple[int, int, int, bool], least: tuple[int, int, int], colons: int) -> bool:
+    """At least `least` of ":", "." and "@", and with `colons`, a "::" or that many ":"."""
+    n_colons, dots, ats, double = marks
+    if n_colons < least[0] or dots < least[1] or ats < least[2]:
+        return False
+    return not colons or double or n_colons >= colons
 
 
 def _matches(
@@ -323,24 +455,37 @@ def _no_context(base: Any) -> Any:
 
 def _windows(text: str) -> _Windows:
     n = len(text)
+    ascii_ = text.isascii()
     at: list[tuple[int, int]] = []
     i = text.find("@")
     while i != -1:
         at.append(_token(text, i, i + 1, EMAIL_MARGIN))
         i = text.find("@", i + 1)
-    if text.isascii():
+    zeros = ""
+    if ascii_:
         zeros = text.translate(_ZEROS)
-        shapes = [m for p in _ASCII_IP_SHAPE for m in p.finditer(zeros)]
-        runs: Iterable[re.Match[str]] = _ASCII_DIGIT_RUN.finditer(zeros)
+        ipv6, ipv4 = _ASCII_IP_SHAPE
+        shapes = list(ipv6.finditer(zeros))
+        if _ASCII_IPV4_TAIL.search(zeros) is not None:
+            shapes += ipv4.finditer(zeros)
+        runs = list(_ASCII_DIGIT_RUN.finditer(zeros))
+        chain = max((m.group().count("0") for m in runs), default=0)
     else:
         shapes = list(_IP_SHAPE.finditer(text))
-        runs = _DIGIT_RUN.finditer(text)
+        runs = list(_DIGIT_RUN.finditer(text))
+        chain = n  # not counted: more than any rule needs
     ip = [_token(text, *m.span(), MARGIN) for m in shapes]
     digits: list[tuple[int, int]] = []
+    first: list[int] = []  # where the first digit run of each merged window starts
     for m in runs:
         start, end = max(0, m.start() - MARGIN), min(n, m.end() + MARGIN)
-        digits.append(_token(text, start, end, MARGIN))  # no token cut in two
-    return _Windows(merge_intervals(at), merge_intervals(ip), merge_intervals(digits))
+        lo, hi = _token(text, start, end, MARGIN)  # no token cut in two
+        if digits and lo <= digits[-1][1]:
+            digits[-1] = (digits[-1][0], max(digits[-1][1], hi))
+        else:
+            digits.append((lo, hi))
+            first.append(m.start())
+    return _Windows(merge_intervals(at), merge_intervals(ip), digits, chain, ascii_, first, zeros)
 
 
 def _token(text: str, start: int, end: int, limit: int) -> tuple[int, int]:

@@ -23,13 +23,16 @@ high-entropy token (off by default, `entropy=True`).
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+import string
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from warded.scanners._extras import require
 from warded.scanners.base import Finding, merge_intervals
+from warded.scanners.prefilter import Runs, min_run, run_table
 
 NAME = "secrets"
 PROVIDER = 0.9
@@ -70,6 +73,13 @@ GATES: dict[str, Gate] = {
     "TelegramBotTokenDetector": (tuple(f"{d}:" for d in range(10)), False, 12, 40),
 }
 EXTRA_GATES: dict[str, Gate] = {"authorization_header": (("authorization",), True, 2, 256)}
+# Discord bot tokens, `[MNO]` + 23-25 + "." + 6 + "." + 27 characters, are searched
+# from each "." that has six token characters and another "." after it: a match
+# starts at most 26 characters before its first "." and ends 35 after it. The
+# pattern has no look-around or anchor, so a window holding every match it
+# could make finds exactly what the whole text does. Only for this exact pattern.
+_DISCORD = r"[MNO][a-zA-Z\d_-]{23,25}\.[a-zA-Z\d_-]{6}\.[a-zA-Z\d_-]{27}"
+_DISCORD_DOTS = re.compile(r"\.(?=[a-zA-Z\d_-]{6}\.)")
 SKIPPED = frozenset(
     {
         "IPPublicDetector",  # an address is personal data at most: PiiScanner
@@ -93,12 +103,36 @@ _PLACEHOLDERS = frozenset(
 )
 
 
+# Every match of a rule in an ASCII text holds a run of token characters, and
+# one of letters, at least as long as prefilter.min_run says: a text without
+# runs that long skips the rule. Tested for the gated rules only (the others
+# start with a literal, which the regex engine finds about as fast).
+_RUN_CHARS = (
+    frozenset(string.ascii_letters + string.digits + "_-+/="),
+    frozenset(string.ascii_letters),
+)
+_RUN_TABLES = tuple(run_table(chars) for chars in _RUN_CHARS)
+_SHORT_RUN = 12  # runs this short are in nearly every text: not worth testing for
+
+# What a match of these patterns must hold, searched faster than the pattern
+# itself (a literal starts it): a text where it is missing skips the rule.
+NEEDS: dict[str, str] = {
+    r'(?:\s|=|:|"|^)AKC[a-zA-Z0-9]{10,}(?:\s|"|$)': r"AKC[a-zA-Z0-9]{10}",
+    r'(?:\s|=|:|"|^)AP[\dABCDEF][a-zA-Z0-9]{8,}(?:\s|"|$)': r"AP[\dABCDEF][a-zA-Z0-9]{8}",
+    r"\d{8,10}:[0-9A-Za-z_-]{35}": r":(?<=\d{8}:)[0-9A-Za-z_-]{35}",
+    r"(?:https?\:\/\/)[\w\-]+\:([0-9a-f]{64})\@[\w\-]+\.cloudant\.com": r":[0-9a-f]{64}@",
+    r"(?:https?\:\/\/)[\w\-]+\:([a-z]{24})\@[\w\-]+\.cloudant\.com": r":[a-z]{24}@",
+}
+
+
 @dataclass(frozen=True, slots=True)
 class _Rule:
     kind: str
     pattern: re.Pattern[str]
     gate: Gate | None = None
     score: float = PROVIDER
+    anchors: re.Pattern[str] | None = None  # instead of the gate's literals
+    needs: re.Pattern[str] | None = None  # NEEDS
 
 
 class SecretsScanner:
@@ -116,6 +150,13 @@ class SecretsScanner:
 
     def __init__(self, *, keywords: bool = True, entropy: bool = False) -> None:
         self.rules = tuple(_catalogue())
+        self.runs = tuple(
+            tuple(
+                n if n >= _SHORT_RUN and r.gate is not None else 0
+                for n in (min_run(r.pattern, chars) for chars in _RUN_CHARS)
+            )
+            for r in self.rules
+        )
         self.keywords = _Keywords() if keywords else None
         self.entropy = entropy
 
@@ -127,11 +168,17 @@ class SecretsScanner:
         adjacent token characters only within the strings the match touches.
         """
         found: set[tuple[str, int, int, float]] = set()
-        low = text.lower() if text.isascii() else text.translate(_ASCII_LOWER)
-        cache: dict[Gate, list[tuple[int, int]]] = {}
+        ascii_ = text.isascii()
+        low = text.lower() if ascii_ else text.translate(_ASCII_LOWER)
+        runs = [Runs(text, table) for table in _RUN_TABLES] if ascii_ else []  # else: untested
+        anchors = _Anchors(text, low)
         within = _Within(cuts, len(text))
-        for rule in self.rules:
-            for m in _matches(rule, text, low, cache):
+        for rule, needed in zip(self.rules, self.runs, strict=True):
+            if any(n and not r.at_least(n) for n, r in zip(needed, runs, strict=False)):
+                continue  # no run of characters long enough for a match
+            if rule.needs is not None and rule.needs.search(text) is None:
+                continue
+            for m in _matches(rule, text, anchors):
                 bounds = within(*m.span())
                 span = _full_span(text, m, bounds) if bounds is not None else None
                 if span is not None:
@@ -179,34 +226,87 @@ def _catalogue() -> Iterable[_Rule]:
         if cls.__name__ in SKIPPED or not issubclass(cls, base.RegexBasedDetector):
             continue
         for pattern in cls.denylist:
-            yield _Rule(_slug(secret_type), pattern, GATES.get(cls.__name__))
+            if pattern.pattern == _DISCORD and pattern.flags == re.UNICODE:
+                yield _Rule(_slug(secret_type), pattern, ((), False, 26, 34), anchors=_DISCORD_DOTS)
+            else:
+                needs = NEEDS.get(pattern.pattern)
+                yield _Rule(
+                    _slug(secret_type),
+                    pattern,
+                    GATES.get(cls.__name__),
+                    needs=re.compile(needs, pattern.flags) if needs is not None else None,
+                )
     for kind, source in EXTRA_PATTERNS.items():
         yield _Rule(kind, re.compile(source), EXTRA_GATES.get(kind))
 
 
-def _matches(
-    rule: _Rule, text: str, low: str, cache: dict[Gate, list[tuple[int, int]]]
-) -> Iterable[re.Match[str]]:
+def _matches(rule: _Rule, text: str, anchors: _Anchors) -> Iterable[re.Match[str]]:
     if rule.gate is None:
         yield from rule.pattern.finditer(text)
         return
-    windows = cache.get(rule.gate)
-    if windows is None:
-        windows = cache[rule.gate] = _windows(rule.gate, text, low)
-    for start, end in windows:
+    for start, end in anchors.windows(rule.gate, rule.anchors):
         yield from rule.pattern.finditer(text, start, end)
 
 
-def _windows(gate: Gate, text: str, low: str) -> list[tuple[int, int]]:
-    literals, lowered, before, after = gate
-    hay = low if lowered else text
-    spans: list[tuple[int, int]] = []
-    for literal in literals:
-        i = hay.find(literal)
+class _Anchors:
+    """The windows of one text around its gates' literals, each literal searched once."""
+
+    def __init__(self, text: str, low: str) -> None:
+        self.text, self.low = text, low
+        self.found: dict[tuple[str, bool], list[int]] = {}
+        self.cache: dict[Gate, list[tuple[int, int]]] = {}
+
+    def windows(self, gate: Gate, anchors: re.Pattern[str] | None) -> list[tuple[int, int]]:
+        """Merged (start, end) within `before` and `after` characters of each literal."""
+        windows = self.cache.get(gate)
+        if windows is None:
+            literals, lowered, before, after = gate
+            hits = (
+                ((m.start(), m.end()) for m in anchors.finditer(self.text))
+                if anchors is not None
+                else _hits(literals, self.low if lowered else self.text, lowered, self.found)
+            )
+            n = len(self.text)
+            spans = [(max(0, start - before), min(n, end + after)) for start, end in hits]
+            windows = self.cache[gate] = merge_intervals(spans)
+        return windows
+
+
+def _hits(
+    literals: tuple[str, ...], hay: str, lowered: bool, found: dict[tuple[str, bool], list[int]]
+) -> Iterable[tuple[int, int]]:
+    """(start, end) of every occurrence of each literal in `hay`, overlaps included.
+
+    Where a literal is a prefix of another, only the longer one's occurrence is
+    reported at a position both start at; its window holds the shorter one's.
+    """
+    if len(literals) > 1 and all(len(lit) == 2 and lit[1] == literals[0][1] for lit in literals):
+        # "0:" … "9:": one search for the shared last character
+        heads, tail = {lit[0] for lit in literals}, literals[0][1]
+        i = hay.find(tail, 1)
         while i != -1:
-            spans.append((max(0, i - before), min(len(text), i + len(literal) + after)))
-            i = hay.find(literal, i + 1)
-    return merge_intervals(spans)
+            if hay[i - 1] in heads:
+                yield i - 1, i + 1
+            i = hay.find(tail, i + 1)
+        return
+    if len(literals) > 1 and len({lit[0] for lit in literals}) == 1:
+        # "a3t", "abia", … "aws": one search for them all, longest first
+        pattern = _alternation(literals)
+        pos = 0
+        while (m := pattern.search(hay, pos)) is not None:
+            yield m.span()
+            pos = m.start() + 1
+        return
+    for literal in literals:
+        key = (literal, lowered)
+        starts = found.get(key)
+        if starts is None:
+            starts = found[key] = []
+            i = hay.find(literal)
+            while i != -1:
+                starts.append(i)
+                i = hay.find(literal, i + 1)
+        yield from ((i, i + len(literal)) for i in starts)
 
 
 class _Keywords:
@@ -243,6 +343,11 @@ class _Keywords:
                 i = low.find(core, after)
 
 
+@functools.cache
+def _alternation(literals: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(re.escape(lit) for lit in sorted(literals, key=len, reverse=True)))
+
+
 def _slug(secret_type: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", secret_type.lower()).strip("_")
 
@@ -269,6 +374,8 @@ def _full_span(text: str, m: re.Match[str], bounds: tuple[int, int]) -> tuple[in
 
 
 def _private_keys(text: str) -> Iterable[tuple[int, int]]:
+    if "PRIVATE KEY" not in text and "PuTTY-User-Key-File-" not in text:
+        return  # each of _KEY_BEGIN's two forms holds one of these
     pos = 0
     while (begin := _KEY_BEGIN.search(text, pos)) is not None:
         end = _KEY_END.search(text, begin.end())
