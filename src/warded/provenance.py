@@ -41,21 +41,16 @@ remembered version and extended as sources are added (`Index`, `Indexes`).
 from __future__ import annotations
 
 import functools
-import json
 import re
 import threading
 import unicodedata
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import cedarpy
-
 from warded.model import Remembered, Source
-from warded.policy.bundle import PolicyBundle
-from warded.policy.schema import Record, Schema, UnsupportedSchema, read_schema
 from warded.scanners.normalize import fold
 
 LIMIT = 262_144  # characters of remembered content per session (oldest first out)
@@ -232,12 +227,21 @@ def _prepare(value: str) -> _Prepared:
     return _Prepared(chunks(normalized), loose(normalized), host)
 
 
+def _filed(where: dict[str, list[int]], keys: list[str], positions: range) -> None:
+    """Append each position to its key's list (`where` makes missing lists): the
+    loop runs in C, `list.append` answering None to `any` every time."""
+    any(map(list.append, map(where.__getitem__, keys), positions))
+
+
 class _Group:
     """Everything remembered under one (source name, labels).
 
     Positions only grow. Evicting a source moves the group's floors past it:
     what lies below them is dead and skipped, and the group is rebuilt from
-    its live sources once most of it is dead.
+    its live sources once most of it is dead. Every lookup takes a `since`
+    pair, (flat position, loose position): only strings added at or after it
+    are searched (an outcome already known for the older ones is extended
+    with what was added since, not recomputed).
     """
 
     __slots__ = (
@@ -253,6 +257,7 @@ class _Group:
         "joins",
         "labels",
         "live",
+        "loose_tags",
         "name",
         "short",
         "spans",
@@ -265,14 +270,16 @@ class _Group:
         self.name = name
         self.labels = labels
         self.tags = frozenset((name, *labels))
+        self.loose_tags = frozenset(labels)
         self.trusted = not name.startswith(TOOL)
         self.flat: list[str | None] = [None]  # chunks, None between strings
-        self.where: dict[str, list[int]] = {}  # chunk -> positions in flat
+        self.where: defaultdict[str, list[int]] = defaultdict(list)  # chunk -> positions in flat
         self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> last position
         self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
         self._pieces: list[str] = []  # appended to it, not joined yet
         self._length = 1
-        self.grams: dict[str, list[int]] = {}  # its grams at every _STEP-th position
+        self.grams: defaultdict[str, list[int]] = defaultdict(list)  # its grams at every
+        # _STEP-th position
         self.short: dict[str, int] = {}  # its strings shorter than MIN_PART -> last position
         self.spans: deque[tuple[int, int, int]] = deque()  # (seq, flat end, loose end)
         self.floor = 0  # positions in flat below it are evicted
@@ -281,16 +288,25 @@ class _Group:
         self.adds = 0  # sources added so far
         self.evicts = 0  # evictions so far
 
-    def add(self, seq: int, source: Source) -> None:
+    @property
+    def since(self) -> tuple[int, int]:
+        """Where the strings added from now on will start (for a later lookup)."""
+        return len(self.flat), self._length
+
+    def add(self, seq: int, source: Source, size: int) -> None:
+        labelled = bool(self.labels)
         for leaf in source.leaves:
             normalized = strict(leaf)
-            self._add_chunks(chunks(normalized))
-            for host in _hosts(normalized):
-                self._add_chunks(chunks(host))
-            if self.labels:
+            cs = _CHUNK.findall(normalized)
+            if cs:
+                self._add_chunks(cs)
+            if "://" in normalized:
+                for host in _hosts(normalized):
+                    self._add_chunks(chunks(host))
+            if labelled:
                 self._add_loose(loose(normalized))
         self.spans.append((seq, len(self.flat), self._length))
-        self.live += source.size
+        self.live += size
         self.adds += 1
 
     def evict(self, first: int, sizes: Mapping[int, int]) -> None:
@@ -313,12 +329,7 @@ class _Group:
         start = len(flat)
         flat.extend(cs)
         flat.append(None)
-        where = self.where
-        for i, c in enumerate(cs, start):
-            if c in where:
-                where[c].append(i)
-            else:
-                where[c] = [i]
+        _filed(self.where, cs, range(start, start + len(cs)))
         if self.trusted:
             self._add_joins(cs, start)
 
@@ -338,18 +349,15 @@ class _Group:
         if not key:
             return
         base = self._length
-        if len(key) < MIN_PART:
+        n = len(key)
+        if n < MIN_PART:
             self.short[key] = base
         self._pieces.append(key + "\x00")
-        self._length += len(key) + 1
-        grams = self.grams
-        first = base + (-base % _STEP)
-        for p in range(first, base + len(key) - _GRAM + 1, _STEP):
-            gram = key[p - base : p - base + _GRAM]
-            if gram in grams:
-                grams[gram].append(p)
-            else:
-                grams[gram] = [p]
+        self._length += n + 1
+        first = -base % _STEP  # grams sit at positions that are multiples of _STEP
+        offsets = range(first, n - _GRAM + 1, _STEP)
+        grams = [key[i : i + _GRAM] for i in offsets]
+        _filed(self.grams, grams, range(base + first, base + n - _GRAM + 1, _STEP))
 
     @property
     def text(self) -> str:
@@ -360,22 +368,26 @@ class _Group:
 
     # -- lookups --
 
-    def match(self, value: _Prepared) -> int:
+    def match(self, value: _Prepared, since: tuple[int, int] = (0, 0)) -> int:
         """STRICT if the value is found here as the module docstring says, LOOSE if only
-        its respelling or its URL's host is (labelled groups only), else 0."""
+        its respelling or its URL's host is (labelled groups only), else 0; searching
+        the strings added at or after `since` only."""
+        at, at_loose = since
         cs = value.chunks
-        if cs and (self.strict_match(cs) or (self.trusted and self.joined_match(cs))):
+        if cs and (self.strict_match(cs, at) or (self.trusted and self.joined_match(cs, at))):
             return STRICT
         if not self.labels:
             return 0
-        if self.loose_match(value.key):
+        if self.loose_match(value.key, at_loose):
             return LOOSE
         host = value.host
-        if host is not None and (self.strict_match(host.chunks) or self.loose_match(host.key)):
+        if host is not None and (
+            self.strict_match(host.chunks, at) or self.loose_match(host.key, at_loose)
+        ):
             return LOOSE
         return 0
 
-    def strict_match(self, cs: list[str]) -> bool:
+    def strict_match(self, cs: list[str], since: int = 0) -> bool:
         """Whether the chunk sequence occurs whole in one live string (module docstring)."""
         m = len(cs)
         best: list[int] | None = None
@@ -387,12 +399,13 @@ class _Group:
                 return False
             if best is None or len(found) < len(best):
                 best, offset = found, k
-        assert best is not None
-        long_enough = sum(len(c) for c in cs) >= MIN_PART
-        flat, floor = self.flat, self.floor + offset
+        if best is None:  # no chunks: nothing to find
+            return False
+        long_enough = sum(map(len, cs)) >= MIN_PART
+        flat, floor = self.flat, max(self.floor, since)
         probes = best if len(best) <= MAX_PROBES else best[-MAX_PROBES:]
         for q in reversed(probes):  # newest first; below the floor all are dead
-            if q < floor:
+            if q < floor + offset:
                 return False
             p = q - offset
             if flat[p : p + m] != cs:
@@ -400,33 +413,34 @@ class _Group:
             if long_enough or (flat[p - 1] is None and flat[p + m] is None):
                 return True
         if len(best) > MAX_PROBES:
-            return self._strict_scan(cs, long_enough)
+            return self._strict_scan(cs, long_enough, floor)
         return False
 
-    def _strict_scan(self, cs: list[str], long_enough: bool) -> bool:
+    def _strict_scan(self, cs: list[str], long_enough: bool, floor: int) -> bool:
         flat, m = self.flat, len(cs)
         for p in self.where.get(cs[0], ()):
             whole = flat[p - 1] is None and flat[p + m] is None
-            if p >= self.floor and flat[p : p + m] == cs and (long_enough or whole):
+            if p >= floor and flat[p : p + m] == cs and (long_enough or whole):
                 return True
         return False
 
-    def joined_match(self, cs: list[str]) -> bool:
+    def joined_match(self, cs: list[str], since: int = 0) -> bool:
         """Trusted sources: a grouped number written together or apart."""
-        if not all(_GROUPED.match(c) for c in cs):
+        if not all(map(_GROUPED.match, cs)):
             return False
         joined = "".join(cs)
         if len(_DIGITS.findall(joined)) < 4:
             return False
-        if self.joins.get(joined, -1) >= self.floor:
+        if self.joins.get(joined, -1) >= max(self.floor, since):
             return True
-        return len(cs) > 1 and self.strict_match([joined])
+        return len(cs) > 1 and self.strict_match([joined], since)
 
-    def loose_match(self, key: str) -> bool:
+    def loose_match(self, key: str, since: int = 0) -> bool:
         """Whether the loose key occurs in a live string of this (labelled) group."""
         n = len(key)
+        floor = max(self.floor_loose, since)
         if n < MIN_PART:
-            return self.short.get(key, -1) >= self.floor_loose
+            return self.short.get(key, -1) >= floor
         grams = self.grams
         for residue in range(_STEP):
             best: list[int] | None = None
@@ -441,17 +455,31 @@ class _Group:
             if best is None:
                 continue
             if len(best) > MAX_PROBES:
-                return self.text.find(key, self.floor_loose) >= 0
-            text, floor = self.text, self.floor_loose + at
+                return self.text.find(key, floor) >= 0
+            text = self.text
             for q in reversed(best):
-                if q < floor:
+                if q < floor + at:
                     break
                 if text.startswith(key, q - at):
                     return True
         return False
 
 
-_Decided = tuple[int, "_Group", int, int]
+class _Known:
+    """What an index knows of one value: its prepared form, and per group the outcome
+    and the group's state when it was decided (adding can only make a value found,
+    evicting only lose it); `tags` is the answer at `stamp`."""
+
+    __slots__ = ("groups", "prepared", "stamp", "tags")
+
+    def __init__(self, prepared: _Prepared) -> None:
+        self.prepared = prepared
+        self.stamp = -1
+        self.tags: frozenset[str] = frozenset()
+        # per group key: (outcome, the group, its adds and evicts, where it ended)
+        self.groups: dict[
+            tuple[str, tuple[str, ...]], tuple[int, _Group, int, int, tuple[int, int]]
+        ] = {}
 
 
 class Index:
@@ -461,11 +489,11 @@ class Index:
         self.version = 0
         self.first = 1
         self.overflowed = False
+        self._stamp = 0  # changes whenever what a lookup would answer may change
         self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
         self._entries: deque[tuple[int, Source]] = deque()
         self._sizes: dict[int, int] = {}
-        # per value, per group: (outcome, the group, its adds and evicts when decided)
-        self._memo: OrderedDict[str, dict[tuple[str, tuple[str, ...]], _Decided]] = OrderedDict()
+        self._memo: dict[str, _Known] = {}  # oldest first out
         self.lock = threading.Lock()  # held by `Indexes` around every use
 
     @classmethod
@@ -481,6 +509,7 @@ class Index:
 
     def update(self, remembered: Remembered) -> None:
         """Take in what a store returned for sources after `self.version`."""
+        self._stamp += 1
         for seq, source in remembered.entries:
             if seq > self.version:
                 self._add(seq, source)
@@ -503,59 +532,68 @@ class Index:
         self.overflowed = self.overflowed or remembered.overflowed
 
     def _add(self, seq: int, source: Source) -> None:
-        key = (source.name, tuple(sorted(source.labels)))
+        labels = source.labels
+        key = (source.name, labels if len(labels) < 2 else tuple(sorted(labels)))
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(*key)
-        group.add(seq, source)
+        size = source.size
+        group.add(seq, source, size)
         self._entries.append((seq, source))
-        self._sizes[seq] = source.size
+        self._sizes[seq] = size
 
     def _rebuilt(self, key: tuple[str, tuple[str, ...]]) -> _Group:
         group = _Group(*key)
         for seq, source in self._entries:
-            if (source.name, tuple(sorted(source.labels))) == key:
-                group.add(seq, source)
+            labels = source.labels
+            if (source.name, labels if len(labels) < 2 else tuple(sorted(labels))) == key:
+                group.add(seq, source, self._sizes[seq])
         return group
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
-        memo = self._memo.get(value)
-        if memo is None:
-            memo = self._memo[value] = {}
+        known = self._memo.get(value)
+        if known is None:
+            known = self._memo[value] = _Known(_prepare(value))
             if len(self._memo) > MEMO:
-                self._memo.popitem(last=False)
-        prepared: _Prepared | None = None
+                del self._memo[next(iter(self._memo))]
+        elif known.stamp == self._stamp:
+            return known.tags
+        prepared = known.prepared
+        decided = known.groups
         tags: set[str] = set()
         for key, group in self._groups.items():
-            known = memo.get(key)
-            # adding can only make a value found, evicting only make it lost
-            if (
-                known is not None
-                and known[1] is group
-                and ((known[2] == group.adds or known[0] == STRICT) and known[3] == group.evicts)
-            ):
-                outcome = known[0]
+            was = decided.get(key)
+            if was is not None and was[1] is group and was[3] == group.evicts:
+                outcome = was[0]
+                if was[2] != group.adds and outcome != STRICT:  # added to since: search that
+                    outcome = max(outcome, group.match(prepared, was[4]))
+                    decided[key] = (outcome, group, group.adds, group.evicts, group.since)
             else:
-                if prepared is None:
-                    prepared = _prepare(value)
                 outcome = group.match(prepared)
-                memo[key] = (outcome, group, group.adds, group.evicts)
+                decided[key] = (outcome, group, group.adds, group.evicts, group.since)
             if outcome == STRICT:
                 tags |= group.tags
             elif outcome == LOOSE:
-                tags.update(group.labels)
+                tags |= group.loose_tags
         if self.overflowed:
             tags.add(UNTRUSTED)
-        return frozenset(tags)
+        known.stamp = self._stamp
+        known.tags = frozenset(tags)
+        return known.tags
 
     def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
         """`context.provenance` for the declared argument names: per argument, the
         intersection of its string leaves' sets (`[]` when it has none)."""
         out: dict[str, list[str]] = {}
         for name in names:
+            value = args.get(name)
+            if isinstance(value, str):
+                found = self.sources_of(value)
+                out[name] = sorted(found) if found else []
+                continue
             common: frozenset[str] | None = None
-            for leaf in strings(args.get(name)):
+            for leaf in strings(value):
                 found = self.sources_of(leaf)
                 common = found if common is None else common & found
                 if not common:
@@ -608,65 +646,3 @@ class Indexes:
             if index.version < version:
                 index.update(read(index.version))
             return index.provenance(args, names)
-
-
-class Declarations:
-    """Per bundle version and tool, the argument names its action's context declares
-    under `provenance` (`{ to: Set<String>, ... }`); empty if it declares none."""
-
-    def __init__(self) -> None:
-        self._schemas: dict[str, Schema | None] = {}
-        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._lock = threading.Lock()
-
-    def names(
-        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
-    ) -> tuple[str, ...]:
-        key = (bundle.version, tool)
-        found = self._names.get(key)
-        if found is None:
-            with self._lock:
-                if len(self._schemas) > 8:  # bundles come and go: keep the recent ones
-                    self._schemas.clear()
-                    self._names.clear()
-                found = self._names[key] = self._resolve(bundle, tool, parameters)
-        return found
-
-    def _resolve(
-        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
-    ) -> tuple[str, ...]:
-        uid = bundle.actions.get(tool)
-        if uid is None:
-            return ()
-        if bundle.version not in self._schemas:
-            try:
-                self._schemas[bundle.version] = read_schema(str(bundle.schema))
-            except UnsupportedSchema:
-                self._schemas[bundle.version] = None
-        schema = self._schemas[bundle.version]
-        if schema is None:
-            return _probed(bundle, uid, parameters)
-        action = schema.actions.get(uid)
-        declared = None if action is None else action.context.attrs.get("provenance")
-        if declared is None or not isinstance(declared[0], Record):
-            return ()
-        return tuple(sorted(declared[0].attrs))
-
-
-def _probed(
-    bundle: PolicyBundle, uid: tuple[str, str], parameters: Mapping[str, Any]
-) -> tuple[str, ...]:
-    """For a schema `warded.policy.schema` cannot read: which of the tool's parameters
-    the action declares under `provenance`, asked of Cedar's validator."""
-    properties = parameters.get("properties")
-    names = [n for n in properties if isinstance(n, str)] if isinstance(properties, Mapping) else []
-    action = f"{uid[0]}::{json.dumps(uid[1])}"
-    found = []
-    for name in names:
-        probe = (
-            f"permit(principal, action == {action}, resource) when "
-            f'{{ context.provenance[{json.dumps(name)}].contains("") }};'
-        )
-        if not cedarpy.validate_policies(probe, bundle.schema).errors:
-            found.append(name)
-    return tuple(sorted(found))
