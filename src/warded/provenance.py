@@ -67,7 +67,12 @@ _CHUNK = re.compile(r"[\w@+\-~%](?:[\w@.+\-~%]*[\w@+\-~%])?")  # no dot at eithe
 _GROUPED = re.compile(r"[0-9a-z+]+\Z")
 _DIGITS = re.compile(r"[0-9]")
 _ALNUM_ONLY = re.compile(r"[\W_]+")
-_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")
+# ASCII: what is not in a chunk becomes a space; what is not a letter or digit goes
+_APART = {c: " " for c in range(128) if not re.match(r"[\w@.+\-~%]", chr(c))}
+_ALNUM_LOWER = {c: chr(c).lower() if chr(c).isalnum() else None for c in range(128)}
+_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")  # what `_urls` finds
+_SCHEME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
+_URL_END = re.compile(r"[\s\"'<>`]")
 _SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
 _GRAM = 4  # loose index: grams of this length ...
 _STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
@@ -134,11 +139,16 @@ def strict(text: str) -> str:
 
 def chunks(normalized: str) -> list[str]:
     """A strict-normalized string cut into chunks (module docstring)."""
+    if normalized.isascii():  # the same, without the regular expression's backtracking
+        runs = normalized.translate(_APART).split()
+        return [c for c in (r.strip(".") if "." in r else r for r in runs) if c]
     return _CHUNK.findall(normalized)
 
 
 def loose(normalized: str) -> str:
     """A strict-normalized string look-alike folded, with only letters and digits kept."""
+    if normalized.isascii():  # folding ASCII only lowers it
+        return normalized.translate(_ALNUM_LOWER)
     return _ALNUM_ONLY.sub("", fold(normalized).text)
 
 
@@ -147,11 +157,35 @@ def _hosts(normalized: str) -> list[str]:
     found: list[str] = []
     if "://" not in normalized:
         return found
-    for m in _URL.finditer(normalized):
-        host = _host(m.group())
+    for url in _urls(normalized):
+        host = _host(url)
         if host:
             found.extend(_spellings(host))
     return found
+
+
+def _urls(text: str) -> list[str]:
+    """What `_URL.findall(text)` finds, looking only where `://` is (the expression
+    tries every position): each scheme is the run of scheme characters before a
+    `://` from its first letter on, after the previous URL."""
+    out: list[str] = []
+    pos = 0
+    i = text.find("://")
+    while i >= 0:
+        start = i
+        while start > pos and text[start - 1] in _SCHEME:
+            start -= 1
+        while start < i and not "a" <= text[start] <= "z":
+            start += 1
+        end = _URL_END.search(text, i + 3)
+        stop = len(text) if end is None else end.start()
+        if start < i and stop > i + 3:
+            out.append(text[start:stop])
+            pos = stop
+            i = text.find("://", stop)
+        else:
+            i = text.find("://", i + 1)
+    return out
 
 
 def _host(url: str) -> str | None:
