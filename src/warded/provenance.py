@@ -499,35 +499,45 @@ class _Group:
         return False
 
 
+Key = tuple[str, tuple[str, ...]]  # a group's (source name, sorted labels)
+
+
 class _Known:
     """What an index knows of one value: its prepared form, and per group the outcome
     and the group's state when it was decided (adding can only make a value found,
-    evicting only lose it); `tags` is the answer at `stamp`."""
+    evicting only lose it); `tags` is the answer as of position `seen` of the
+    index's log of changed groups."""
 
-    __slots__ = ("groups", "prepared", "stamp", "tags")
+    __slots__ = ("groups", "prepared", "seen", "tags")
 
     def __init__(self, prepared: _Prepared) -> None:
         self.prepared = prepared
-        self.stamp = -1
+        self.seen = -1
         self.tags: frozenset[str] = frozenset()
         # per group key: (outcome, the group, its adds and evicts, where it ended)
-        self.groups: dict[
-            tuple[str, tuple[str, ...]], tuple[int, _Group, int, int, tuple[int, int]]
-        ] = {}
+        self.groups: dict[Key, tuple[int, _Group, int, int, tuple[int, int]]] = {}
+
+
+LOG = 1024  # changed groups an index lists before it forgets the older half
 
 
 class Index:
-    """What one session remembers, indexed for matching; extended as sources are added."""
+    """What one session remembers, indexed for matching; extended as sources are added.
+
+    Every change to a group is listed in a log, so a value asked about again is
+    brought up to date by looking at the groups changed since, only.
+    """
 
     def __init__(self) -> None:
         self.version = 0
         self.first = 1
         self.overflowed = False
-        self._stamp = 0  # changes whenever what a lookup would answer may change
-        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
+        self._groups: dict[Key, _Group] = {}
         self._entries: deque[tuple[int, Source]] = deque()
         self._sizes: dict[int, int] = {}
         self._memo: dict[str, _Known] = {}  # oldest first out
+        self._log: list[Key] = []  # the keys of changed groups, oldest first
+        self._dropped = 0  # log positions forgotten (the log starts there)
         self.lock = threading.Lock()  # held by `Indexes` around every use
 
     @classmethod
@@ -543,10 +553,10 @@ class Index:
 
     def update(self, remembered: Remembered) -> None:
         """Take in what a store returned for sources after `self.version`."""
-        self._stamp += 1
+        log = self._log
         for seq, source in remembered.entries:
             if seq > self.version:
-                self._add(seq, source)
+                log.append(self._add(seq, source))
         first = remembered.first
         if first > self.first:
             entries = self._entries
@@ -554,7 +564,11 @@ class Index:
             while entries and entries[0][0] < first:
                 gone.append(entries.popleft()[0])
             for key, group in list(self._groups.items()):
+                evicts = group.evicts
                 group.evict(first, self._sizes)
+                if group.evicts == evicts:
+                    continue
+                log.append(key)
                 if not group.spans:
                     del self._groups[key]
                 elif group.dead:
@@ -563,9 +577,18 @@ class Index:
                 del self._sizes[seq]
             self.first = first
         self.version = max(self.version, remembered.version)
-        self.overflowed = self.overflowed or remembered.overflowed
+        if remembered.overflowed and not self.overflowed:
+            self.overflowed = True
+            self._forget_log()  # every answer changes
+        if len(log) > LOG:
+            del log[: LOG // 2]
+            self._dropped += LOG // 2
 
-    def _add(self, seq: int, source: Source) -> None:
+    def _forget_log(self) -> None:
+        self._dropped += len(self._log) + 1
+        self._log = []
+
+    def _add(self, seq: int, source: Source) -> Key:
         labels = source.labels
         key = (source.name, labels if len(labels) < 2 else tuple(sorted(labels)))
         group = self._groups.get(key)
@@ -575,8 +598,9 @@ class Index:
         group.add(seq, source, size)
         self._entries.append((seq, source))
         self._sizes[seq] = size
+        return key
 
-    def _rebuilt(self, key: tuple[str, tuple[str, ...]]) -> _Group:
+    def _rebuilt(self, key: Key) -> _Group:
         group = _Group(*key)
         for seq, source in self._entries:
             labels = source.labels
@@ -586,35 +610,59 @@ class Index:
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
+        now = self._dropped + len(self._log)
         known = self._memo.get(value)
         if known is None:
             known = self._memo[value] = _Known(_prepare(value))
             if len(self._memo) > MEMO:
                 del self._memo[next(iter(self._memo))]
-        elif known.stamp == self._stamp:
+        elif known.seen == now:
             return known.tags
-        prepared = known.prepared
+        elif known.seen >= self._dropped:  # only the groups changed since
+            if self._refresh(known, set(self._log[known.seen - self._dropped :])):
+                known.tags = self._tags(known)
+            known.seen = now
+            return known.tags
+        for key in self._groups:
+            self._refresh_one(known, key)
+        known.tags = self._tags(known)
+        known.seen = now
+        return known.tags
+
+    def _refresh(self, known: _Known, keys: Iterable[Key]) -> bool:
+        """Bring the value's outcomes for these groups up to date; whether one changed."""
+        changed = False
+        for key in keys:
+            changed = self._refresh_one(known, key) or changed
+        return changed
+
+    def _refresh_one(self, known: _Known, key: Key) -> bool:
         decided = known.groups
+        was = decided.get(key)
+        group = self._groups.get(key)
+        if group is None:
+            return decided.pop(key, None) is not None
+        if was is not None and was[1] is group and was[3] == group.evicts:
+            if was[2] == group.adds or was[0] == STRICT:
+                return False
+            outcome = max(was[0], group.match(known.prepared, was[4]))  # search what was added
+        else:
+            outcome = group.match(known.prepared)
+        decided[key] = (outcome, group, group.adds, group.evicts, group.since)
+        return was is None or was[0] != outcome
+
+    def _tags(self, known: _Known) -> frozenset[str]:
         tags: set[str] = set()
+        decided = known.groups
         for key, group in self._groups.items():
-            was = decided.get(key)
-            if was is not None and was[1] is group and was[3] == group.evicts:
-                outcome = was[0]
-                if was[2] != group.adds and outcome != STRICT:  # added to since: search that
-                    outcome = max(outcome, group.match(prepared, was[4]))
-                    decided[key] = (outcome, group, group.adds, group.evicts, group.since)
-            else:
-                outcome = group.match(prepared)
-                decided[key] = (outcome, group, group.adds, group.evicts, group.since)
+            outcome = decided[key][0]
             if outcome == STRICT:
                 tags |= group.tags
             elif outcome == LOOSE:
                 tags |= group.loose_tags
         if self.overflowed:
             tags.add(UNTRUSTED)
-        known.stamp = self._stamp
-        known.tags = frozenset(tags)
-        return known.tags
+        return frozenset(tags)
 
     def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
         """`context.provenance` for the declared argument names: per argument, the
