@@ -35,7 +35,10 @@ states the rules for policy authors; in short:
   some, or a result could not be viewed) adds `untrusted` to every leaf.
 
 Matching is index lookups, not scans: each session's index is built once per
-remembered version and extended as sources are added (`Index`, `Indexes`).
+remembered version and extended as sources are added (`Index`, `Indexes`). An
+index remembers each value's outcome per group; after sources are added to a
+group, a value asked about again is searched for in what was added only, and
+groups that did not change are not looked at.
 """
 
 from __future__ import annotations
