@@ -264,12 +264,6 @@ def _prepare(value: str) -> _Prepared:
     return _Prepared(chunks(normalized), loose(normalized), host)
 
 
-def _filed(where: dict[str, list[int]], keys: list[str], positions: range) -> None:
-    """Append each position to its key's list (`where` makes missing lists): the
-    loop runs in C, `list.append` answering None to `any` every time."""
-    any(map(list.append, map(where.__getitem__, keys), positions))
-
-
 class _Group:
     """Everything remembered under one (source name, labels).
 
@@ -315,8 +309,8 @@ class _Group:
         self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
         self._pieces: list[str] = []  # appended to it, not joined yet
         self._length = 1
-        self.grams: defaultdict[str, list[int]] = defaultdict(list)  # its grams at every
-        # _STEP-th position
+        # its grams at every _STEP-th position -> positions in the loose text
+        self.grams: defaultdict[str, list[int]] = defaultdict(list)
         self.short: dict[str, int] = {}  # its strings shorter than MIN_PART -> last position
         self.spans: deque[tuple[int, int, int]] = deque()  # (seq, flat end, loose end)
         self.floor = 0  # positions in flat below it are evicted
@@ -334,9 +328,7 @@ class _Group:
         labelled = bool(self.labels)
         for leaf in source.leaves:
             normalized = strict(leaf)
-            cs = _CHUNK.findall(normalized)
-            if cs:
-                self._add_chunks(cs)
+            self._add_chunks(chunks(normalized))
             if "://" in normalized:
                 for host in _hosts(normalized):
                     self._add_chunks(chunks(host))
@@ -364,9 +356,11 @@ class _Group:
             return
         flat = self.flat
         start = len(flat)
-        flat.extend(cs)
+        flat += cs
         flat.append(None)
-        _filed(self.where, cs, range(start, start + len(cs)))
+        where = self.where
+        for i, c in enumerate(cs, start):
+            where[c].append(i)
         if self.trusted:
             self._add_joins(cs, start)
 
@@ -391,10 +385,9 @@ class _Group:
             self.short[key] = base
         self._pieces.append(key + "\x00")
         self._length += n + 1
-        first = -base % _STEP  # grams sit at positions that are multiples of _STEP
-        offsets = range(first, n - _GRAM + 1, _STEP)
-        grams = [key[i : i + _GRAM] for i in offsets]
-        _filed(self.grams, grams, range(base + first, base + n - _GRAM + 1, _STEP))
+        grams = self.grams
+        for i in range(-base % _STEP, n - _GRAM + 1, _STEP):  # at multiples of _STEP
+            grams[key[i : i + _GRAM]].append(base + i)
 
     @property
     def text(self) -> str:
