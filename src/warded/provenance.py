@@ -142,9 +142,9 @@ def strict(text: str) -> str:
 
 def chunks(normalized: str) -> list[str]:
     """A strict-normalized string cut into chunks (module docstring)."""
-    if normalized.isascii():  # the same, without the regular expression's backtracking
+    if len(normalized) > 64 and normalized.isascii():  # the same, without backtracking
         runs = normalized.translate(_APART).split()
-        return [c for c in (r.strip(".") if "." in r else r for r in runs) if c]
+        return [c for r in runs if (c := r.strip("."))] if "." in normalized else runs
     return _CHUNK.findall(normalized)
 
 
@@ -590,7 +590,7 @@ class Index:
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(*key)
-        size = source.size
+        size = sum(map(len, source.leaves))  # source.size, without a generator
         group.add(seq, source, size)
         self._entries.append((seq, source))
         self._sizes[seq] = size
