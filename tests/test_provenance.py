@@ -373,3 +373,13 @@ def test_a_url_whose_host_has_no_letters_or_digits_is_matched_as_written() -> No
     assert found("http://./path", page) == TAINTED
     assert found("http://./other", page) == set()
     assert found("http://./", page) == set()  # a bare URL is its host: here, nothing
+
+
+@pytest.mark.requirement("G18")
+def test_a_value_found_loosely_then_written_whole_in_the_same_output_names_the_tool() -> None:
+    grown = index(inbox("details: de89.3704.0044.0532.0130.00"))
+    assert grown.sources_of(EVIL_IBAN) == frozenset({"untrusted"})
+    grown.update(Remembered(2, False, 1, ((2, inbox(f"pay {EVIL_IBAN}")),)))
+    assert grown.sources_of(EVIL_IBAN) == frozenset(TAINTED)
+    grown.update(Remembered(3, False, 1, ((3, tool("files", "x")),)))
+    assert grown.sources_of(EVIL_IBAN) == frozenset(TAINTED)

@@ -254,6 +254,8 @@ def session(
         for _ in range(count):
             name, labels = rng.choice(KINDS)
             leaves = tuple(text(rng, words()) for _ in range(rng.randrange(1, 3)))
+            if asked and rng.random() < 0.3:  # what was asked before, now written here
+                leaves += (rng.choice(SEPARATORS).join([text(rng, 2), rng.choice(asked)]),)
             made.append(Source(name, labels, leaves))
         if len(made) - first + 1 > window:
             first = len(made) - window + 1
@@ -314,7 +316,7 @@ def test_a_long_session_answers_as_an_index_of_its_live_sources_built_afresh(
             assert got == sorted(reference(value, live, overflowed)), (seed, value)
         checked[0] += 1
 
-    session(rng, 60, lambda: rng.randrange(MAX_PROBES, 2 * MAX_PROBES), 4, check)
+    session(rng, 80, lambda: rng.randrange(MAX_PROBES, 2 * MAX_PROBES), 3, check)
     assert rebuilt[0] > 0
 
 

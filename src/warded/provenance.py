@@ -291,6 +291,7 @@ class _Group:
         "loose_tags",
         "name",
         "short",
+        "since",
         "spans",
         "tags",
         "trusted",
@@ -318,11 +319,7 @@ class _Group:
         self.live = 0  # characters of live sources
         self.adds = 0  # sources added so far
         self.evicts = 0  # evictions so far
-
-    @property
-    def since(self) -> tuple[int, int]:
-        """Where the strings added from now on will start (for a later lookup)."""
-        return len(self.flat), self._length
+        self.since = (1, 1)  # where strings added from now on start (flat, loose)
 
     def add(self, seq: int, source: Source, size: int) -> None:
         labelled = bool(self.labels)
@@ -334,7 +331,8 @@ class _Group:
                     self._add_chunks(chunks(host))
             if labelled:
                 self._add_loose(loose(normalized))
-        self.spans.append((seq, len(self.flat), self._length))
+        self.since = (len(self.flat), self._length)
+        self.spans.append((seq, *self.since))
         self.live += size
         self.adds += 1
 
@@ -615,7 +613,23 @@ class Index:
         elif known.seen == now:
             return known.tags
         elif known.seen >= self._dropped:  # only the groups changed since
-            if self._refresh(known, set(self._log[known.seen - self._dropped :])):
+            changed = False
+            for key in set(self._log[known.seen - self._dropped :]):
+                was = known.groups.get(key)
+                group = self._groups.get(key)
+                if (
+                    was is not None
+                    and was[1] is group
+                    and group is not None
+                    and was[3] == group.evicts
+                    and was[0] != STRICT
+                ):  # only added to: search what was added
+                    outcome = max(was[0], group.match(known.prepared, was[4]))
+                    known.groups[key] = (outcome, group, group.adds, group.evicts, group.since)
+                    changed = changed or outcome != was[0]
+                else:
+                    changed = self._refresh_one(known, key) or changed
+            if changed:
                 known.tags = self._tags(known)
             known.seen = now
             return known.tags
@@ -624,13 +638,6 @@ class Index:
         known.tags = self._tags(known)
         known.seen = now
         return known.tags
-
-    def _refresh(self, known: _Known, keys: Iterable[Key]) -> bool:
-        """Bring the value's outcomes for these groups up to date; whether one changed."""
-        changed = False
-        for key in keys:
-            changed = self._refresh_one(known, key) or changed
-        return changed
 
     def _refresh_one(self, known: _Known, key: Key) -> bool:
         decided = known.groups
