@@ -73,7 +73,6 @@ _ALNUM_ONLY = re.compile(r"[\W_]+")
 # ASCII: what is not in a chunk becomes a space; what is not a letter or digit goes
 _APART = {c: " " for c in range(128) if not re.match(r"[\w@.+\-~%]", chr(c))}
 _ALNUM_LOWER = {c: chr(c).lower() if chr(c).isalnum() else None for c in range(128)}
-_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")  # what `_urls` finds
 _SCHEME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
 _URL_END = re.compile(r"[\s\"'<>`]")
 _SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
@@ -168,9 +167,12 @@ def _hosts(normalized: str) -> list[str]:
 
 
 def _urls(text: str) -> list[str]:
-    """What `_URL.findall(text)` finds, looking only where `://` is (the expression
-    tries every position): each scheme is the run of scheme characters before a
-    `://` from its first letter on, after the previous URL."""
+    """The URLs in a string, leftmost first and not overlapping, as a regular
+    expression would find them: a scheme (a letter, then letters, digits, `+.-`),
+    `://`, then one or more characters up to whitespace, a quote, `<`, `>` or a
+    backtick. Found from where `://` is (an expression tries every position): the
+    scheme is the run of scheme characters before it, from its first letter on,
+    after the previous URL."""
     out: list[str] = []
     pos = 0
     i = text.find("://")
