@@ -4,7 +4,7 @@ One run, the same calls for every variant, measured in interleaved passes
 (every series in every pass, so load that comes and goes hits them alike),
 with this thread's CPU time beside the wall clock:
 
-    .venv/bin/python benchmarks/provenance.py [--iterations N] [--passes P]
+    .venv/bin/python benchmarks/provenance.py [--iterations N] [--passes P] [--against REF]
 
 A payment tool (recipient, amount, subject) on an in-memory store, so what is
 measured is the gate's work, not the disk. Sessions start with 0, 10 KB or
@@ -23,10 +23,17 @@ the whole lifecycle: decision, records, execution, outcome; the tool returns
 nothing, so the session does not change and its index is built once), and
 `call, noted` (the tool returns a small result, which is remembered, so every
 call finds the session one source newer and extends the index; at 100 KB the
-session is at its bound, so the oldest sources are evicted as it goes).
-Last, the CPU time to build a session's index from the store (what the first
-call in a session costs a gate that has not seen it: after a restart, on
-another node).
+session is at its bound, so the oldest sources are evicted as it goes) and
+`call, read` (a tool whose action declares no provenance returns 1 KB of
+mail-like text labelled untrusted, in a session whose index exists: what
+taking a realistic result into the index costs). Last, the CPU time to build
+a session's index from the store (what the first call in a session costs a
+gate that has not seen it: after a restart, on another node).
+
+`--against REF` adds a variant `with REF`: the same gate and bundle with the
+session indexes of `warded/provenance.py` as it is at git revision REF (loaded
+beside this checkout's), so a change to the index is measured before and
+after in one run.
 """
 
 from __future__ import annotations
@@ -36,9 +43,12 @@ import functools
 import os
 import random
 import statistics
+import subprocess
 import sys
 import time
+import types
 from dataclasses import dataclass
+from typing import Any
 
 from timing import Timed
 from warded import (
@@ -52,7 +62,7 @@ from warded import (
     Session,
 )
 from warded.model import Source
-from warded.provenance import LIMIT, Index
+from warded.provenance import LIMIT, Index, Indexes
 
 AGENT = Principal.agent("bot")
 USER_IBAN = "GB33BUKB20201555555555"
@@ -61,6 +71,10 @@ type Session = { id: String, labels: Set<String>, calls: Long };
 type Now = { epoch: Long, hour: Long, weekday: Long };
 entity Agent;
 entity Tool;
+action read_mail appliesTo {
+  principal: [Agent], resource: [Tool],
+  context: { args: {}, session: Session, now: Now },
+};
 action send_money, send_money_noted appliesTo {
   principal: [Agent], resource: [Tool],
   context: {
@@ -71,6 +85,7 @@ action send_money, send_money_noted appliesTo {
 """
 DECLARED = ",\n    provenance: { recipient: Set<String>, subject: Set<String> }"
 PAY = 'permit (principal, action in [Action::"send_money", Action::"send_money_noted"], resource)'
+READ = 'permit (principal, action == Action::"read_mail", resource);\n'
 WITH = (
     PAY
     + """
@@ -112,7 +127,9 @@ WORDS = (
 def bundle(declared: bool) -> PolicyBundle:
     schema = SCHEMA % (DECLARED if declared else "")
     return PolicyBundle.load(
-        BundleFiles((("p.cedar", WITH if declared else WITHOUT),), ("s.cedarschema", schema), None)
+        BundleFiles(
+            (("p.cedar", READ + (WITH if declared else WITHOUT)),), ("s.cedarschema", schema), None
+        )
     )
 
 
@@ -137,10 +154,18 @@ def filler(rng: random.Random, size: int) -> str:
     return " ".join(parts)
 
 
-def gate(declared: bool, remembered: int, bound: int) -> tuple[Gate, Session]:
+MAIL = filler(random.Random(7), 1000)
+
+
+def gate(
+    declared: bool, remembered: int, bound: int, indexes: type[Any] = Indexes
+) -> tuple[Gate, Session]:
     """A gate and a session remembering about `remembered` characters, the user's
-    request last (so that eviction takes the oldest tool output first)."""
+    request last (so that eviction takes the oldest tool output first); `indexes`
+    is the gate's session index cache (`Indexes`, or an older revision's)."""
     g = Gate(bundle(declared), store=MemoryStore(), clock=ManualClock(), remember=bound)
+    g._indexes = indexes()
+    g.register("read_mail", {"type": "object"}, lambda: MAIL, labels=["untrusted"])
     for name, result in (("send_money", None), ("send_money_noted", {"status": "sent"})):
         g.register(
             name,
@@ -171,6 +196,25 @@ def gate(declared: bool, remembered: int, bound: int) -> tuple[Gate, Session]:
     return g, session
 
 
+def indexes_at(ref: str) -> type[Any]:
+    """`Indexes` of `warded/provenance.py` at git revision `ref`, loaded as a module
+    of its own beside this checkout's."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    source = subprocess.run(
+        ["git", "show", f"{ref}:src/warded/provenance.py"],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    name = f"warded._provenance_at_{ref}"
+    module = types.ModuleType(name)
+    sys.modules[name] = module  # dataclasses look their module up
+    exec(compile(source, f"{ref}:src/warded/provenance.py", "exec"), module.__dict__)
+    indexes: type[Any] = module.Indexes
+    return indexes
+
+
 @dataclass
 class Series(Timed):
     """One (row, size, variant): its calls, timed in interleaved passes."""
@@ -184,18 +228,29 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--iterations", type=int, default=3000, help="calls per series")
     parser.add_argument("--passes", type=int, default=20, help="interleaved passes")
+    parser.add_argument("--against", help="git revision whose session indexes to add as a variant")
     opts = parser.parse_args(argv)
+    variants: list[tuple[str, bool, type[Any]]] = [
+        ("without", False, Indexes),
+        ("with", True, Indexes),
+    ]
+    if opts.against:
+        variants.append((f"with {opts.against}", True, indexes_at(opts.against)))
     args = {"recipient": USER_IBAN, "amount": 20, "subject": "invoice March"}
     series: list[Series] = []
     rows = [(size, "call", "send_money", 0) for size in (0, 10_000, 100_000)]
     rows += [(size, "decide", "send_money", 0) for size in (0, 10_000, 100_000)]
     rows += [(size, "call, noted", "send_money_noted", 0) for size in (0, 10_000)]
     rows.append((100_000, "call, noted", "send_money_noted", 100_000))  # at the bound
+    rows.append((100_000, "call, read", "read_mail", 100_000))
     for size, row, tool, bound in rows:
-        for label, declared in (("without", False), ("with", True)):
-            g, session = gate(declared, size, bound or LIMIT)
+        for label, declared, indexes in variants:
+            g, session = gate(declared, size, bound or LIMIT, indexes)
             if row == "decide":
                 fn = functools.partial(g.decide, AGENT, tool, args, session)
+            elif row == "call, read":
+                assert not isinstance(g.call(AGENT, "send_money", args, session), Refusal)
+                fn = functools.partial(g.call, AGENT, tool, {}, session)
             else:
                 fn = functools.partial(g.call, AGENT, tool, args, session)
             answer = fn()
@@ -211,28 +266,33 @@ def main(argv: list[str] | None = None) -> int:
             s.run(per_pass)
     without = {(s.row, s.size): s for s in series if s.label == "without"}
     print(
-        f"{'path':<12} {'remembered':<11} {'provenance':<11} median µs  p99 µs  CPU µs (mean)"
+        f"{'path':<12} {'remembered':<11} {'provenance':<15} median µs  p99 µs  CPU µs (mean)"
         "  + median µs  + CPU µs"
     )
     for s in series:
         base = without[(s.row, s.size)]
         print(
-            f"{s.row:<12} {s.size:<11} {s.label:<11} {s.median_us:9.1f} {s.p99_us:7.1f} "
+            f"{s.row:<12} {s.size:<11} {s.label:<15} {s.median_us:9.1f} {s.p99_us:7.1f} "
             f"{s.cpu_us:14.1f} {s.median_us - base.median_us:+11.1f} {s.cpu_us - base.cpu_us:+9.1f}"
         )
     print(f"{opts.passes} interleaved passes of {per_pass} calls per series")
+    builders = [("", Index)]
+    if opts.against:
+        builders.append((f" ({opts.against})", sys.modules[variants[-1][2].__module__].Index))
     for size in (10_000, 100_000):  # what a gate that has no index of the session yet pays
         g, session = gate(True, size, LIMIT)
         remembered = g.store.sources(session.id)
-        builds = []
+        builds: dict[str, list[int]] = {label: [] for label, _ in builders}
         for _ in range(5):
-            cpu0 = time.thread_time_ns()
-            Index.of(remembered)
-            builds.append(time.thread_time_ns() - cpu0)
-        print(
-            f"index built from the store, {size // 1000} KB: "
-            f"{statistics.median(builds) / 1e6:.1f} ms CPU (median of 5)"
-        )
+            for label, built in builders:
+                cpu0 = time.thread_time_ns()
+                built.of(remembered)
+                builds[label].append(time.thread_time_ns() - cpu0)
+        for label, _ in builders:
+            print(
+                f"index built from the store{label}, {size // 1000} KB: "
+                f"{statistics.median(builds[label]) / 1e6:.1f} ms CPU (median of 5)"
+            )
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0
 

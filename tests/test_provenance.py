@@ -319,3 +319,67 @@ def test_a_rolling_window_of_sources_matches_an_index_of_the_live_ones() -> None
             for k in (first - 1, first, n // 2, n):
                 for value in (f"id{k:05d}code", f"w{k}x3 ref-{k * 100 + 3}", f"ref-{k * 100 + 59}"):
                     assert grown.sources_of(value) == fresh.sources_of(value), (n, value)
+
+
+LOAD_SCHEMA = """
+type Session = { id: String, labels: Set<String>, calls: Long };
+type Now = { epoch: Long, hour: Long, weekday: Long };
+entity Agent;
+entity Tool;%s
+action pay, read appliesTo {
+  principal: [Agent], resource: [Tool],
+  context: {
+    args: {}, session: Session, now: Now%s
+  },
+};
+action pay_noted appliesTo {
+  principal: [Agent], resource: [Tool],
+  context: {
+    args: {}, session: Session, now: Now,
+    provenance: { "to": Set<String>, "c\\u{63}": Set<String>, n: Long }
+  },
+};
+"""
+
+
+@pytest.mark.parametrize("readable", [True, False])
+def test_a_bundle_knows_at_load_what_each_action_declares_for_provenance(
+    readable: bool,
+) -> None:
+    """Read from the schema, or (a schema warded's reader does not model: a name
+    that is both an entity and a common type) asked of Cedar's validator: the same
+    sets of strings, quoted names unescaped as Cedar reads them."""
+    from warded.policy.bundle import PolicyBundle
+    from warded.policy.schema import UnsupportedSchema, read_schema
+    from warded.policy.source import BundleFiles
+
+    odd = "" if readable else "\ntype Tool = String;\nentity Doc = { owner: Tool };"
+    schema = LOAD_SCHEMA % (odd, "")
+    loaded = PolicyBundle.load(BundleFiles((("p.cedar", ""),), ("s.cedarschema", schema), None))
+    if readable:
+        read_schema(str(loaded.schema))
+    else:
+        with pytest.raises(UnsupportedSchema):
+            read_schema(str(loaded.schema))
+    # a Long under provenance is declared but not a set of strings: Cedar's
+    # validator says so; the reader lists every attribute of the record
+    expected = ("cc", "n", "to") if readable else ("cc", "to")
+    assert dict(loaded.provenance) == {"pay_noted": expected}
+
+
+@pytest.mark.requirement("G18")
+def test_a_url_whose_host_has_no_letters_or_digits_is_matched_as_written() -> None:
+    page = inbox("see http://./path and https://evil.com/x")
+    assert found("http://./path", page) == TAINTED
+    assert found("http://./other", page) == set()
+    assert found("http://./", page) == set()  # a bare URL is its host: here, nothing
+
+
+@pytest.mark.requirement("G18")
+def test_a_value_found_loosely_then_written_whole_in_the_same_output_names_the_tool() -> None:
+    grown = index(inbox("details: de89.3704.0044.0532.0130.00"))
+    assert grown.sources_of(EVIL_IBAN) == frozenset({"untrusted"})
+    grown.update(Remembered(2, False, 1, ((2, inbox(f"pay {EVIL_IBAN}")),)))
+    assert grown.sources_of(EVIL_IBAN) == frozenset(TAINTED)
+    grown.update(Remembered(3, False, 1, ((3, tool("files", "x")),)))
+    assert grown.sources_of(EVIL_IBAN) == frozenset(TAINTED)

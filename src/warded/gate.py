@@ -72,7 +72,7 @@ from warded.policy.compiled import Recheck
 from warded.policy.engine import Engine
 from warded.policy.selfcheck import Disagreement
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.provenance import APPROVED, LIMIT, Declarations, Indexes, check_source, leaves
+from warded.provenance import APPROVED, LIMIT, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
@@ -222,7 +222,6 @@ class Gate:
             raise ValueError("remember is a number of characters, 0 or more")
         self.remember = remember
         self._indexes = Indexes()
-        self._declared = Declarations()
 
     @classmethod
     def from_directory(cls, path: str | Path, **kwargs: Any) -> Gate:
@@ -672,7 +671,7 @@ class Gate:
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
             context["scan"] = summary(found, fields)
-        names = self._declared.names(engine.bundle, tool.name, tool.parameters)
+        names = engine.bundle.provenance.get(tool.name)
         if names:
             context["provenance"] = self._indexes.provenance(
                 state.id,

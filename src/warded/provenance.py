@@ -35,27 +35,25 @@ states the rules for policy authors; in short:
   some, or a result could not be viewed) adds `untrusted` to every leaf.
 
 Matching is index lookups, not scans: each session's index is built once per
-remembered version and extended as sources are added (`Index`, `Indexes`).
+remembered version and extended as sources are added (`Index`, `Indexes`). An
+index remembers each value's outcome per group; after sources are added to a
+group, a value asked about again is searched for in what was added only, and
+groups that did not change are not looked at.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import re
 import threading
 import unicodedata
-from collections import OrderedDict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import cedarpy
-
 from warded.model import Remembered, Source
-from warded.policy.bundle import PolicyBundle
-from warded.policy.schema import Record, Schema, UnsupportedSchema, read_schema
 from warded.scanners.normalize import fold
 
 LIMIT = 262_144  # characters of remembered content per session (oldest first out)
@@ -72,7 +70,11 @@ _CHUNK = re.compile(r"[\w@+\-~%](?:[\w@.+\-~%]*[\w@+\-~%])?")  # no dot at eithe
 _GROUPED = re.compile(r"[0-9a-z+]+\Z")
 _DIGITS = re.compile(r"[0-9]")
 _ALNUM_ONLY = re.compile(r"[\W_]+")
-_URL = re.compile(r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+")
+# ASCII: what is not in a chunk becomes a space; what is not a letter or digit goes
+_APART = {c: " " for c in range(128) if not re.match(r"[\w@.+\-~%]", chr(c))}
+_ALNUM_LOWER = {c: chr(c).lower() if chr(c).isalnum() else None for c in range(128)}
+_SCHEME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
+_URL_END = re.compile(r"[\s\"'<>`]")
 _SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
 _GRAM = 4  # loose index: grams of this length ...
 _STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
@@ -139,11 +141,16 @@ def strict(text: str) -> str:
 
 def chunks(normalized: str) -> list[str]:
     """A strict-normalized string cut into chunks (module docstring)."""
+    if len(normalized) > 64 and normalized.isascii():  # the same, without backtracking
+        runs = normalized.translate(_APART).split()
+        return [c for r in runs if (c := r.strip("."))] if "." in normalized else runs
     return _CHUNK.findall(normalized)
 
 
 def loose(normalized: str) -> str:
     """A strict-normalized string look-alike folded, with only letters and digits kept."""
+    if normalized.isascii():  # folding ASCII only lowers it
+        return normalized.translate(_ALNUM_LOWER)
     return _ALNUM_ONLY.sub("", fold(normalized).text)
 
 
@@ -152,11 +159,38 @@ def _hosts(normalized: str) -> list[str]:
     found: list[str] = []
     if "://" not in normalized:
         return found
-    for m in _URL.finditer(normalized):
-        host = _host(m.group())
+    for url in _urls(normalized):
+        host = _host(url)
         if host:
             found.extend(_spellings(host))
     return found
+
+
+def _urls(text: str) -> list[str]:
+    """The URLs in a string, leftmost first and not overlapping, as a regular
+    expression would find them: a scheme (a letter, then letters, digits, `+.-`),
+    `://`, then one or more characters up to whitespace, a quote, `<`, `>` or a
+    backtick. Found from where `://` is (an expression tries every position): the
+    scheme is the run of scheme characters before it, from its first letter on,
+    after the previous URL."""
+    out: list[str] = []
+    pos = 0
+    i = text.find("://")
+    while i >= 0:
+        start = i
+        while start > pos and text[start - 1] in _SCHEME:
+            start -= 1
+        while start < i and not "a" <= text[start] <= "z":
+            start += 1
+        end = _URL_END.search(text, i + 3)
+        stop = len(text) if end is None else end.start()
+        if start < i and stop > i + 3:
+            out.append(text[start:stop])
+            pos = stop
+            i = text.find("://", stop)
+        else:
+            i = text.find("://", i + 1)
+    return out
 
 
 def _host(url: str) -> str | None:
@@ -237,7 +271,10 @@ class _Group:
 
     Positions only grow. Evicting a source moves the group's floors past it:
     what lies below them is dead and skipped, and the group is rebuilt from
-    its live sources once most of it is dead.
+    its live sources once most of it is dead. Every lookup takes a `since`
+    pair, (flat position, loose position): only strings added at or after it
+    are searched (an outcome already known for the older ones is extended
+    with what was added since, not recomputed).
     """
 
     __slots__ = (
@@ -253,8 +290,10 @@ class _Group:
         "joins",
         "labels",
         "live",
+        "loose_tags",
         "name",
         "short",
+        "since",
         "spans",
         "tags",
         "trusted",
@@ -265,14 +304,16 @@ class _Group:
         self.name = name
         self.labels = labels
         self.tags = frozenset((name, *labels))
+        self.loose_tags = frozenset(labels)
         self.trusted = not name.startswith(TOOL)
         self.flat: list[str | None] = [None]  # chunks, None between strings
-        self.where: dict[str, list[int]] = {}  # chunk -> positions in flat
+        self.where: defaultdict[str, list[int]] = defaultdict(list)  # chunk -> positions in flat
         self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> last position
         self._text = "\x00"  # labelled tool output: loose text, "\x00" between strings
         self._pieces: list[str] = []  # appended to it, not joined yet
         self._length = 1
-        self.grams: dict[str, list[int]] = {}  # its grams at every _STEP-th position
+        # its grams at every _STEP-th position -> positions in the loose text
+        self.grams: defaultdict[str, list[int]] = defaultdict(list)
         self.short: dict[str, int] = {}  # its strings shorter than MIN_PART -> last position
         self.spans: deque[tuple[int, int, int]] = deque()  # (seq, flat end, loose end)
         self.floor = 0  # positions in flat below it are evicted
@@ -280,17 +321,21 @@ class _Group:
         self.live = 0  # characters of live sources
         self.adds = 0  # sources added so far
         self.evicts = 0  # evictions so far
+        self.since = (1, 1)  # where strings added from now on start (flat, loose)
 
-    def add(self, seq: int, source: Source) -> None:
+    def add(self, seq: int, source: Source, size: int) -> None:
+        labelled = bool(self.labels)
         for leaf in source.leaves:
             normalized = strict(leaf)
             self._add_chunks(chunks(normalized))
-            for host in _hosts(normalized):
-                self._add_chunks(chunks(host))
-            if self.labels:
+            if "://" in normalized:
+                for host in _hosts(normalized):
+                    self._add_chunks(chunks(host))
+            if labelled:
                 self._add_loose(loose(normalized))
-        self.spans.append((seq, len(self.flat), self._length))
-        self.live += source.size
+        self.since = (len(self.flat), self._length)
+        self.spans.append((seq, *self.since))
+        self.live += size
         self.adds += 1
 
     def evict(self, first: int, sizes: Mapping[int, int]) -> None:
@@ -311,14 +356,11 @@ class _Group:
             return
         flat = self.flat
         start = len(flat)
-        flat.extend(cs)
+        flat += cs
         flat.append(None)
         where = self.where
         for i, c in enumerate(cs, start):
-            if c in where:
-                where[c].append(i)
-            else:
-                where[c] = [i]
+            where[c].append(i)
         if self.trusted:
             self._add_joins(cs, start)
 
@@ -338,18 +380,14 @@ class _Group:
         if not key:
             return
         base = self._length
-        if len(key) < MIN_PART:
+        n = len(key)
+        if n < MIN_PART:
             self.short[key] = base
         self._pieces.append(key + "\x00")
-        self._length += len(key) + 1
+        self._length += n + 1
         grams = self.grams
-        first = base + (-base % _STEP)
-        for p in range(first, base + len(key) - _GRAM + 1, _STEP):
-            gram = key[p - base : p - base + _GRAM]
-            if gram in grams:
-                grams[gram].append(p)
-            else:
-                grams[gram] = [p]
+        for i in range(-base % _STEP, n - _GRAM + 1, _STEP):  # at multiples of _STEP
+            grams[key[i : i + _GRAM]].append(base + i)
 
     @property
     def text(self) -> str:
@@ -360,22 +398,26 @@ class _Group:
 
     # -- lookups --
 
-    def match(self, value: _Prepared) -> int:
+    def match(self, value: _Prepared, since: tuple[int, int] = (0, 0)) -> int:
         """STRICT if the value is found here as the module docstring says, LOOSE if only
-        its respelling or its URL's host is (labelled groups only), else 0."""
+        its respelling or its URL's host is (labelled groups only), else 0; searching
+        the strings added at or after `since` only."""
+        at, at_loose = since
         cs = value.chunks
-        if cs and (self.strict_match(cs) or (self.trusted and self.joined_match(cs))):
+        if cs and (self.strict_match(cs, at) or (self.trusted and self.joined_match(cs, at))):
             return STRICT
         if not self.labels:
             return 0
-        if self.loose_match(value.key):
+        if self.loose_match(value.key, at_loose):
             return LOOSE
         host = value.host
-        if host is not None and (self.strict_match(host.chunks) or self.loose_match(host.key)):
+        if host is not None and (
+            self.strict_match(host.chunks, at) or self.loose_match(host.key, at_loose)
+        ):
             return LOOSE
         return 0
 
-    def strict_match(self, cs: list[str]) -> bool:
+    def strict_match(self, cs: list[str], since: int = 0) -> bool:
         """Whether the chunk sequence occurs whole in one live string (module docstring)."""
         m = len(cs)
         best: list[int] | None = None
@@ -387,12 +429,13 @@ class _Group:
                 return False
             if best is None or len(found) < len(best):
                 best, offset = found, k
-        assert best is not None
-        long_enough = sum(len(c) for c in cs) >= MIN_PART
-        flat, floor = self.flat, self.floor + offset
+        if best is None:  # no chunks: nothing to find
+            return False
+        long_enough = sum(map(len, cs)) >= MIN_PART
+        flat, floor = self.flat, max(self.floor, since)
         probes = best if len(best) <= MAX_PROBES else best[-MAX_PROBES:]
         for q in reversed(probes):  # newest first; below the floor all are dead
-            if q < floor:
+            if q < floor + offset:
                 return False
             p = q - offset
             if flat[p : p + m] != cs:
@@ -400,33 +443,34 @@ class _Group:
             if long_enough or (flat[p - 1] is None and flat[p + m] is None):
                 return True
         if len(best) > MAX_PROBES:
-            return self._strict_scan(cs, long_enough)
+            return self._strict_scan(cs, long_enough, floor)
         return False
 
-    def _strict_scan(self, cs: list[str], long_enough: bool) -> bool:
+    def _strict_scan(self, cs: list[str], long_enough: bool, floor: int) -> bool:
         flat, m = self.flat, len(cs)
         for p in self.where.get(cs[0], ()):
             whole = flat[p - 1] is None and flat[p + m] is None
-            if p >= self.floor and flat[p : p + m] == cs and (long_enough or whole):
+            if p >= floor and flat[p : p + m] == cs and (long_enough or whole):
                 return True
         return False
 
-    def joined_match(self, cs: list[str]) -> bool:
+    def joined_match(self, cs: list[str], since: int = 0) -> bool:
         """Trusted sources: a grouped number written together or apart."""
-        if not all(_GROUPED.match(c) for c in cs):
+        if not all(map(_GROUPED.match, cs)):
             return False
         joined = "".join(cs)
         if len(_DIGITS.findall(joined)) < 4:
             return False
-        if self.joins.get(joined, -1) >= self.floor:
+        if self.joins.get(joined, -1) >= max(self.floor, since):
             return True
-        return len(cs) > 1 and self.strict_match([joined])
+        return len(cs) > 1 and self.strict_match([joined], since)
 
-    def loose_match(self, key: str) -> bool:
+    def loose_match(self, key: str, since: int = 0) -> bool:
         """Whether the loose key occurs in a live string of this (labelled) group."""
         n = len(key)
+        floor = max(self.floor_loose, since)
         if n < MIN_PART:
-            return self.short.get(key, -1) >= self.floor_loose
+            return self.short.get(key, -1) >= floor
         grams = self.grams
         for residue in range(_STEP):
             best: list[int] | None = None
@@ -441,31 +485,55 @@ class _Group:
             if best is None:
                 continue
             if len(best) > MAX_PROBES:
-                return self.text.find(key, self.floor_loose) >= 0
-            text, floor = self.text, self.floor_loose + at
+                return self.text.find(key, floor) >= 0
+            text = self.text
             for q in reversed(best):
-                if q < floor:
+                if q < floor + at:
                     break
                 if text.startswith(key, q - at):
                     return True
         return False
 
 
-_Decided = tuple[int, "_Group", int, int]
+Key = tuple[str, tuple[str, ...]]  # a group's (source name, sorted labels)
+
+
+class _Known:
+    """What an index knows of one value: its prepared form, and per group the outcome
+    and the group's state when it was decided (adding can only make a value found,
+    evicting only lose it); `tags` is the answer as of position `seen` of the
+    index's log of changed groups."""
+
+    __slots__ = ("groups", "prepared", "seen", "tags")
+
+    def __init__(self, prepared: _Prepared) -> None:
+        self.prepared = prepared
+        self.seen = -1
+        self.tags: frozenset[str] = frozenset()
+        # per group key: (outcome, the group, its adds and evicts, where it ended)
+        self.groups: dict[Key, tuple[int, _Group, int, int, tuple[int, int]]] = {}
+
+
+LOG = 1024  # changed groups an index lists before it forgets the older half
 
 
 class Index:
-    """What one session remembers, indexed for matching; extended as sources are added."""
+    """What one session remembers, indexed for matching; extended as sources are added.
+
+    Every change to a group is listed in a log, so a value asked about again is
+    brought up to date by looking at the groups changed since, only.
+    """
 
     def __init__(self) -> None:
         self.version = 0
         self.first = 1
         self.overflowed = False
-        self._groups: dict[tuple[str, tuple[str, ...]], _Group] = {}
+        self._groups: dict[Key, _Group] = {}
         self._entries: deque[tuple[int, Source]] = deque()
         self._sizes: dict[int, int] = {}
-        # per value, per group: (outcome, the group, its adds and evicts when decided)
-        self._memo: OrderedDict[str, dict[tuple[str, tuple[str, ...]], _Decided]] = OrderedDict()
+        self._memo: dict[str, _Known] = {}  # oldest first out
+        self._log: list[Key] = []  # the keys of changed groups, oldest first
+        self._dropped = 0  # log positions forgotten (the log starts there)
         self.lock = threading.Lock()  # held by `Indexes` around every use
 
     @classmethod
@@ -481,9 +549,10 @@ class Index:
 
     def update(self, remembered: Remembered) -> None:
         """Take in what a store returned for sources after `self.version`."""
+        log = self._log
         for seq, source in remembered.entries:
             if seq > self.version:
-                self._add(seq, source)
+                log.append(self._add(seq, source))
         first = remembered.first
         if first > self.first:
             entries = self._entries
@@ -491,7 +560,11 @@ class Index:
             while entries and entries[0][0] < first:
                 gone.append(entries.popleft()[0])
             for key, group in list(self._groups.items()):
+                evicts = group.evicts
                 group.evict(first, self._sizes)
+                if group.evicts == evicts:
+                    continue
+                log.append(key)
                 if not group.spans:
                     del self._groups[key]
                 elif group.dead:
@@ -500,51 +573,98 @@ class Index:
                 del self._sizes[seq]
             self.first = first
         self.version = max(self.version, remembered.version)
-        self.overflowed = self.overflowed or remembered.overflowed
+        if remembered.overflowed and not self.overflowed:
+            self.overflowed = True
+            self._forget_log()  # every answer changes
+        if len(log) > LOG:
+            del log[: LOG // 2]
+            self._dropped += LOG // 2
 
-    def _add(self, seq: int, source: Source) -> None:
-        key = (source.name, tuple(sorted(source.labels)))
+    def _forget_log(self) -> None:
+        self._dropped += len(self._log) + 1
+        self._log = []
+
+    def _add(self, seq: int, source: Source) -> Key:
+        labels = source.labels
+        key = (source.name, labels if len(labels) < 2 else tuple(sorted(labels)))
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(*key)
-        group.add(seq, source)
+        size = sum(map(len, source.leaves))  # source.size, without a generator
+        group.add(seq, source, size)
         self._entries.append((seq, source))
-        self._sizes[seq] = source.size
+        self._sizes[seq] = size
+        return key
 
-    def _rebuilt(self, key: tuple[str, tuple[str, ...]]) -> _Group:
+    def _rebuilt(self, key: Key) -> _Group:
         group = _Group(*key)
         for seq, source in self._entries:
-            if (source.name, tuple(sorted(source.labels))) == key:
-                group.add(seq, source)
+            labels = source.labels
+            if (source.name, labels if len(labels) < 2 else tuple(sorted(labels))) == key:
+                group.add(seq, source, self._sizes[seq])
         return group
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
-        memo = self._memo.get(value)
-        if memo is None:
-            memo = self._memo[value] = {}
+        now = self._dropped + len(self._log)
+        known = self._memo.get(value)
+        if known is None:
+            known = self._memo[value] = _Known(_prepare(value))
             if len(self._memo) > MEMO:
-                self._memo.popitem(last=False)
-        prepared: _Prepared | None = None
+                del self._memo[next(iter(self._memo))]
+        elif known.seen == now:
+            return known.tags
+        elif known.seen >= self._dropped:  # only the groups changed since
+            changed = False
+            for key in set(self._log[known.seen - self._dropped :]):
+                was = known.groups.get(key)
+                group = self._groups.get(key)
+                if (
+                    was is not None
+                    and was[1] is group
+                    and group is not None
+                    and was[3] == group.evicts
+                    and was[0] != STRICT
+                ):  # only added to: search what was added
+                    outcome = max(was[0], group.match(known.prepared, was[4]))
+                    known.groups[key] = (outcome, group, group.adds, group.evicts, group.since)
+                    changed = changed or outcome != was[0]
+                else:
+                    changed = self._refresh_one(known, key) or changed
+            if changed:
+                known.tags = self._tags(known)
+            known.seen = now
+            return known.tags
+        for key in self._groups:
+            self._refresh_one(known, key)
+        known.tags = self._tags(known)
+        known.seen = now
+        return known.tags
+
+    def _refresh_one(self, known: _Known, key: Key) -> bool:
+        decided = known.groups
+        was = decided.get(key)
+        group = self._groups.get(key)
+        if group is None:
+            return decided.pop(key, None) is not None
+        if was is not None and was[1] is group and was[3] == group.evicts:
+            if was[2] == group.adds or was[0] == STRICT:
+                return False
+            outcome = max(was[0], group.match(known.prepared, was[4]))  # search what was added
+        else:
+            outcome = group.match(known.prepared)
+        decided[key] = (outcome, group, group.adds, group.evicts, group.since)
+        return was is None or was[0] != outcome
+
+    def _tags(self, known: _Known) -> frozenset[str]:
         tags: set[str] = set()
+        decided = known.groups
         for key, group in self._groups.items():
-            known = memo.get(key)
-            # adding can only make a value found, evicting only make it lost
-            if (
-                known is not None
-                and known[1] is group
-                and ((known[2] == group.adds or known[0] == STRICT) and known[3] == group.evicts)
-            ):
-                outcome = known[0]
-            else:
-                if prepared is None:
-                    prepared = _prepare(value)
-                outcome = group.match(prepared)
-                memo[key] = (outcome, group, group.adds, group.evicts)
+            outcome = decided[key][0]
             if outcome == STRICT:
                 tags |= group.tags
             elif outcome == LOOSE:
-                tags.update(group.labels)
+                tags |= group.loose_tags
         if self.overflowed:
             tags.add(UNTRUSTED)
         return frozenset(tags)
@@ -554,8 +674,13 @@ class Index:
         intersection of its string leaves' sets (`[]` when it has none)."""
         out: dict[str, list[str]] = {}
         for name in names:
+            value = args.get(name)
+            if isinstance(value, str):
+                found = self.sources_of(value)
+                out[name] = sorted(found) if found else []
+                continue
             common: frozenset[str] | None = None
-            for leaf in strings(args.get(name)):
+            for leaf in strings(value):
                 found = self.sources_of(leaf)
                 common = found if common is None else common & found
                 if not common:
@@ -608,65 +733,3 @@ class Indexes:
             if index.version < version:
                 index.update(read(index.version))
             return index.provenance(args, names)
-
-
-class Declarations:
-    """Per bundle version and tool, the argument names its action's context declares
-    under `provenance` (`{ to: Set<String>, ... }`); empty if it declares none."""
-
-    def __init__(self) -> None:
-        self._schemas: dict[str, Schema | None] = {}
-        self._names: dict[tuple[str, str], tuple[str, ...]] = {}
-        self._lock = threading.Lock()
-
-    def names(
-        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
-    ) -> tuple[str, ...]:
-        key = (bundle.version, tool)
-        found = self._names.get(key)
-        if found is None:
-            with self._lock:
-                if len(self._schemas) > 8:  # bundles come and go: keep the recent ones
-                    self._schemas.clear()
-                    self._names.clear()
-                found = self._names[key] = self._resolve(bundle, tool, parameters)
-        return found
-
-    def _resolve(
-        self, bundle: PolicyBundle, tool: str, parameters: Mapping[str, Any]
-    ) -> tuple[str, ...]:
-        uid = bundle.actions.get(tool)
-        if uid is None:
-            return ()
-        if bundle.version not in self._schemas:
-            try:
-                self._schemas[bundle.version] = read_schema(str(bundle.schema))
-            except UnsupportedSchema:
-                self._schemas[bundle.version] = None
-        schema = self._schemas[bundle.version]
-        if schema is None:
-            return _probed(bundle, uid, parameters)
-        action = schema.actions.get(uid)
-        declared = None if action is None else action.context.attrs.get("provenance")
-        if declared is None or not isinstance(declared[0], Record):
-            return ()
-        return tuple(sorted(declared[0].attrs))
-
-
-def _probed(
-    bundle: PolicyBundle, uid: tuple[str, str], parameters: Mapping[str, Any]
-) -> tuple[str, ...]:
-    """For a schema `warded.policy.schema` cannot read: which of the tool's parameters
-    the action declares under `provenance`, asked of Cedar's validator."""
-    properties = parameters.get("properties")
-    names = [n for n in properties if isinstance(n, str)] if isinstance(properties, Mapping) else []
-    action = f"{uid[0]}::{json.dumps(uid[1])}"
-    found = []
-    for name in names:
-        probe = (
-            f"permit(principal, action == {action}, resource) when "
-            f'{{ context.provenance[{json.dumps(name)}].contains("") }};'
-        )
-        if not cedarpy.validate_policies(probe, bundle.schema).errors:
-            found.append(name)
-    return tuple(sorted(found))

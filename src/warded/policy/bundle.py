@@ -8,8 +8,9 @@ raises `BundleError` naming every problem with its file and line.
 from __future__ import annotations
 
 import json
+import re
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
@@ -22,6 +23,8 @@ from warded.canonical import canonical_json, digest
 from warded.errors import ArgumentError, BundleError, Problem
 from warded.policy import annotations as ann
 from warded.policy.locate import error_line, max_depth, statements
+from warded.policy.schema import Record, UnsupportedSchema, read_schema
+from warded.policy.schema import _unquote as unquote_cedar
 from warded.policy.slicing import action_may_match
 from warded.policy.source import BundleFiles, DirectorySource
 
@@ -81,6 +84,7 @@ class PolicyBundle:
     actions: Mapping[str, Uid]
     obligated: frozenset[str] = frozenset()
     scanned: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    provenance: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_directory(cls, path: str | Path) -> PolicyBundle:
@@ -110,6 +114,7 @@ class PolicyBundle:
         actions = _tool_actions(entity_list, schema_name, schema)
         _check_obligations(infos, tree, actions, ancestors, schema)
         scanned = _scan_fields(actions, schema)
+        provenance = _provenance_args(actions, schema)
         return cls(
             version=bundle_version(files),
             files=files,
@@ -124,6 +129,7 @@ class PolicyBundle:
                 i.id for i in infos.values() if i.approval or i.rate or i.budget or i.redact
             ),
             scanned=MappingProxyType(scanned),
+            provenance=MappingProxyType(provenance),
         )
 
     def action_uid(self, tool: str) -> dict[str, str] | None:
@@ -518,6 +524,79 @@ def _scan_fields(actions: Mapping[str, Uid], schema: cedarpy.Schema) -> dict[str
             if k not in failures:
                 declared.setdefault(name, set()).add(scan_field)
     return {name: frozenset(fields) for name, fields in declared.items()}
+
+
+def _provenance_args(
+    actions: Mapping[str, Uid], schema: cedarpy.Schema
+) -> dict[str, tuple[str, ...]]:
+    """Per tool action, the argument names its context declares under `provenance`
+    (`{ to: Set<String>, ... }`), sorted; tools that declare none are left out.
+
+    Read from the schema (`warded.policy.schema`); a schema that reader does not
+    model is asked of Cedar's validator instead (`_provenance_probed`), with every
+    name the schema's text spells as a candidate.
+    """
+    try:
+        read = read_schema(str(schema))
+    except UnsupportedSchema:
+        return _provenance_probed(actions, _names_in(str(schema)), schema)
+    out: dict[str, tuple[str, ...]] = {}
+    for tool, uid in actions.items():
+        action = read.actions.get(uid)
+        declared = None if action is None else action.context.attrs.get("provenance")
+        if declared is not None and isinstance(declared[0], Record) and declared[0].attrs:
+            out[tool] = tuple(sorted(declared[0].attrs))
+    return out
+
+
+def _provenance_probed(
+    actions: Mapping[str, Uid], candidates: Iterable[str], schema: cedarpy.Schema
+) -> dict[str, tuple[str, ...]]:
+    """Of `candidates`, those each tool action's context declares as a set of strings
+    under `provenance`, asked of Cedar's validator."""
+    having = {
+        tool: uid
+        for k, (tool, uid) in enumerate(actions.items())
+        if k not in _probe([uid], "context.provenance == context.provenance", schema)
+    }
+    names = sorted(set(candidates))
+    out: dict[str, tuple[str, ...]] = {}
+    for tool, uid in having.items():
+        probes = [f'context.provenance[{json.dumps(n)}].contains("")' for n in names]
+        failures = _probe_each(uid, probes, schema)
+        found = tuple(n for k, n in enumerate(names) if k not in failures)
+        if found:
+            out[tool] = found
+    return out
+
+
+_NAME_TOKEN = re.compile(r'"((?:[^"\\]|\\.)*)"|([A-Za-z_][A-Za-z0-9_]*)')
+
+
+def _names_in(text: str) -> set[str]:
+    """Every identifier and string literal in a schema's text (the attribute names
+    among them), literals unescaped as Cedar reads them."""
+    out: set[str] = set()
+    for quoted, bare in _NAME_TOKEN.findall(text):
+        if bare:
+            out.add(bare)
+            continue
+        try:
+            out.add(unquote_cedar(f'"{quoted}"'))
+        except (UnsupportedSchema, ValueError):
+            continue  # not a name Cedar would read: an action that declares it fails closed
+    return out
+
+
+def _probe_each(uid: Uid, conditions: list[str], schema: cedarpy.Schema) -> set[int]:
+    """Which of `conditions` fail to validate for one action, by position."""
+    if not conditions:
+        return set()
+    action = f"{uid[0]}::{json.dumps(uid[1])}"
+    probes = "\n".join(
+        f"permit(principal, action == {action}, resource) when {{ {c} }};" for c in conditions
+    )
+    return {int(e.policy_id[6:]) for e in cedarpy.validate_policies(probes, schema).errors}
 
 
 def _build(tree: pst.PolicySet, what: str) -> cedarpy.PolicySet:
