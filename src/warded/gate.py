@@ -44,6 +44,8 @@ from warded.errors import (
     ViewError,
     WardedError,
 )
+from warded.flagged import SCANNER as FLAGGING
+from warded.flagged import flagged_text
 from warded.keys import deployment_key
 from warded.model import (
     Decision,
@@ -73,8 +75,6 @@ from warded.policy.compiled import Recheck
 from warded.policy.engine import Engine
 from warded.policy.selfcheck import Disagreement
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.flagged import SCANNER as FLAGGING
-from warded.flagged import flagged_text
 from warded.provenance import APPROVED, INJECTED, LIMIT, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
