@@ -446,9 +446,12 @@ FLAGGING = (
     POLICIES
     + """
 @id("pay.never-flagged")
-@description("A recipient found in text flagged as injected orders is refused.")
+@description("A recipient from text flagged as injected orders, not the user's, is refused.")
 forbid (principal, action == Action::"send_money", resource)
-when { context.provenance.recipient.contains("injected") };
+when {
+  context.provenance.recipient.contains("injected") &&
+  !context.provenance.recipient.containsAny(["user", "approved"])
+};
 """
 )
 BILL_IBAN = "NL91ABNA0417164300"
@@ -522,11 +525,18 @@ def test_a_value_in_flagged_orders_never_becomes_trusted() -> None:
         found = set(pay(gate, session, word)[1]["recipient"])
         assert not found & {"user", "approved"}, word
         assert {"tool:fetch", "untrusted"} <= found, word
-    # the user naming a flagged value does not lift the refusal: a flag only escalates
+    # the flag never makes a value trusted, and never outweighs the user's own word: a
+    # value the user named goes (the orders quoting it add nothing the user did not ask)
     gate.trust(session, f"Pay {ATTACKER_IBAN}, please.")
-    refused, found = pay(gate, session, ATTACKER_IBAN)
-    assert refused.code == "not_permitted"
-    assert found["recipient"] == ["injected", "injection", "tool:fetch", "untrusted", "user"]
+    paid = gate.call(AGENT, "send_money", {"recipient": ATTACKER_IBAN, "amount": 5}, session)
+    assert paid == f"sent 5 to {ATTACKER_IBAN}"
+    assert last_decision(gate)["detail"]["provenance"]["recipient"] == [
+        "injected",
+        "injection",
+        "tool:fetch",
+        "untrusted",
+        "user",
+    ]
 
 
 @pytest.mark.requirement("G18")
