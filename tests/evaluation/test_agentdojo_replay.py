@@ -139,3 +139,15 @@ def test_an_output_only_injection_is_listed_as_undecidable(agentdojo: Any) -> No
     assert travel.undecidable("injection_task_0") is None
     workspace = runner_for("v1.2.2", "workspace")
     assert workspace.undecidable("injection_task_13") == EMPTY_GT
+
+
+def test_only_the_provenance_set_runs_the_injection_scanner(banking: Any) -> None:
+    from warded.scanners.injection import DEFAULT_THRESHOLD, InjectionScanner
+
+    arms = banking.defenses.arms
+    (scanner,) = arms["warded"].gate.output_scanners
+    assert isinstance(scanner, InjectionScanner)
+    assert scanner.threshold == DEFAULT_THRESHOLD
+    assert arms["labels"].gate.output_scanners == ()
+    banking.defenses.renew()  # a renewed gate keeps its scanner
+    assert len(arms["warded"].gate.output_scanners) == 1
