@@ -15,7 +15,8 @@ The rule, for one string and the scanner's findings in it:
 0. *Anchors.* Only signals that address the model or subvert its task mark a
    region: every finding's kind except `ASKS`, the kinds that say what a
    text asks for or who it claims to be from (`action_request`,
-   `bulk_request`, `about_user`, `tool_reference`, `authority_claim`). Honest
+   `bulk_request`, `about_user`, `tool_reference`, `tool_action`,
+   `authority_claim`). Honest
    documents make such asks too — a bill asks for a payment to its IBAN — so
    an ask is flagged only where it stands in an anchor's sentence or between
    two anchors. A kind the scanner adds later is an anchor (escalation by
@@ -50,7 +51,14 @@ from warded.scanners.base import Finding, mask_text, merge_intervals
 
 SCANNER = "injection"  # the output scanner whose findings mark regions
 ASKS = frozenset(
-    {"action_request", "bulk_request", "about_user", "tool_reference", "authority_claim"}
+    {
+        "action_request",
+        "bulk_request",
+        "about_user",
+        "tool_reference",
+        "tool_action",
+        "authority_claim",
+    }
 )
 GAP = 400  # characters between two signals of one cluster, at most
 REACH = 200  # characters an edge moves to reach its sentence's boundary, at most
