@@ -23,6 +23,7 @@ import concurrent.futures
 import functools
 import inspect
 import logging
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -43,6 +44,8 @@ from warded.errors import (
     ViewError,
     WardedError,
 )
+from warded.flagged import SCANNER as FLAGGING
+from warded.flagged import flagged_text
 from warded.keys import deployment_key
 from warded.model import (
     Decision,
@@ -72,7 +75,7 @@ from warded.policy.compiled import Recheck
 from warded.policy.engine import Engine
 from warded.policy.selfcheck import Disagreement
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.provenance import APPROVED, LIMIT, Indexes, check_source, leaves
+from warded.provenance import APPROVED, INJECTED, LIMIT, Indexes, check_source, leaves
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
@@ -1084,12 +1087,13 @@ class Gate:
         withheld = False
         ran = error is None and outcome is None
         seen: Any = None  # the result's view as the model receives it, to remember
+        flagged: tuple[str, ...] | None = ()  # its flagged regions (None: all of it)
         unseen = False  # the model receives what cannot be remembered
         if ran and authorized.tool.opaque:
             labels.add(UNTRUSTED)  # what it returned cannot be looked at
             unseen = True
         elif ran and self.output_scanners:
-            result, found, scanned, seen = self._scan_output(authorized, result)
+            result, found, scanned, seen, flagged = self._scan_output(authorized, result)
             labels |= found
             notes.update(scanned)
             withheld = "withheld" in scanned
@@ -1112,8 +1116,14 @@ class Gate:
         sources = []
         strings = () if seen is None or withheld else tuple(leaves(seen))
         if strings:
+            # detection only adds: the flagged regions (`warded.flagged`) are remembered
+            # again, after the result (so they outlive it), with one more label; a
+            # result whose scan raised is flagged whole
             name = f"tool:{authorized.tool.name}"
-            sources.append(Source(name, tuple(sorted(labels)), strings))
+            whole = labels | {INJECTED} if flagged is None else labels
+            sources.append(Source(name, tuple(sorted(whole)), strings))
+            if flagged:
+                sources.append(Source(name, tuple(sorted(labels | {INJECTED})), flagged))
         if authorized.approved and not never_ran:
             sources.append(Source(APPROVED, (), authorized.approved))
         remember = bool(sources) or unseen
@@ -1165,20 +1175,23 @@ class Gate:
 
     def _scan_output(
         self, authorized: _Authorized, result: Any
-    ) -> tuple[Any, set[str], dict[str, Any], Any]:
+    ) -> tuple[Any, set[str], dict[str, Any], Any, tuple[str, ...] | None]:
         """(result masked per @redact, labels from findings, notes for the outcome record,
-        its view as masked).
+        its view as masked, the text of its flagged regions).
 
         Any result is scanned through its JSON view (`warded.outputs`); one that
-        has none is withheld.
+        has none is withheld. The flagged regions are those of the findings of
+        an output scanner named `injection` (`warded.flagged`), as masked; if
+        the scan raised and such a scanner is among the output scanners, they
+        are None: the whole result is treated as flagged (fail closed).
         """
         try:
             seen = view(result)
         except ViewError as exc:
-            return None, set(), {"withheld": f"the result has no JSON view: {exc}"}, None
+            return None, set(), {"withheld": f"the result has no JSON view: {exc}"}, None, ()
         except Exception as exc:  # the result's own code (a view hook, a mapping) raised
             withheld = {"withheld": f"viewing the result raised {type(exc).__name__}"}
-            return None, set(), withheld, None
+            return None, set(), withheld, None, ()
         try:
             found = scan_value(self.output_scanners, seen)
             labels = {f.scanner for f in found}
@@ -1187,16 +1200,19 @@ class Gate:
             if found:
                 where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
                 notes = {"findings": where, "redacted": sorted(authorized.redact)}
+            flagged = _flagged(seen, found, hiding)
             if not hiding:
-                return result, labels, notes, seen
-            return mask_result(result, hiding), labels, notes, mask_findings(seen, hiding)
+                return result, labels, notes, seen, flagged
+            masked = mask_findings(seen, hiding)
+            return mask_result(result, hiding), labels, notes, masked, flagged
         except Exception as exc:
             # fail closed: as if every output scanner had found something
             labels = {str(getattr(s, "name", "scanner")) for s in self.output_scanners}
             notes = {"scan_error": type(exc).__name__}
             if authorized.redact:
                 notes["withheld"] = "the result could not be scanned for what must be masked"
-            return result, labels, notes, seen
+            regions = None if FLAGGING in labels else ()
+            return result, labels, notes, seen, regions
 
     def _error_text(self, authorized: _Authorized, error: BaseException) -> str:
         """A tool's error message as the log keeps it: the call's secrets masked, and
@@ -1393,3 +1409,17 @@ def _loop_running() -> bool:
 
 def _us(started: float) -> int:
     return int((time.perf_counter() - started) * 1_000_000)
+
+
+def _flagged(seen: Any, found: Sequence[Finding], hiding: Sequence[Finding]) -> tuple[str, ...]:
+    """The text of the flagged regions (`warded.flagged`) of a scanned result's view."""
+    by_path: dict[str, list[Finding]] = {}
+    for f in found:
+        if f.scanner == FLAGGING:
+            by_path.setdefault(f.path, []).append(f)
+    out: list[str] = []
+    for path, findings in by_path.items():
+        text = found_text(seen, Finding(FLAGGING, "leaf", path, 0, sys.maxsize, 0.0))
+        masked = [f for f in hiding if f.path == path]
+        out.extend(flagged_text(text, findings, masked))
+    return tuple(out)

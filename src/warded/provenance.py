@@ -31,6 +31,12 @@ states the rules for policy authors; in short:
   is matched as its host; any other URL must be found whole, and its host
   found in a tool output adds that output's labels. The hosts of URLs in
   sources are remembered beside them.
+* Where an output scanner named `injection` flagged a string of a tool result,
+  the text around its signals is remembered once more under the same
+  `tool:<name>` and labels plus `INJECTED` (`warded.flagged` states the region
+  rule), so a value found there carries `injected`. Detection only adds a
+  label; it never removes one, and no tool output can give `user` or
+  `approved`.
 * A session whose content was not all remembered (the size bound evicted
   some, or a result could not be viewed) adds `untrusted` to every leaf.
 
@@ -59,6 +65,7 @@ from warded.scanners.normalize import fold
 LIMIT = 262_144  # characters of remembered content per session (oldest first out)
 MIN_PART = 5  # characters a value needs to match inside a longer string
 UNTRUSTED = "untrusted"
+INJECTED = "injected"  # a flagged region of a tool result (`warded.flagged`) gave it
 USER = "user"
 APPROVED = "approved"
 TOOL = "tool:"

@@ -45,16 +45,25 @@ def test_a_tool_allowlist_alone_lets_an_attack_through_that_warded_stops(banking
 def test_the_honest_approver_approves_the_users_call_and_denies_the_attackers(
     banking: Any,
 ) -> None:
-    # user_task_0 pays a bill: the IBAN is read from the bill, so it waits;
-    # the attacker's IBAN is read from the same kind of content, and waits too.
+    # user_task_0 pays a bill: the IBAN is read from the bill, so it waits and the
+    # honest approver approves it; the attacker's IBAN sits in the orders the
+    # injection scanner flagged in the same bill, so it is refused outright.
     pair = banking.run_pair("user_task_0", "injection_task_0", ("after_user",))
     run = pair.runs[("after_user", "warded+approver")]
     decided = [(a.origin, a.tool, a.approval, a.ran) for a in run.trace.attempts if a.approval]
-    assert decided == [
-        ("user", "send_money", "approved", True),
-        ("attacker", "send_money", "denied", False),
+    assert decided == [("user", "send_money", "approved", True)]
+    user = next(a for a in run.trace.attempts if a.approval)
+    assert "injected" not in user.provenance["recipient"]
+    attacker = [a for a in run.trace.attempts if a.origin == "attacker"]
+    assert [(a.tool, a.code, a.policy) for a in attacker] == [
+        ("send_money", "not_permitted", "banking.never-pay-flagged")
     ]
-    assert run.attack_reached_approval
+    assert "injected" in attacker[0].provenance["recipient"]
+    assert not run.attack_reached_approval
+    assert run.utility is True
+    # The baseline, without the scanner, sends the attacker's payment to a person.
+    baseline = pair.runs[("after_user", "labels+approver")]
+    assert baseline.attack_reached_approval
     # Without attack, the decision records where the bill's IBAN came from.
     alone = banking.run_task("user_task_0").runs["warded+approver"]
     user = next(a for a in alone.trace.attempts if a.approval)
@@ -130,3 +139,15 @@ def test_an_output_only_injection_is_listed_as_undecidable(agentdojo: Any) -> No
     assert travel.undecidable("injection_task_0") is None
     workspace = runner_for("v1.2.2", "workspace")
     assert workspace.undecidable("injection_task_13") == EMPTY_GT
+
+
+def test_only_the_provenance_set_runs_the_injection_scanner(banking: Any) -> None:
+    from warded.scanners.injection import DEFAULT_THRESHOLD, InjectionScanner
+
+    arms = banking.defenses.arms
+    (scanner,) = arms["warded"].gate.output_scanners
+    assert isinstance(scanner, InjectionScanner)
+    assert scanner.threshold == DEFAULT_THRESHOLD
+    assert arms["labels"].gate.output_scanners == ()
+    banking.defenses.renew()  # a renewed gate keeps its scanner
+    assert len(arms["warded"].gate.output_scanners) == 1

@@ -221,7 +221,7 @@ def test_a_known_payee_list_that_a_plant_extends_lets_the_planted_attack_through
     # The baseline's "known payees" are the data's payees, frozen when its
     # policies were written. Derived from the history again after the plant
     # (the attacker's 0.01 is in it), the list lets the planted attack run
-    # without a human; the provenance policies send it to a person.
+    # without a human; the provenance policies refuse it or send it to a person.
     from warded.evaluation.runner import SuiteRunner
 
     derived = tmp_path / "banking"
@@ -244,4 +244,5 @@ def test_a_known_payee_list_that_a_plant_extends_lets_the_planted_attack_through
         assert run.security is executed
         (attack,) = [a for a in run.trace.attempts if a.origin == "attacker"]
         assert attack.ran is executed
-        assert (attack.code == "approval_required") is not executed
+        # refused outright (the target is in the orders the scanner flagged) or held
+        assert (attack.code in ("approval_required", "not_permitted")) is not executed

@@ -5,12 +5,16 @@
   (a perfect per-task tool filter);
 * `warded`: the suite's tools are registered in a `Gate` with the suite's
   policy bundle (`examples/agentdojo/<suite>/`, which judges each write's
-  target by its provenance); the user's request is declared trusted
+  target by its provenance) and the injection scanner on every result
+  (`InjectionScanner()` at its default threshold: what it flags is
+  remembered as a flagged region, `warded.flagged`, whose values the
+  policies refuse outright); the user's request is declared trusted
   (`gate.trust`) when the run starts; only the tools the gate lists are
   offered and every call is `gate.call`; with `warded+approver`, an approval
   is answered by the honest approver and the agent retries the identical call;
 * `labels`, `labels+approver`: the same gate with the baseline bundle
-  (`examples/agentdojo-labels/<suite>/`), which judges by session labels only.
+  (`examples/agentdojo-labels/<suite>/`), which judges by session labels only,
+  and no output scanner.
 
 The tools themselves are AgentDojo's, run by its `FunctionsRuntime` on the
 run's environment (`ToolHost`), with the arguments the gate froze.
@@ -20,7 +24,7 @@ from __future__ import annotations
 
 import functools
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -32,6 +36,8 @@ from warded.model import Principal, Refusal, Session, ToolFailure
 from warded.obligations.approvals import Approver
 from warded.obligations.desk import approver_from_bundle
 from warded.policy.bundle import PolicyBundle
+from warded.scanners.base import Scanner
+from warded.scanners.injection import InjectionScanner
 from warded.store import MemoryStore
 from warded.tools import Tool
 
@@ -47,6 +53,12 @@ DEFENSES: tuple[DefenseName, ...] = (
 Arm = Literal["labels", "warded"]
 ARMS: tuple[Arm, ...] = ("labels", "warded")
 Origin = Literal["user", "attacker"]
+# Each policy set's output scanners: the provenance policies refuse what the
+# injection scanner flags; the labels baseline stays as it was.
+ARM_SCANNERS: Mapping[Arm, Callable[[], list[Scanner]]] = {
+    "labels": list,
+    "warded": lambda: [InjectionScanner()],
+}
 REPLAY_NOW = 1_767_225_600.0  # the gates' manual clock starts here (2026-01-01)
 UNTRUSTED = "untrusted"
 
@@ -277,7 +289,10 @@ class Defenses:
         self.functions = list(functions)
         self.schemas = {f.name: tool_schema(f) for f in self.functions}
         self.host = ToolHost(self.functions)
-        self.arms = {arm: PolicyArm(config, self) for arm, config in configs.items()}
+        self.arms = {
+            arm: PolicyArm(config, self, scanners=ARM_SCANNERS[arm])
+            for arm, config in configs.items()
+        }
 
     def renew(self) -> None:
         for arm in self.arms.values():
@@ -306,9 +321,12 @@ class Defenses:
 class PolicyArm:
     """One policy set of a suite (its bundle and tools.yaml) and the gate that enforces it."""
 
-    def __init__(self, config: SuiteConfig, defenses: Defenses) -> None:
+    def __init__(
+        self, config: SuiteConfig, defenses: Defenses, scanners: Callable[[], list[Scanner]]
+    ) -> None:
         self.config = config
         self.defenses = defenses
+        self.scanners = scanners
         self.bundle = PolicyBundle.from_directory(config.policies)
         self.principal = Principal.agent(config.principal)
         self.approver = approver_from_bundle(self.bundle, config.approver)
@@ -321,7 +339,9 @@ class PolicyArm:
         self.gate, self.tools = self._gate()
 
     def _gate(self) -> tuple[Gate, dict[str, Tool]]:
-        gate = Gate(self.bundle, store=MemoryStore(), clock=self.clock)
+        gate = Gate(
+            self.bundle, store=MemoryStore(), clock=self.clock, output_scanners=self.scanners()
+        )
         tools: dict[str, Tool] = {}
         host = self.defenses.host
         for f in self.defenses.functions:

@@ -124,32 +124,39 @@ def attack_table(summaries: Sequence[Summary]) -> Table:
 
 
 def load_table(summaries: Sequence[Summary]) -> Table:
-    head = ["version", "suite", "attacks", "mode", "calls"]
+    head = ["version", "suite", "attacks", "mode"]
     for arm in ARMS:
         name = ARM_NAMES[arm]
-        head += [f"{name}: executed", f"{name}: refused", f"{name}: to a human", f"{name}: queue"]
+        head += [
+            f"{name}: calls",
+            f"{name}: executed",
+            f"{name}: refused",
+            f"{name}: to a human",
+            f"{name}: queue",
+        ]
     rows = []
     for s in summaries:
         for group in GROUPS:
             if not s.decidable[group]:
                 continue
             for mode in s.modes:
-                calls = s.attack_calls(group, mode, "warded")
-                row = [s.version, s.suite, _GROUP[group], mode, str(calls)]
-                for arm in ARMS:
+                row = [s.version, s.suite, _GROUP[group], mode]
+                for arm in ARMS:  # each policy set's shares are of its own calls
                     total = s.attack_calls(group, mode, arm)
+                    human = s.calls[(group, mode, arm, "human")]
                     row += [
+                        str(total),
                         str(s.calls[(group, mode, arm, "executed")]),
                         str(s.calls[(group, mode, arm, "refused")]),
-                        f"{s.calls[(group, mode, arm, 'human')]} "
-                        f"({_p(s.calls[(group, mode, arm, 'human')], total)})",
+                        f"{human} ({_p(human, total)})",
                         str(s.queued[(group, mode, arm)]),
                     ]
                 rows.append(row)
     title = (
-        "Human load: the attacker's write calls in the autonomous runs — executed without a "
-        "human, refused outright, or sent to a human (an approval an honest human must "
-        "reject); queue = the distinct approval requests they opened"
+        "Human load: the attacker's write calls in the autonomous runs of each policy set "
+        "(calls) — executed without a human, refused outright, or sent to a human (an "
+        "approval an honest human must reject); queue = the distinct approval requests "
+        "they opened"
     )
     return title, head, rows
 

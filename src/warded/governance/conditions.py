@@ -20,6 +20,7 @@ SOURCES = {  # argument provenance (`warded.provenance`): where a value came fro
     "user": "the user's request",
     "approved": "a value a person approved",
     "untrusted": "untrusted content",
+    "injected": "injected orders (what the injection scanner flagged in a tool's output)",
 }
 SCANS = {
     "secrets": "a secret (a key, a token, a password)",
