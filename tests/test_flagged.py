@@ -122,3 +122,10 @@ def test_regions_are_ordered_disjoint_inside_the_text_and_hold_their_signals(
         s, e = min(s, len(text)), min(e, len(text))
         if e > s:
             assert any(a <= s and e <= b for a, b in found)
+
+
+def test_every_ask_kind_is_a_kind_the_injection_scanner_reports() -> None:
+    # a renamed kind would silently become an anchor and widen the regions
+    from warded.scanners.patterns import WEIGHTS
+
+    assert set(WEIGHTS) >= ASKS, sorted(ASKS - set(WEIGHTS))
