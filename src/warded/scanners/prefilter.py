@@ -138,3 +138,60 @@ def _count(items: Any, chars: frozenset[str]) -> int:
         elif op is sre.BRANCH:
             total += min(_count(b, chars) for b in av[1])
     return total
+
+
+def required_literals(pattern: re.Pattern[str], shortest: int = 3) -> frozenset[str] | None:
+    """Strings one of which every match of `pattern` holds (what it consumes), or None.
+
+    Read off the parsed pattern: a run of literal characters is a string every match
+    of that run holds; an alternation holds one of its branches' strings, a group or
+    a repeat of at least one its inner strings. Of the choices in a sequence the one
+    with strings of `shortest` characters or more and the fewest strings is kept. None
+    when no choice has strings that long, and for a case-insensitive pattern (the
+    strings are matched as they are written).
+    """
+    if pattern.flags & re.IGNORECASE:
+        return None
+    found = _literals(_parser.parse(pattern.pattern, pattern.flags), shortest)
+    if found is None:
+        return None
+    # a string holding another is implied by it
+    return frozenset(s for s in found if not any(o != s and o in s for o in found))
+
+
+def _literals(items: Any, shortest: int) -> frozenset[str] | None:
+    """The best set of strings one of which every match of the sequence holds."""
+    choices: list[frozenset[str]] = []
+    run: list[str] = []
+    for op, av in items:
+        if op is sre.LITERAL:
+            run.append(chr(av))
+            continue
+        if run:
+            choices.append(frozenset({"".join(run)}))
+            run = []
+        inner = _item_literals(op, av, shortest)
+        if inner is not None:
+            choices.append(inner)
+    if run:
+        choices.append(frozenset({"".join(run)}))
+    good = [c for c in choices if min(len(s) for s in c) >= shortest]
+    return min(good, key=len) if good else None
+
+
+def _item_literals(op: Any, av: Any, shortest: int) -> frozenset[str] | None:
+    if op in (sre.MAX_REPEAT, sre.MIN_REPEAT, sre.POSSESSIVE_REPEAT):
+        return _literals(av[2], shortest) if av[0] >= 1 else None
+    if op is sre.SUBPATTERN:
+        return _literals(av[-1], shortest)
+    if op is sre.ATOMIC_GROUP:
+        return _literals(av, shortest)
+    if op is sre.BRANCH:
+        union: set[str] = set()
+        for branch in av[1]:
+            inner = _literals(branch, shortest)
+            if inner is None:
+                return None
+            union |= inner
+        return frozenset(union)
+    return None  # a class, an assertion (may look outside the match), anything else
