@@ -54,7 +54,6 @@ from warded.scanners.normalize import (
     deleet,
     fold,
 )
-from warded.scanners.prefilter import required_literals
 from warded.scanners.patterns import (
     AFTER,
     DAN,
@@ -161,12 +160,6 @@ class InjectionScanner:
         self._phrases = compile_kinds(PHRASES)
         self._markup = compile_kinds(MARKUP)
         self._plain = compile_kinds(PLAIN)
-        # strings one of which every match holds: a window with none of them is not searched
-        self._needs = {
-            pattern: required_literals(pattern)
-            for table in (self._phrases, self._markup, self._plain)
-            for pattern in table.values()
-        }
         self.gated = True  # search near trigger words only; False searches everywhere
         if isinstance(tools, str):
             raise TypeError("tools must be an iterable of tool names, not one string")
@@ -301,12 +294,7 @@ class InjectionScanner:
                     if not hits:
                         continue
                     windows = _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
-            needs = self._needs.get(pattern)
             for start, end in windows:
-                if needs is not None:
-                    part = text[start:end]
-                    if not any(s in part for s in needs):
-                        continue
                 for m in pattern.finditer(text, start, end):
                     yield kind, m.start(), m.end()
 
