@@ -68,6 +68,7 @@ from warded.scanners.patterns import (
     WEIGHTS,
     compile_kinds,
 )
+from warded.scanners.prefilter import guarded
 
 _T = TypeVar("_T")
 NAME = "injection"
@@ -157,9 +158,10 @@ class InjectionScanner:
             raise ValueError(f"unknown signal kinds: {sorted(unknown)}")
         self.threshold = threshold
         self.weights = {**WEIGHTS, **(weights or {})}
-        self._phrases = compile_kinds(PHRASES)
-        self._markup = compile_kinds(MARKUP)
-        self._plain = compile_kinds(PLAIN)
+        # each with a test of its first character in front: the same matches, sooner
+        self._phrases = {k: guarded(p) for k, p in compile_kinds(PHRASES).items()}
+        self._markup = {k: guarded(p) for k, p in compile_kinds(MARKUP).items()}
+        self._plain = {k: guarded(p) for k, p in compile_kinds(PLAIN).items()}
         self.gated = True  # search near trigger words only; False searches everywhere
         if isinstance(tools, str):
             raise TypeError("tools must be an iterable of tool names, not one string")
