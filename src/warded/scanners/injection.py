@@ -68,7 +68,7 @@ from warded.scanners.patterns import (
     WEIGHTS,
     compile_kinds,
 )
-from warded.scanners.prefilter import guarded
+from warded.scanners.prefilter import guarded, min_run, run_table
 
 _T = TypeVar("_T")
 NAME = "injection"
@@ -79,6 +79,9 @@ _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyz", codecs.encode("abcdefghijklmnopqrstuvwxyz", "rot13")
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_BASE64_TABLE = run_table(_BASE64_CHARS)
+_BASE64_RUN = "a" * min_run(_BASE64, _BASE64_CHARS)  # 20: every match starts with such a run
 _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -94,6 +97,7 @@ _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 _SELECTORS = re.compile(r"[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 _BLACK_FLAG = "\U0001f3f4"  # subdivision flags (England, Scotland) are tag sequences
 _CORRECTOR = Corrector(KEY_WORDS)
+_GUARDS = {word: guarded(pattern) for word, pattern in GUARDS.items()}  # the same matches
 # each starts with its literal, so `re` skips ahead to it
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}[^%\s]{0,3}(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){3,}")
 _ENTITIES = re.compile(r"&#?\w{1,8};[^&\s]{0,3}(?:&#?\w{1,8};[^&\s]{0,3}){3,}")
@@ -355,14 +359,10 @@ class InjectionScanner:
             yield from self._decoded(raw.decode("utf-8", "replace"), *m.span())
 
     def _encoded(self, text: str, words: frozenset[str]) -> Iterable[Signal]:
-        cursor = 0
-        for token in [t for t in text.split() if len(t) >= 20]:
-            at = text.find(token, cursor)
-            cursor = at + len(token)
-            for m in _BASE64.finditer(token):
-                decoded = _decode_run(m.group()[:MAX_DECODE])
-                if decoded is not None:
-                    yield from self._decoded(decoded, at + m.start(), at + m.end())
+        for m in _base64_runs(text):
+            decoded = _decode_run(m.group()[:MAX_DECODE])
+            if decoded is not None:
+                yield from self._decoded(decoded, *m.span())
         if "%" in text:
             for m in _PERCENT.finditer(text):
                 yield from self._decoded(urllib.parse.unquote(m.group()), *m.span())
@@ -573,7 +573,7 @@ def _index(text: str) -> dict[str, list[int]]:
 
 def _cues(text: str, word: str) -> list[int]:
     """`_occurrences` of `word` that pass its guard (`GUARDS`), if it has one."""
-    guard = GUARDS.get(word)
+    guard = _GUARDS.get(word)
     if guard is None:
         return _occurrences(text, word)
     return _memoized(
@@ -703,6 +703,26 @@ def _characters(text: str) -> Iterable[Signal]:
 def _selector_byte(ch: str) -> int:
     code = ord(ch)
     return code - 0xFE00 if code <= 0xFE0F else code - 0xE0100 + 16
+
+
+def _base64_runs(text: str) -> Iterable[re.Match[str]]:
+    """`_BASE64.finditer(text)`: where a run of 20 of its characters starts (found in one
+    translation of an ASCII text), the match there.
+
+    Its characters are ASCII and "=" is not one of them, so a match starts where the
+    first run of 20 or more of them after the previous match starts, and is the
+    pattern's match at that place.
+    """
+    if not text.isascii():
+        yield from _BASE64.finditer(text)
+        return
+    hay = text.translate(_BASE64_TABLE)
+    i = hay.find(_BASE64_RUN)
+    while i != -1:
+        m = _BASE64.match(text, i)
+        assert m is not None  # 20 of its characters, then any "=" up to two
+        yield m
+        i = hay.find(_BASE64_RUN, m.end())
 
 
 def _decode_run(run: str) -> str | None:
