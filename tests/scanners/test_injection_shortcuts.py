@@ -147,3 +147,18 @@ BASE64_TEXT = st.lists(
 @given(text=BASE64_TEXT)
 def test_base64_runs_are_the_tokens_runs(text: str) -> None:
     assert [m.span() for m in injection._base64_runs(text)] == _base64_by_token(text)
+
+
+SNAKE_TEXT = st.lists(
+    st.sampled_from(["_", "`", "(", " ", "\n", "a", "b1", "get_x", "`do_it`", "f (", "é", "__"]),
+    max_size=16,
+).map("".join)
+
+
+@settings(max_examples=2000, deadline=None)
+@given(text=st.one_of(SNAKE_TEXT, st.text(max_size=40)))
+def test_snake_case_calls_found_at_their_first_characters_are_all_of_them(text: str) -> None:
+    found = injection._matches_at(injection._SNAKE_CALL, text, injection._SNAKE_FIRST)
+    assert [m.span() for m in found] == _spans(injection._SNAKE_CALL, text)
+    plain = injection._matches_at(injection._SNAKE_CALL, text, None)
+    assert [m.span() for m in plain] == _spans(injection._SNAKE_CALL, text)

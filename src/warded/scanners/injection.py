@@ -68,7 +68,7 @@ from warded.scanners.patterns import (
     WEIGHTS,
     compile_kinds,
 )
-from warded.scanners.prefilter import guarded, min_run, run_table
+from warded.scanners.prefilter import first_chars, guarded, min_run, run_table
 
 _T = TypeVar("_T")
 NAME = "injection"
@@ -105,6 +105,7 @@ _IBAN = re.compile(r"\d\d[a-z0-9]{10,30}")  # an IBAN after its country: check d
 _TLD = re.compile(r"\.(?:" + "|".join(TARGET_TLDS) + r")\b")
 _LEAD = re.compile(ORDER_LEAD)
 _SNAKE_CALL = re.compile(r"_[a-z0-9_]*\s*\(|`[a-z][a-z0-9]*_[a-z0-9_]*`")
+_SNAKE_FIRST = first_chars(_SNAKE_CALL)  # "_" and "`"
 _CLAUSE_MARKS = frozenset(".!?:;,\n>-*•()[]")
 # "ta" (bort) and "di" are inside too many words to be looked up: Swedish "radera" and
 # Spanish "dile" still are
@@ -589,7 +590,7 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     spans = _windows(text, hits, gate[0], after=24) if hits else []  # the noun ends the phrase
     n = len(text)
     if "_" in text:
-        for m in _SNAKE_CALL.finditer(text):  # each starts with its literal: `re` skips ahead
+        for m in _matches_at(_SNAKE_CALL, text, _SNAKE_FIRST):
             start = m.start()
             while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
                 start -= 1
@@ -723,6 +724,30 @@ def _base64_runs(text: str) -> Iterable[re.Match[str]]:
         assert m is not None  # 20 of its characters, then any "=" up to two
         yield m
         i = hay.find(_BASE64_RUN, m.end())
+
+
+def _matches_at(
+    pattern: re.Pattern[str], text: str, first: frozenset[str] | None
+) -> Iterable[re.Match[str]]:
+    """`pattern.finditer(text)`, with `first` its `first_chars`: tried only where one of
+    them is (found with `str.find`), which is faster when they are rare."""
+    if first is None:
+        yield from pattern.finditer(text)
+        return
+    starts: list[int] = []
+    for ch in first:
+        i = text.find(ch)
+        while i != -1:
+            starts.append(i)
+            i = text.find(ch, i + 1)
+    starts.sort()
+    cursor = 0
+    for i in starts:
+        if i >= cursor:
+            m = pattern.match(text, i)
+            if m is not None:
+                yield m
+                cursor = m.end()
 
 
 def _decode_run(run: str) -> str | None:
