@@ -24,7 +24,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warded.scanners import injection
-from warded.scanners.patterns import GUARDS, MARKUP, PHRASES, PLAIN, compile_kinds
+from warded.scanners.patterns import (
+    GUARDS,
+    MARKUP,
+    PHRASES,
+    PLAIN,
+    ROT13_HINT,
+    compile_kinds,
+)
 from warded.scanners.prefilter import first_chars, guarded, starts_at_boundary
 
 TABLES = {**PHRASES, **MARKUP, **PLAIN}
@@ -69,6 +76,13 @@ def test_a_guarded_trigger_guard_finds_what_the_guard_finds(word: str, data: st.
     assert injection._GUARDS[word].search(before) is not None
     text = data.draw(st.text(max_size=24))
     assert bool(injection._GUARDS[word].search(text)) == bool(guard.search(text))
+
+
+@CHECK
+@given(data=st.data())
+def test_the_guarded_rot13_hint_finds_what_the_hint_finds(data: st.DataObject) -> None:
+    text = data.draw(st.one_of(st.from_regex(ROT13_HINT), st.text(max_size=30)))
+    assert _spans(injection._ROT13_HINT, text) == _spans(ROT13_HINT, text)
 
 
 def test_the_guards_are_in_use_and_some_add_a_shared_word_boundary() -> None:

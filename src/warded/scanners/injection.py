@@ -97,6 +97,7 @@ _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 _SELECTORS = re.compile(r"[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 _BLACK_FLAG = "\U0001f3f4"  # subdivision flags (England, Scotland) are tag sequences
 _CORRECTOR = Corrector(KEY_WORDS)
+_ROT13_HINT = guarded(ROT13_HINT)  # the same matches
 _GUARDS = {word: guarded(pattern) for word, pattern in GUARDS.items()}  # the same matches
 # each starts with its literal, so `re` skips ahead to it
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}[^%\s]{0,3}(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){3,}")
@@ -204,10 +205,11 @@ class InjectionScanner:
         leet = deleet(view)
         words = _words(leet.text)
         found = set(self._find(text, view, leet, words))
-        fixed = _CORRECTOR.correct(leet, words)
+        fixes = _CORRECTOR.fixes(words)
+        fixed = _CORRECTOR.correct(leet, words, fixes)
         if fixed is not None:
             # only around the corrected words: elsewhere the text is what was matched above
-            near = frozenset(_CORRECTOR.fixes(words).values())
+            near = frozenset(fixes.values())
             spots = [fixed.span(i, i + 1)[0] for i in _positions(fixed.text, near)]
             found.update(
                 signal
@@ -689,7 +691,7 @@ def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
 
 
 def _mentions_rot13(text: str) -> bool:
-    return ("rot" in text or "caesar" in text) and ROT13_HINT.search(text) is not None
+    return ("rot" in text or "caesar" in text) and _ROT13_HINT.search(text) is not None
 
 
 def _characters(text: str) -> Iterable[Signal]:
