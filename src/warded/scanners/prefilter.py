@@ -18,8 +18,8 @@ false for an ASCII `text`, `pattern` has no match in it.
 from __future__ import annotations
 
 import re
+from re import _compiler, _parser  # type: ignore[attr-defined]
 from re import _constants as sre  # type: ignore[attr-defined]
-from re import _parser  # type: ignore[attr-defined]
 from typing import Any
 
 _ASCII = [chr(c) for c in range(128)]
@@ -232,9 +232,11 @@ def _leads_with_boundary(items: Any) -> bool:
 def guarded(pattern: re.Pattern[str]) -> re.Pattern[str]:
     """`pattern` with a test of its first character (`first_chars`) in front, and its
     shared word boundary before that: the same matches, found faster where most
-    positions cannot start one. `pattern` itself when nothing is known."""
+    positions cannot start one. `pattern` itself when nothing is known, and when `re`
+    already skips ahead to a literal prefix or a set of first characters (the test
+    in front would hide them from it)."""
     first = first_chars(pattern)
-    if first is None:
+    if first is None or _skips_ahead(pattern):
         return pattern
     members = "".join(_class_char(ch) for ch in sorted(first))
     boundary = r"\b" if starts_at_boundary(pattern) else ""
@@ -243,3 +245,13 @@ def guarded(pattern: re.Pattern[str]) -> re.Pattern[str]:
 
 def _class_char(ch: str) -> str:
     return "\\" + ch if ch in "\\]^-[" else ch
+
+
+def _skips_ahead(pattern: re.Pattern[str]) -> bool:
+    """Whether `re` searches for `pattern` by its literal prefix or first characters."""
+    parsed = _parser.parse(pattern.pattern, pattern.flags)
+    literal = getattr(_compiler, "_get_literal_prefix", None)
+    charset = getattr(_compiler, "_get_charset_prefix", None)
+    if literal is None or charset is None:
+        return False
+    return bool(literal(parsed, pattern.flags)[0]) or charset(parsed, pattern.flags) is not None
