@@ -28,13 +28,15 @@ so both run in one process on the same texts.
   AgentDojo's texts (below).
 * **Same findings** (`--same`): every text of every corpus above, AgentDojo's
   benign environment strings and rendered attacks (with the `eval` extra), the
-  speed texts and variants of the first 2,000 (`variants`), scanned by both; prints how many differ
+  speed texts, the strings of tests/scanners and variants of the first 2,000
+  (`variants`), scanned by both; prints how many differ
   (a speed change must print 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import json
 import os
@@ -222,8 +224,21 @@ def variants(texts: list[str]) -> list[str]:
     return out
 
 
+def test_strings() -> list[str]:
+    """Every string constant in tests/scanners (the unit tests' texts)."""
+    out: list[str] = []
+    for path in sorted((ROOT / "tests" / "scanners").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out += [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
+    return out
+
+
 def same(sources: list[Source], old: Any, new: Any) -> None:
-    texts = [t for s in sources for t in s.texts] + agentdojo_texts()
+    texts = [t for s in sources for t in s.texts] + agentdojo_texts() + test_strings()
     for size in (1_000, 10_000, 30_000):
         texts.append(sample_text(size))
     texts += variants(texts[:2000])
