@@ -13,6 +13,11 @@ what they find is exactly what the full search finds:
 
 So when `Runs(text, run_table(chars)).at_least(min_run(pattern, chars))` is
 false for an ASCII `text`, `pattern` has no match in it.
+
+* `first_chars(pattern)`: every character a match can start with (any text),
+  and `guarded(pattern)`: the pattern with that test, and the word boundary
+  all its alternatives start with, in front; the same matches, with most
+  positions rejected in one step (the injection scanner's kinds).
 """
 
 from __future__ import annotations
