@@ -28,16 +28,19 @@ so both run in one process on the same texts.
   AgentDojo's texts (below).
 * **Same findings** (`--same`): every text of every corpus above, AgentDojo's
   benign environment strings and rendered attacks (with the `eval` extra), the
-  speed texts and upper-cased copies, scanned by both; prints how many differ
+  speed texts, the strings of tests/scanners and variants of the first 2,000
+  (`variants`), scanned by both; prints how many differ
   (a speed change must print 0).
 """
 
 from __future__ import annotations
 
 import argparse
+import ast
 import importlib.util
 import json
 import os
+import re
 import statistics
 import subprocess
 import sys
@@ -209,11 +212,36 @@ def agentdojo_texts() -> list[str]:
     return texts
 
 
+def variants(texts: list[str]) -> list[str]:
+    """Each text upper-cased, with digits for letters, spaced out, hyphenated inside
+    words, and with non-ASCII look-alikes and invisible characters."""
+    leet = str.maketrans("eoais", "30@15")
+    out = [t.upper() for t in texts]
+    out += [t.translate(leet) for t in texts]
+    out += [" ".join(t[:400]) for t in texts]
+    out += [re.sub(r"(\w{3})(?=\w)", r"\1-", t) for t in texts]
+    out += [t.replace("a", "\u0430").replace("e", "e\u200b") for t in texts]
+    return out
+
+
+def test_strings() -> list[str]:
+    """Every string constant in tests/scanners (the unit tests' texts)."""
+    out: list[str] = []
+    for path in sorted((ROOT / "tests" / "scanners").glob("*.py")):
+        tree = ast.parse(path.read_text(encoding="utf-8"))
+        out += [
+            n.value
+            for n in ast.walk(tree)
+            if isinstance(n, ast.Constant) and isinstance(n.value, str)
+        ]
+    return out
+
+
 def same(sources: list[Source], old: Any, new: Any) -> None:
-    texts = [t for s in sources for t in s.texts] + agentdojo_texts()
+    texts = [t for s in sources for t in s.texts] + agentdojo_texts() + test_strings()
     for size in (1_000, 10_000, 30_000):
         texts.append(sample_text(size))
-    texts += [t.upper() for t in texts[:2000]]
+    texts += variants(texts[:2000])
     differ = [t for t in texts if _value(old.assess(t)) != _value(new.assess(t))]
     print(f"\nSame findings: {len(texts)} texts, {len(differ)} differ")
     for t in differ[:5]:

@@ -68,6 +68,7 @@ from warded.scanners.patterns import (
     WEIGHTS,
     compile_kinds,
 )
+from warded.scanners.prefilter import first_chars, guarded, min_run, run_table
 
 _T = TypeVar("_T")
 NAME = "injection"
@@ -78,6 +79,9 @@ _ROT13 = str.maketrans(
     "abcdefghijklmnopqrstuvwxyz", codecs.encode("abcdefghijklmnopqrstuvwxyz", "rot13")
 )
 _BASE64 = re.compile(r"[A-Za-z0-9+/_\-]{20,}={0,2}")
+_BASE64_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/_-")
+_BASE64_TABLE = run_table(_BASE64_CHARS)
+_BASE64_RUN = "a" * min_run(_BASE64, _BASE64_CHARS)  # 20: every match starts with such a run
 _HEX_ESCAPED = re.compile(r"\\x[0-9a-fA-F]{2}(?:\\x[0-9a-fA-F]{2}){7,}")
 _HEX_SPACED = re.compile(r"(?:[0-9a-fA-F]{2}[ :]){8,}[0-9a-fA-F]{2}")
 _HEX = frozenset("0123456789abcdefABCDEF")
@@ -93,6 +97,8 @@ _TAGS = re.compile(r"[\U000e0000-\U000e007f]{4,}")
 _SELECTORS = re.compile(r"[\ufe00-\ufe0f\U000e0100-\U000e01ef]{4,}")
 _BLACK_FLAG = "\U0001f3f4"  # subdivision flags (England, Scotland) are tag sequences
 _CORRECTOR = Corrector(KEY_WORDS)
+_ROT13_HINT = guarded(ROT13_HINT)  # the same matches
+_GUARDS = {word: guarded(pattern) for word, pattern in GUARDS.items()}  # the same matches
 # each starts with its literal, so `re` skips ahead to it
 _PERCENT = re.compile(r"%[0-9a-fA-F]{2}[^%\s]{0,3}(?:%[0-9a-fA-F]{2}[^%\s]{0,3}){3,}")
 _ENTITIES = re.compile(r"&#?\w{1,8};[^&\s]{0,3}(?:&#?\w{1,8};[^&\s]{0,3}){3,}")
@@ -100,6 +106,7 @@ _IBAN = re.compile(r"\d\d[a-z0-9]{10,30}")  # an IBAN after its country: check d
 _TLD = re.compile(r"\.(?:" + "|".join(TARGET_TLDS) + r")\b")
 _LEAD = re.compile(ORDER_LEAD)
 _SNAKE_CALL = re.compile(r"_[a-z0-9_]*\s*\(|`[a-z][a-z0-9]*_[a-z0-9_]*`")
+_SNAKE_FIRST = first_chars(_SNAKE_CALL)  # "_" and "`"
 _CLAUSE_MARKS = frozenset(".!?:;,\n>-*•()[]")
 # "ta" (bort) and "di" are inside too many words to be looked up: Swedish "radera" and
 # Spanish "dile" still are
@@ -157,9 +164,10 @@ class InjectionScanner:
             raise ValueError(f"unknown signal kinds: {sorted(unknown)}")
         self.threshold = threshold
         self.weights = {**WEIGHTS, **(weights or {})}
-        self._phrases = compile_kinds(PHRASES)
-        self._markup = compile_kinds(MARKUP)
-        self._plain = compile_kinds(PLAIN)
+        # each with a test of its first character in front: the same matches, sooner
+        self._phrases = {k: guarded(p) for k, p in compile_kinds(PHRASES).items()}
+        self._markup = {k: guarded(p) for k, p in compile_kinds(MARKUP).items()}
+        self._plain = {k: guarded(p) for k, p in compile_kinds(PLAIN).items()}
         self.gated = True  # search near trigger words only; False searches everywhere
         if isinstance(tools, str):
             raise TypeError("tools must be an iterable of tool names, not one string")
@@ -197,10 +205,11 @@ class InjectionScanner:
         leet = deleet(view)
         words = _words(leet.text)
         found = set(self._find(text, view, leet, words))
-        fixed = _CORRECTOR.correct(leet, words)
+        fixes = _CORRECTOR.fixes(words)
+        fixed = _CORRECTOR.correct(leet, words, fixes)
         if fixed is not None:
             # only around the corrected words: elsewhere the text is what was matched above
-            near = frozenset(_CORRECTOR.fixes(words).values())
+            near = frozenset(fixes.values())
             spots = [fixed.span(i, i + 1)[0] for i in _positions(fixed.text, near)]
             found.update(
                 signal
@@ -353,14 +362,10 @@ class InjectionScanner:
             yield from self._decoded(raw.decode("utf-8", "replace"), *m.span())
 
     def _encoded(self, text: str, words: frozenset[str]) -> Iterable[Signal]:
-        cursor = 0
-        for token in [t for t in text.split() if len(t) >= 20]:
-            at = text.find(token, cursor)
-            cursor = at + len(token)
-            for m in _BASE64.finditer(token):
-                decoded = _decode_run(m.group()[:MAX_DECODE])
-                if decoded is not None:
-                    yield from self._decoded(decoded, at + m.start(), at + m.end())
+        for m in _base64_runs(text):
+            decoded = _decode_run(m.group()[:MAX_DECODE])
+            if decoded is not None:
+                yield from self._decoded(decoded, *m.span())
         if "%" in text:
             for m in _PERCENT.finditer(text):
                 yield from self._decoded(urllib.parse.unquote(m.group()), *m.span())
@@ -571,7 +576,7 @@ def _index(text: str) -> dict[str, list[int]]:
 
 def _cues(text: str, word: str) -> list[int]:
     """`_occurrences` of `word` that pass its guard (`GUARDS`), if it has one."""
-    guard = GUARDS.get(word)
+    guard = _GUARDS.get(word)
     if guard is None:
         return _occurrences(text, word)
     return _memoized(
@@ -587,7 +592,7 @@ def _tool_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     spans = _windows(text, hits, gate[0], after=24) if hits else []  # the noun ends the phrase
     n = len(text)
     if "_" in text:
-        for m in _SNAKE_CALL.finditer(text):  # each starts with its literal: `re` skips ahead
+        for m in _matches_at(_SNAKE_CALL, text, _SNAKE_FIRST):
             start = m.start()
             while start > 0 and (text[start - 1].isalnum() or text[start - 1] == "_"):
                 start -= 1
@@ -686,7 +691,7 @@ def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
 
 
 def _mentions_rot13(text: str) -> bool:
-    return ("rot" in text or "caesar" in text) and ROT13_HINT.search(text) is not None
+    return ("rot" in text or "caesar" in text) and _ROT13_HINT.search(text) is not None
 
 
 def _characters(text: str) -> Iterable[Signal]:
@@ -701,6 +706,50 @@ def _characters(text: str) -> Iterable[Signal]:
 def _selector_byte(ch: str) -> int:
     code = ord(ch)
     return code - 0xFE00 if code <= 0xFE0F else code - 0xE0100 + 16
+
+
+def _base64_runs(text: str) -> Iterable[re.Match[str]]:
+    """`_BASE64.finditer(text)`: where a run of 20 of its characters starts (found in one
+    translation of an ASCII text), the match there.
+
+    Its characters are ASCII and "=" is not one of them, so a match starts where the
+    first run of 20 or more of them after the previous match starts, and is the
+    pattern's match at that place.
+    """
+    if not text.isascii():
+        yield from _BASE64.finditer(text)
+        return
+    hay = text.translate(_BASE64_TABLE)
+    i = hay.find(_BASE64_RUN)
+    while i != -1:
+        m = _BASE64.match(text, i)
+        assert m is not None  # 20 of its characters, then any "=" up to two
+        yield m
+        i = hay.find(_BASE64_RUN, m.end())
+
+
+def _matches_at(
+    pattern: re.Pattern[str], text: str, first: frozenset[str] | None
+) -> Iterable[re.Match[str]]:
+    """`pattern.finditer(text)`, with `first` its `first_chars`: tried only where one of
+    them is (found with `str.find`), which is faster when they are rare."""
+    if first is None:
+        yield from pattern.finditer(text)
+        return
+    starts: list[int] = []
+    for ch in first:
+        i = text.find(ch)
+        while i != -1:
+            starts.append(i)
+            i = text.find(ch, i + 1)
+    starts.sort()
+    cursor = 0
+    for i in starts:
+        if i >= cursor:
+            m = pattern.match(text, i)
+            if m is not None:
+                yield m
+                cursor = m.end()
 
 
 def _decode_run(run: str) -> str | None:

@@ -171,9 +171,13 @@ class Corrector:
                 return k
         return None
 
-    def correct(self, view: View, words: frozenset[str]) -> View | None:
-        """`view` with misspelled key words replaced; None if there are none."""
-        fixes = self.fixes(words)
+    def correct(
+        self, view: View, words: frozenset[str], fixes: dict[str, str] | None = None
+    ) -> View | None:
+        """`view` with misspelled key words replaced; None if there are none.
+
+        `fixes`: `self.fixes(words)` if the caller has it already."""
+        fixes = self.fixes(words) if fixes is None else fixes
         if not fixes:
             return None
         pattern = re.compile(r"\b(?:" + "|".join(map(re.escape, fixes)) + r")\b")
