@@ -23,7 +23,6 @@ import concurrent.futures
 import functools
 import inspect
 import logging
-import sys
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -86,6 +85,7 @@ from warded.scanners.base import (
     mask_text,
     scan_value,
     summary,
+    text_at,
 )
 from warded.scanners.base import redact as mask_findings
 from warded.store import MemoryStore, Store
@@ -1419,7 +1419,7 @@ def _flagged(seen: Any, found: Sequence[Finding], hiding: Sequence[Finding]) -> 
             by_path.setdefault(f.path, []).append(f)
     out: list[str] = []
     for path, findings in by_path.items():
-        text = found_text(seen, Finding(FLAGGING, "leaf", path, 0, sys.maxsize, 0.0))
+        text = text_at(seen, path)
         masked = [f for f in hiding if f.path == path]
         out.extend(flagged_text(text, findings, masked))
     return tuple(out)

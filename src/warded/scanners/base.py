@@ -115,8 +115,13 @@ def redact(value: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
 
 def found_text(value: Any, finding: Finding) -> str:
     """The text a finding covers in `value` ("" if its path no longer leads to a string)."""
+    return text_at(value, finding.path)[finding.start : finding.end]
+
+
+def text_at(value: Any, path: str) -> str:
+    """The string at `path` (a scanned string's path) in `value`, "" if none is there."""
     node = value
-    for part in finding.path.split("/") if finding.path else ():
+    for part in path.split("/") if path else ():
         key = part.replace("~1", "/").replace("~0", "~")
         if isinstance(node, Mapping):
             node = node.get(key)
@@ -124,7 +129,7 @@ def found_text(value: Any, finding: Finding) -> str:
             node = node[int(key)] if int(key) < len(node) else None
         else:
             return ""
-    return node[finding.start : finding.end] if isinstance(node, str) else ""
+    return node if isinstance(node, str) else ""
 
 
 def summary(findings: Sequence[Finding], names: Iterable[str] = BUILTIN_NAMES) -> dict[str, bool]:
