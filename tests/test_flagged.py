@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from warded.flagged import ASKS, GAP, REACH, WORD, flagged_text, regions
 from warded.scanners.base import Finding
+
+pytestmark = pytest.mark.requirement("G18")  # a flagged region only ever adds a label
 
 
 def cut(text: str, *signals: str) -> list[str]:

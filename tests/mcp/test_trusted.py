@@ -34,7 +34,8 @@ from mcp_helpers import (
 from warded.mcp.config import GatewayConfigError, load
 from warded.mcp.trusted import MAX_ENTRIES, TRUSTED_META
 
-pytestmark = pytest.mark.anyio
+# G15: only an agent the config grants may declare trusted text; G18: nothing else becomes 'user'
+pytestmark = [pytest.mark.anyio, pytest.mark.requirement("G15"), pytest.mark.requirement("G18")]
 
 POLICIES = """
 @id("fs.read")

@@ -35,6 +35,9 @@ permit (principal in Team::"billing", action == Action::"send_money", resource)
 when { !context.provenance.recipient.contains("user") };
 """
 
+# G15: only an account the config grants may declare trusted text; G18: nothing else becomes 'user'
+pytestmark = [pytest.mark.requirement("G15"), pytest.mark.requirement("G18")]
+
 
 def provenance_bundle(folder: Path) -> Path:
     target = folder / "policies"
