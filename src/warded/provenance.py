@@ -254,11 +254,37 @@ MEMO = 4096  # values whose outcomes an index remembers
 @dataclass(frozen=True, slots=True)
 class _Prepared:
     """A value as matching reads it: its chunks, its loose key, and for a URL that is
-    more than a scheme and a host, its host prepared the same way."""
+    more than a scheme and a host, its host prepared the same way; and what a scan
+    of a `_Tail` looks for: `needle` the chunks as a tail spells them (within a
+    string if long enough, else as a whole string), `loose_needle` the loose key
+    (whole if shorter than MIN_PART), `joined` a grouped number written together
+    and `joined_needle` that as one chunk (for trusted sources)."""
 
     chunks: list[str]
     key: str
-    host: _Prepared | None = None
+    host: _Prepared | None
+    needle: str | None
+    loose_needle: str | None
+    joined: str | None
+    joined_needle: str | None
+
+
+def _needle(cs: list[str]) -> str | None:
+    if not cs:
+        return None
+    body = " " + " ".join(cs) + " "
+    return body if sum(map(len, cs)) >= MIN_PART else "\x01" + body + "\x01"
+
+
+def _prepared(cs: list[str], key: str, host: _Prepared | None = None) -> _Prepared:
+    joined = None
+    if cs and all(map(_GROUPED.match, cs)):
+        joined = "".join(cs)
+        if len(_DIGITS.findall(joined)) < 4:
+            joined = None
+    loose_needle = (key if len(key) >= MIN_PART else "\x00" + key + "\x00") if key else None
+    joined_needle = _needle([joined]) if joined is not None and len(cs) > 1 else None
+    return _Prepared(cs, key, host, _needle(cs), loose_needle, joined, joined_needle)
 
 
 @functools.lru_cache(maxsize=MEMO)
@@ -269,8 +295,23 @@ def _prepare(value: str) -> _Prepared:
         normalized = url[0]
     host = None
     if url is not None and not url[1]:
-        host = _Prepared(chunks(url[0]), loose(url[0]))
-    return _Prepared(chunks(normalized), loose(normalized), host)
+        host = _prepared(chunks(url[0]), loose(url[0]))
+    return _prepared(chunks(normalized), loose(normalized), host)
+
+
+def _runs(cs: list[str]) -> Iterator[tuple[int, str]]:
+    """(start, joined) for each run of 2 to _JOIN grouped chunks with four digits or
+    more (a grouped number a trusted source also matches written together)."""
+    for i in range(len(cs)):
+        if not _GROUPED.match(cs[i]):
+            continue
+        joined = cs[i]
+        for j in range(i + 1, min(i + _JOIN, len(cs))):
+            if not _GROUPED.match(cs[j]):
+                break
+            joined += cs[j]
+            if len(_DIGITS.findall(joined)) >= 4:
+                yield i, joined
 
 
 class _Group:
@@ -372,16 +413,8 @@ class _Group:
             self._add_joins(cs, start)
 
     def _add_joins(self, cs: list[str], start: int) -> None:
-        for i in range(len(cs)):
-            if not _GROUPED.match(cs[i]):
-                continue
-            joined = cs[i]
-            for j in range(i + 1, min(i + _JOIN, len(cs))):
-                if not _GROUPED.match(cs[j]):
-                    break
-                joined += cs[j]
-                if len(_DIGITS.findall(joined)) >= 4:
-                    self.joins[joined] = start + i
+        for i, joined in _runs(cs):
+            self.joins[joined] = start + i
 
     def _add_loose(self, key: str) -> None:
         if not key:
@@ -411,7 +444,7 @@ class _Group:
         the strings added at or after `since` only."""
         at, at_loose = since
         cs = value.chunks
-        if cs and (self.strict_match(cs, at) or (self.trusted and self.joined_match(cs, at))):
+        if cs and (self.strict_match(cs, at) or (self.trusted and self.joined_match(value, at))):
             return STRICT
         if not self.labels:
             return 0
@@ -461,16 +494,14 @@ class _Group:
                 return True
         return False
 
-    def joined_match(self, cs: list[str], since: int = 0) -> bool:
+    def joined_match(self, value: _Prepared, since: int = 0) -> bool:
         """Trusted sources: a grouped number written together or apart."""
-        if not all(map(_GROUPED.match, cs)):
-            return False
-        joined = "".join(cs)
-        if len(_DIGITS.findall(joined)) < 4:
+        joined = value.joined
+        if joined is None:
             return False
         if self.joins.get(joined, -1) >= max(self.floor, since):
             return True
-        return len(cs) > 1 and self.strict_match([joined], since)
+        return len(value.chunks) > 1 and self.strict_match([joined], since)
 
     def loose_match(self, key: str, since: int = 0) -> bool:
         """Whether the loose key occurs in a live string of this (labelled) group."""
@@ -502,16 +533,98 @@ class _Group:
         return False
 
 
+class _Tail:
+    """Sources of one (source name, labels) remembered but not filed in a `_Group`
+    yet, kept as text that a lookup scans (`str.find`) instead of indexes.
+
+    `text` holds each string's chunks as `"\x01 c1 c2 ... \x01"`, so a chunk
+    sequence occurs contiguous in one string exactly where `" c1 c2 "` occurs,
+    and is that whole string exactly where `"\x01 c1 c2 \x01"` does; `loose`
+    is the strings' loose keys, as in `_Group`; `joins` (trusted) the grouped
+    numbers written together. Text is only appended, so a lookup that searched
+    it up to some length searches only what lies beyond it next time.
+    """
+
+    __slots__ = ("joins", "labels", "loose", "loose_tags", "tags", "text", "trusted")
+
+    def __init__(self, name: str, labels: tuple[str, ...]) -> None:
+        self.labels = labels
+        self.tags = frozenset((name, *labels))
+        self.loose_tags = frozenset(labels)
+        self.trusted = not name.startswith(TOOL)
+        self.text = ""
+        self.loose = "\x00"
+        self.joins: set[str] = set()
+
+    def add(self, source: Source) -> None:
+        pieces: list[str] = []
+        keys: list[str] = []
+        for leaf in source.leaves:
+            normalized = strict(leaf)
+            strings = [chunks(normalized)]
+            if "://" in normalized:
+                strings += [chunks(host) for host in _hosts(normalized)]
+            for cs in strings:
+                if cs:
+                    pieces.append("\x01 " + " ".join(cs) + " \x01")
+                    if self.trusted:
+                        self.joins.update(joined for _, joined in _runs(cs))
+            if self.labels:
+                key = loose(normalized)
+                if key:
+                    keys.append(key + "\x00")
+        text, self.text = self.text, ""  # the one reference: += extends it in place
+        text += "".join(pieces)
+        self.text = text
+        if keys:
+            text, self.loose = self.loose, ""
+            text += "".join(keys)
+            self.loose = text
+
+    def match(self, value: _Prepared, at: int = 0, at_loose: int = 0) -> int:
+        """As `_Group.match`, searching `text` from `at` and `loose` from `at_loose`."""
+        needle = value.needle
+        if needle is not None and (
+            self.text.find(needle, at) >= 0
+            or (
+                self.trusted
+                and value.joined is not None
+                and (
+                    value.joined in self.joins
+                    or (
+                        value.joined_needle is not None
+                        and self.text.find(value.joined_needle, at) >= 0
+                    )
+                )
+            )
+        ):
+            return STRICT
+        if not self.labels:
+            return 0
+        at_loose = max(at_loose - 1, 0)  # a whole key's "\x00" before it
+        if value.loose_needle is not None and self.loose.find(value.loose_needle, at_loose) >= 0:
+            return LOOSE
+        host = value.host
+        if host is not None and (
+            (host.needle is not None and self.text.find(host.needle, at) >= 0)
+            or (host.loose_needle is not None and self.loose.find(host.loose_needle, at_loose) >= 0)
+        ):
+            return LOOSE
+        return 0
+
+
 Key = tuple[str, tuple[str, ...]]  # a group's (source name, sorted labels)
 
 
 class _Known:
     """What an index knows of one value: its prepared form, and per group the outcome
     and the group's state when it was decided (adding can only make a value found,
-    evicting only lose it); `tags` is the answer as of position `seen` of the
-    index's log of changed groups."""
+    evicting only lose it); `tags` is the answer of the groups as of position
+    `seen` of the index's log of changed groups. The same for the tail: per tail
+    key the outcome and how far its texts were searched, `tail_tags` the answer
+    as of the tail's version `tail_seen` (for the tail's generation `cut`)."""
 
-    __slots__ = ("groups", "prepared", "seen", "tags")
+    __slots__ = ("cut", "groups", "prepared", "seen", "tags", "tail", "tail_seen", "tail_tags")
 
     def __init__(self, prepared: _Prepared) -> None:
         self.prepared = prepared
@@ -519,16 +632,34 @@ class _Known:
         self.tags: frozenset[str] = frozenset()
         # per group key: (outcome, the group, its adds and evicts, where it ended)
         self.groups: dict[Key, tuple[int, _Group, int, int, tuple[int, int]]] = {}
+        self.cut = -1
+        self.tail_seen = -1
+        self.tail_tags: frozenset[str] = frozenset()
+        self.tail: dict[Key, tuple[int, int, int]] = {}  # (outcome, text, loose searched)
 
 
 LOG = 1024  # changed groups an index lists before it forgets the older half
+FOLD = 64  # a tail is filed once lookups scanned this many times its characters
+
+
+def _key(source: Source) -> Key:
+    labels = source.labels
+    return (source.name, labels if len(labels) < 2 else tuple(sorted(labels)))
 
 
 class Index:
     """What one session remembers, indexed for matching; extended as sources are added.
 
+    Sources are taken in as a *tail* (`_Tail`): text that lookups scan. Filing
+    them in the groups' indexes costs far more than one scan, and most results
+    are never searched for a value that is not already known, so the tail is
+    filed (*folded* into the groups) only once the lookups have scanned FOLD
+    times its size: until then scanning was the cheaper, and after it the
+    indexes are (at most about twice the cost of the better of the two).
     Every change to a group is listed in a log, so a value asked about again is
-    brought up to date by looking at the groups changed since, only.
+    brought up to date by looking at the groups changed since, only; and the
+    tail only grows between folds, so a value asked about again searches only
+    what was appended to it.
     """
 
     def __init__(self) -> None:
@@ -541,6 +672,13 @@ class Index:
         self._memo: dict[str, _Known] = {}  # oldest first out
         self._log: list[Key] = []  # the keys of changed groups, oldest first
         self._dropped = 0  # log positions forgotten (the log starts there)
+        self._pending: list[tuple[int, Source]] = []  # the tail's sources, oldest first
+        self._read = 0  # ... of which this many are in its texts
+        self._tail: dict[Key, _Tail] = {}
+        self._tail_size = 0  # characters of the tail's sources
+        self._cut = 0  # the tail's generation: a new one when it is folded or evicted from
+        self._tail_version = 0  # changes whenever the tail does
+        self._scanned = 0  # characters lookups scanned in this generation of the tail
         self.lock = threading.Lock()  # held by `Indexes` around every use
 
     @classmethod
@@ -552,38 +690,67 @@ class Index:
     @property
     def size(self) -> int:
         """Characters of the live sources."""
-        return sum(g.live for g in self._groups.values())
+        return sum(g.live for g in self._groups.values()) + self._tail_size
 
     def update(self, remembered: Remembered) -> None:
         """Take in what a store returned for sources after `self.version`."""
-        log = self._log
         for seq, source in remembered.entries:
             if seq > self.version:
-                log.append(self._add(seq, source))
+                self._pending.append((seq, source))
+                self._tail_size += sum(map(len, source.leaves))  # source.size, no generator
         first = remembered.first
         if first > self.first:
-            entries = self._entries
-            gone = []
-            while entries and entries[0][0] < first:
-                gone.append(entries.popleft()[0])
-            for key, group in list(self._groups.items()):
-                evicts = group.evicts
-                group.evict(first, self._sizes)
-                if group.evicts == evicts:
-                    continue
-                log.append(key)
-                if not group.spans:
-                    del self._groups[key]
-                elif group.dead:
-                    self._groups[key] = self._rebuilt(key)
-            for seq in gone:
-                del self._sizes[seq]
-            self.first = first
+            self._evict(first)
         self.version = max(self.version, remembered.version)
         if remembered.overflowed and not self.overflowed:
             self.overflowed = True
             self._forget_log()  # every answer changes
-        if len(log) > LOG:
+            self._tail_version += 1
+
+    def _evict(self, first: int) -> None:
+        log = self._log
+        entries = self._entries
+        gone = []
+        while entries and entries[0][0] < first:
+            gone.append(entries.popleft()[0])
+        for key, group in list(self._groups.items()):
+            evicts = group.evicts
+            group.evict(first, self._sizes)
+            if group.evicts == evicts:
+                continue
+            log.append(key)
+            if not group.spans:
+                del self._groups[key]
+            elif group.dead:
+                self._groups[key] = self._rebuilt(key)
+        for seq in gone:
+            del self._sizes[seq]
+        self._trim_log()
+        if self._pending and self._pending[0][0] < first:  # a new tail of the rest
+            self._pending = [(seq, source) for seq, source in self._pending if seq >= first]
+            self._tail_size = sum(sum(map(len, source.leaves)) for _, source in self._pending)
+            self._new_tail()
+        self.first = first
+
+    def _new_tail(self) -> None:
+        self._tail = {}
+        self._read = 0
+        self._cut += 1
+        self._tail_version += 1
+        self._scanned = 0
+
+    def _fold(self) -> None:
+        """File the tail's sources in the groups."""
+        for seq, source in self._pending:
+            self._log.append(self._add(seq, source))
+        self._pending = []
+        self._tail_size = 0
+        self._new_tail()
+        self._trim_log()
+
+    def _trim_log(self) -> None:
+        log = self._log
+        while len(log) > LOG:
             del log[: LOG // 2]
             self._dropped += LOG // 2
 
@@ -592,8 +759,7 @@ class Index:
         self._log = []
 
     def _add(self, seq: int, source: Source) -> Key:
-        labels = source.labels
-        key = (source.name, labels if len(labels) < 2 else tuple(sorted(labels)))
+        key = _key(source)
         group = self._groups.get(key)
         if group is None:
             group = self._groups[key] = _Group(*key)
@@ -606,42 +772,41 @@ class Index:
     def _rebuilt(self, key: Key) -> _Group:
         group = _Group(*key)
         for seq, source in self._entries:
-            labels = source.labels
-            if (source.name, labels if len(labels) < 2 else tuple(sorted(labels))) == key:
+            if _key(source) == key:
                 group.add(seq, source, self._sizes[seq])
         return group
 
     def sources_of(self, value: str) -> frozenset[str]:
         """The sources (and labels) a string can be found in (module docstring)."""
-        now = self._dropped + len(self._log)
         known = self._memo.get(value)
         if known is None:
             known = self._memo[value] = _Known(_prepare(value))
             if len(self._memo) > MEMO:
                 del self._memo[next(iter(self._memo))]
-        elif known.seen == now:
+        if self._pending and self._scanned >= FOLD * self._tail_size:
+            self._fold()
+        tags = self._grouped(known)
+        if not self._pending:
+            return tags
+        tail = self._tailed(known)
+        return tags | tail if tail else tags
+
+    def _grouped(self, known: _Known) -> frozenset[str]:
+        """The value's answer from the groups."""
+        now = self._dropped + len(self._log)
+        if known.seen == now:
             return known.tags
-        elif known.seen >= self._dropped:  # only the groups changed since
+        if known.seen >= self._dropped:  # only the groups changed since
             changed = False
             for key in set(self._log[known.seen - self._dropped :]):
-                was = known.groups.get(key)
-                group = self._groups.get(key)
-                if (
-                    was is not None
-                    and was[1] is group
-                    and group is not None
-                    and was[3] == group.evicts
-                    and was[0] != STRICT
-                ):  # only added to: search what was added
-                    outcome = max(was[0], group.match(known.prepared, was[4]))
-                    known.groups[key] = (outcome, group, group.adds, group.evicts, group.since)
-                    changed = changed or outcome != was[0]
-                else:
-                    changed = self._refresh_one(known, key) or changed
+                changed = self._refresh_one(known, key) or changed
             if changed:
                 known.tags = self._tags(known)
             known.seen = now
             return known.tags
+        # what it knows of groups gone since must go too: a group of that key made
+        # anew later would otherwise look unchanged, and the answer stay without it
+        known.groups = {k: v for k, v in known.groups.items() if k in self._groups}
         for key in self._groups:
             self._refresh_one(known, key)
         known.tags = self._tags(known)
@@ -654,10 +819,17 @@ class Index:
         group = self._groups.get(key)
         if group is None:
             return decided.pop(key, None) is not None
-        if was is not None and was[1] is group and was[3] == group.evicts:
-            if was[2] == group.adds or was[0] == STRICT:
+        if was is not None and was[1] is group and (was[0] == 0 or was[3] == group.evicts):
+            # found nowhere (evicting cannot change that) or nothing evicted since:
+            # only what was added since can change the outcome
+            if was[2] == group.adds:
+                if was[3] != group.evicts:
+                    decided[key] = (was[0], group, group.adds, group.evicts, was[4])
                 return False
-            outcome = max(was[0], group.match(known.prepared, was[4]))  # search what was added
+            if was[0] == STRICT:
+                outcome = STRICT
+            else:
+                outcome = max(was[0], group.match(known.prepared, was[4]))  # what was added
         else:
             outcome = group.match(known.prepared)
         decided[key] = (outcome, group, group.adds, group.evicts, group.since)
@@ -675,6 +847,47 @@ class Index:
         if self.overflowed:
             tags.add(UNTRUSTED)
         return frozenset(tags)
+
+    def _tailed(self, known: _Known) -> frozenset[str]:
+        """The value's answer from the tail (whose texts are first brought up to date)."""
+        if self._read < len(self._pending):
+            tails = self._tail
+            for _, source in self._pending[self._read :]:
+                key = _key(source)
+                tail = tails.get(key)
+                if tail is None:
+                    tail = tails[key] = _Tail(*key)
+                tail.add(source)
+            self._read = len(self._pending)
+            self._tail_version += 1
+        if known.cut != self._cut:
+            known.cut = self._cut
+            known.tail = {}
+        elif known.tail_seen == self._tail_version:
+            return known.tail_tags
+        decided = known.tail
+        tags: set[str] = set()
+        scanned = 0
+        for key, tail in self._tail.items():
+            was = decided.get(key)
+            end, end_loose = len(tail.text), len(tail.loose)
+            if was is None:
+                outcome = tail.match(known.prepared)
+                scanned += end + end_loose
+            elif was[0] == STRICT or (was[1] == end and was[2] == end_loose):
+                outcome = was[0]
+            else:
+                outcome = max(was[0], tail.match(known.prepared, was[1], was[2]))
+                scanned += end - was[1] + end_loose - was[2]
+            decided[key] = (outcome, end, end_loose)
+            if outcome == STRICT:
+                tags |= tail.tags
+            elif outcome == LOOSE:
+                tags |= tail.loose_tags
+        self._scanned += scanned
+        known.tail_tags = frozenset(tags)
+        known.tail_seen = self._tail_version
+        return known.tail_tags
 
     def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
         """`context.provenance` for the declared argument names: per argument, the
