@@ -82,6 +82,9 @@ _APART = {c: " " for c in range(128) if not re.match(r"[\w@.+\-~%]", chr(c))}
 _ALNUM_LOWER = {c: chr(c).lower() if chr(c).isalnum() else None for c in range(128)}
 _SCHEME = frozenset("abcdefghijklmnopqrstuvwxyz0123456789+.-")
 _URL_END = re.compile(r"[\s\"'<>`]")
+# a URL (as `_urls` finds it) whose network location is only lowercase letters,
+# digits and `._-`: `urlsplit(url).hostname` is that location
+_PLAIN_HOST = re.compile(r"[^:]*://([a-z0-9._\-]*)(?:[/?#]|\Z)")
 _SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
 _GRAM = 4  # loose index: grams of this length ...
 _STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
@@ -149,8 +152,13 @@ def strict(text: str) -> str:
 def chunks(normalized: str) -> list[str]:
     """A strict-normalized string cut into chunks (module docstring)."""
     if len(normalized) > 64 and normalized.isascii():  # the same, without backtracking
-        runs = normalized.translate(_APART).split()
-        return [c for r in runs if (c := r.strip("."))] if "." in normalized else runs
+        apart = normalized.translate(_APART)  # runs of chunk characters between spaces
+        if "." not in apart:
+            return apart.split()
+        apart = f" {apart} ".replace(". ", " ").replace(" .", " ")  # a dot at a run's end
+        if ". " in apart or " ." in apart:  # more than one: each run stripped
+            return [c for r in apart.split() if (c := r.strip("."))]
+        return apart.split()
     return _CHUNK.findall(normalized)
 
 
@@ -167,7 +175,8 @@ def _hosts(normalized: str) -> list[str]:
     if "://" not in normalized:
         return found
     for url in _urls(normalized):
-        host = _host(url)
+        plain = _PLAIN_HOST.match(url)  # what urlsplit reads as the host, read directly
+        host = plain[1].rstrip(".") if plain else _host(url)
         if host:
             found.extend(_spellings(host))
     return found
@@ -541,11 +550,28 @@ class _Tail:
     sequence occurs contiguous in one string exactly where `" c1 c2 "` occurs,
     and is that whole string exactly where `"\x01 c1 c2 \x01"` does; `loose`
     is the strings' loose keys, as in `_Group`; `joins` (trusted) the grouped
-    numbers written together. Text is only appended, so a lookup that searched
-    it up to some length searches only what lies beyond it next time.
+    numbers written together, each at the position of the last string it was
+    in. Positions are counted from the tail's first character ever: the texts
+    are only appended to, and evicting a source moves the floors past it (what
+    lies below them is cut off once it is most of the text), so a lookup that
+    searched up to some position searches only what lies beyond it next time.
     """
 
-    __slots__ = ("joins", "labels", "loose", "loose_tags", "tags", "text", "trusted")
+    __slots__ = (
+        "base",
+        "base_loose",
+        "evicts",
+        "floor",
+        "floor_loose",
+        "joins",
+        "labels",
+        "loose",
+        "loose_tags",
+        "spans",
+        "tags",
+        "text",
+        "trusted",
+    )
 
     def __init__(self, name: str, labels: tuple[str, ...]) -> None:
         self.labels = labels
@@ -554,11 +580,26 @@ class _Tail:
         self.trusted = not name.startswith(TOOL)
         self.text = ""
         self.loose = "\x00"
-        self.joins: set[str] = set()
+        self.base = 0  # the position of text[0]
+        self.base_loose = 0  # ... and of loose[0]
+        self.floor = 0  # positions below it are evicted
+        self.floor_loose = 1
+        self.joins: dict[str, int] = {}
+        self.spans: deque[tuple[int, int, int]] = deque()  # (seq, end, loose end)
+        self.evicts = 0
 
-    def add(self, source: Source) -> None:
+    @property
+    def end(self) -> int:
+        return self.base + len(self.text)
+
+    @property
+    def end_loose(self) -> int:
+        return self.base_loose + len(self.loose)
+
+    def add(self, seq: int, source: Source) -> None:
         pieces: list[str] = []
         keys: list[str] = []
+        at = self.end
         for leaf in source.leaves:
             normalized = strict(leaf)
             strings = [chunks(normalized)]
@@ -566,9 +607,12 @@ class _Tail:
                 strings += [chunks(host) for host in _hosts(normalized)]
             for cs in strings:
                 if cs:
-                    pieces.append("\x01 " + " ".join(cs) + " \x01")
                     if self.trusted:
-                        self.joins.update(joined for _, joined in _runs(cs))
+                        for _, joined in _runs(cs):
+                            self.joins[joined] = at
+                    piece = "\x01 " + " ".join(cs) + " \x01"
+                    pieces.append(piece)
+                    at += len(piece)
             if self.labels:
                 key = loose(normalized)
                 if key:
@@ -580,20 +624,38 @@ class _Tail:
             text, self.loose = self.loose, ""
             text += "".join(keys)
             self.loose = text
+        self.spans.append((seq, self.end, self.end_loose))
+
+    def evict(self, first: int) -> None:
+        """Forget the sources numbered below `first`."""
+        spans = self.spans
+        while spans and spans[0][0] < first:
+            _, self.floor, self.floor_loose = spans.popleft()
+            self.evicts += 1
+        if self.floor - self.base > len(self.text) // 2:
+            self.text = self.text[self.floor - self.base :]
+            self.base = self.floor
+        cut = self.floor_loose - 1  # a whole key's "\x00" before it stays
+        if cut - self.base_loose > len(self.loose) // 2:
+            self.loose = self.loose[cut - self.base_loose :]
+            self.base_loose = cut
 
     def match(self, value: _Prepared, at: int = 0, at_loose: int = 0) -> int:
-        """As `_Group.match`, searching `text` from `at` and `loose` from `at_loose`."""
+        """As `_Group.match`, searching the text from position `at` and the loose
+        text from `at_loose` on."""
+        text, base = self.text, self.base
+        start = max(at, self.floor) - base
         needle = value.needle
         if needle is not None and (
-            self.text.find(needle, at) >= 0
+            text.find(needle, start) >= 0
             or (
                 self.trusted
                 and value.joined is not None
                 and (
-                    value.joined in self.joins
+                    self.joins.get(value.joined, -1) >= self.floor
                     or (
                         value.joined_needle is not None
-                        and self.text.find(value.joined_needle, at) >= 0
+                        and text.find(value.joined_needle, start) >= 0
                     )
                 )
             )
@@ -601,13 +663,14 @@ class _Tail:
             return STRICT
         if not self.labels:
             return 0
-        at_loose = max(at_loose - 1, 0)  # a whole key's "\x00" before it
-        if value.loose_needle is not None and self.loose.find(value.loose_needle, at_loose) >= 0:
+        keys = self.loose
+        start_loose = max(at_loose, self.floor_loose) - 1 - self.base_loose  # from a "\x00"
+        if value.loose_needle is not None and keys.find(value.loose_needle, start_loose) >= 0:
             return LOOSE
         host = value.host
         if host is not None and (
-            (host.needle is not None and self.text.find(host.needle, at) >= 0)
-            or (host.loose_needle is not None and self.loose.find(host.loose_needle, at_loose) >= 0)
+            (host.needle is not None and text.find(host.needle, start) >= 0)
+            or (host.loose_needle is not None and keys.find(host.loose_needle, start_loose) >= 0)
         ):
             return LOOSE
         return 0
@@ -635,7 +698,9 @@ class _Known:
         self.cut = -1
         self.tail_seen = -1
         self.tail_tags: frozenset[str] = frozenset()
-        self.tail: dict[Key, tuple[int, int, int]] = {}  # (outcome, text, loose searched)
+        # per tail key: (outcome, where its text and loose text were searched up to,
+        # the tail, its evictions)
+        self.tail: dict[Key, tuple[int, int, int, _Tail, int]] = {}
 
 
 LOG = 1024  # changed groups an index lists before it forgets the older half
@@ -676,7 +741,7 @@ class Index:
         self._read = 0  # ... of which this many are in its texts
         self._tail: dict[Key, _Tail] = {}
         self._tail_size = 0  # characters of the tail's sources
-        self._cut = 0  # the tail's generation: a new one when it is folded or evicted from
+        self._cut = 0  # the tail's generation: a new one when it is folded
         self._tail_version = 0  # changes whenever the tail does
         self._scanned = 0  # characters lookups scanned in this generation of the tail
         self.lock = threading.Lock()  # held by `Indexes` around every use
@@ -726,18 +791,20 @@ class Index:
         for seq in gone:
             del self._sizes[seq]
         self._trim_log()
-        if self._pending and self._pending[0][0] < first:  # a new tail of the rest
-            self._pending = [(seq, source) for seq, source in self._pending if seq >= first]
-            self._tail_size = sum(sum(map(len, source.leaves)) for _, source in self._pending)
-            self._new_tail()
+        pending = self._pending
+        if pending and pending[0][0] < first:
+            out = 0
+            while out < len(pending) and pending[out][0] < first:
+                self._tail_size -= sum(map(len, pending[out][1].leaves))
+                out += 1
+            del pending[:out]
+            self._read = max(0, self._read - out)
+            for key, tail in list(self._tail.items()):
+                tail.evict(first)
+                if not tail.spans:
+                    del self._tail[key]
+            self._tail_version += 1
         self.first = first
-
-    def _new_tail(self) -> None:
-        self._tail = {}
-        self._read = 0
-        self._cut += 1
-        self._tail_version += 1
-        self._scanned = 0
 
     def _fold(self) -> None:
         """File the tail's sources in the groups."""
@@ -745,7 +812,11 @@ class Index:
             self._log.append(self._add(seq, source))
         self._pending = []
         self._tail_size = 0
-        self._new_tail()
+        self._tail = {}
+        self._read = 0
+        self._cut += 1
+        self._tail_version += 1
+        self._scanned = 0
         self._trim_log()
 
     def _trim_log(self) -> None:
@@ -852,12 +923,12 @@ class Index:
         """The value's answer from the tail (whose texts are first brought up to date)."""
         if self._read < len(self._pending):
             tails = self._tail
-            for _, source in self._pending[self._read :]:
+            for seq, source in self._pending[self._read :]:
                 key = _key(source)
                 tail = tails.get(key)
                 if tail is None:
                     tail = tails[key] = _Tail(*key)
-                tail.add(source)
+                tail.add(seq, source)
             self._read = len(self._pending)
             self._tail_version += 1
         if known.cut != self._cut:
@@ -870,16 +941,16 @@ class Index:
         scanned = 0
         for key, tail in self._tail.items():
             was = decided.get(key)
-            end, end_loose = len(tail.text), len(tail.loose)
-            if was is None:
-                outcome = tail.match(known.prepared)
-                scanned += end + end_loose
+            end, end_loose = tail.end, tail.end_loose
+            if was is None or was[3] is not tail or (was[0] and was[4] != tail.evicts):
+                outcome = tail.match(known.prepared)  # found nowhere, or where evicted
+                scanned += end - tail.floor + end_loose - tail.floor_loose
             elif was[0] == STRICT or (was[1] == end and was[2] == end_loose):
                 outcome = was[0]
-            else:
+            else:  # search what was added
                 outcome = max(was[0], tail.match(known.prepared, was[1], was[2]))
                 scanned += end - was[1] + end_loose - was[2]
-            decided[key] = (outcome, end, end_loose)
+            decided[key] = (outcome, end, end_loose, tail, tail.evicts)
             if outcome == STRICT:
                 tags |= tail.tags
             elif outcome == LOOSE:
