@@ -596,7 +596,8 @@ class _Tail:
     def end_loose(self) -> int:
         return self.base_loose + len(self.loose)
 
-    def add(self, seq: int, source: Source) -> None:
+    def add(self, seq: int, source: Source) -> tuple[str, str]:
+        """Append the source; returns what was appended to `text` and to `loose`."""
         pieces: list[str] = []
         keys: list[str] = []
         at = self.end
@@ -617,14 +618,16 @@ class _Tail:
                 key = loose(normalized)
                 if key:
                     keys.append(key + "\x00")
+        added, added_loose = "".join(pieces), "".join(keys)
         text, self.text = self.text, ""  # the one reference: += extends it in place
-        text += "".join(pieces)
+        text += added
         self.text = text
-        if keys:
+        if added_loose:
             text, self.loose = self.loose, ""
-            text += "".join(keys)
+            text += added_loose
             self.loose = text
-        self.spans.append((seq, self.end, self.end_loose))
+        self.spans.append((seq, self.base + len(self.text), self.base_loose + len(self.loose)))
+        return added, added_loose
 
     def evict(self, first: int) -> None:
         """Forget the sources numbered below `first`."""
@@ -685,9 +688,19 @@ class _Known:
     evicting only lose it); `tags` is the answer of the groups as of position
     `seen` of the index's log of changed groups. The same for the tail: per tail
     key the outcome and how far its texts were searched, `tail_tags` the answer
-    as of the tail's version `tail_seen` (for the tail's generation `cut`)."""
+    as of position `tail_seen` of the index's log of changed tails."""
 
-    __slots__ = ("cut", "groups", "prepared", "seen", "tags", "tail", "tail_seen", "tail_tags")
+    __slots__ = (
+        "groups",
+        "prepared",
+        "recent",
+        "recent_loose",
+        "seen",
+        "tags",
+        "tail",
+        "tail_seen",
+        "tail_tags",
+    )
 
     def __init__(self, prepared: _Prepared) -> None:
         self.prepared = prepared
@@ -695,16 +708,18 @@ class _Known:
         self.tags: frozenset[str] = frozenset()
         # per group key: (outcome, the group, its adds and evicts, where it ended)
         self.groups: dict[Key, tuple[int, _Group, int, int, tuple[int, int]]] = {}
-        self.cut = -1
         self.tail_seen = -1
         self.tail_tags: frozenset[str] = frozenset()
         # per tail key: (outcome, where its text and loose text were searched up to,
         # the tail, its evictions)
         self.tail: dict[Key, tuple[int, int, int, _Tail, int]] = {}
+        self.recent = 0  # where the index's recent texts were searched up to
+        self.recent_loose = 0
 
 
 LOG = 1024  # changed groups an index lists before it forgets the older half
 FOLD = 64  # a tail is filed once lookups scanned this many times its characters
+RECENT = 65_536  # characters of the tail's recent texts before they start anew
 
 
 def _key(source: Source) -> Key:
@@ -741,8 +756,15 @@ class Index:
         self._read = 0  # ... of which this many are in its texts
         self._tail: dict[Key, _Tail] = {}
         self._tail_size = 0  # characters of the tail's sources
-        self._cut = 0  # the tail's generation: a new one when it is folded
-        self._tail_version = 0  # changes whenever the tail does
+        self._tail_log: list[Key] = []  # the keys of changed tails, oldest first
+        self._tail_dropped = 0  # ... positions forgotten (the log starts there)
+        # what was added to the tail, all keys together (`_news`), and where they start;
+        # up to log position `_slow` tails were also evicted from or trusted ones added to
+        self._recent = ""
+        self._recent_base = 0
+        self._recent_loose = "\x00"
+        self._recent_loose_base = 0
+        self._slow = 0
         self._scanned = 0  # characters lookups scanned in this generation of the tail
         self.lock = threading.Lock()  # held by `Indexes` around every use
 
@@ -770,7 +792,6 @@ class Index:
         if remembered.overflowed and not self.overflowed:
             self.overflowed = True
             self._forget_log()  # every answer changes
-            self._tail_version += 1
 
     def _evict(self, first: int) -> None:
         log = self._log
@@ -800,10 +821,13 @@ class Index:
             del pending[:out]
             self._read = max(0, self._read - out)
             for key, tail in list(self._tail.items()):
+                evicts = tail.evicts
                 tail.evict(first)
-                if not tail.spans:
-                    del self._tail[key]
-            self._tail_version += 1
+                if tail.evicts != evicts:
+                    self._tail_log.append(key)
+                    self._slow = self._tail_dropped + len(self._tail_log)
+                    if not tail.spans:
+                        del self._tail[key]
         self.first = first
 
     def _fold(self) -> None:
@@ -814,8 +838,9 @@ class Index:
         self._tail_size = 0
         self._tail = {}
         self._read = 0
-        self._cut += 1
-        self._tail_version += 1
+        self._tail_dropped += len(self._tail_log) + 1  # every value looks afresh
+        self._tail_log = []
+        self._slow = self._tail_dropped
         self._scanned = 0
         self._trim_log()
 
@@ -919,45 +944,116 @@ class Index:
             tags.add(UNTRUSTED)
         return frozenset(tags)
 
+    def _take(self) -> None:
+        """Add the sources not yet in the tail's texts to them."""
+        tails, log = self._tail, self._tail_log
+        added: list[str] = []
+        added_loose: list[str] = []
+        for seq, source in self._pending[self._read :]:
+            key = _key(source)
+            tail = tails.get(key)
+            if tail is None:
+                tail = tails[key] = _Tail(*key)
+            text, keys = tail.add(seq, source)
+            added.append(text)
+            added_loose.append(keys)
+            log.append(key)
+            if tail.trusted:  # joined numbers are not in the recent texts
+                self._slow = self._tail_dropped + len(log)
+        self._read = len(self._pending)
+        if len(log) > LOG:
+            self._tail_dropped += len(log)
+            self._slow = max(self._slow, self._tail_dropped)
+            log.clear()
+        recent = self._recent
+        if len(recent) > RECENT:  # values that searched less far look per tail
+            self._recent_base += len(recent)
+            recent = ""
+        self._recent = ""  # the one reference: += extends it in place
+        recent += "".join(added)
+        self._recent = recent
+        recent = self._recent_loose
+        if len(recent) > RECENT:
+            self._recent_loose_base += len(recent) - 1
+            recent = "\x00"
+        self._recent_loose = ""
+        recent += "".join(added_loose)
+        self._recent_loose = recent
+
+    def _news(self, known: _Known) -> bool:
+        """Whether the value may be found in what was added to the tail since it
+        was last looked for (its chunks, loose key or host's, anywhere in it)."""
+        value = known.prepared
+        text, at = self._recent, known.recent - self._recent_base
+        keys, at_loose = self._recent_loose, known.recent_loose - 1 - self._recent_loose_base
+        if value.needle is not None and text.find(value.needle, at) >= 0:
+            return True
+        if value.loose_needle is not None and keys.find(value.loose_needle, at_loose) >= 0:
+            return True
+        host = value.host
+        return host is not None and (
+            (host.needle is not None and text.find(host.needle, at) >= 0)
+            or (host.loose_needle is not None and keys.find(host.loose_needle, at_loose) >= 0)
+        )
+
     def _tailed(self, known: _Known) -> frozenset[str]:
         """The value's answer from the tail (whose texts are first brought up to date)."""
+        log = self._tail_log
         if self._read < len(self._pending):
-            tails = self._tail
-            for seq, source in self._pending[self._read :]:
-                key = _key(source)
-                tail = tails.get(key)
-                if tail is None:
-                    tail = tails[key] = _Tail(*key)
-                tail.add(seq, source)
-            self._read = len(self._pending)
-            self._tail_version += 1
-        if known.cut != self._cut:
-            known.cut = self._cut
-            known.tail = {}
-        elif known.tail_seen == self._tail_version:
+            self._take()
+        now = self._tail_dropped + len(log)
+        if known.tail_seen == now:
             return known.tail_tags
+        end = self._recent_base + len(self._recent)
+        end_loose = self._recent_loose_base + len(self._recent_loose)
+        if (
+            known.tail_seen >= self._slow
+            and known.recent >= self._recent_base
+            and known.recent_loose > self._recent_loose_base
+            and not self._news(known)
+        ):  # only added to, and the value is in nothing added: no outcome changes
+            known.tail_seen, known.recent, known.recent_loose = now, end, end_loose
+            return known.tail_tags
+        known.recent, known.recent_loose = end, end_loose
         decided = known.tail
-        tags: set[str] = set()
+        keys: Iterable[Key]
+        if known.tail_seen >= self._tail_dropped:  # only the tails changed since
+            keys = set(log[known.tail_seen - self._tail_dropped :])
+            changed = False
+        else:
+            keys = self._tail
+            known.tail = decided = {k: v for k, v in decided.items() if k in keys}
+            changed = True
         scanned = 0
-        for key, tail in self._tail.items():
+        for key in keys:
             was = decided.get(key)
+            tail = self._tail.get(key)
+            if tail is None:
+                if was is not None:
+                    del decided[key]
+                    changed = changed or was[0] != 0
+                continue
             end, end_loose = tail.end, tail.end_loose
             if was is None or was[3] is not tail or (was[0] and was[4] != tail.evicts):
                 outcome = tail.match(known.prepared)  # found nowhere, or where evicted
                 scanned += end - tail.floor + end_loose - tail.floor_loose
-            elif was[0] == STRICT or (was[1] == end and was[2] == end_loose):
-                outcome = was[0]
+            elif was[0] == STRICT:
+                outcome = STRICT
             else:  # search what was added
                 outcome = max(was[0], tail.match(known.prepared, was[1], was[2]))
                 scanned += end - was[1] + end_loose - was[2]
             decided[key] = (outcome, end, end_loose, tail, tail.evicts)
-            if outcome == STRICT:
-                tags |= tail.tags
-            elif outcome == LOOSE:
-                tags |= tail.loose_tags
+            changed = changed or outcome != (was[0] if was is not None else 0)
         self._scanned += scanned
-        known.tail_tags = frozenset(tags)
-        known.tail_seen = self._tail_version
+        if changed:
+            tags: set[str] = set()
+            for key, (outcome, *_) in decided.items():
+                if outcome == STRICT:
+                    tags |= self._tail[key].tags
+                elif outcome == LOOSE:
+                    tags |= self._tail[key].loose_tags
+            known.tail_tags = frozenset(tags)
+        known.tail_seen = now
         return known.tail_tags
 
     def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
