@@ -19,6 +19,8 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from warded.model import Remembered, Source
 from warded.provenance import (
@@ -342,6 +344,49 @@ def test_a_long_session_answers_as_an_index_of_its_live_sources_built_afresh(
         assert cut[0] > 0
     else:
         assert rebuilt[0] > 0
+
+
+def regroup(value: str, size: int) -> str:
+    """The value's letters and digits in groups of `size`, as people write numbers."""
+    plain = "".join(c for c in value if c.isalnum())
+    return " ".join(plain[i : i + size] for i in range(0, len(plain), size))
+
+
+@pytest.mark.requirement("G18")
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_values_asked_again_see_what_was_added_since_however_it_is_written(
+    data: st.DataObject,
+) -> None:
+    """Values asked once, then written into new sources respelled (case, spacing,
+    invisible and look-alike characters, regrouped numbers: what only loose
+    matching or a trusted source's joined numbers find), then asked again: the
+    answer of an index that kept its tail (or filed it) is the rules' answer."""
+    fold_at = data.draw(st.sampled_from(FOLDS))
+    index = Index()
+    live: list[Source] = []
+    asked: list[str] = []
+    draw_token = st.sampled_from(TOKENS)
+    for step in range(data.draw(st.integers(1, 12))):
+        name, labels = data.draw(st.sampled_from(KINDS))
+        words = data.draw(st.lists(draw_token, min_size=0, max_size=4))
+        if asked and data.draw(st.booleans()):
+            value = data.draw(st.sampled_from(asked))
+            how = data.draw(st.integers(0, 6))
+            if how == 5:
+                value = regroup(value, data.draw(st.integers(1, 5)))
+            elif how < 5:
+                value = respell(random.Random(data.draw(st.integers(0, 99))), value)
+            words.insert(data.draw(st.integers(0, len(words))), value)
+        live.append(Source(name, labels, (" ".join(words),)))
+        index.update(Remembered(len(live), False, 1, ((len(live), live[-1]),)))
+        fresh = data.draw(st.lists(draw_token, min_size=1, max_size=2))
+        for value in [*fresh, *asked[-3:]]:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr("warded.provenance.FOLD", fold_at)
+                got = index.sources_of(value)
+            assert got == reference(value, live, False), (step, value)
+        asked.extend(fresh)
 
 
 PIECES = ["a", "Z", "h", "t", "p", "s", ":", "/", "//", "://", ":///", " ", "\n", "\t", '"', "<"]

@@ -40,11 +40,17 @@ states the rules for policy authors; in short:
 * A session whose content was not all remembered (the size bound evicted
   some, or a result could not be viewed) adds `untrusted` to every leaf.
 
-Matching is index lookups, not scans: each session's index is built once per
-remembered version and extended as sources are added (`Index`, `Indexes`). An
-index remembers each value's outcome per group; after sources are added to a
-group, a value asked about again is searched for in what was added only, and
-groups that did not change are not looked at.
+Each session's index (`Index`, kept per gate by `Indexes`) takes sources in
+as a *tail* that lookups scan (`str.find` over the chunks and loose keys
+written out as text) and files them in per-group indexes (chunk positions,
+grams of the loose keys) only once lookups have scanned `FOLD` times the
+tail's size: a result no new value is looked for in costs its normalization
+only, and one that many are looked for in is filed. An index remembers each
+value's outcome per group and per tail; a value asked about again is
+searched for in what was added since only (first in all the tail's recent
+additions at once), and groups and tails that did not change are not looked
+at. Both ways answer exactly the rules above
+(tests/test_provenance_differential.py).
 """
 
 from __future__ import annotations
