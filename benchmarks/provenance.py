@@ -21,14 +21,16 @@ untrusted). Variants, per size:
 Rows: `decide` (`gate.decide`, the decision path alone), `call` (`gate.call`,
 the whole lifecycle: decision, records, execution, outcome; the tool returns
 nothing, so the session does not change and its index is built once), and
-`call, noted` (the tool returns a small result, which is remembered, so every
-call finds the session one source newer and extends the index; at 100 KB the
-session is at its bound, so the oldest sources are evicted as it goes) and
-`call, read` (a tool whose action declares no provenance returns 1 KB of
-mail-like text labelled untrusted, in a session whose index exists: what
-taking a realistic result into the index costs). Last, the CPU time to build
-a session's index from the store (what the first call in a session costs a
-gate that has not seen it: after a restart, on another node).
+`call, noted` (the tool returns `{"status": "sent"}`, remembered as two
+strings of 10 characters, so every call finds the session one source newer
+and takes it in; at 100 KB the session is at its bound, so the oldest sources
+are evicted as it goes) and `read, then call` (a tool whose action declares
+no provenance returns 1 KB of mail-like text labelled untrusted, then the
+payment is called: one row is both calls, so what taking 1 KB in costs is
+counted whenever the index does the work, at the read or at the next lookup;
+at the 100 KB bound). Last, the CPU time of the first call in a session a gate
+has not seen (after a restart, on another node): the index built from the
+store and the call's two values looked up in it.
 
 `--against REF` adds a variant `with REF`: the same gate and bundle with the
 session indexes of `warded/provenance.py` as it is at git revision REF (loaded
@@ -215,6 +217,11 @@ def indexes_at(ref: str) -> type[Any]:
     return indexes
 
 
+def read_then_call(g: Gate, session: Session, args: dict[str, Any]) -> Any:
+    g.call(AGENT, "read_mail", {}, session)
+    return g.call(AGENT, "send_money", args, session)
+
+
 @dataclass
 class Series(Timed):
     """One (row, size, variant): its calls, timed in interleaved passes."""
@@ -242,15 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     rows += [(size, "decide", "send_money", 0) for size in (0, 10_000, 100_000)]
     rows += [(size, "call, noted", "send_money_noted", 0) for size in (0, 10_000)]
     rows.append((100_000, "call, noted", "send_money_noted", 100_000))  # at the bound
-    rows.append((100_000, "call, read", "read_mail", 100_000))
+    rows.append((100_000, "read, then call", "read_mail", 100_000))
     for size, row, tool, bound in rows:
         for label, declared, indexes in variants:
             g, session = gate(declared, size, bound or LIMIT, indexes)
             if row == "decide":
                 fn = functools.partial(g.decide, AGENT, tool, args, session)
-            elif row == "call, read":
-                assert not isinstance(g.call(AGENT, "send_money", args, session), Refusal)
-                fn = functools.partial(g.call, AGENT, tool, {}, session)
+            elif row == "read, then call":
+                fn = functools.partial(read_then_call, g, session, args)
             else:
                 fn = functools.partial(g.call, AGENT, tool, args, session)
             answer = fn()
@@ -266,19 +272,20 @@ def main(argv: list[str] | None = None) -> int:
             s.run(per_pass)
     without = {(s.row, s.size): s for s in series if s.label == "without"}
     print(
-        f"{'path':<12} {'remembered':<11} {'provenance':<15} median µs  p99 µs  CPU µs (mean)"
+        f"{'path':<15} {'remembered':<11} {'provenance':<15} median µs  p99 µs  CPU µs (mean)"
         "  + median µs  + CPU µs"
     )
     for s in series:
         base = without[(s.row, s.size)]
         print(
-            f"{s.row:<12} {s.size:<11} {s.label:<15} {s.median_us:9.1f} {s.p99_us:7.1f} "
+            f"{s.row:<15} {s.size:<11} {s.label:<15} {s.median_us:9.1f} {s.p99_us:7.1f} "
             f"{s.cpu_us:14.1f} {s.median_us - base.median_us:+11.1f} {s.cpu_us - base.cpu_us:+9.1f}"
         )
     print(f"{opts.passes} interleaved passes of {per_pass} calls per series")
     builders = [("", Index)]
     if opts.against:
         builders.append((f" ({opts.against})", sys.modules[variants[-1][2].__module__].Index))
+    names = ("recipient", "subject")
     for size in (10_000, 100_000):  # what a gate that has no index of the session yet pays
         g, session = gate(True, size, LIMIT)
         remembered = g.store.sources(session.id)
@@ -286,12 +293,12 @@ def main(argv: list[str] | None = None) -> int:
         for _ in range(5):
             for label, built in builders:
                 cpu0 = time.thread_time_ns()
-                built.of(remembered)
+                built.of(remembered).provenance(args, names)
                 builds[label].append(time.thread_time_ns() - cpu0)
         for label, _ in builders:
             print(
-                f"index built from the store{label}, {size // 1000} KB: "
-                f"{statistics.median(builds[label]) / 1e6:.1f} ms CPU (median of 5)"
+                f"index built from the store and two values looked up{label}, {size // 1000} KB: "
+                f"{statistics.median(builds[label]) / 1e6:.2f} ms CPU (median of 5)"
             )
     print("load average at end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 0

@@ -298,6 +298,20 @@ def test_the_strings_a_result_keeps_are_values_keys_and_numbers() -> None:
 
 
 @pytest.mark.requirement("G18")
+def test_a_source_gone_and_written_again_is_found_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A value's answer is looked up afresh (the overflow changed every answer)
+    while the only source it was in is evicted; the same text remembered again
+    under the same name makes it found again."""
+    monkeypatch.setattr("warded.provenance.FOLD", 0)  # filed at once: the groups answer
+    grown = Index.of(Remembered(1, False, 1, ((1, user(f"pay {USER_IBAN}")),)))
+    assert grown.sources_of(USER_IBAN) == frozenset({"user"})
+    grown.update(Remembered(2, True, 2, ((2, tool("files", "x")),)))
+    assert grown.sources_of(USER_IBAN) == frozenset({"untrusted"})
+    grown.update(Remembered(3, True, 2, ((3, user(f"pay {USER_IBAN}")),)))
+    assert grown.sources_of(USER_IBAN) == frozenset({"user", "untrusted"})
+
+
+@pytest.mark.requirement("G18")
 def test_a_rolling_window_of_sources_matches_an_index_of_the_live_ones() -> None:
     """Sources come and go (the bound evicts the oldest): the index kept up to date
     source by source answers exactly as one built from the live sources alone,

@@ -268,6 +268,29 @@ def test_trust_refuses_a_bad_source_name_and_records_nothing(kind: str, tmp_path
 
 
 @pytest.mark.requirement("G18")
+def test_trust_records_who_declared_the_text_when_the_host_says() -> None:
+    gate = banking(MemoryStore())
+    session = Session("s-who")
+    gate.trust(session, "Pay my landlord 20.")
+    gate.trust(session, "Pay my sister 30.", declared_by=Principal.agent('host "a"'))
+    events = [
+        r.body["detail"]
+        for r in gate.store.records()
+        if r.body.get("detail", {}).get("event") == "session.trust"
+    ]
+    assert events == [
+        {"event": "session.trust", "session": "s-who", "source": "user", "chars": 19},
+        {
+            "event": "session.trust",
+            "session": "s-who",
+            "source": "user",
+            "chars": 17,
+            "declared_by": 'Agent::"host \\"a\\""',
+        },
+    ]
+
+
+@pytest.mark.requirement("G18")
 def test_provenance_survives_a_restart_of_the_store(tmp_path: Path) -> None:
     path = tmp_path / "state.db"
     first = banking(SQLiteStore(path))

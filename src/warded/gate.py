@@ -466,22 +466,32 @@ class Gate:
             )
         return state
 
-    def trust(self, session: Session, text: str, *, source: str = "user") -> None:
+    def trust(
+        self,
+        session: Session,
+        text: str,
+        *,
+        source: str = "user",
+        declared_by: Principal | None = None,
+    ) -> None:
         """Remember `text` as trusted content of the session under `source` (the
         user's own request, by default), for argument provenance: a call's
         argument found in it has `source` in `context.provenance.<arg>`.
 
         `source` is a lowercase name (`[a-z][a-z0-9_-]*`), not "untrusted" nor
         starting with "tool". Raises ValueError for a bad source or a text
-        that is not a string; recorded in the audit log (the source and the
-        text's length, never the text).
+        that is not a string; recorded in the audit log (the source, the
+        text's length, never the text, and `declared_by`: the principal whose
+        request carried it, where a carrier knows one).
         """
         check_source(source)
         if not isinstance(text, str):
             raise ValueError(f"trusted content is a string, not {type(text).__name__}")
         with self.store.transaction() as tx:
             added = tx.remember(session.id, [Source(source, (), (text,))], limit=self.remember)
-            event = {"session": session.id, "source": source, "chars": len(text)}
+            event: dict[str, Any] = {"session": session.id, "source": source, "chars": len(text)}
+            if declared_by is not None:
+                event["declared_by"] = utf8(str(declared_by))
             tx.append(
                 [replace(_event("session.trust", self._now_or_wall(), event), session=session.id)]
             )

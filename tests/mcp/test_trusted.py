@@ -143,7 +143,13 @@ async def test_the_path_the_user_typed_is_written_and_one_they_did_not_is_refuse
 
     db = tmp_path / "audit.db"
     assert _events(db, "session.trust") == [
-        {"event": "session.trust", "session": "task-1", "source": "user", "chars": len(folder.said)}
+        {
+            "event": "session.trust",
+            "session": "task-1",
+            "source": "user",
+            "chars": len(folder.said),
+            "declared_by": 'Agent::"desktop"',
+        }
     ]
     allowed = [r for r in audit_records(db) if r["kind"] == "decision" and r["decision"] == "allow"]
     assert [r["detail"]["provenance"] for r in allowed] == [{"path": ["user"]}]
@@ -361,7 +367,8 @@ async def test_over_http_each_agent_declares_for_its_own_session_only(tmp_path: 
                 assert refusal(elsewhere)["code"] == "not_permitted"  # type: ignore[index]
     assert folder.written() == {"plan.md"}
     trusted = _events(tmp_path / "audit.db", "session.trust")
-    assert [(e["session"], e["source"]) for e in trusted] == [("host-task", "user")] * 2
+    declared = [(e["session"], e["source"], e["declared_by"]) for e in trusted]
+    assert declared == [("host-task", "user", 'Agent::"host"')] * 2
 
 
 @pytest.mark.parametrize(

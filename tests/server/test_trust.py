@@ -116,9 +116,16 @@ def test_the_recipient_the_user_typed_is_paid_and_one_they_did_not_type_waits(
     assert injected["refusal"]["policy"] == "payments.otherwise-ask"
     assert len(EXECUTED) == ran + 1
 
-    # audited by the gate, as `Gate.trust` does: the source and the length, never the text
+    # audited by the gate, as `Gate.trust` does: the source and the length, never the text,
+    # and the principal of the agent account that declared it
     assert trust_events(app_client) == [
-        {"event": "session.trust", "session": "s-1", "source": "user", "chars": len(USER_SAID)}
+        {
+            "event": "session.trust",
+            "session": "s-1",
+            "source": "user",
+            "chars": len(USER_SAID),
+            "declared_by": 'Agent::"billing-bot"',
+        }
     ]
 
 

@@ -241,7 +241,9 @@ class Gateway:
             self._audit("mcp.trust_refused", detail)
             raise
         for source, text in declared:
-            await asyncio.to_thread(self.gate.trust, session, text, source=source)
+            await asyncio.to_thread(
+                self.gate.trust, session, text, source=source, declared_by=principal
+            )
 
     def tools(self, principal: Principal) -> list[types.Tool]:
         """The tools this principal may use in its session now, as the upstreams define them."""

@@ -228,7 +228,11 @@ async def trust(request: Request, body: TrustBody) -> Any:
         message = f"text: {len(body.text)} characters; a trusted text has at most {limit}"
         raise ApiError(413, "payload_too_large", message)
     await run_in_threadpool(
-        service.gate.trust, Session(body.session), body.text, source=body.source
+        service.gate.trust,
+        Session(body.session),
+        body.text,
+        source=body.source,
+        declared_by=account.acts_as(),
     )
     return JSONResponse({"session": body.session, "source": body.source, "chars": len(body.text)})
 
