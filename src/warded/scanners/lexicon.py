@@ -594,3 +594,31 @@ CONTEXT_BREAK = (
     r"|tool_output|tool_result|result|untrusted\w*|user_input|article|webpage)>",
 )
 CONTEXT_BREAK_TRIGGERS = "end close"  # the closing tags are found by their "</"
+
+# ---------------------------------------------------------------- a task handed to the reader
+# A to-do label followed at once by an imperative ("TODO: send …", "À faire : envoyer …")
+# hands its reader a task. People keep such lists too, so it is a weak cue: it counts
+# only beside another move (patterns.WEIGHTS).
+_TODO = (
+    r"(?:to\W?do|a\W+faire|zu\W+erledigen|por\W+hacer|da\W+fare|a\W+fazer|te\W+doen"
+    r"|do\W+zrobienia|att\W+gora|a\W+gjore|at\W+gore)"
+)
+# (after any character but a letter or digit: "External_TODO:" is a label too)
+TASK_MARKER = (rf"(?<![a-z0-9]){_TODO}[ \t]*:\W*(?:{_POLITE}\W+){{0,2}}{_ACT}\b",)
+# the last word of each label, each only before a colon (patterns.GUARDS)
+TASK_MARKER_TRIGGERS = "todo do faire erledigen hacer fare fazer doen zrobienia gora gjore gore"
+
+# Speech dictated: an imperative "say that …", "tell the user that …" prescribes what the
+# reader will say, as `DICTATION` does.
+_TOLD = r"(?:me|us|them|him|her|everyone|everybody|people|the\W+user|the\W+users)"
+SAY_THAT = (
+    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}(?:(?:say|state|claim|answer|reply"
+    rf"|respond)\W+that|tell\W+{_TOLD}\W+that|dis\W+que|dites\W+que|dis\W+(?:moi|lui|leur)\W+que"
+    r"|sag\W+(?:mir\W+|ihm\W+|ihr\W+)?dass|sagen\W+sie\W+dass|diga\W+que|dile\W+que"
+    r"|dica\W+che|digli\W+che|diz\W+que|zeg\W+(?:me\W+|hem\W+|haar\W+)?dat|powiedz\W+(?:mi\W+)?ze"
+    r"|sag\W+att|sig\W+at)\b",
+)
+SAY_THAT_TRIGGERS = (
+    "say state claim answer reply respond tell dis dites sag sagen diga dile dica digli diz"
+    " zeg powiedz sig"
+)
