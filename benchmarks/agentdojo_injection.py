@@ -167,7 +167,10 @@ def measure(version: str) -> None:
                 f"| {_rate(b, runs)} |",
                 flush=True,
             )
-    for key, title in (("", "InjectionScanner()"), ("tools:", "InjectionScanner().for_tools(...), as the gate scans")):
+    for key, title in (
+        ("", "InjectionScanner()"),
+        ("tools:", "InjectionScanner().for_tools(...), as the gate scans"),
+    ):
         print(f"\n{title}: rendering x suite\n")
         print("| rendering | " + " | ".join(SUITES) + " | all suites |")
         print("|---|" + "---:|" * (len(SUITES) + 1))

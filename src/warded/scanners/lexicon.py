@@ -609,16 +609,39 @@ TASK_MARKER = (rf"(?<![a-z0-9]){_TODO}[ \t]*:\W*(?:{_POLITE}\W+){{0,2}}{_ACT}\b"
 TASK_MARKER_TRIGGERS = "todo do faire erledigen hacer fare fazer doen zrobienia gora gjore gore"
 
 # Speech dictated: an imperative "say that …", "tell the user that …" prescribes what the
-# reader will say, as `DICTATION` does.
-_TOLD = r"(?:me|us|them|him|her|everyone|everybody|people|the\W+user|the\W+users)"
+# reader will say, as `DICTATION` does. Imperative: the verb starts a clause (a clause mark
+# or the text's start before it, checked behind the verb so that the pattern starts with
+# the verb's letters, which keeps it fast) or follows "please".
+_TOLD = r"(?:me|us|them|him|her|everyone|everybody|people|the\W+users?)"
+_SAY = {
+    **dict.fromkeys(("say", "state", "claim", "answer", "reply", "respond"), r"\W+that"),
+    "tell": rf"\W+{_TOLD}\W+that",
+    **dict.fromkeys(("dis", "dites"), r"\W+(?:(?:moi|lui|leur)\W+)?que"),
+    "sag": r"\W+(?:(?:mir|ihm|ihr)\W+)?dass|\W+att",
+    "sagen": r"\W+sie\W+dass",
+    **dict.fromkeys(("diga", "dile", "diz"), r"\W+que"),
+    **dict.fromkeys(("dica", "digli"), r"\W+che"),
+    "zeg": r"\W+(?:(?:me|hem|haar)\W+)?dat",
+    "powiedz": r"\W+(?:mi\W+)?ze",
+    "sig": r"\W+at",
+}
+_MARK = r"[.!?:;,\n>\-*\u2022()\[\]]"
+
+
+def _said(verb: str, *, clause: bool) -> str:
+    start = (
+        rf"(?:(?<={_MARK}{verb})|(?<={_MARK}\s{verb})|(?<={_MARK}\s\s{verb})|(?<![\s\S]{verb}))"
+        if clause
+        else ""
+    )
+    return f"{verb}{start}(?:{_SAY[verb]})"
+
+
 SAY_THAT = (
-    rf"(?:{_CLAUSE}\s*|{_JOINED})(?:{_POLITE}\W+){{0,2}}(?:(?:say|state|claim|answer|reply"
-    rf"|respond)\W+that|tell\W+{_TOLD}\W+that|dis\W+que|dites\W+que|dis\W+(?:moi|lui|leur)\W+que"
-    r"|sag\W+(?:mir\W+|ihm\W+|ihr\W+)?dass|sagen\W+sie\W+dass|diga\W+que|dile\W+que"
-    r"|dica\W+che|digli\W+che|diz\W+que|zeg\W+(?:me\W+|hem\W+|haar\W+)?dat|powiedz\W+(?:mi\W+)?ze"
-    r"|sag\W+att|sig\W+at)\b",
+    r"\b(?:"
+    + "|".join(_said(v, clause=True) for v in _SAY)
+    + r"|(?:please|kindly|bitte|por\W+favor|per\W+favore|alstublieft|prosze)\W+(?:"
+    + "|".join(_said(v, clause=False) for v in _SAY)
+    + r"))\b",
 )
-SAY_THAT_TRIGGERS = (
-    "say state claim answer reply respond tell dis dites sag sagen diga dile dica digli diz"
-    " zeg powiedz sig"
-)
+SAY_THAT_TRIGGERS = " ".join(_SAY)
