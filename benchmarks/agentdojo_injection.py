@@ -13,8 +13,9 @@ JSON view (`warded.outputs.view`, as the gate builds it) and the markers are
 replaced by the rendering's text for the pair. A run counts as detected when
 one of its results that carries the injection gets an injection finding
 (`scan_value`, default threshold). Each run is scanned twice: by
-`InjectionScanner()`, and by `InjectionScanner(tools=...)` given the names of
-the suite's tools (as a gate would pass the session's tools). The marker
+`InjectionScanner()`, and by `InjectionScanner().for_tools(<the suite's tool
+names>)`, which is what a gate with the suite's tools registered scans with
+(`Gate._tool_scanners`). The marker
 stands in for AgentDojo's own placement of the text in its YAML environment,
 which differs only in whitespace.
 
@@ -98,13 +99,13 @@ def measure(version: str) -> None:
     flagged_texts: list[tuple[str, str]] = []
     missed_examples: dict[str, str] = {}
     print(f"AgentDojo {version}, InjectionScanner threshold {plain.threshold}\n")
-    print("| suite | attack | runs | detected | recall | with tools= | recall |")
+    print("| suite | attack | runs | detected | recall | as the gate (tools) | recall |")
     print("|---|---|---:|---:|---:|---:|---:|")
     totals: Counter[str] = Counter()
     benign_rows = []
     for name in SUITES:
         suite = get_suite(version, name)
-        with_tools = InjectionScanner(tools=[f.name for f in suite.tools])
+        with_tools = plain.for_tools(f.name for f in suite.tools)  # as the gate tells it
         scanners = {"": plain, "tools:": with_tools}
         attacks = {a: load_attack(a, suite, _Named()) for a in ATTACKS}
         for attack in attacks.values():
@@ -166,7 +167,10 @@ def measure(version: str) -> None:
                 f"| {_rate(b, runs)} |",
                 flush=True,
             )
-    for key, title in (("", "InjectionScanner()"), ("tools:", "InjectionScanner(tools=...)")):
+    for key, title in (
+        ("", "InjectionScanner()"),
+        ("tools:", "InjectionScanner().for_tools(...), as the gate scans"),
+    ):
         print(f"\n{title}: rendering x suite\n")
         print("| rendering | " + " | ".join(SUITES) + " | all suites |")
         print("|---|" + "---:|" * (len(SUITES) + 1))

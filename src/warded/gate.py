@@ -29,7 +29,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 
 from warded.audit.record import AuditEntry, AuditRecord, new_id
 from warded.canonical import args_digest, canonical_json, thaw
@@ -169,6 +169,12 @@ class _Held(Exception):
         self.detail = detail or {}
 
 
+def _for_tools(scanner: Scanner, names: tuple[str, ...]) -> Scanner:
+    """`scanner.for_tools(names)` if the scanner has that method, else the scanner."""
+    for_tools = getattr(scanner, "for_tools", None)
+    return scanner if for_tools is None else cast(Scanner, for_tools(names))
+
+
 class Gate:
     """The enforcement point for one set of tools and one live policy bundle."""
 
@@ -216,6 +222,7 @@ class Gate:
         self.scanners = tuple(scanners)
         self._scanners: dict[str, tuple[Scanner, ...]] = {}
         self.output_scanners = tuple(output_scanners)
+        self._told: tuple[object, object, tuple[Scanner, ...]] | None = None  # _tool_scanners
         self.approvals = ApprovalDesk(self.store, self.clock)
         self._input_scanners(self._engine)  # a declared scan field without its scanner fails here
         self._reload_lock = threading.Lock()
@@ -1203,7 +1210,7 @@ class Gate:
             withheld = {"withheld": f"viewing the result raised {type(exc).__name__}"}
             return None, set(), withheld, None, ()
         try:
-            found = scan_value(self.output_scanners, seen)
+            found = scan_value(self._tool_scanners(), seen)
             labels = {f.scanner for f in found}
             hiding = [f for f in found if f.scanner in authorized.redact]
             notes: dict[str, Any] = {}
@@ -1223,6 +1230,26 @@ class Gate:
                 notes["withheld"] = "the result could not be scanned for what must be masked"
             regions = None if FLAGGING in labels else ()
             return result, labels, notes, seen, regions
+
+    def _tool_scanners(self) -> tuple[Scanner, ...]:
+        """The output scanners, each told the names of the tools registered on this gate.
+
+        A scanner with a `for_tools(names)` method is replaced by what that returns
+        (the injection scanner reads a tool's name, or an order to do what a tool
+        does, written in data); the others are used as they are. The registered
+        tools, not those the caller may see: the registry is the same for every
+        caller, and a tool hidden from a session (say, once it is untrusted) is
+        still one that injected text may try to reach. Built again only when the
+        registry (swapped whole on every change) or the output scanners change.
+        """
+        registry, scanners = self._tools, self.output_scanners
+        told = self._told
+        if told is not None and told[0] is registry and told[1] is scanners:
+            return told[2]
+        names = tuple(registry)
+        made = tuple(_for_tools(s, names) for s in scanners)
+        self._told = (registry, scanners, made)
+        return made
 
     def _error_text(self, authorized: _Authorized, error: BaseException) -> str:
         """A tool's error message as the log keeps it: the call's secrets masked, and

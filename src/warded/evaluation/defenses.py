@@ -6,7 +6,8 @@
 * `warded`: the suite's tools are registered in a `Gate` with the suite's
   policy bundle (`examples/agentdojo/<suite>/`, which judges each write's
   target by its provenance) and the injection scanner on every result
-  (`InjectionScanner()` at its default threshold: what it flags is
+  (`InjectionScanner()` at its default threshold, told the suite's tool
+  names by the gate as in production, `Gate._tool_scanners`: what it flags is
   remembered as a flagged region, `warded.flagged`, whose values the
   policies refuse outright); the user's request is declared trusted
   (`gate.trust`) when the run starts; only the tools the gate lists are
@@ -54,7 +55,8 @@ Arm = Literal["labels", "warded"]
 ARMS: tuple[Arm, ...] = ("labels", "warded")
 Origin = Literal["user", "attacker"]
 # Each policy set's output scanners: the provenance policies refuse what the
-# injection scanner flags; the labels baseline stays as it was.
+# injection scanner flags; the labels baseline stays as it was. No tool names are
+# passed here: the gate tells the scanner the tools registered on it.
 ARM_SCANNERS: Mapping[Arm, Callable[[], list[Scanner]]] = {
     "labels": list,
     "warded": lambda: [InjectionScanner()],

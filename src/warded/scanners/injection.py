@@ -185,6 +185,16 @@ class InjectionScanner:
         self._tool_actions = tuple(a for n in self.tools if (a := _tool_action(n)) is not None)
         self._tool_leads = ORDER_VERBS | {w for a in self._tool_actions for w in a.verbs}
 
+    def for_tools(self, names: Iterable[str]) -> InjectionScanner:
+        """This scanner, also knowing the tools `names` (the gate calls it with the names
+        of its registered tools: `Gate._tool_scanners`); itself when it knows them all."""
+        known = (*self.tools, *names)
+        if set(known) == set(self.tools):
+            return self
+        told = InjectionScanner(self.threshold, weights=self.weights, tools=known)
+        told.gated = self.gated
+        return told
+
     def scan(self, text: str) -> list[Finding]:
         """One finding per signal, scored with the text's score, if it reaches the threshold."""
         result = self.assess(text)

@@ -594,3 +594,54 @@ CONTEXT_BREAK = (
     r"|tool_output|tool_result|result|untrusted\w*|user_input|article|webpage)>",
 )
 CONTEXT_BREAK_TRIGGERS = "end close"  # the closing tags are found by their "</"
+
+# ---------------------------------------------------------------- a task handed to the reader
+# A to-do label followed at once by an imperative ("TODO: send …", "À faire : envoyer …")
+# hands its reader a task. People keep such lists too, so it is a weak cue: it counts
+# only beside another move (patterns.WEIGHTS).
+_TODO = (
+    r"(?:to\W?do|a\W+faire|zu\W+erledigen|por\W+hacer|da\W+fare|a\W+fazer|te\W+doen"
+    r"|do\W+zrobienia|att\W+gora|a\W+gjore|at\W+gore)"
+)
+# (after any character but a letter or digit: "External_TODO:" is a label too)
+TASK_MARKER = (rf"(?<![a-z0-9]){_TODO}[ \t]*:\W*(?:{_POLITE}\W+){{0,2}}{_ACT}\b",)
+# the last word of each label, each only before a colon (patterns.GUARDS)
+TASK_MARKER_TRIGGERS = "todo do faire erledigen hacer fare fazer doen zrobienia gora gjore gore"
+
+# Speech dictated: an imperative "say that …", "tell the user that …" prescribes what the
+# reader will say, as `DICTATION` does. Imperative: the verb starts a clause (a clause mark
+# or the text's start before it, checked behind the verb so that the pattern starts with
+# the verb's letters, which keeps it fast) or follows "please".
+_TOLD = r"(?:me|us|them|him|her|everyone|everybody|people|the\W+users?)"
+_SAY = {
+    **dict.fromkeys(("say", "state", "claim", "answer", "reply", "respond"), r"\W+that"),
+    "tell": rf"\W+{_TOLD}\W+that",
+    **dict.fromkeys(("dis", "dites"), r"\W+(?:(?:moi|lui|leur)\W+)?que"),
+    "sag": r"\W+(?:(?:mir|ihm|ihr)\W+)?dass|\W+att",
+    "sagen": r"\W+sie\W+dass",
+    **dict.fromkeys(("diga", "dile", "diz"), r"\W+que"),
+    **dict.fromkeys(("dica", "digli"), r"\W+che"),
+    "zeg": r"\W+(?:(?:me|hem|haar)\W+)?dat",
+    "powiedz": r"\W+(?:mi\W+)?ze",
+    "sig": r"\W+at",
+}
+_MARK = r"[.!?:;,\n>\-*\u2022()\[\]]"
+
+
+def _said(verb: str, *, clause: bool) -> str:
+    start = (
+        rf"(?:(?<={_MARK}{verb})|(?<={_MARK}\s{verb})|(?<={_MARK}\s\s{verb})|(?<![\s\S]{verb}))"
+        if clause
+        else ""
+    )
+    return f"{verb}{start}(?:{_SAY[verb]})"
+
+
+SAY_THAT = (
+    r"\b(?:"
+    + "|".join(_said(v, clause=True) for v in _SAY)
+    + r"|(?:please|kindly|bitte|por\W+favor|per\W+favore|alstublieft|prosze)\W+(?:"
+    + "|".join(_said(v, clause=False) for v in _SAY)
+    + r"))\b",
+)
+SAY_THAT_TRIGGERS = " ".join(_SAY)

@@ -45,6 +45,7 @@ WEIGHTS: dict[str, float] = {
     "tool_name": 0.35,
     "output_dictation": 0.3,
     "context_break": 0.3,
+    "task_marker": 0.25,
 }
 
 _VERB = (
@@ -90,7 +91,7 @@ PHRASES: dict[str, tuple[str, ...]] = {
         *lexicon.OVERRIDE,
     ),
     "task_hijack": lexicon.TASK_HIJACK,
-    "output_dictation": lexicon.DICTATION,
+    "output_dictation": (*lexicon.DICTATION, *lexicon.SAY_THAT),
     "concealment": lexicon.CONCEALMENT,
     "authority_claim": lexicon.AUTHORITY,
     "new_instructions": (
@@ -193,6 +194,7 @@ PLAIN: dict[str, tuple[str, ...]] = {
     "tool_reference": lexicon.TOOL_REFERENCE,
     "bulk_request": lexicon.BULK,
     "about_user": lexicon.ABOUT_USER,
+    "task_marker": lexicon.TASK_MARKER,
 }
 
 # Each kind's patterns are only searched near one of its trigger words (whole
@@ -264,13 +266,18 @@ TRIGGERS: dict[str, tuple[int, frozenset[str]]] = {
             " assistant ai chatbot bot model gpt",
         ),
         ("task_hijack", 128, lexicon.TASK_HIJACK_TRIGGERS),
-        ("output_dictation", 96, lexicon.DICTATION_TRIGGERS),
+        (
+            "output_dictation",
+            96,
+            lexicon.DICTATION_TRIGGERS + " " + lexicon.SAY_THAT_TRIGGERS,
+        ),
         ("context_break", 48, lexicon.CONTEXT_BREAK_TRIGGERS),
         ("concealment", 64, lexicon.CONCEALMENT_TRIGGERS),
         ("authority_claim", 80, lexicon.AUTHORITY_TRIGGERS),
         ("tool_reference", 64, lexicon.TOOL_REFERENCE_TRIGGERS),
         ("bulk_request", 280, lexicon.BULK_TRIGGERS),
         ("about_user", 280, lexicon.ABOUT_USER_TRIGGERS),
+        ("task_marker", 16, lexicon.TASK_MARKER_TRIGGERS),
     )
 }
 
@@ -283,6 +290,8 @@ GUARDS: dict[str, re.Pattern[str]] = {
         for word in ("follow", "following", "obey", "obeying", "listen", "listening", "adhere")
     },
     "anything": re.compile(r"\bdo\W+$|^\W+goes\b"),
+    # the last word of a to-do label only before its colon
+    **{word: re.compile(r"^[ \t]*:") for word in lexicon.TASK_MARKER_TRIGGERS.split()},
     # a tool noun only after a verb that uses it: "use the tool", "with the following arguments"
     **{
         word: re.compile(
