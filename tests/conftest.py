@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, settings
 
 from support import TEST_KEY
 from warded import Gate, MemoryStore, Principal, Session
@@ -13,6 +14,11 @@ from warded import Gate, MemoryStore, Principal, Session
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
 KNOWN_PAYEE = "GB33BUKB20201555555555"
+
+# A property test means the same on an idle machine and a loaded one: no per-example
+# time limit (hypothesis' default 200 ms fails examples that a busy CPU merely delays)
+settings.register_profile("warded", deadline=None, suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile("warded")
 
 
 @pytest.fixture
