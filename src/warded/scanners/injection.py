@@ -617,7 +617,7 @@ def _index(text: str) -> dict[str, list[int]]:
     padded = f" {_letters_only(text)} "
     out: dict[str, list[int]] = {}
     cursor = 0
-    for word in [w for w in _tokens(text) if w in _INDEXED]:
+    for word in list(filter(_INDEXED.__contains__, _tokens(text))):
         at = padded.find(f" {word} ", cursor)
         out.setdefault(word, []).append(at)  # `padded` is one longer: at + 1 - 1
         cursor = at + len(word) + 1
@@ -860,6 +860,8 @@ def _decode_run(run: str) -> str | None:
 
 def _as_text(raw: bytes) -> str | None:
     """`raw` as text if it reads like words: valid UTF-8, printable, with spaces."""
+    if b" " not in raw:  # in UTF-8 the byte of a space is only ever a space
+        return None
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:
