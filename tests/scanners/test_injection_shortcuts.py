@@ -218,16 +218,12 @@ def _starts_right(text: str, start: int, end: int, kind: str) -> None:
         assert at == 0 or not text[at - 1].isalpha()
 
 
-@pytest.mark.parametrize(
-    ("kind", "alternative"),
-    [(k, a) for k, a in ALTERNATIVES if STARTS[k] is not None],
-    ids=lambda x: str(x)[:40],
-)
-@settings(CHECK, max_examples=12)
+@settings(CHECK, max_examples=400)
 @given(data=st.data())
-def test_every_match_starts_with_a_first_word_even_in_a_cut_window(
-    kind: str, alternative: str, data: st.DataObject
-) -> None:
+def test_every_match_starts_with_a_first_word_even_in_a_cut_window(data: st.DataObject) -> None:
+    kind, alternative = data.draw(
+        st.sampled_from([(k, a) for k, a in ALTERNATIVES if STARTS[k] is not None])
+    )
     inner = data.draw(st.from_regex(re.compile(alternative), fullmatch=True))
     around = data.draw(st.sampled_from(["", " ", "x", "\n", "1", "é", ". ", "ab"]))
     text = around + inner + around
@@ -294,23 +290,19 @@ _VOCABULARY = sorted(
 )
 _PIECES = st.one_of(
     st.sampled_from(_VOCABULARY),
-    st.sampled_from(sorted(TABLES)).flatmap(
-        lambda kind: st.sampled_from(TABLES[kind]).flatmap(
-            lambda alt: st.from_regex(re.compile(alt), fullmatch=True)
-        )
-    ),
+    st.one_of([st.from_regex(re.compile(alt), fullmatch=True) for _, alt in ALTERNATIVES]),
     st.sampled_from([" ", " ", " ", "\n", ". ", ", ", ": ", "-", "_", "@", "'", "1", "3", "0"]),
     st.sampled_from(["é", "а", "\u200b", "`", "(", "</", "<|", "[", "!", "DAN", "x.com", "+44"]),
 )
-# prose of the lexicon's words, long enough for the word index (`_INDEX_FROM`)
-_FILLER = " ".join(_VOCABULARY[i % len(_VOCABULARY)] for i in range(0, 7 * 1200, 7)) + "\n"
+# prose with some of the lexicon's words, long enough for the word index (`_INDEX_FROM`)
+_FILLER = " ".join(["data", "of", "the", "report"] * 260 + _VOCABULARY[::40]) + "\n"
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(pieces=st.lists(_PIECES, max_size=40), long=st.booleans(), upper=st.booleans())
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(_PIECES, max_size=30), long=st.booleans(), upper=st.booleans())
 def test_the_engine_assesses_as_its_reference(pieces: list[str], long: bool, upper: bool) -> None:
     text = "".join(pieces)
-    text = (_FILLER[:4200] + text) if long else text
+    text = (_FILLER + text) if long else text
     text = text.upper() if upper else text
     reference = injection.InjectionScanner(tools=["send_email", "reserve_hotel"])
     reference.quick = False
