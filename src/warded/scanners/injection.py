@@ -68,7 +68,7 @@ from warded.scanners.patterns import (
     WEIGHTS,
     compile_kinds,
 )
-from warded.scanners.prefilter import first_chars, guarded, min_run, run_table
+from warded.scanners.prefilter import first_chars, first_words, guarded, min_run, run_table
 
 _T = TypeVar("_T")
 NAME = "injection"
@@ -168,7 +168,19 @@ class InjectionScanner:
         self._phrases = {k: guarded(p) for k, p in compile_kinds(PHRASES).items()}
         self._markup = {k: guarded(p) for k, p in compile_kinds(MARKUP).items()}
         self._plain = {k: guarded(p) for k, p in compile_kinds(PLAIN).items()}
+        # the words (or characters) each kind's matches start with, where they can be read off:
+        # in an ASCII text, the pattern is only tried where one of them stands
+        self._starts = {
+            kind: starts
+            for table in (self._phrases, self._markup, self._plain)
+            for kind, pattern in table.items()
+            if (starts := first_words(pattern)) is not None and _rare(starts[1])
+        }
         self.gated = True  # search near trigger words only; False searches everywhere
+        # False: no shortcut (word index, first characters, first words), each kind's pattern
+        # searched over its windows as written: the reference the shortcuts are tested against
+        self.quick = True
+        self._reference = compile_kinds({**PHRASES, **MARKUP, **PLAIN})
         if isinstance(tools, str):
             raise TypeError("tools must be an iterable of tool names, not one string")
         names = list(tools)
@@ -205,6 +217,7 @@ class InjectionScanner:
     def assess(self, text: str) -> Assessment:
         """The score of `text` and every signal found, sorted by position."""
         _MEMO.cache = {}  # word positions, found once per text for all the kinds
+        _MEMO.index = self.quick
         try:
             return self._assess(text)
         finally:
@@ -281,7 +294,10 @@ class InjectionScanner:
                 and (
                     plain is None
                     or text[span[0] : span[1]].lower() != plain.text[start:end]
-                    or self._phrases[kind].search(plain.text, start, end) is None
+                    or (self._phrases if self.quick else self._reference)[kind].search(
+                        plain.text, start, end
+                    )
+                    is None
                 )
             ):
                 yield Signal("obfuscation", *span)
@@ -294,28 +310,56 @@ class InjectionScanner:
         near: frozenset[str] | None = None,
     ) -> Iterable[tuple[str, int, int]]:
         """Matches of each kind's pattern, searched near its triggers (or near `near` only)."""
-        for kind, pattern in patterns.items():
-            windows: Iterable[tuple[int, int]]
-            if not self.gated:
-                windows = [(0, len(text))]
-            elif near is not None:
-                windows = _windows(text, near, NEAR_FIX)
-            elif kind in _LOCATORS:
-                windows = _LOCATORS[kind](text, words)
-            else:
-                gate = TRIGGERS.get(kind)
-                if gate is None:
-                    if kind in REQUIRES and not any(r in text for r in REQUIRES[kind]):
-                        continue
-                    windows = [(0, len(text))]
-                else:
-                    hits = gate[1] & _lexical(words)
-                    if not hits:
-                        continue
-                    windows = _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
+        located = [
+            (kind, windows)
+            for kind in patterns
+            if (windows := self._located(kind, text, words, near))
+        ]
+        if not self.quick:  # the reference: each kind's own pattern over each window
+            for kind, windows in located:
+                pattern = self._reference[kind]
+                for start, end in windows:
+                    for m in pattern.finditer(text, start, end):
+                        yield kind, m.start(), m.end()
+            return
+        present = _words(text) if text.isascii() else None
+        for kind, windows in located:
+            pattern = patterns[kind]
+            starts = self._starts.get(kind)
+            if starts is None or present is None:
+                for start, end in windows:
+                    for m in pattern.finditer(text, start, end):
+                        yield kind, m.start(), m.end()
+                continue
+            first = starts[0] & present
             for start, end in windows:
-                for m in pattern.finditer(text, start, end):
-                    yield kind, m.start(), m.end()
+                cursor = start
+                for at in _starts_in(text, start, end, *starts, first):
+                    if at >= cursor:
+                        found = pattern.match(text, at, end)
+                        if found is not None:
+                            yield kind, at, found.end()
+                            cursor = found.end()
+
+    def _located(
+        self, kind: str, text: str, words: frozenset[str], near: frozenset[str] | None
+    ) -> list[tuple[int, int]]:
+        """The windows of `text` that `kind`'s pattern is searched in (none: not searched)."""
+        if not self.gated:
+            return [(0, len(text))]
+        if near is not None:
+            return _windows(text, near, NEAR_FIX)
+        if kind in _LOCATORS:
+            return _LOCATORS[kind](text, words)
+        gate = TRIGGERS.get(kind)
+        if gate is None:
+            if kind in REQUIRES and not any(r in text for r in REQUIRES[kind]):
+                return []
+            return [(0, len(text))]
+        hits = gate[1] & _lexical(words)
+        if not hits:
+            return []
+        return _windows(text, hits, gate[0], after=LONG_AFTER.get(kind, AFTER))
 
     def _tool_signals(self, view: View) -> Iterable[Signal]:
         """The session's tools named in the text, and orders to do what one of them does.
@@ -533,7 +577,8 @@ def _positions(text: str, hits: Iterable[str]) -> list[int]:
     return out
 
 
-_MEMO = threading.local()  # `cache`: a dict while `assess` runs in this thread, else None
+_MEMO = threading.local()  # `cache`: a dict while `assess` runs in this thread, else None;
+# `index`: whether `_occurrences` may use the word index (False in the reference)
 
 
 def _memoized(key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
@@ -550,7 +595,12 @@ def _memoized(key: tuple[object, ...], compute: Callable[[], _T]) -> _T:
 
 def _occurrences(text: str, word: str) -> list[int]:
     """Start of every whole-word occurrence of `word` in `text`, in order."""
-    if word in _INDEXED and len(text) >= _INDEX_FROM and text.isascii():
+    if (
+        word in _INDEXED
+        and len(text) >= _INDEX_FROM
+        and text.isascii()
+        and getattr(_MEMO, "index", True)
+    ):
         return _memoized(("index", text), lambda: _index(text)).get(word, [])
 
     def compute() -> list[int]:
@@ -577,11 +627,54 @@ def _index(text: str) -> dict[str, list[int]]:
     padded = f" {_letters_only(text)} "
     out: dict[str, list[int]] = {}
     cursor = 0
-    for word in [w for w in _tokens(text) if w in _INDEXED]:
+    for word in list(filter(_INDEXED.__contains__, _tokens(text))):
         at = padded.find(f" {word} ", cursor)
         out.setdefault(word, []).append(at)  # `padded` is one longer: at + 1 - 1
         cursor = at + len(word) + 1
     return out
+
+
+def _starts_in(
+    text: str,
+    start: int,
+    end: int,
+    words: frozenset[str],
+    chars: frozenset[str],
+    present: frozenset[str],
+) -> list[int]:
+    """Where, in `start`-`end` of ASCII `text`, a word of `words` or a character of `chars`
+    starts, in order: every place a match of a kind whose matches start with them
+    (`prefilter.first_words`) can start in `finditer(text, start, end)`.
+
+    A match that starts with a word starts after a character that is not a letter (or at
+    0) and its word ends before one, or where the window ends: so the word is one of the
+    text's words (`present`: its words in `words`), or the run of letters the window's
+    end cuts.
+    """
+    padded = _memoized(("padded", text), lambda: f" {_letters_only(text)} ")
+    out: list[int] = []
+    for word in present:  # `padded[i:i + len(word) + 2]` is " word ": the word at `i`
+        needle = f" {word} "
+        i = padded.find(needle, start, end + 2)
+        while i != -1:
+            out.append(i)
+            i = padded.find(needle, i + len(word) + 1, end + 2)
+    if end + 1 < len(padded) and padded[end + 1] != " " and padded[end] != " ":
+        cut = max(start, padded.rfind(" ", start, end + 1))  # the run the end cuts starts
+        if padded[cut + 1 : end + 1] in words:  # after it (or before the window: no match)
+            out.append(cut)
+    for ch in chars:
+        i = text.find(ch, start, end)
+        while i != -1:
+            out.append(i)
+            i = text.find(ch, i + 1, end)
+    out.sort()
+    return out
+
+
+def _rare(chars: frozenset[str]) -> bool:
+    """Whether starting characters are few and not spaces: worth finding one by one."""
+    return len(chars) <= 4 and not any(ch.isspace() for ch in chars)
 
 
 def _cues(text: str, word: str) -> list[int]:
@@ -667,7 +760,7 @@ def _lexical(words: frozenset[str]) -> frozenset[str]:
 def _words(text: str) -> frozenset[str]:
     """The whole words of `text`: its runs of letters."""
     if text.isascii():
-        return frozenset(_tokens(text))
+        return _memoized(("words", text), lambda: frozenset(_tokens(text)))
     return frozenset(_LETTERS.findall(text))
 
 
@@ -777,6 +870,8 @@ def _decode_run(run: str) -> str | None:
 
 def _as_text(raw: bytes) -> str | None:
     """`raw` as text if it reads like words: valid UTF-8, printable, with spaces."""
+    if b" " not in raw:  # in UTF-8 the byte of a space is only ever a space
+        return None
     try:
         decoded = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -94,7 +94,7 @@ class View:
 def fold(text: str) -> View:
     """`text` folded as the module docstring says, with its origin map."""
     if text.isascii():
-        return View(text.translate(_ASCII_LOWER))
+        return View(text.lower())  # in ASCII text, only A-Z change
     if unicodedata.is_normalized("NFKD", text) and _ODD.search(text) is None:
         return View(text.translate(_ASCII_LOWER))
     out: list[str] = []

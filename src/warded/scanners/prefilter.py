@@ -260,3 +260,125 @@ def _skips_ahead(pattern: re.Pattern[str]) -> bool:
     if literal is None or charset is None:
         return False
     return bool(literal(parsed, pattern.flags)[0]) or charset(parsed, pattern.flags) is not None
+
+
+class _Unknown(Exception):
+    """The pattern's first word cannot be read off."""
+
+
+_NOT_LETTERS = (sre.CATEGORY_NOT_WORD, sre.CATEGORY_SPACE, sre.CATEGORY_DIGIT)
+_LONGEST = 40  # letters of one first word; longer: unknown (a repeat of letters)
+_MOST = 4096  # first words and characters of one pattern; more: unknown
+_DEEPEST = 64  # nested groups and repeats followed at once; more: unknown (a repeat of nothing)
+
+
+def first_words(pattern: re.Pattern[str]) -> tuple[frozenset[str], frozenset[str]] | None:
+    """(words, chars): every match of `pattern` starts either with a character of `chars`
+    (none of them a letter) or with a word of `words` standing whole: the characters
+    before and after it are not letters (`str.isalpha`), or it ends where the searched
+    part of the text ends (`endpos`). None when that cannot be read off the parsed
+    pattern (a repeat of letters, a class given by a category that holds letters, a
+    pattern that can match nothing, case-insensitive matching, ...).
+    """
+    if pattern.flags & re.IGNORECASE:
+        return None
+    words: set[str] = set()
+    chars: set[str] = set()
+    items = _parser.parse(pattern.pattern, pattern.flags)
+    try:
+        _walk(((items, 0),), "", False, words, chars)
+    except _Unknown:
+        return None
+    return frozenset(words), frozenset(chars)
+
+
+def _walk(
+    frames: tuple[tuple[Any, int], ...], word: str, left: bool, words: set[str], chars: set[str]
+) -> None:
+    """Follows every way the pattern can start from `frames` (a stack of (items, next
+    index)), with `word` the letters consumed so far and `left` whether a character
+    before them is known not to be a letter; adds where each way ends to `words`/`chars`."""
+    if len(words) + len(chars) > _MOST or len(word) > _LONGEST or len(frames) > _DEEPEST:
+        raise _Unknown
+    if not frames:
+        raise _Unknown  # the match can end inside its first word, or be empty
+    items, i = frames[-1]
+    if i == len(items):
+        _walk(frames[:-1], word, left, words, chars)
+        return
+    op, av = items[i]
+    after = (*frames[:-1], (items, i + 1))
+    if op is sre.AT:
+        if av is sre.AT_BOUNDARY:
+            if word:
+                words.add(word)  # a letter, then no word character
+            else:
+                _walk(after, word, True, words, chars)
+        elif av in (sre.AT_BEGINNING, sre.AT_BEGINNING_STRING):
+            if not word:  # at 0 only: nothing before
+                _walk(after, word, True, words, chars)
+        elif av in (sre.AT_END, sre.AT_END_STRING) and word:
+            words.add(word)  # the end, or a final newline
+        else:
+            raise _Unknown
+    elif op is sre.ASSERT and av[0] == -1 and not word and _not_letters(av[1]):
+        _walk(after, word, True, words, chars)  # a lookbehind for a character, not a letter
+    elif op in (sre.ASSERT, sre.ASSERT_NOT):
+        _walk(after, word, left, words, chars)  # zero-width: only narrows the matches
+    elif op is sre.LITERAL:
+        _consume(chr(av), after, word, left, words, chars)
+    elif op is sre.IN:
+        members = _members(av)
+        if members is not None:
+            for ch in sorted(members):
+                _consume(ch, after, word, left, words, chars)
+        elif word and _not_letters(((op, av),)):
+            words.add(word)
+        else:
+            raise _Unknown
+    elif op in (sre.MAX_REPEAT, sre.MIN_REPEAT):
+        low, high, sub = av
+        if low == 0:
+            _walk(after, word, left, words, chars)
+        if high != 0:
+            more = high if high == sre.MAXREPEAT else high - 1
+            again = ([(op, (max(0, low - 1), more, sub))], 0)  # the repeat, once less
+            _walk((*after, again, (sub, 0)), word, left, words, chars)
+    elif op is sre.SUBPATTERN:
+        _walk((*after, (av[-1], 0)), word, left, words, chars)
+    elif op is sre.BRANCH:
+        for branch in av[1]:
+            _walk((*after, (branch, 0)), word, left, words, chars)
+    else:
+        raise _Unknown
+
+
+def _consume(
+    ch: str,
+    after: tuple[tuple[Any, int], ...],
+    word: str,
+    left: bool,
+    words: set[str],
+    chars: set[str],
+) -> None:
+    if not ch.isalpha():
+        (words if word else chars).add(word or ch)
+    elif word or left:
+        _walk(after, word + ch, left, words, chars)
+    else:
+        raise _Unknown  # a letter with nothing known before it: maybe inside a word
+
+
+def _not_letters(items: Any) -> bool:
+    """Whether the items are one character class (or literal) that holds no letter."""
+    if len(items) != 1:
+        return False
+    op, av = items[0]
+    if op is sre.LITERAL:
+        return not chr(av).isalpha()
+    if op is not sre.IN:
+        return False
+    members = _members(av)
+    if members is not None:
+        return not any(ch.isalpha() for ch in members)
+    return all(o is sre.CATEGORY and a in _NOT_LETTERS for o, a in av)
