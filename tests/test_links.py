@@ -48,6 +48,8 @@ def test_links_are_found_in_free_text(text: str, expected: list[str]) -> None:
         "https://evil%2Ecom/x",  # percent-encoding
         "https://evil%252Ecom/x",  # twice
         "https://evil\uff0ecom/x",  # a full-width dot (NFKC)
+        "https://evil\u3002com/x",  # an ideographic full stop (IDNA's dot)
+        "https://evil\uff61com/x",  # a half-width one
         "https://ev\u200bil.com/x",  # a zero-width space inside
         "https://evil.com\u2060/x",  # a word joiner
         "\uff48\uff54\uff54\uff50\uff53://evil.com/x",  # a full-width scheme

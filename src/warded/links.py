@@ -12,7 +12,8 @@ inside free text").
 
 The rule over-approximates: what a reader could follow counts as a link. The
 text is read as provenance reads it (percent-decoded, NFKC-normalized,
-case-folded) with invisible characters dropped, then:
+case-folded) with invisible characters dropped and the ideographic full stop
+(`。`, which IDNA reads as a dot) read as a dot, then:
 
 * a URL: a scheme (a letter, then letters, digits, `+ . -`), `://`, and what
   follows up to whitespace, a quote, `<`, `>` or a backtick;
@@ -34,7 +35,9 @@ import re
 from warded.provenance import strict
 from warded.scanners.normalize import INVISIBLE
 
-_INVISIBLE = {ord(c): None for c in INVISIBLE}
+# invisible characters go; the ideographic full stop separates a host's labels
+# as a dot does (IDNA; NFKC already turns the full-width and half-width ones into it)
+_READ = {**{ord(c): None for c in INVISIBLE}, 0x3002: "."}
 _LINK = re.compile(
     r"[a-z][a-z0-9+.\-]*://[^\s\"'<>`]+"  # a URL
     r"|[\w.+\-]+@[\w\-]+(?:\.[\w\-]+)+"  # an e-mail address
@@ -46,7 +49,7 @@ _TRAILING = ".,;:!?)]}'"
 
 def links(text: str) -> list[str]:
     """The links in `text` (module docstring), normalized, in order."""
-    normalized = strict(text).translate(_INVISIBLE)
+    normalized = strict(text).translate(_READ)
     out = []
     for m in _LINK.finditer(normalized):
         link = m.group().rstrip(_TRAILING)
