@@ -210,11 +210,17 @@ def test_a_user_link_beside_another_does_not_carry_it() -> None:
     [
         ("context.links.body.count == 0", "the number of links in argument body is 0"),
         ('context.links.body.provenance.containsAny(["user", "approved"])',
-         "every link in argument body came from the user's request or a value a person "
-         "approved"),
+         "every link in argument body came from the user's request, or every one from a value "
+         "a person approved"),
         ('context.links.body.provenance.contains("injected")',
          "every link in argument body came from injected orders (what the injection scanner "
          "flagged in a tool's output)"),
+        ('!context.links.body.provenance.containsAny(["user", "approved"])',
+         "not every link in argument body came from the user's request, and not every one "
+         "from a value a person approved"),
+        ('!context.links.body.provenance.contains("user")',
+         "not every link in argument body came from the user's request"),
+        ("context.links.body.count > 0", "the number of links in argument body is more than 0"),
     ],
 )  # fmt: skip
 def test_explain_words_the_links_conditions(condition: str, words: str) -> None:

@@ -287,6 +287,8 @@ class _Plain:
             if labels:
                 verb = "is not labelled" if negated else "is labelled"
                 return f"the session {verb} {json.dumps(value)}"
+            if sources is not None and negated and _is_links(e.left):
+                return f"not {sources} came from {_source(value)}"
             if sources is not None:
                 verb = "did not come from" if negated else "came from"
                 return f"{sources} {verb} {_source(value)}"
@@ -306,6 +308,10 @@ class _Plain:
                     verb = "has none of the labels" if negated else f"is labelled {quantifier}"
                     return f"the session {verb} {', '.join(json.dumps(n) for n in names)}"
                 words = [_source(n) for n in names]
+                if _is_links(e.left) and e.op == "contains_any":  # a source all links share
+                    if negated:
+                        return f"not {sources} came from " + ", and not every one from ".join(words)
+                    return f"{sources} came from " + ", or every one from ".join(words)
                 if negated:
                     return f"{sources} came from none of {', '.join(words)}"
                 if e.op == "contains_all":
@@ -415,6 +421,12 @@ def _provenance(expr: pst.Expr) -> str | None:
     if path is not None and len(path) == 4 and path[:2] == ("context", "links"):
         return f"every link in argument {path[2]}" if path[3] == "provenance" else None
     return None
+
+
+def _is_links(expr: pst.Expr) -> bool:
+    """Whether `expr` is `context.links.<arg>.provenance` (the sources every link shares)."""
+    path = _path(expr)
+    return path is not None and len(path) == 4 and path[:2] == ("context", "links")
 
 
 def _source(name: str) -> str:
