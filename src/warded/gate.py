@@ -46,6 +46,7 @@ from warded.errors import (
 from warded.flagged import SCANNER as FLAGGING
 from warded.flagged import flagged_text
 from warded.keys import deployment_key
+from warded.links import links
 from warded.model import (
     Decision,
     Mode,
@@ -74,7 +75,7 @@ from warded.policy.compiled import Recheck
 from warded.policy.engine import Engine
 from warded.policy.selfcheck import Disagreement
 from warded.policy.source import BundleFiles, DirectorySource, PolicySource
-from warded.provenance import APPROVED, INJECTED, LIMIT, Indexes, check_source, leaves
+from warded.provenance import APPROVED, INJECTED, LIMIT, Indexes, check_source, leaves, strings
 from warded.redaction import DefaultRedactor, Redactor, Secrets, mask_by_name
 from warded.request import build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
@@ -686,7 +687,9 @@ class Gate:
         """The Cedar context, with `scan` where the tool's action declares it:
         per declared field, whether the input scanner of that name found anything;
         and `provenance` where it declares that: per declared argument, the
-        sources its value can be found in (`warded.provenance`)."""
+        sources its value can be found in (`warded.provenance`); and `links`
+        where it declares that: per declared argument, how many links it
+        carries (`warded.links`) and the sources all of them can be found in."""
         context = build_context(tool.to_cedar(value), state, now)
         fields = engine.bundle.scanned.get(tool.name)
         if fields:
@@ -700,6 +703,19 @@ class Gate:
                 value,
                 names,
             )
+        texts = engine.bundle.links.get(tool.name)
+        if texts:  # the links inside free text (`warded.links`): their count and sources
+            inside = {n: [x for s in strings(value.get(n)) for x in links(s)] for n in texts}
+            sources = self._indexes.provenance(
+                state.id,
+                state.remembered,
+                lambda after: self.store.sources(state.id, after),
+                inside,
+                texts,
+            )
+            context["links"] = {
+                n: {"count": len(inside[n]), "provenance": sources[n]} for n in texts
+            }
         return context
 
     def _input_scanners(self, engine: Engine) -> tuple[Scanner, ...]:
@@ -850,8 +866,9 @@ class Gate:
                 "resource": resource,
                 "context": {**context, "args": self.redactor.redact(tool.sensitive, cedar_args)},
             }
-            if "provenance" in context:
-                base["detail"] = {**base.get("detail", {}), "provenance": context["provenance"]}
+            for key in ("provenance", "links"):
+                if key in context:
+                    base["detail"] = {**base.get("detail", {}), key: context[key]}
             entry = AuditEntry(
                 kind="decision",
                 time=now,

@@ -36,7 +36,8 @@ states the rules for policy authors; in short:
   `tool:<name>` and labels plus `INJECTED` (`warded.flagged` states the region
   rule), so a value found there carries `injected`. Detection only adds a
   label; it never removes one, and no tool output can give `user` or
-  `approved`.
+  `approved`. A value shorter than `MIN_PART` that stands as whole chunks
+  in a flagged region gains `INJECTED` alone (`Index.flagged_word`).
 * A session whose content was not all remembered (the size bound evicted
   some, or a result could not be viewed) adds `untrusted` to every leaf.
 
@@ -91,7 +92,8 @@ _URL_END = re.compile(r"[\s\"'<>`]")
 # a URL (as `_urls` finds it) whose network location is only lowercase letters,
 # digits and `._-`: `urlsplit(url).hostname` is that location
 _PLAIN_HOST = re.compile(r"[^:]*://([a-z0-9._\-]*)(?:[/?#]|\Z)")
-_SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:/\S*)?\Z")
+# a host, then anything after a path, query or fragment mark (its query may decode to spaces)
+_SCHEMELESS = re.compile(r"[\w\-]+(?:\.[\w\-]+)+(?::\d+)?(?:[/?#][\s\S]*)?\Z")
 _GRAM = 4  # loose index: grams of this length ...
 _STEP = 2  # ... at every this-th position; needs MIN_PART >= _GRAM + _STEP - 1
 _JOIN = 8  # longest run of grouped chunks a trusted source joins
@@ -472,8 +474,9 @@ class _Group:
             return LOOSE
         return 0
 
-    def strict_match(self, cs: list[str], since: int = 0) -> bool:
-        """Whether the chunk sequence occurs whole in one live string (module docstring)."""
+    def strict_match(self, cs: list[str], since: int = 0, anywhere: bool = False) -> bool:
+        """Whether the chunk sequence occurs whole in one live string (module docstring);
+        `anywhere`: as whole chunks inside a longer string however short it is."""
         m = len(cs)
         best: list[int] | None = None
         offset = 0
@@ -486,7 +489,7 @@ class _Group:
                 best, offset = found, k
         if best is None:  # no chunks: nothing to find
             return False
-        long_enough = sum(map(len, cs)) >= MIN_PART
+        long_enough = anywhere or sum(map(len, cs)) >= MIN_PART
         flat, floor = self.flat, max(self.floor, since)
         probes = best if len(best) <= MAX_PROBES else best[-MAX_PROBES:]
         for q in reversed(probes):  # newest first; below the floor all are dead
@@ -1062,6 +1065,24 @@ class Index:
         known.tail_seen = now
         return known.tail_tags
 
+    def flagged_word(self, value: str, found: frozenset[str]) -> frozenset[str]:
+        """Escalation only: `found` plus INJECTED if the value is too short to match
+        inside a longer string (under MIN_PART characters) and stands as whole chunks
+        (a word: "Fred", "13") in a live flagged region. Nothing else is added — no
+        source name, no label — so this can turn a wait into a refusal, never a
+        refusal or a wait into an allow."""
+        if INJECTED in found:
+            return found
+        cs = _prepare(value).chunks
+        if not cs or sum(map(len, cs)) >= MIN_PART:
+            return found
+        if self._pending:  # the tail's sources are looked at through the groups
+            self._fold()
+        for group in self._groups.values():
+            if INJECTED in group.labels and group.strict_match(cs, anywhere=True):
+                return found | {INJECTED}
+        return found
+
     def provenance(self, args: Mapping[str, Any], names: Iterable[str]) -> dict[str, list[str]]:
         """`context.provenance` for the declared argument names: per argument, the
         intersection of its string leaves' sets (`[]` when it has none)."""
@@ -1069,12 +1090,12 @@ class Index:
         for name in names:
             value = args.get(name)
             if isinstance(value, str):
-                found = self.sources_of(value)
+                found = self.flagged_word(value, self.sources_of(value))
                 out[name] = sorted(found) if found else []
                 continue
             common: frozenset[str] | None = None
             for leaf in strings(value):
-                found = self.sources_of(leaf)
+                found = self.flagged_word(leaf, self.sources_of(leaf))
                 common = found if common is None else common & found
                 if not common:
                     break

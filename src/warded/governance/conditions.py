@@ -2,8 +2,9 @@
 
 `plain(expr)` says what a `when`/`unless` expression means in words:
 comparisons, set membership, `has`, `like`, entity membership, session
-labels and counters, the time, the input scanners' findings and argument
-provenance (`context.provenance.<arg>`). A part it cannot translate is shown
+labels and counters, the time, the input scanners' findings, argument
+provenance (`context.provenance.<arg>`) and the links inside free text
+(`context.links.<arg>.count`, `context.links.<arg>.provenance`). A part it cannot translate is shown
 as Cedar (`cedar(expr)`, printed from the same tree), never dropped.
 `conjuncts` splits a clause at its top-level `&&`, so each condition can be
 listed on its own.
@@ -286,6 +287,8 @@ class _Plain:
             if labels:
                 verb = "is not labelled" if negated else "is labelled"
                 return f"the session {verb} {json.dumps(value)}"
+            if sources is not None and negated and _is_links(e.left):
+                return f"not {sources} came from {_source(value)}"
             if sources is not None:
                 verb = "did not come from" if negated else "came from"
                 return f"{sources} {verb} {_source(value)}"
@@ -305,6 +308,10 @@ class _Plain:
                     verb = "has none of the labels" if negated else f"is labelled {quantifier}"
                     return f"the session {verb} {', '.join(json.dumps(n) for n in names)}"
                 words = [_source(n) for n in names]
+                if _is_links(e.left) and e.op == "contains_any":  # a source all links share
+                    if negated:
+                        return f"not {sources} came from " + ", and not every one from ".join(words)
+                    return f"{sources} came from " + ", or every one from ".join(words)
                 if negated:
                     return f"{sources} came from none of {', '.join(words)}"
                 if e.op == "contains_all":
@@ -371,6 +378,11 @@ class _Plain:
             return NOW.get(rest[1])
         if head == "context" and len(rest) == 2 and rest[0] == "provenance":
             return f"the sources of argument {rest[1]}"
+        if head == "context" and len(rest) == 3 and rest[0] == "links":
+            return {
+                "count": f"the number of links in argument {rest[1]}",
+                "provenance": f"the sources of the links in argument {rest[1]}",
+            }.get(rest[2])
         if head in ("principal", "resource") and rest:
             who = "the agent" if head == "principal" else "the resource"
             return f"{who}'s {'.'.join(rest)}"
@@ -401,11 +413,20 @@ def _is_path(expr: pst.Expr, *names: str) -> bool:
 
 
 def _provenance(expr: pst.Expr) -> str | None:
-    """For `context.provenance.<arg>`: "the value of argument <arg>"."""
+    """For `context.provenance.<arg>`: "the value of argument <arg>"; for
+    `context.links.<arg>.provenance` (`warded.links`): "every link in argument <arg>"."""
     path = _path(expr)
     if path is not None and len(path) == 3 and path[:2] == ("context", "provenance"):
         return f"the value of argument {path[2]}"
+    if path is not None and len(path) == 4 and path[:2] == ("context", "links"):
+        return f"every link in argument {path[2]}" if path[3] == "provenance" else None
     return None
+
+
+def _is_links(expr: pst.Expr) -> bool:
+    """Whether `expr` is `context.links.<arg>.provenance` (the sources every link shares)."""
+    path = _path(expr)
+    return path is not None and len(path) == 4 and path[:2] == ("context", "links")
 
 
 def _source(name: str) -> str:

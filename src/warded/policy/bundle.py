@@ -85,6 +85,7 @@ class PolicyBundle:
     obligated: frozenset[str] = frozenset()
     scanned: Mapping[str, frozenset[str]] = field(default_factory=dict)
     provenance: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    links: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
     @classmethod
     def from_directory(cls, path: str | Path) -> PolicyBundle:
@@ -115,6 +116,7 @@ class PolicyBundle:
         _check_obligations(infos, tree, actions, ancestors, schema)
         scanned = _scan_fields(actions, schema)
         provenance = _provenance_args(actions, schema)
+        links = _provenance_args(actions, schema, "links")
         return cls(
             version=bundle_version(files),
             files=files,
@@ -130,6 +132,7 @@ class PolicyBundle:
             ),
             scanned=MappingProxyType(scanned),
             provenance=MappingProxyType(provenance),
+            links=MappingProxyType(links),
         )
 
     def action_uid(self, tool: str) -> dict[str, str] | None:
@@ -527,10 +530,11 @@ def _scan_fields(actions: Mapping[str, Uid], schema: cedarpy.Schema) -> dict[str
 
 
 def _provenance_args(
-    actions: Mapping[str, Uid], schema: cedarpy.Schema
+    actions: Mapping[str, Uid], schema: cedarpy.Schema, key: str = "provenance"
 ) -> dict[str, tuple[str, ...]]:
-    """Per tool action, the argument names its context declares under `provenance`
-    (`{ to: Set<String>, ... }`), sorted; tools that declare none are left out.
+    """Per tool action, the argument names its context declares under `key`
+    (`provenance: { to: Set<String>, ... }`, or `links: { body: { count: Long,
+    provenance: Set<String> } }`), sorted; tools that declare none are left out.
 
     Read from the schema (`warded.policy.schema`); a schema that reader does not
     model is asked of Cedar's validator instead (`_provenance_probed`), with every
@@ -539,30 +543,39 @@ def _provenance_args(
     try:
         read = read_schema(str(schema))
     except UnsupportedSchema:
-        return _provenance_probed(actions, _names_in(str(schema)), schema)
+        return _provenance_probed(actions, _names_in(str(schema)), schema, key)
     out: dict[str, tuple[str, ...]] = {}
     for tool, uid in actions.items():
         action = read.actions.get(uid)
-        declared = None if action is None else action.context.attrs.get("provenance")
+        declared = None if action is None else action.context.attrs.get(key)
         if declared is not None and isinstance(declared[0], Record) and declared[0].attrs:
             out[tool] = tuple(sorted(declared[0].attrs))
     return out
 
 
+_PROBES = {  # what a declared name must allow, per context key
+    "provenance": 'context.provenance[{name}].contains("")',
+    "links": 'context.links[{name}].count == 0 && context.links[{name}].provenance.contains("")',
+}
+
+
 def _provenance_probed(
-    actions: Mapping[str, Uid], candidates: Iterable[str], schema: cedarpy.Schema
+    actions: Mapping[str, Uid],
+    candidates: Iterable[str],
+    schema: cedarpy.Schema,
+    key: str = "provenance",
 ) -> dict[str, tuple[str, ...]]:
-    """Of `candidates`, those each tool action's context declares as a set of strings
-    under `provenance`, asked of Cedar's validator."""
+    """Of `candidates`, those each tool action's context declares under `key` with
+    the type `_PROBES` says, asked of Cedar's validator."""
     having = {
         tool: uid
         for k, (tool, uid) in enumerate(actions.items())
-        if k not in _probe([uid], "context.provenance == context.provenance", schema)
+        if k not in _probe([uid], f"context.{key} == context.{key}", schema)
     }
     names = sorted(set(candidates))
     out: dict[str, tuple[str, ...]] = {}
     for tool, uid in having.items():
-        probes = [f'context.provenance[{json.dumps(n)}].contains("")' for n in names]
+        probes = [_PROBES[key].format(name=json.dumps(n)) for n in names]
         failures = _probe_each(uid, probes, schema)
         found = tuple(n for k, n in enumerate(names) if k not in failures)
         if found:
