@@ -28,6 +28,7 @@ import base64
 import binascii
 import bisect
 import codecs
+import functools
 import html
 import re
 import threading
@@ -139,6 +140,29 @@ class Assessment:
         return frozenset(s.kind for s in self.signals)
 
 
+_Table = dict[str, re.Pattern[str]]
+_Starts = dict[str, tuple[frozenset[str], frozenset[str]]]
+
+
+@functools.cache
+def _tables() -> tuple[_Table, _Table, _Table, _Starts, _Table]:
+    """The kinds' patterns, built once per process (reading them off costs seconds):
+    each with a test of its first character in front (the same matches, sooner); the
+    words (or characters) each kind's matches start with, where they can be read off
+    (in an ASCII text, the pattern is only tried where one of them stands); and the
+    patterns as written, the reference the shortcuts are tested against."""
+    phrases = {k: guarded(p) for k, p in compile_kinds(PHRASES).items()}
+    markup = {k: guarded(p) for k, p in compile_kinds(MARKUP).items()}
+    plain = {k: guarded(p) for k, p in compile_kinds(PLAIN).items()}
+    starts = {
+        kind: found
+        for table in (phrases, markup, plain)
+        for kind, pattern in table.items()
+        if (found := first_words(pattern)) is not None and _rare(found[1])
+    }
+    return phrases, markup, plain, starts, compile_kinds({**PHRASES, **MARKUP, **PLAIN})
+
+
 class InjectionScanner:
     """Scores text for prompt injection and jailbreak framing; reports it at `threshold`.
 
@@ -164,23 +188,11 @@ class InjectionScanner:
             raise ValueError(f"unknown signal kinds: {sorted(unknown)}")
         self.threshold = threshold
         self.weights = {**WEIGHTS, **(weights or {})}
-        # each with a test of its first character in front: the same matches, sooner
-        self._phrases = {k: guarded(p) for k, p in compile_kinds(PHRASES).items()}
-        self._markup = {k: guarded(p) for k, p in compile_kinds(MARKUP).items()}
-        self._plain = {k: guarded(p) for k, p in compile_kinds(PLAIN).items()}
-        # the words (or characters) each kind's matches start with, where they can be read off:
-        # in an ASCII text, the pattern is only tried where one of them stands
-        self._starts = {
-            kind: starts
-            for table in (self._phrases, self._markup, self._plain)
-            for kind, pattern in table.items()
-            if (starts := first_words(pattern)) is not None and _rare(starts[1])
-        }
+        self._phrases, self._markup, self._plain, self._starts, self._reference = _tables()
         self.gated = True  # search near trigger words only; False searches everywhere
         # False: no shortcut (word index, first characters, first words), each kind's pattern
         # searched over its windows as written: the reference the shortcuts are tested against
         self.quick = True
-        self._reference = compile_kinds({**PHRASES, **MARKUP, **PLAIN})
         if isinstance(tools, str):
             raise TypeError("tools must be an iterable of tool names, not one string")
         names = list(tools)
