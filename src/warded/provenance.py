@@ -331,6 +331,14 @@ def _runs(cs: list[str]) -> Iterator[tuple[int, str]]:
                 yield i, joined
 
 
+def _source_tags(
+    name: str, labels: tuple[str, ...]
+) -> tuple[tuple[str, ...], frozenset[str], frozenset[str], bool]:
+    """A group's labels, the tags a value found in it gets (strictly; loosely: the
+    labels only), and whether the source is a trusted one (not a tool's output)."""
+    return labels, frozenset((name, *labels)), frozenset(labels), not name.startswith(TOOL)
+
+
 class _Group:
     """Everything remembered under one (source name, labels).
 
@@ -367,10 +375,7 @@ class _Group:
 
     def __init__(self, name: str, labels: tuple[str, ...]) -> None:
         self.name = name
-        self.labels = labels
-        self.tags = frozenset((name, *labels))
-        self.loose_tags = frozenset(labels)
-        self.trusted = not name.startswith(TOOL)
+        self.labels, self.tags, self.loose_tags, self.trusted = _source_tags(name, labels)
         self.flat: list[str | None] = [None]  # chunks, None between strings
         self.where: defaultdict[str, list[int]] = defaultdict(list)  # chunk -> positions in flat
         self.joins: dict[str, int] = {}  # trusted: grouped runs joined -> last position
@@ -583,10 +588,7 @@ class _Tail:
     )
 
     def __init__(self, name: str, labels: tuple[str, ...]) -> None:
-        self.labels = labels
-        self.tags = frozenset((name, *labels))
-        self.loose_tags = frozenset(labels)
-        self.trusted = not name.startswith(TOOL)
+        self.labels, self.tags, self.loose_tags, self.trusted = _source_tags(name, labels)
         self.text = ""
         self.loose = "\x00"
         self.base = 0  # the position of text[0]
