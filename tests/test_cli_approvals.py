@@ -162,7 +162,7 @@ def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> 
     shown = run("approvals", "show", str(db), held.approval_id, "--now", str(NOW))
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
-    assert "  links in body: 4; all share: no remembered source (the agent wrote it)" in lines
+    assert "  links in body: 4; all share: no source common to all" in lines
     assert "    www.our-wiki.org  found in: the user" in lines
     (evil,) = [line for line in lines if "www.evil-site.com" in line and "FLAGGED" in line]
     assert evil.startswith("    www.evil-site.com  FLAGGED  found in: ")

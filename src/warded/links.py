@@ -26,6 +26,12 @@ case-folded) with invisible characters dropped and the ideographic full stop
 Each link loses trailing punctuation (`. , ; : ! ? ) ] } '`), the sentence it
 ends. A word that only looks like a host (`report.pdf`) counts as a link too:
 it gets the provenance of that word, never less than a link would.
+
+For a person deciding a held call, `listed` gives each link of an argument
+with the sources it alone was found in (the gate records that on the decision
+that holds the call, `detail.links_found`), and `for_approvers` and `shown`
+read it back as the approvals page and `warded approvals show` present it: a
+host outside ASCII beside its punycode, what does not print as its code.
 """
 
 from __future__ import annotations
@@ -82,13 +88,16 @@ def listed(
     out: dict[str, list[dict[str, Any]]] = {}
     for name in names:
         found = [x for s in strings(value.get(name)) for x in links(s)][:MAX_LISTED]
-        visible = Counter(x for s in strings(shown.get(name)) for x in links(s))
+        masked = shown is not value  # nothing masked: every link is as approvers see it
+        visible = Counter(x for s in strings(shown.get(name)) for x in links(s)) if masked else None
         keys = tuple(str(i) for i in range(len(found)))
         sources = lookup(dict(zip(keys, found, strict=True)), keys) if found else {}
         items = []
         for key, link in zip(keys, found, strict=True):
-            text = link if visible[link] > 0 else MASK
-            visible[link] -= 1
+            text = link
+            if visible is not None:
+                text = link if visible[link] > 0 else MASK
+                visible[link] -= 1
             items.append({"link": text, "provenance": list(sources.get(key, []))})
         out[name] = items
     return out

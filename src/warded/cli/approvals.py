@@ -111,7 +111,7 @@ def _seen(held: dict[str, Any]) -> list[str]:
             out.append(f"provenance of {terminal_safe(str(arg))}: {_sources(tags)}")
     for arg in for_approvers(context.get("links"), (held.get("detail") or {}).get("links_found")):
         name, n = terminal_safe(arg.arg), arg.count
-        shared = f"; all share: {_sources(arg.provenance)}" if n else ""
+        shared = f"; all share: {_sources(arg.provenance, 'no source common to all')}" if n else ""
         out.append(f"links in {name}: {n}{shared}")
         if arg.items is None:
             out.append("  (the links themselves were not recorded for this call)" if n else "")
@@ -130,11 +130,11 @@ def _seen(held: dict[str, Any]) -> list[str]:
     return [line for line in out if line]
 
 
-def _sources(tags: object) -> str:
+def _sources(tags: object, empty: str = "no remembered source (the agent wrote it)") -> str:
     if not isinstance(tags, list | tuple):
         return terminal_safe(str(tags))
     words = [terminal_safe(source_words(str(t))) for t in tags]
-    return ", ".join(words) if words else "no remembered source (the agent wrote it)"
+    return ", ".join(words) if words else empty
 
 
 def _get(desk: ApprovalDesk, approval_id: str) -> Approval:
