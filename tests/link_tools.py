@@ -1,7 +1,7 @@
-"""The service tests of links inside free text: a bundle, its tools (`tools:
-link_tools:register`) and a session prepared for them:
-a message sender whose body's links the policy reads, and a web page fetcher whose
-page carries injected orders with a link in them."""
+"""For the tests of links inside free text shown to approvers: a bundle that holds a
+message whose links are not all the user's, its tools (`tools: link_tools:register`:
+a message sender, and a page fetcher whose page carries injected orders with a link),
+and the session steps. `SENT` records every message sent, across tests."""
 
 from __future__ import annotations
 

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from link_tools import ATTACK, LOOKALIKE, hold, prepare
+from link_tools import ATTACK, LOOKALIKE, SENT, hold, prepare
 from server_helpers import PASSWORD, Tokens, bearer
 from warded import ManualClock
 from warded.server import create_app, load_config
@@ -43,7 +43,9 @@ def sign_in(client: TestClient) -> None:
 
 def test_each_link_is_listed_with_its_own_sources(app: TestClient, tokens: Tokens) -> None:
     prepare(app, tokens.billing)
+    sent = len(SENT)
     approval = hold(app, tokens.billing, "Wiki: www.our-wiki.org, and see www.evil-site.com!")
+    assert len(SENT) == sent  # held: nothing went out
     view = app.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
     (body,) = view["links"]
     assert body["arg"] == "body"
