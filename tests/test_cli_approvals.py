@@ -134,3 +134,49 @@ def test_the_installed_command_runs_as_a_module(tmp_path: Path, banking_dir: Pat
     )
     assert done.returncode == 0
     assert done.stdout.startswith("ok: ")
+
+
+def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> None:
+    """What the approvals page shows of a held message's links, `approvals show` prints."""
+    from link_tools import ATTACK, SESSION, USER_SAID, links_bundle, register
+    from warded.scanners.injection import InjectionScanner
+
+    db = tmp_path / "store.db"
+    gate = Gate.from_directory(
+        links_bundle(tmp_path),
+        store=SQLiteStore(db),
+        clock=ManualClock(NOW),
+        output_scanners=[InjectionScanner()],
+    )
+    register(gate)
+    agent, session = Principal.agent("billing-bot"), Session(SESSION)
+    gate.trust(session, USER_SAID)
+    assert not isinstance(
+        gate.call(agent, "fetch", {"url": "https://notes.example"}, session), Refusal
+    )
+    body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}\u202e"
+    held = gate.call(agent, "send_message", {"to": "Bob", "body": body}, session)
+    assert isinstance(held, Refusal)
+    assert held.approval_id is not None
+
+    shown = run("approvals", "show", str(db), held.approval_id, "--now", str(NOW))
+    assert shown.exit_code == 0, shown.output
+    lines = shown.output.splitlines()
+    assert "  links in body: 4; all share: no source common to all" in lines
+    assert "    www.our-wiki.org  found in: the user" in lines
+    (evil,) = [line for line in lines if "www.evil-site.com" in line and "FLAGGED" in line]
+    assert evil.startswith("    www.evil-site.com  FLAGGED  found in: ")
+    assert "tool result: fetch" in evil
+    assert "flagged: injected orders" in evil
+    idn = "host www.p\u0430ypal.com is www.xn--pypal-4ve.com (not plain ASCII: check each letter)"
+    assert f"      {idn}" in lines
+    assert "\u202e" not in shown.output  # a bidi override prints as its code, never raw
+
+
+def test_show_of_an_approval_without_links_prints_no_links(
+    pending: tuple[Gate, Path, str, list[Any]],
+) -> None:
+    _, db, approval, _ = pending
+    shown = run("approvals", "show", str(db), approval, "--now", str(NOW))
+    assert shown.exit_code == 0
+    assert "links in" not in shown.output

@@ -9,6 +9,7 @@ it is spelled; a link an attacker hides from the count would go out unchecked.
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -16,9 +17,10 @@ import pytest
 from support import TEST_KEY
 from warded import Gate, Principal, Refusal, Session
 from warded.governance.conditions import plain
-from warded.links import links
+from warded.links import MAX_LISTED, for_approvers, links, printable, shown
 from warded.policy.bundle import PolicyBundle
 from warded.policy.source import BundleFiles
+from warded.scanners.base import Finding
 from warded.scanners.injection import InjectionScanner
 
 pytestmark = pytest.mark.requirement("G18")
@@ -132,7 +134,7 @@ PAGE = (
 )
 
 
-def gate() -> Gate:
+def gate(**options: Any) -> Gate:
     loaded = PolicyBundle.load(
         BundleFiles(
             (("p.cedar", POLICIES),),
@@ -141,7 +143,7 @@ def gate() -> Gate:
         )
     )
     assert dict(loaded.links) == {"send_message": ("body",)}
-    g = Gate(loaded, key=TEST_KEY, output_scanners=[InjectionScanner()])
+    g = Gate(loaded, key=TEST_KEY, output_scanners=[InjectionScanner()], **options)
     schema = {"type": "object", "properties": {"to": {"type": "string"}, "body": {}}}
     g.register("send_message", schema, lambda **a: "sent")
     g.register("fetch", {"type": "object"}, lambda: PAGE, labels=["untrusted"])
@@ -229,3 +231,129 @@ def test_explain_words_the_links_conditions(condition: str, words: str) -> None:
     tree = policies_to_pst(f"permit (principal, action, resource) when {{ {condition} }};")
     (node,) = tree.static_policies.values()
     assert plain(node.clauses[0].expr) == words
+
+
+# -- what approvers are shown -------------------------------------------------------------
+
+
+class Marker:
+    """An input scanner that flags SECRET-<letters> as a secret."""
+
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Finding]:
+        return [
+            Finding("secrets", "marker", "", m.start(), m.end(), 1.0)
+            for m in re.finditer(r"SECRET-[A-Z]+", text)
+        ]
+
+
+def held_links(g: Gate, session: Session, body: str) -> Any:
+    """The links the decision record that held this message lists for approvers."""
+    answer = g.call(AGENT, "send_message", {"to": "Bob", "body": body}, session)
+    assert isinstance(answer, Refusal)
+    assert answer.code == "approval_required"
+    (record,) = [
+        r.body
+        for r in g.store.records()
+        if r.body["kind"] == "decision" and r.body["detail"].get("approval") == answer.approval_id
+    ]
+    return record["detail"]["links_found"]["body"]
+
+
+def test_a_held_message_lists_each_link_with_its_own_sources() -> None:
+    """The shared set is the intersection; the list says which link brought what."""
+    g = gate()
+    session = Session("s-listed")
+    g.trust(session, "Tell Bob about www.our-wiki.org")
+    g.call(AGENT, "fetch", {}, session)
+    listed = held_links(g, session, "www.our-wiki.org and www.elsewhere.example")
+    assert listed == [
+        {"link": "www.our-wiki.org", "provenance": ["user"]},
+        {"link": "www.elsewhere.example", "provenance": []},
+    ]
+    plain = send(g, session, "Lunch?")[1]
+    assert plain == {"count": 0, "provenance": []}
+    allowed = [r.body for r in g.store.records() if r.body.get("kind") == "decision"][-1]
+    assert "links_found" not in allowed["detail"]  # only calls that wait for a person list them
+
+
+@pytest.mark.requirement("G20")
+def test_a_link_holding_a_secret_is_listed_masked_with_its_sources() -> None:
+    """A link that holds what the input scanners found (or a sensitive argument) is
+    listed as `[redacted]`: the listing never shows what the arguments mask, in any case."""
+    g = gate(scanners=[Marker()])
+    schema = {"type": "object", "properties": {"to": {"type": "string"}, "body": {}}}
+    g.unregister("send_message")
+    g.register("send_message", schema, lambda **a: "sent")
+    session = Session("s-secret")
+    listed = held_links(g, session, "see https://x.example/?t=SECRET-TOKEN and www.other.example")
+    assert listed == [
+        {"link": "[redacted]", "provenance": []},
+        {"link": "www.other.example", "provenance": []},
+    ]
+    raw = "\n".join(
+        r.raw.decode() if isinstance(r.raw, bytes) else r.raw for r in g.store.records()
+    )
+    assert "secret-token" not in raw.lower()
+
+    g.unregister("send_message")
+    g.register("send_message", schema, lambda **a: "sent", sensitive=["body"])
+    assert held_links(g, session, "www.other.example") == [{"link": "[redacted]", "provenance": []}]
+
+
+@pytest.mark.parametrize(
+    ("link", "host", "ascii_", "unicode", "non_ascii"),
+    [
+        ("https://www.p\u0430ypal.com/login", "www.p\u0430ypal.com", "www.xn--pypal-4ve.com",
+         None, True),
+        ("https://www.xn--pypal-4ve.com/x", "www.xn--pypal-4ve.com", None,
+         "www.p\u0430ypal.com", True),
+        ("fred9246@gmail.com", "gmail.com", None, None, False),
+        ("https://user@evil.com:8080/x", "evil.com", None, None, False),
+        ("10.0.0.1:8080/x", "10.0.0.1", None, None, False),
+        ("b\u00fccher.example/a", "b\u00fccher.example", "xn--bcher-kva.example", None, True),
+    ],
+)  # fmt: skip
+def test_a_host_is_shown_beside_its_dns_spelling(
+    link: str, host: str, ascii_: str | None, unicode: str | None, non_ascii: bool
+) -> None:
+    seen = shown(link)
+    assert (seen.host, seen.ascii, seen.unicode, seen.non_ascii) == (
+        host,
+        ascii_,
+        unicode,
+        non_ascii,
+    )
+
+
+def test_what_does_not_print_is_written_as_its_code() -> None:
+    assert printable("a\u202eb\u200bc\x07d e") == "a\\u{202e}b\\u{200b}c\\u{0007}d e"
+    assert shown("https://evil.com/\u202etxt.exe").text == "https://evil.com/\\u{202e}txt.exe"
+
+
+def test_an_old_or_malformed_record_gives_what_it_can() -> None:
+    context = {"body": {"count": 2, "provenance": ["user"]}, "bad": {"count": "2"}, 3: {}}
+    (old,) = for_approvers(context, None)  # recorded before links were listed
+    assert (old.arg, old.count, old.provenance, old.items, old.unlisted) == (
+        "body",
+        2,
+        ("user",),
+        None,
+        0,
+    )
+    assert old.to_json()["items"] is None
+    assert for_approvers(None, None) == []
+    (new,) = for_approvers(context, {"body": [{"link": "a.io", "provenance": "x"}, "junk"]})
+    assert new.items is not None
+    assert [(x.shown.text, x.provenance) for x in new.items] == [("a.io", ())]
+    assert new.unlisted == 1  # the count is what the policy saw; one is not listed
+
+
+def test_a_long_message_lists_the_first_links_and_counts_the_rest() -> None:
+    g = gate()
+    session = Session("s-many")
+    body = " ".join(f"host{i}.example" for i in range(MAX_LISTED + 5))
+    listed = held_links(g, session, body)
+    assert len(listed) == MAX_LISTED
+    assert listed[0]["link"] == "host0.example"

@@ -46,7 +46,7 @@ from warded.errors import (
 from warded.flagged import SCANNER as FLAGGING
 from warded.flagged import flagged_text
 from warded.keys import deployment_key
-from warded.links import links
+from warded.links import links, listed
 from warded.model import (
     Decision,
     Mode,
@@ -869,6 +869,18 @@ class Gate:
             for key in ("provenance", "links"):
                 if key in context:
                     base["detail"] = {**base.get("detail", {}), key: context[key]}
+            if "links" in context and owed is not None and owed.approval is not None:
+                base["detail"]["links_found"] = listed(  # each link and its sources, for approvers
+                    engine.bundle.links[tool.name],
+                    value,
+                    mask_by_name(tool.sensitive, masked),
+                    functools.partial(
+                        self._indexes.provenance,
+                        state.id,
+                        state.remembered,
+                        lambda after: self.store.sources(state.id, after),
+                    ),
+                )
             entry = AuditEntry(
                 kind="decision",
                 time=now,

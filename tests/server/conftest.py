@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
+from link_tools import links_bundle
 from server_helpers import PASSWORD, Tokens, write_config
 from warded import ManualClock
 from warded.server import create_app, load_config
@@ -50,3 +51,17 @@ def client(config_path: Path, clock: ManualClock) -> Iterator[TestClient]:
     app = create_app(load_config(config_path), clock=clock)
     with TestClient(app) as c:
         yield c
+
+
+@pytest.fixture
+def links_config(tmp_path: Path, accounts_file: tuple[Path, Tokens]) -> Path:
+    """A service whose messages wait for a person when a link in them is not the user's
+    (`link_tools`), with the injection scanner on tool results."""
+    return write_config(
+        tmp_path,
+        accounts_file[0],
+        policies=str(links_bundle(tmp_path)),
+        tools="link_tools:register",
+        output_scanners=["injection"],
+        trust={"billing-bot": ["user"]},
+    )

@@ -120,3 +120,53 @@ def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
         page.goto(f"{base}/approvals")
         expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
         assert not [e for e in errors if "Content Security Policy" in e]
+
+
+def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
+    browser: Any, links_config: Path, tokens: Tokens
+) -> None:
+    """A message whose link came from injected orders in a tool result waits; the
+    approver's page shows the link, the tool it came from and the flag, and
+    nothing in the attacker's text runs or becomes markup."""
+    from playwright.sync_api import expect
+
+    from link_tools import ATTACK, hold, prepare
+
+    app = create_app(load_config(links_config))
+    with Served(app) as base, httpx.Client(base_url=base, timeout=30) as agent:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(f"{base}/approvals")
+        page.fill("input[name=id]", "alice")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
+
+        prepare(agent, tokens.billing)
+        body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}"
+        approval = hold(agent, tokens.billing, body)
+
+        card = page.locator(f"#approval-{approval}")
+        expect(card).to_be_visible(timeout=WAIT_MS)  # arrived live
+        links = card.locator(".links[data-arg=body]")
+        expect(links).to_contain_text("body: 4 links")
+        evil = links.locator("li.link.flagged")
+        expect(evil).to_have_count(1)
+        expect(evil.locator("code.link-text")).to_have_text("www.evil-site.com")
+        expect(evil).to_contain_text("tool result: fetch")
+        expect(evil.locator(".source.flagged")).to_have_text("flagged: injected orders")
+        expect(card.locator("header .tag.flagged")).to_have_text("1 flagged link")
+        wiki = links.locator("li.link", has_text="www.our-wiki.org")
+        expect(wiki.locator(".source.trusted")).to_have_text("the user")
+        lookalike = links.locator("li.link", has_text="paypal.com")
+        expect(lookalike).to_have_count(0)  # the Cyrillic 'а' is no Latin 'a' ...
+        idn = links.locator("li.link", has_text="xn--pypal-4ve.com")
+        expect(idn.locator(".idn")).to_contain_text("not plain ASCII")  # ... and says so
+        shoot(page, "service-approval-links")
+
+        # the attacker's markup is text: no element, no script ran
+        expect(card.locator("script, img, textarea")).to_have_count(0)
+        expect(card.locator("table.args")).to_contain_text('<script>alert("args")</script>')
+        assert page.evaluate("document.querySelectorAll('img').length") == 0
+        assert dialogs == []

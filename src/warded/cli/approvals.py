@@ -18,9 +18,11 @@ from warded.cli.audit import DB_ARG, open_store, terminal_safe
 from warded.cli.common import Failure, _Group, format_option
 from warded.clock import ManualClock, SystemClock
 from warded.errors import ApprovalError
+from warded.links import for_approvers, source_words
 from warded.obligations.approvals import STATUSES, Approval
 from warded.obligations.desk import ApprovalDesk, approver_from_bundle
 from warded.policy.bundle import PolicyBundle
+from warded.store import Store
 
 _NOW = click.option(
     "--now", type=float, default=None, help="The time in seconds since the epoch (default: now)."
@@ -69,9 +71,11 @@ def list_approvals(db: Path, status: str | None, fmt: str, now: float | None) ->
 @click.argument("approval_id")
 @_NOW
 def show(db: Path, approval_id: str, now: float | None) -> None:
-    """One approval with the arguments it would let run (sensitive values masked)."""
+    """One approval with the arguments it would let run (sensitive values masked), and
+    what the policy saw of them: each argument's provenance and the links inside it."""
     with open_store(db) as store:
         a = _get(_desk(store, now), approval_id)
+        held = _held(store, a.id)
     click.echo(_line(a))
     session = terminal_safe(a.session)
     click.echo(f"  session {session}, bundle {a.bundle_version}, created {_when(a.created)}")
@@ -79,9 +83,58 @@ def show(db: Path, approval_id: str, now: float | None) -> None:
     click.echo(f"  arguments (digest {a.args_digest[:16]}…):")
     for line in json.dumps(json.loads(a.args), indent=2, sort_keys=True).splitlines():
         click.echo(f"    {line}")
+    for line in _seen(held):
+        click.echo(f"  {line}")
     if a.decided_by:
         reason = f": {terminal_safe(a.reason)}" if a.reason else ""
         click.echo(f"  {a.status} by {terminal_safe(a.decided_by)}{reason}")
+
+
+def _held(store: Store, approval_id: str) -> dict[str, Any]:
+    """The decision record that held the call for `approval_id` ({} if not in the log)."""
+    for record in store.records():
+        body = record.body
+        detail = body.get("detail") or {}
+        if body.get("code") == "approval_required" and detail.get("approval") == approval_id:
+            return body
+    return {}
+
+
+def _seen(held: dict[str, Any]) -> list[str]:
+    """What the policy saw of the held call's arguments, as the approvals page shows it:
+    each argument's provenance, and each one's links with their own sources."""
+    context = (held.get("request") or {}).get("context") or {}
+    out = []
+    provenance = context.get("provenance")
+    if isinstance(provenance, dict):
+        for arg, tags in sorted(provenance.items()):
+            out.append(f"provenance of {terminal_safe(str(arg))}: {_sources(tags)}")
+    for arg in for_approvers(context.get("links"), (held.get("detail") or {}).get("links_found")):
+        name, n = terminal_safe(arg.arg), arg.count
+        shared = f"; all share: {_sources(arg.provenance, 'no source common to all')}" if n else ""
+        out.append(f"links in {name}: {n}{shared}")
+        if arg.items is None:
+            out.append("  (the links themselves were not recorded for this call)" if n else "")
+            continue
+        for x in arg.items:
+            flag = "  FLAGGED" if x.flagged else ""
+            out.append(f"  {terminal_safe(x.shown.text)}{flag}  found in: {_sources(x.provenance)}")
+            if x.shown.non_ascii:
+                unicode, ascii_ = x.shown.unicode or x.shown.host, x.shown.ascii or x.shown.host
+                out.append(
+                    f"    host {terminal_safe(unicode)} is {terminal_safe(ascii_)} "
+                    "(not plain ASCII: check each letter)"
+                )
+        if arg.unlisted:
+            out.append(f"  and {arg.unlisted} more not listed")
+    return [line for line in out if line]
+
+
+def _sources(tags: object, empty: str = "no remembered source (the agent wrote it)") -> str:
+    if not isinstance(tags, list | tuple):
+        return terminal_safe(str(tags))
+    words = [terminal_safe(source_words(str(t))) for t in tags]
+    return ", ".join(words) if words else empty
 
 
 def _get(desk: ApprovalDesk, approval_id: str) -> Approval:

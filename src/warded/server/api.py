@@ -115,6 +115,7 @@ class ApprovalOut(BaseModel):
     session: str
     labels: list[str]
     provenance: Any
+    links: list[dict[str, Any]]
     group: str
     policy: str
     policy_description: str | None

@@ -4,7 +4,9 @@ What an approver sees of a held call comes from the gate's own decision
 record (arguments already redacted by the gate, the session's labels and the
 argument provenance the policy saw), never from the approval's raw copy of
 the arguments. The ledger follows the log as it grows and keeps only the
-decision records that asked for an approval.
+decision records that asked for an approval. The links inside free text
+(`warded.links`) come with it: per argument the count and shared sources the
+policy saw and, in records since links are listed, each link with its own sources.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warded.audit.record import AuditRecord, VerifyResult, verify
+from warded.links import for_approvers
 from warded.store import Store
 
 
@@ -116,6 +119,12 @@ def _held_view(body: dict[str, Any]) -> dict[str, Any]:
         "args": body.get("args"),
         "labels": list(session.get("labels", [])),
         "provenance": context.get("provenance"),
+        "links": [
+            a.to_json()
+            for a in for_approvers(
+                context.get("links"), (body.get("detail") or {}).get("links_found")
+            )
+        ],
         "record": body["seq"],
         "policies": body.get("policies", []),
     }

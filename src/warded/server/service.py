@@ -57,6 +57,7 @@ class Service:
             "session": a.session,
             "labels": held.get("labels", []),
             "provenance": held.get("provenance"),
+            "links": held.get("links", []),
             "group": a.group,
             "policy": a.policy,
             "policy_description": info.description if info is not None else None,
