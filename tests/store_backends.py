@@ -111,10 +111,15 @@ class Fresh:
         if self.kind == "postgres":
             from warded.stores.postgres import PostgresStore
 
-            self._open.enter_context(pytest.MonkeyPatch.context()).setenv("WARDED_KEY", KEY)
-            self._url = self._open.enter_context(pg_schema())
-            self._postgres = PostgresStore(self._url)
-            self._open.callback(self._postgres.close)
+            # `with` does not call __exit__ when __enter__ raises (a skip, an unreachable
+            # server): undo here, or WARDED_KEY stays set until the patch is collected, and
+            # worker processes started meanwhile get a key the parent later loses
+            with ExitStack() as opening:
+                opening.enter_context(pytest.MonkeyPatch.context()).setenv("WARDED_KEY", KEY)
+                self._url = opening.enter_context(pg_schema())
+                self._postgres = PostgresStore(self._url)
+                opening.callback(self._postgres.close)
+                self._open = opening.pop_all()
         return self
 
     def __exit__(self, *exc: object) -> None:
