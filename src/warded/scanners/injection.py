@@ -286,7 +286,7 @@ class InjectionScanner:
         for table in (self._markup, self._plain):
             for kind, start, end in self._search(table, view.text, words):
                 yield Signal(kind, *view.span(start, end))
-        if "DAN" in text:
+        if _literal("DAN").search(text) is not None:
             for m in DAN.finditer(text):
                 yield Signal("mode_switch", *m.span())
 
@@ -782,11 +782,16 @@ def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     gate = TRIGGERS["context_break"]
     hits = gate[1] & _lexical(words)
     spans = _windows(text, hits, gate[0]) if hits else []
-    i = text.find("</")
-    while i != -1:
-        spans.append((i, min(len(text), i + 40)))
-        i = text.find("</", i + 2)
+    for m in _literal("</").finditer(text):
+        spans.append((m.start(), min(len(text), m.start() + 40)))
     return merge_intervals(spans)
+
+
+@functools.cache
+def _literal(string: str) -> re.Pattern[str]:
+    """A pattern that finds `string`: on a long text, `re` finds a short literal sooner than
+    `str.find` and `in` do (it looks for the first character and checks the rest)."""
+    return re.compile(re.escape(string))
 
 
 _LOCATORS: dict[str, Callable[[str, frozenset[str]], list[tuple[int, int]]]] = {
@@ -803,7 +808,9 @@ _LEXICON = frozenset().union(
     TRIGGERS["bulk_request"][1] | {"cash"},
     *(vocabulary for _, vocabulary in TRIGGERS.values()),
 )
-_INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha())
+# the words one of which each match of the rot13 hint holds whole (`patterns.ROT13_HINT`)
+_ROT13_WORDS = frozenset({"rot", "rotate", "caesar"})
+_INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha()) | _ROT13_WORDS
 _INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
 _DFA = ahocorasick_rs.Implementation.DFA  # the fastest search of the three (~1 MB)
 
@@ -850,6 +857,12 @@ def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
 
 
 def _mentions_rot13(text: str) -> bool:
+    cache: dict[tuple[object, ...], Any] | None = getattr(_MEMO, "cache", None)
+    index = None
+    if cache is not None and getattr(_MEMO, "index", True):
+        index = cache.get(("index", text))  # the text's word index, if it was built
+    if index is not None:  # every match holds "rot", "rotate" or "caesar" as a whole word
+        return not index.keys().isdisjoint(_ROT13_WORDS) and _ROT13_HINT.search(text) is not None
     return ("rot" in text or "caesar" in text) and _ROT13_HINT.search(text) is not None
 
 
