@@ -812,7 +812,7 @@ _LEXICON = frozenset().union(
 _ROT13_WORDS = frozenset({"rot", "rotate", "caesar"})
 _INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha()) | _ROT13_WORDS
 _INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
-_DFA = ahocorasick_rs.Implementation.DFA  # the fastest search of the three (~1 MB)
+_DFA = ahocorasick_rs.Implementation.DFA  # the fastest of the three (~1 MB, built in ~10 ms)
 
 
 def _lexical(words: frozenset[str]) -> frozenset[str]:
