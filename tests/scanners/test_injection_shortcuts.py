@@ -17,6 +17,10 @@
   the test meaningful.
 * `injection._base64_runs`: the base64 candidates found from one translation
   of the text, against the search token by token it replaced.
+* The word index (`injection._index`, one Aho-Corasick pass) against a
+  whole-word search, and what is read off it instead of a text's word set: the
+  rot13 hint's words (every match starts with one standing whole), the tool
+  verbs that lead an order (`_present_leads`) against the word set.
 
 That the whole scanner finds what main's finds on the corpora is checked by
 `benchmarks/injection_heldout.py --same`.
@@ -288,8 +292,14 @@ _VOCABULARY = sorted(
         LEAD_WORDS,
     )
 )
+_TOOLS = ["send_email", "reserve_hotel"]
+# the forms of the tools' verbs the word index does not hold (`_present_leads`)
+_TOOL_FORMS = sorted(
+    w for forms in injection.InjectionScanner(tools=_TOOLS)._tool_own_leads.values() for w in forms
+)
 _PIECES = st.one_of(
     st.sampled_from(_VOCABULARY),
+    st.sampled_from([*_TOOL_FORMS, "hotel", "email", "rot13", "Caesar", "rotate every letter"]),
     st.one_of([st.from_regex(re.compile(alt), fullmatch=True) for _, alt in ALTERNATIVES]),
     st.sampled_from([" ", " ", " ", "\n", ". ", ", ", ": ", "-", "_", "@", "'", "1", "3", "0"]),
     st.sampled_from(["é", "а", "\u200b", "`", "(", "</", "<|", "[", "!", "DAN", "x.com", "+44"]),
@@ -304,7 +314,27 @@ def test_the_engine_assesses_as_its_reference(pieces: list[str], long: bool, upp
     text = "".join(pieces)
     text = (_FILLER + text) if long else text
     text = text.upper() if upper else text
-    reference = injection.InjectionScanner(tools=["send_email", "reserve_hotel"])
+    reference = injection.InjectionScanner(tools=_TOOLS)
     reference.quick = False
-    quick = injection.InjectionScanner(tools=["send_email", "reserve_hotel"])
+    quick = injection.InjectionScanner(tools=_TOOLS)
     assert quick.assess(text) == reference.assess(text)
+
+
+# ---------------------------------------------------------------- what the word index stands for
+def test_every_rot13_hint_starts_with_one_of_its_words_standing_whole() -> None:
+    # so a text whose word index holds none of them cannot mention rot13
+    assert first_words(ROT13_HINT) == (injection._ROT13_WORDS, frozenset())
+    assert injection._ROT13_WORDS <= injection._INDEXED
+
+
+@settings(max_examples=25, deadline=None)
+@given(pieces=st.lists(_PIECES, max_size=40))
+def test_the_tool_leads_read_off_the_index_are_the_text_s_words(pieces: list[str]) -> None:
+    text = (_FILLER + "".join(pieces)).lower()
+    scanner = injection.InjectionScanner(tools=_TOOLS)
+    expected = scanner._tool_leads & injection._words(text)
+    injection._MEMO.cache, injection._MEMO.index = {}, True
+    try:
+        assert set(scanner._present_leads(text)) == expected
+    finally:
+        injection._MEMO.cache = None

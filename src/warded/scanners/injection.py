@@ -37,6 +37,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import ahocorasick_rs
+
 from warded.scanners.base import Finding, merge_intervals
 from warded.scanners.lexicon import (
     ACTION_TRIGGERS,
@@ -208,6 +210,12 @@ class InjectionScanner:
         )
         self._tool_actions = tuple(a for n in self.tools if (a := _tool_action(n)) is not None)
         self._tool_leads = ORDER_VERBS | {w for a in self._tool_actions for w in a.verbs}
+        # the leads the word index does not hold that a text's words can be (`_present_leads`)
+        own: dict[str, set[str]] = {}
+        for w in self._tool_leads - _INDEXED:
+            if w.isascii() and w.isalpha():
+                own.setdefault(w[:4], set()).add(w)
+        self._tool_own_leads = own  # by their first four letters
 
     def for_tools(self, names: Iterable[str]) -> InjectionScanner:
         """This scanner, also knowing the tools `names` (the gate calls it with the names
@@ -278,7 +286,7 @@ class InjectionScanner:
         for table in (self._markup, self._plain):
             for kind, start, end in self._search(table, view.text, words):
                 yield Signal(kind, *view.span(start, end))
-        if "DAN" in text:
+        if _literal("DAN").search(text) is not None:
             for m in DAN.finditer(text):
                 yield Signal("mode_switch", *m.span())
 
@@ -334,16 +342,16 @@ class InjectionScanner:
                     for m in pattern.finditer(text, start, end):
                         yield kind, m.start(), m.end()
             return
-        present = _words(text) if text.isascii() else None
+        ascii_text = text.isascii()
         for kind, windows in located:
             pattern = patterns[kind]
             starts = self._starts.get(kind)
-            if starts is None or present is None:
+            if starts is None or not ascii_text:
                 for start, end in windows:
                     for m in pattern.finditer(text, start, end):
                         yield kind, m.start(), m.end()
                 continue
-            first = starts[0] & present
+            first = starts[0] & _words(text)
             for start, end in windows:
                 cursor = start
                 for at in _starts_in(text, start, end, *starts, first):
@@ -392,11 +400,15 @@ class InjectionScanner:
                 i = text.find(name, i + 1)
         if not self._tool_actions:
             return
-        words = _words(text)
-        leads = [v for v in _positions(text, self._tool_leads & words) if _leads(text, v)]
+        leads = [v for v in _positions(text, self._present_leads(text)) if _lead(text, v)]
+        ascii_text = text.isascii()
         for v in leads:
             end = _SENTENCE_END.search(text, v, min(n, v + ORDER_REACH))
             stop = end.start() if end is not None else min(n, v + ORDER_REACH)
+            if ascii_text:  # its words are its runs of letters: no action named, no tokens
+                named = set(text[v:stop].translate(_NON_LETTERS).split())
+                if not any(named & a.verbs and named & a.objects for a in self._tool_actions):
+                    continue
             tokens = [(m.group(), m.end()) for m in _LETTERS.finditer(text, v, stop)]
             said = {t for t, _ in tokens}
             for action in self._tool_actions:
@@ -404,6 +416,24 @@ class InjectionScanner:
                     last = max(e for t, e in tokens if t in action.verbs or t in action.objects)
                     yield Signal("tool_action", *view.span(v, last))
                     break
+
+    def _present_leads(self, text: str) -> Iterable[str]:
+        """The words of `_tool_leads` that stand whole in `text`: in a text the word index
+        covers, the indexed ones read off it and the others looked up one by one (the
+        text's whole word set costs more than both)."""
+        if not (text.isascii() and len(text) >= _INDEX_FROM and getattr(_MEMO, "index", True)):
+            return self._tool_leads & _words(text)
+        index = _memoized(("index", text), lambda: _index(text))
+        padded = _memoized(("padded", text), lambda: f" {_letters_only(text)} ")
+        own: set[str] = set()
+        for head, forms in self._tool_own_leads.items():
+            i = padded.find(" " + head)  # a word that starts with `head` starts at `i`
+            while i != -1:
+                end = padded.find(" ", i + 1)
+                if padded[i + 1 : end] in forms:
+                    own.add(padded[i + 1 : end])
+                i = padded.find(" " + head, end)
+        return (index.keys() & self._tool_leads) | own
 
     def _decoded(self, decoded: str, start: int, end: int) -> set[Signal]:
         """Signals of a decoded payload, placed on the encoded run's span."""
@@ -547,7 +577,7 @@ def _orders(
         # a verb at the start of a clause (after up to two polite words): an imperative
         verbs = _memoized(
             ("verbs", text, *sorted(ORDER_VERBS & _lexical(words))),
-            lambda: [v for v in _positions(text, ORDER_VERBS & _lexical(words)) if _leads(text, v)],
+            lambda: [v for v in _positions(text, ORDER_VERBS & _lexical(words)) if _lead(text, v)],
         )
         if not verbs:
             return []
@@ -566,6 +596,12 @@ def _orders(
         return merge_intervals(spans)
 
     return locate
+
+
+def _lead(text: str, v: int) -> bool:
+    """`_leads`, kept for the rest of the `assess` call (the orders and the tool actions
+    ask about the same verbs)."""
+    return _memoized(("lead", text, v), lambda: _leads(text, v))
 
 
 def _leads(text: str, v: int) -> bool:
@@ -633,17 +669,24 @@ def _index(text: str) -> dict[str, list[int]]:
     """Where each word of `_INDEXED` occurs in ASCII `text` as a whole word, from one pass.
 
     In ASCII text the letters are A-Z and a-z, so with every other character made a
-    space the words are the runs between spaces; each indexed word is found after
-    the previous indexed one (an earlier whole-word occurrence would have been indexed).
+    space the words are the runs between spaces: with a space added at each end,
+    " word " is the word standing whole, and `_automaton` finds all of them at once.
     """
-    padded = f" {_letters_only(text)} "
+    automaton, words = _automaton()
+    padded = f" {_letters_only(text)} ".encode("ascii")
     out: dict[str, list[int]] = {}
-    cursor = 0
-    for word in list(filter(_INDEXED.__contains__, _tokens(text))):
-        at = padded.find(f" {word} ", cursor)
-        out.setdefault(word, []).append(at)  # `padded` is one longer: at + 1 - 1
-        cursor = at + len(word) + 1
+    # `padded` is one character longer than `text`, and so is each pattern: start + 1 - 1
+    for k, start, _ in automaton.find_matches_as_indexes(padded, overlapping=True):
+        out.setdefault(words[k], []).append(start)
     return out
+
+
+@functools.cache
+def _automaton() -> tuple[ahocorasick_rs.BytesAhoCorasick, list[str]]:
+    """The automaton `_index` runs (" word " for each word of `_INDEXED`), and its words."""
+    words = sorted(_INDEXED)
+    patterns = [f" {w} ".encode("ascii") for w in words]
+    return ahocorasick_rs.BytesAhoCorasick(patterns, implementation=_DFA), words
 
 
 def _starts_in(
@@ -739,11 +782,16 @@ def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     gate = TRIGGERS["context_break"]
     hits = gate[1] & _lexical(words)
     spans = _windows(text, hits, gate[0]) if hits else []
-    i = text.find("</")
-    while i != -1:
-        spans.append((i, min(len(text), i + 40)))
-        i = text.find("</", i + 2)
+    for m in _literal("</").finditer(text):
+        spans.append((m.start(), min(len(text), m.start() + 40)))
     return merge_intervals(spans)
+
+
+@functools.cache
+def _literal(string: str) -> re.Pattern[str]:
+    """A pattern that finds `string`: on a long text, `re` finds a short literal sooner than
+    `str.find` and `in` do (it looks for the first character and checks the rest)."""
+    return re.compile(re.escape(string))
 
 
 _LOCATORS: dict[str, Callable[[str, frozenset[str]], list[tuple[int, int]]]] = {
@@ -760,8 +808,11 @@ _LEXICON = frozenset().union(
     TRIGGERS["bulk_request"][1] | {"cash"},
     *(vocabulary for _, vocabulary in TRIGGERS.values()),
 )
-_INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha())
+# the words one of which each match of the rot13 hint holds whole (`patterns.ROT13_HINT`)
+_ROT13_WORDS = frozenset({"rot", "rotate", "caesar"})
+_INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha()) | _ROT13_WORDS
 _INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
+_DFA = ahocorasick_rs.Implementation.DFA  # the fastest of the three (~1 MB, built in ~10 ms)
 
 
 def _lexical(words: frozenset[str]) -> frozenset[str]:
@@ -806,6 +857,12 @@ def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
 
 
 def _mentions_rot13(text: str) -> bool:
+    cache: dict[tuple[object, ...], Any] | None = getattr(_MEMO, "cache", None)
+    index = None
+    if cache is not None and getattr(_MEMO, "index", True):
+        index = cache.get(("index", text))  # the text's word index, if it was built
+    if index is not None:  # every match holds "rot", "rotate" or "caesar" as a whole word
+        return not index.keys().isdisjoint(_ROT13_WORDS) and _ROT13_HINT.search(text) is not None
     return ("rot" in text or "caesar" in text) and _ROT13_HINT.search(text) is not None
 
 
