@@ -30,7 +30,10 @@ def _for_tools(scanner: Scanner, names: tuple[str, ...]) -> Scanner:
 
 
 class ToolRegistry:
-    """The registration half of `Gate` (a mixin): `tool`, `register`, `unregister`."""
+    """The registration half of `Gate`: `tool`, `register`, `unregister`.
+
+    A base class, so that these stay methods of the gate (the decorator's overloads
+    included); `Gate.__init__` sets the attributes declared here."""
 
     _tools: dict[str, Tool]
     output_scanners: tuple[Scanner, ...]
