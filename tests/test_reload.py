@@ -443,3 +443,55 @@ def test_threads_racing_reloads_never_commit_an_allow_of_a_bundle_already_replac
     assert swaps == reloads
     assert sorted(ran.tags) == sorted(allowed)
     assert 0 < len(allowed) < workers * calls  # decisions under both bundles
+
+
+# -- a call that never settles ---------------------------------------------------------
+
+A_AGAIN = with_policies(  # decides as A does, under another version
+    (
+        "again.cedar",
+        '@id("again.negative")\n'
+        'forbid (principal in Team::"support", action == Action::"get_transactions", resource)\n'
+        "when { context.args.limit < 0 };",
+    )
+)
+
+
+class ReloadingStore:
+    """A store that installs the other of A and A_AGAIN before each transaction the
+    call opens: every decision is stale by the time it would be committed."""
+
+    def __init__(self, inner: Store) -> None:
+        self.inner = inner
+        self.gate: Gate | None = None
+        self.reloads = 0
+
+    def transaction(self, *, durable: bool = True) -> Any:
+        gate, self.gate = self.gate, None  # the reload's own transactions pass through
+        if gate is not None:
+            gate.reload(A_AGAIN if gate.version == A.version else A)
+            self.reloads += 1
+            self.gate = gate
+        return self.inner.transaction(durable=durable)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+@pytest.mark.requirement("G6")
+def test_a_call_whose_every_decision_goes_stale_is_refused_and_its_arguments_recorded() -> None:
+    ran = Ran()
+    store = ReloadingStore(MemoryStore())
+    gate = make_gate(A, ran, store)  # type: ignore[arg-type]
+    store.gate = gate
+    answer = transactions(gate, 7)
+    store.gate = None
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unavailable"
+    assert ran.tags == []
+    assert store.reloads >= 5
+    (record,) = [b for b in decisions(gate) if b["id"] == answer.ref]
+    assert (record["decision"], record["code"]) == ("deny", "unavailable")
+    assert record["args"] == {"limit": 7}
+    assert record["args_digest"]
+    assert "changed during every attempt" in record["reasons"][0]

@@ -49,10 +49,12 @@ def authorize(
 ) -> Authorized | Refusal:
     started = time.perf_counter()
     behind = None
+    last: Decided | None = None
     for _ in range(ATTEMPTS):
         decided = decide_once(gate, principal, name, args, session, in_loop, call_id, started)
         if not isinstance(decided, Decided):
             return decided
+        last = decided
         try:
             return commit(gate, decided)
         except Stale as stale:
@@ -63,8 +65,16 @@ def authorize(
     reason = "the policy bundle or the session's labels changed during every attempt"
     if behind is not None:
         reason = f"bundle {behind} is live and this gate cannot load it"
+    digest, shown = (last.entry.args_digest, last.entry.args) if last else (None, None)
     return refuse(
-        gate.store, "unavailable", base, now_or_wall(gate.clock), started, reasons=(reason,)
+        gate.store,
+        "unavailable",
+        base,
+        now_or_wall(gate.clock),
+        started,
+        digest,
+        shown,  # as the last decision recorded them: redacted
+        reasons=(reason,),
     )
 
 
