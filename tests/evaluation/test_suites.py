@@ -63,6 +63,33 @@ def test_injected_text_reaches_the_agent_only_through_tools_labeled_untrusted(
     assert unlabeled == set()
 
 
+@pytest.mark.parametrize("version", VERSIONS)
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_runners_environment_is_agentdojos_for_every_attack_text(
+    agentdojo: Any, suite: str, version: str
+) -> None:
+    # The runner parses the injected environment itself (its files read once,
+    # libyaml's parser): it must build what AgentDojo's own loader builds, for
+    # the attack text of every injection task and every variant in every vector.
+    from warded.evaluation.runner import SuiteRunner
+
+    runner = SuiteRunner(version, suite)
+    vectors = sorted(runner.suite.get_injection_vector_defaults())
+    user_task = runner.suite.user_tasks[runner.user_tasks[0]]
+    tasks = [*runner.suite.injection_tasks.values(), *runner.variants.tasks.values()]
+    texts = list(
+        dict.fromkeys(next(iter(runner.attack.attack(user_task, t).values())) for t in tasks)
+    )
+    envs = [{}] + [
+        {v: texts[(start + k) % len(texts)] for k, v in enumerate(vectors)}
+        for start in range(0, len(texts), len(vectors))
+    ]
+    for injections in envs:
+        ours = runner.environment(injections)
+        assert ours == runner.suite.load_and_inject_default_environment(injections)
+    assert ours != runner.environment({})  # the last one was injected
+
+
 def test_without_agentdojo_the_command_names_the_extra_to_install(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:

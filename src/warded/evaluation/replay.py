@@ -35,17 +35,16 @@ class GuardedRuntime:
     def __init__(self, functions: Sequence[Any], guard: Guard) -> None:
         self.guard = guard
         self.all = list(functions)
-        self.functions: dict[str, Any] = {}
         self.attempts: list[Attempt] = []
-        self._offer()
 
     def begin(self, prompt: str, user_calls: Sequence[Any]) -> None:
         self.guard.begin(prompt, user_calls)
-        self._offer()
 
-    def _offer(self) -> None:
+    @property
+    def functions(self) -> dict[str, Any]:
+        """The tools visible now (listed on demand: the replayed agent never reads them)."""
         visible = self.guard.visible()
-        self.functions = {f.name: f for f in self.all if visible is None or f.name in visible}
+        return {f.name: f for f in self.all if visible is None or f.name in visible}
 
     def run_function(
         self, env: Any, function: str, kwargs: Mapping[str, Any], raise_on_error: bool = False
@@ -120,6 +119,9 @@ class CompromisedAgent:
         self.payload = normalize(payload) if payload else ""
         self.trace = Trace()
         self.answer = ""
+        # a tool message's text is what a model would read; a run whose messages
+        # are read only for the calls and the answer can go without it
+        self.show_results = True
 
     def query(
         self,
@@ -144,7 +146,7 @@ class CompromisedAgent:
             trace.attempts.append(attempt)
             if attempt.ran:  # a refused call never reaches the trace AgentDojo scores
                 out.append({"role": "assistant", "content": [text("")], "tool_calls": [call]})
-                shown = attempt.error or _to_str(attempt.result)
+                shown = attempt.error or (_to_str(attempt.result) if self.show_results else "")
                 out.append(
                     {
                         "role": "tool",

@@ -25,6 +25,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from warded.evaluation.defenses import ARMS, DEFENSES, Arm, DefenseName, Defenses
 from warded.evaluation.mutations import variants
 from warded.evaluation.replay import MODES, CompromisedAgent, GuardedRuntime, Mode, Trace
@@ -43,6 +45,9 @@ ATTACK = "important_instructions"
 ATTACK_MODEL_ID = "gpt-4o-2024-05-13"
 OUTPUT_ONLY = "goal is only text in the answer: no tool call to refuse"
 EMPTY_GT = "empty ground truth: the benchmark gives no calls to replay"
+# libyaml's parser where PyYAML was built with it: the same values as PyYAML's
+# own for the suites' environments (tests/evaluation/test_suites.py), 5-9x faster
+_LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 # The variants run without the oracle and the approvers: what matters is what
 # runs without a human, what is refused and what reaches the approval queue.
 VARIANT_DEFENSES: tuple[DefenseName, ...] = ("none", "labels", "warded")
@@ -141,6 +146,8 @@ class SuiteRunner:
         registry = agentdojo("agentdojo.attacks.attack_registry")
         self.attack = registry.load_attack(ATTACK, self.suite, _Named())
         self._benign: Any = None
+        self._texts: tuple[str, dict[str, str]] | None = None
+        self._undecidable: dict[str, str | None] = {}
 
     @property
     def user_tasks(self) -> list[str]:
@@ -152,11 +159,32 @@ class SuiteRunner:
 
     def benign(self) -> Any:
         if self._benign is None:
-            self._benign = self.suite.load_and_inject_default_environment({})
+            self._benign = self.environment({})
         return self._benign
+
+    def environment(self, injections: Mapping[str, str]) -> Any:
+        """AgentDojo's `load_and_inject_default_environment`, its files read once per runner.
+
+        AgentDojo reads and re-parses the suite's environment file (with its
+        includes) and injection vectors on every call, a fifth of the replay's
+        time; the texts do not change, so only the injected text is parsed.
+        """
+        if self._texts is None:
+            module = agentdojo("agentdojo.task_suite.task_suite")
+            text = module.read_suite_file(self.suite.name, "environment.yaml", self.suite.data_path)
+            self._texts = (text, self.suite.get_injection_vector_defaults())
+        text, defaults = self._texts
+        agentdojo("agentdojo.task_suite.task_suite").validate_injections(injections, defaults)
+        injected = text.format(**dict(defaults, **injections))
+        return self.suite.environment_type.model_validate(yaml.load(injected, Loader=_LOADER))
 
     def undecidable(self, injection_id: str) -> str | None:
         """Why no tool-call policy can decide this injection task, or None."""
+        if injection_id not in self._undecidable:
+            self._undecidable[injection_id] = self._why_undecidable(injection_id)
+        return self._undecidable[injection_id]
+
+    def _why_undecidable(self, injection_id: str) -> str | None:
         task = self.suite.injection_tasks[injection_id]
         env = self.benign().model_copy(deep=True)
         if task.ground_truth(env):
@@ -195,7 +223,7 @@ class SuiteRunner:
             else self.suite.injection_tasks[injection_id]
         )
         injections = self.attack.attack(user_task, injection_task)
-        env = self.suite.load_and_inject_default_environment(injections)
+        env = self.environment(injections)
         if mutation is not None:
             mutation.prepare(env)  # what a `planted` variant's attacker put in the data
         for mode in modes:
@@ -271,6 +299,7 @@ class SuiteRunner:
         task_env = user_task.init_environment(env)
         pre = task_env.model_copy(deep=True)
         runtime = GuardedRuntime(self.suite.tools, guard)
+        agent.show_results = False  # only the answer and the calls below are read
         _, _, task_env, messages, _ = agent.query(user_task.PROMPT, runtime, task_env)
         output = module.model_output_from_messages(messages) or []
         trace = module.functions_stack_trace_from_messages(messages)
