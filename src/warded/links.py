@@ -44,6 +44,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from warded.provenance import APPROVED, INJECTED, TOOL, UNTRUSTED, USER, strict, strings
+from warded.redaction import MASK  # what a link not in the arguments as approvers see them shows
 from warded.scanners.normalize import INVISIBLE
 
 # invisible characters go; the ideographic full stop separates a host's labels
@@ -72,7 +73,6 @@ def links(text: str) -> list[str]:
 # -- the links an approver sees ---------------------------------------------------------
 
 MAX_LISTED = 100  # links listed per argument (the count says how many there are)
-MASK = "[redacted]"  # a link that is not in the arguments as approvers see them
 Lookup = Callable[[Mapping[str, Any], tuple[str, ...]], Mapping[str, list[str]]]
 
 
