@@ -386,40 +386,50 @@ def test_threads_racing_reloads_never_commit_an_allow_of_a_bundle_already_replac
     ran = Ran()
     store: Store = MemoryStore() if kind == "memory" else SQLiteStore(tmp_path / "g6.db")
     gate = make_gate(A, ran, store)
-    workers, calls, reloads = 3, 40, 16
-    done = 0
+    workers, reloads = 3, 16
+    generation = 0  # how many reloads have returned
+    finished: dict[int, set[int]] = {}  # generation -> workers that finished a call begun in it
+    stop = False
     progress = threading.Condition()
     tags = itertools.count(1)
-    tag_lock = threading.Lock()
     failures: list[BaseException] = []
     start = threading.Barrier(workers + 1, timeout=WAIT)
 
-    def worker() -> None:
-        nonlocal done
+    def worker(me: int) -> None:
         try:
             start.wait()
-            for _ in range(calls):
-                with tag_lock:
-                    tag = next(tags)
+            while True:
+                with progress:
+                    if stop:
+                        return
+                    begun, tag = generation, next(tags)
                 transactions(gate, tag)
                 with progress:
-                    done += 1
+                    finished.setdefault(begun, set()).add(me)
                     progress.notify_all()
         except BaseException as exc:
             failures.append(exc)
 
     def reloader() -> None:
+        nonlocal generation, stop
         try:
             start.wait()
-            for k in range(reloads):
-                with progress:  # some calls under each version
-                    target = min(done + workers, workers * calls)
-                    assert progress.wait_for(lambda t=target: done >= t, timeout=WAIT)
+            for k in range(reloads + 1):
+                with progress:  # every worker decides a call under each version
+                    now = finished.setdefault(generation, set())
+                    assert progress.wait_for(lambda now=now: len(now) == workers, WAIT)
+                if k == reloads:
+                    break
                 gate.reload(B if k % 2 == 0 else A)
+                with progress:
+                    generation += 1
         except BaseException as exc:
             failures.append(exc)
+        finally:
+            with progress:
+                stop = True
 
-    threads = [threading.Thread(target=worker) for _ in range(workers)]
+    threads = [threading.Thread(target=worker, args=(w,)) for w in range(workers)]
     threads.append(threading.Thread(target=reloader))
     for t in threads:
         t.start()
@@ -442,7 +452,8 @@ def test_threads_racing_reloads_never_commit_an_allow_of_a_bundle_already_replac
             allowed.append(body["args"]["limit"])
     assert swaps == reloads
     assert sorted(ran.tags) == sorted(allowed)
-    assert 0 < len(allowed) < workers * calls  # decisions under both bundles
+    decided = [r for r in store.records() if r.body["kind"] == "decision"]
+    assert 0 < len(allowed) < len(decided)  # decisions under both bundles
 
 
 # -- a call that never settles ---------------------------------------------------------
