@@ -322,3 +322,24 @@ def test_a_secret_quoted_by_repr_in_a_tool_error_is_masked_in_every_spelling(
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     raw = files(world["db"])
     assert [f for f in forms if f in message or f.encode() in raw] == []
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.parametrize("kept", [4, 8, len(PASSWORD) - 1])
+def test_a_secret_cut_by_the_error_messages_length_limit_leaves_no_part_of_it(
+    world: dict[str, Any], kept: int
+) -> None:
+    # The agent controls `user`, so it can place the password across the limit at
+    # any point: a cut before masking would keep the first `kept` characters in clear.
+    before = len("login failed for ") + len(": password '")
+    user = "u" * (500 - before - kept)
+    gate: Gate = world["gate"]
+    answer = gate.call(BOT, "login", {"user": user, "password": PASSWORD}, Session("s"))
+
+    assert isinstance(answer, ToolFailure)
+    outcome = next(r.body for r in gate.store.records() if r.body["kind"] == "outcome")
+    message = outcome["detail"]["message"]
+    assert len(message) <= 500
+    assert PASSWORD[:kept] not in message
+    assert PASSWORD[:kept].encode() not in files(world["db"])
+

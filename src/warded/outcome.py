@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("warded")
 UNTRUSTED = "untrusted"  # the label an opaque tool's result gives the session
+ERROR_TEXT = 500  # characters of a tool's error message the log keeps
 
 
 def finish(
@@ -190,10 +191,11 @@ def error_text(gate: Gate, authorized: Authorized, error: BaseException) -> str:
     """A tool's error message as the log keeps it: the call's secrets masked, and
     whatever the input scanners find in it."""
     try:
-        text = authorized.secrets.mask(str(error)[:500])
+        # masked before it is cut: a cut first could keep the start of a secret
+        text = authorized.secrets.mask(str(error))[: 2 * ERROR_TEXT]
         scanners = gate._input_scanners(gate._engine)
         found = [f for s in scanners for f in s.scan(text)]
-        return mask_text(text, found) if found else text
+        return (mask_text(text, found) if found else text)[:ERROR_TEXT]
     except Exception:
         return "<message not readable>"
 
