@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry
-from warded.calls import Authorized, NotRun
+from warded.calls import Authorized, NotRun, Unawaited
 from warded.errors import ViewError
 from warded.flagged import SCANNER as FLAGGING
 from warded.flagged import flagged_text
@@ -80,7 +80,9 @@ def finish(
         outcome = outcome or ("interrupted" if interrupted else "error")
         notes.update(error=type(error).__name__, message=error_text(gate, authorized, error))
     never_ran = outcome == "not_run"
-    failed = error is not None  # ran, and raised (or was cancelled or interrupted)
+    # ran, and raised (or was cancelled or interrupted); an unawaited result may be
+    # running still, so not even an atomic tool gives its budget back
+    failed = error is not None and not isinstance(error, Unawaited)
     released = [
         r
         for r in authorized.reservations

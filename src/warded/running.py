@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry, new_id
-from warded.calls import Authorized, NotRun
+from warded.calls import Authorized, NotRun, Unawaited
 from warded.model import Principal, Refusal, Session
 from warded.outcome import finish
 from warded.records import append
@@ -100,8 +100,9 @@ def awaited(result: Any) -> Any:
         return result
     if loop_running():
         if inspect.iscoroutine(result):
-            result.close()
-        raise NotRun("an awaitable result inside a running event loop")
+            result.close()  # never started: nothing happened
+            raise NotRun("an awaitable result inside a running event loop")
+        raise Unawaited("an awaitable result inside a running event loop")
 
     async def wait() -> Any:
         return await result
