@@ -28,6 +28,7 @@ from warded import (
     ApprovalError,
     Approver,
     Gate,
+    MemoryStore,
     Principal,
     Refusal,
     Session,
@@ -35,7 +36,9 @@ from warded import (
     ToolFailure,
 )
 from warded.cli import cli
+from warded.request import MAX_NAME
 from warded.scanners import Finding
+from warded.scanners.base import builtin_scanner
 from warded.store import Tx
 
 BOT = Principal.agent("bot")
@@ -343,3 +346,20 @@ def test_a_secret_cut_by_the_error_messages_length_limit_leaves_no_part_of_it(
     assert PASSWORD[:kept] not in message
     assert PASSWORD[:kept].encode() not in files(world["db"])
 
+
+
+@pytest.mark.requirement("G20")
+def test_a_secret_cut_by_the_tool_name_length_limit_leaves_no_part_of_it() -> None:
+    # The log keeps 128 characters of a requested name; cut before it is scanned, the
+    # key's first characters no longer look like a key and stayed in clear.
+    key = "AKIAIOSFODNN7EXAMPLE"
+    gate = Gate(BUNDLE, store=MemoryStore(), key=TEST_KEY, scanners=[builtin_scanner("secrets")])
+    name = "t" * (MAX_NAME - 14) + key
+
+    answer = gate.call(BOT, name, {}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unknown_tool"
+    (record,) = [r.body for r in gate.store.records()]
+    assert len(record["tool"]) <= MAX_NAME
+    assert key[:12] not in record["tool"]
