@@ -347,7 +347,6 @@ def test_a_secret_cut_by_the_error_messages_length_limit_leaves_no_part_of_it(
     assert PASSWORD[:kept].encode() not in files(world["db"])
 
 
-
 @pytest.mark.requirement("G20")
 def test_a_secret_cut_by_the_tool_name_length_limit_leaves_no_part_of_it() -> None:
     # The log keeps 128 characters of a requested name; cut before it is scanned, the
