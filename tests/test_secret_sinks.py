@@ -362,3 +362,18 @@ def test_a_secret_cut_by_the_tool_name_length_limit_leaves_no_part_of_it() -> No
     (record,) = [r.body for r in gate.store.records()]
     assert len(record["tool"]) <= MAX_NAME
     assert key[:12] not in record["tool"]
+
+
+@pytest.mark.requirement("G20")
+def test_a_secret_quoted_by_the_shadow_engines_error_is_masked(world: dict[str, Any]) -> None:
+    gate: Gate = world["gate"]
+    gate.shadow(BUNDLE)  # the same policies in shadow: its Cedar error quotes the pin too
+
+    answer = gate.call(BOT, "probe_pin", {"pin": ENGINE_PIN}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    shadow = [r.body for r in gate.store.records() if r.body["mode"] == "shadow"]
+    assert len(shadow) == 1
+    assert shadow[0]["reasons"]
+    assert "[redacted]" in " ".join(shadow[0]["reasons"])
+    assert leaks(files(world["db"])) == []

@@ -172,6 +172,9 @@ def decide_once(
         )
         if decision.errors and secrets:
             decision = replace(decision, errors=secrets.mask_all(decision.errors))
+        if shadow_decision is not None and shadow_decision.errors and secrets:
+            errors = secrets.mask_all(shadow_decision.errors)
+            shadow_decision = replace(shadow_decision, errors=errors)
         cedar_args = mask_findings(context["args"], found) if found else context["args"]
         request = {
             "resource": resource,
