@@ -377,3 +377,30 @@ def test_a_secret_quoted_by_the_shadow_engines_error_is_masked(world: dict[str, 
     assert shadow[0]["reasons"]
     assert "[redacted]" in " ".join(shadow[0]["reasons"])
     assert leaks(files(world["db"])) == []
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.parametrize(
+    ("pin", "quoted"),  # the pin, and as Cedar's messages quote it (Rust's escape_debug)
+    [
+        ("zq'4821", "zq\\'4821"),
+        ("zq\u200b4821", "zq\\u{200b}4821"),
+        ("zq\x7f4821", "zq\\u{7f}4821"),
+        ("zq\x004821", "zq\\04821"),
+        ("\u0301zq4821", "\\u{301}zq4821"),
+    ],
+)
+def test_a_secret_as_cedars_error_quotes_it_is_masked(
+    world: dict[str, Any], pin: str, quoted: str
+) -> None:
+    gate: Gate = world["gate"]
+
+    answer = gate.call(BOT, "probe_pin", {"pin": pin}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    (record,) = [r.body for r in gate.store.records() if r.body["tool"] == "probe_pin"]
+    reasons = " ".join(record["reasons"])
+    assert "failed to build request" in reasons  # Cedar's error, quoting the context
+    assert "[redacted]" in reasons
+    assert quoted not in reasons
+    assert quoted.encode() not in files(world["db"])
