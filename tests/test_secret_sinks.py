@@ -404,3 +404,34 @@ def test_a_secret_as_cedars_error_quotes_it_is_masked(
     assert "[redacted]" in reasons
     assert quoted not in reasons
     assert quoted.encode() not in files(world["db"])
+
+
+class Quoting:
+    """An input scanner that fails, quoting what it was given."""
+
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Finding]:
+        raise ValueError(f"cannot scan {text!r}")
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.requirement("G1")
+def test_a_failing_scanners_message_quoting_a_sensitive_argument_is_masked() -> None:
+    gate = Gate(BUNDLE, store=MemoryStore(), key=TEST_KEY, scanners=[Quoting()])
+    ran: list[str] = []
+    gate.register(
+        "login",
+        {"type": "object", "properties": {"user": {}, "password": {}}},
+        lambda user, password: ran.append(user),
+        sensitive=["password"],
+    )
+
+    answer = gate.call(BOT, "login", {"user": "ann", "password": PASSWORD}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unavailable"
+    assert ran == []
+    (record,) = list(gate.store.records())
+    assert "internal error before decision: ValueError" in record.body["reasons"][0]
+    assert leaks(record.raw) == []

@@ -137,6 +137,7 @@ def decide_once(
         frozen = canonical_json(tool.prepare(args))
         digest = args_digest(frozen, gate._key)
         value = thaw(frozen)
+        secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
         found = scan_value(scanners, value) if scanners else []
         secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
