@@ -191,10 +191,11 @@ def scan_output(
 
 def error_text(gate: Gate, authorized: Authorized, error: BaseException) -> str:
     """A tool's error message as the log keeps it: the call's secrets masked, and
-    whatever the input scanners find in it."""
+    whatever the input scanners find in it; valid UTF-8 (a lone surrogate escaped), so
+    the outcome can be sealed whole."""
     try:
         # masked before it is cut: a cut first could keep the start of a secret
-        text = authorized.secrets.mask(str(error))[: 2 * ERROR_TEXT]
+        text = utf8(authorized.secrets.mask(str(error))[: 2 * ERROR_TEXT])
         scanners = gate._input_scanners(gate._engine)
         found = [f for s in scanners for f in s.scan(text)]
         return (mask_text(text, found) if found else text)[:ERROR_TEXT]
