@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -435,3 +436,39 @@ def test_a_failing_scanners_message_quoting_a_sensitive_argument_is_masked() -> 
     (record,) = list(gate.store.records())
     assert "internal error before decision: ValueError" in record.body["reasons"][0]
     assert leaks(record.raw) == []
+
+
+class HeldStore(MemoryStore):
+    """A memory store whose transactions wait until `opened` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = threading.Event()
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def _held(self, durable: bool) -> Iterator[Tx]:
+        assert self.opened.wait(30), "the test never opened the store"
+        with MemoryStore.transaction(self, durable=durable) as tx:
+            yield tx
+        with self.changed:
+            self.changed.notify_all()
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        return self._held(durable)
+
+
+@pytest.mark.requirement("G20")
+def test_a_timed_out_calls_record_masks_what_the_scanners_find_in_its_tool_name() -> None:
+    store = HeldStore()
+    gate = Gate(BUNDLE, store=store, key=TEST_KEY, scanners=[Marker()], decision_timeout=0.2)
+
+    answer = gate.call(BOT, f"tool {TOOL_SECRET}", {}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unavailable"  # the refusal could not be recorded in time
+    store.opened.set()
+    with store.changed:  # the late refusal, and the record of the time-out
+        assert store.changed.wait_for(lambda: len(list(store.records())) == 2, 30)
+    assert {r.body["code"] for r in store.records()} == {"unknown_tool", "unavailable"}
+    assert leaks(b"".join(r.raw for r in store.records())) == []

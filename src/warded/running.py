@@ -9,9 +9,11 @@ import concurrent.futures
 import inspect
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry, new_id
+from warded.authorize import masked_name
 from warded.calls import Authorized, NotRun, Unawaited
 from warded.model import Principal, Refusal, Session
 from warded.outcome import finish
@@ -54,13 +56,16 @@ def timed_out(
         time=time.time(),
         principal=utf8(str(principal)),
         session=printable(getattr(session, "id", None)),
-        tool=printable(name),
         decision="deny",
         code="unavailable",
         reasons=(f"decision timed out after {gate.decision_timeout}s",),
         bundle_version=gate._engine.version,
     )
-    executor(gate).submit(append, gate.store, [entry])  # never wait on a hung store
+
+    def record() -> None:  # never wait on a hung store, nor on the scanners of the name
+        append(gate.store, [replace(entry, tool=masked_name(gate, gate._engine, name))])
+
+    executor(gate).submit(record)
     return Refusal("unavailable", ref=ref)
 
 
