@@ -300,7 +300,7 @@ def test_an_async_callable_through_call_inside_a_running_loop_is_refused_before_
     assert [b["kind"] for b in bodies(gate)] == ["decision"]
 
 
-def coroutine_gate() -> tuple[Gate, list[int]]:
+def coroutine_gate(hand_back: Any = _double, atomic: bool = False) -> tuple[Gate, list[int]]:
     bundle = tiny(
         {"pay": "{ amount: Long }"},
         '@id("pay")\n@budget("args.amount 100/day")\n@rate("5/minute")\n'
@@ -309,11 +309,11 @@ def coroutine_gate() -> tuple[Gate, list[int]]:
     gate = Gate(bundle, store=MemoryStore(), key=TEST_KEY, clock=ManualClock(START))
     ran: list[int] = []
 
-    def pay(amount: int) -> Any:  # a sync function that hands back a coroutine
-        return _double(ran, amount)
+    def pay(amount: int) -> Any:  # a sync function that hands back an awaitable
+        return hand_back(ran, amount)
 
     schema = {"type": "object", "properties": {"amount": {"type": "integer"}}}
-    gate.register("pay", schema, pay)
+    gate.register("pay", schema, pay, atomic=atomic)
     return gate, ran
 
 
@@ -340,4 +340,36 @@ def test_a_sync_tool_returning_a_coroutine_inside_a_loop_never_runs_and_gives_ba
     assert gate.store.counter(f"rate|pay|{BOT}", START // 60 * 60) == 0
     # the whole budget is still there: the same payment, outside a loop, runs
     assert gate.call(BOT, "pay", {"amount": 100}, Session("s")) == 200
+    assert ran == [100]
+
+
+@pytest.mark.requirement("G10")
+@pytest.mark.parametrize("atomic", [False, True])
+def test_a_sync_tool_returning_a_scheduled_task_inside_a_loop_keeps_its_limits(
+    atomic: bool,
+) -> None:
+    # A task (unlike a coroutine) already runs on the caller's loop: its side effect
+    # happens whatever the gate does with it, so its reservations must stay.
+    tasks: list[asyncio.Task[int]] = []
+
+    def schedule(ran: list[int], amount: int) -> asyncio.Task[int]:
+        tasks.append(asyncio.get_running_loop().create_task(_double(ran, amount)))
+        return tasks[-1]
+
+    gate, ran = coroutine_gate(schedule, atomic=atomic)
+
+    async def inside() -> Any:
+        answer = gate.call(BOT, "pay", {"amount": 100}, Session("s"))
+        await tasks[0]
+        return answer
+
+    answer = asyncio.run(inside())
+
+    assert ran == [100]  # it did run
+    assert isinstance(answer, ToolFailure)
+    assert outcome_of(gate, answer.ref)["outcome"] != "not_run"
+    assert gate.store.counter(BUDGET_KEY, START) == 100
+    refused = gate.call(BOT, "pay", {"amount": 100}, Session("s"))
+    assert isinstance(refused, Refusal)
+    assert refused.code == "limit_exceeded"
     assert ran == [100]

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -28,6 +29,7 @@ from warded import (
     ApprovalError,
     Approver,
     Gate,
+    MemoryStore,
     Principal,
     Refusal,
     Session,
@@ -35,7 +37,9 @@ from warded import (
     ToolFailure,
 )
 from warded.cli import cli
+from warded.request import MAX_NAME
 from warded.scanners import Finding
+from warded.scanners.base import builtin_scanner
 from warded.store import Tx
 
 BOT = Principal.agent("bot")
@@ -322,3 +326,149 @@ def test_a_secret_quoted_by_repr_in_a_tool_error_is_masked_in_every_spelling(
     forms.add(json.dumps(secret, ensure_ascii=False)[1:-1])
     raw = files(world["db"])
     assert [f for f in forms if f in message or f.encode() in raw] == []
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.parametrize("kept", [4, 8, len(PASSWORD) - 1])
+def test_a_secret_cut_by_the_error_messages_length_limit_leaves_no_part_of_it(
+    world: dict[str, Any], kept: int
+) -> None:
+    # The agent controls `user`, so it can place the password across the limit at
+    # any point: a cut before masking would keep the first `kept` characters in clear.
+    before = len("login failed for ") + len(": password '")
+    user = "u" * (500 - before - kept)
+    gate: Gate = world["gate"]
+    answer = gate.call(BOT, "login", {"user": user, "password": PASSWORD}, Session("s"))
+
+    assert isinstance(answer, ToolFailure)
+    outcome = next(r.body for r in gate.store.records() if r.body["kind"] == "outcome")
+    message = outcome["detail"]["message"]
+    assert len(message) <= 500
+    assert PASSWORD[:kept] not in message
+    assert PASSWORD[:kept].encode() not in files(world["db"])
+
+
+@pytest.mark.requirement("G20")
+def test_a_secret_cut_by_the_tool_name_length_limit_leaves_no_part_of_it() -> None:
+    # The log keeps 128 characters of a requested name; cut before it is scanned, the
+    # key's first characters no longer look like a key and stayed in clear.
+    key = "AKIAIOSFODNN7EXAMPLE"
+    gate = Gate(BUNDLE, store=MemoryStore(), key=TEST_KEY, scanners=[builtin_scanner("secrets")])
+    name = "t" * (MAX_NAME - 14) + key
+
+    answer = gate.call(BOT, name, {}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unknown_tool"
+    (record,) = [r.body for r in gate.store.records()]
+    assert len(record["tool"]) <= MAX_NAME
+    assert key[:12] not in record["tool"]
+
+
+@pytest.mark.requirement("G20")
+def test_a_secret_quoted_by_the_shadow_engines_error_is_masked(world: dict[str, Any]) -> None:
+    gate: Gate = world["gate"]
+    gate.shadow(BUNDLE)  # the same policies in shadow: its Cedar error quotes the pin too
+
+    answer = gate.call(BOT, "probe_pin", {"pin": ENGINE_PIN}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    shadow = [r.body for r in gate.store.records() if r.body["mode"] == "shadow"]
+    assert len(shadow) == 1
+    assert shadow[0]["reasons"]
+    assert "[redacted]" in " ".join(shadow[0]["reasons"])
+    assert leaks(files(world["db"])) == []
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.parametrize(
+    ("pin", "quoted"),  # the pin, and as Cedar's messages quote it (Rust's escape_debug)
+    [
+        ("zq'4821", "zq\\'4821"),
+        ("zq\u200b4821", "zq\\u{200b}4821"),
+        ("zq\x7f4821", "zq\\u{7f}4821"),
+        ("zq\x004821", "zq\\04821"),
+        ("\u0301zq4821", "\\u{301}zq4821"),
+    ],
+)
+def test_a_secret_as_cedars_error_quotes_it_is_masked(
+    world: dict[str, Any], pin: str, quoted: str
+) -> None:
+    gate: Gate = world["gate"]
+
+    answer = gate.call(BOT, "probe_pin", {"pin": pin}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    (record,) = [r.body for r in gate.store.records() if r.body["tool"] == "probe_pin"]
+    reasons = " ".join(record["reasons"])
+    assert "failed to build request" in reasons  # Cedar's error, quoting the context
+    assert "[redacted]" in reasons
+    assert quoted not in reasons
+    assert quoted.encode() not in files(world["db"])
+
+
+class Quoting:
+    """An input scanner that fails, quoting what it was given."""
+
+    name = "secrets"
+
+    def scan(self, text: str) -> list[Finding]:
+        raise ValueError(f"cannot scan {text!r}")
+
+
+@pytest.mark.requirement("G20")
+@pytest.mark.requirement("G1")
+def test_a_failing_scanners_message_quoting_a_sensitive_argument_is_masked() -> None:
+    gate = Gate(BUNDLE, store=MemoryStore(), key=TEST_KEY, scanners=[Quoting()])
+    ran: list[str] = []
+    gate.register(
+        "login",
+        {"type": "object", "properties": {"user": {}, "password": {}}},
+        lambda user, password: ran.append(user),
+        sensitive=["password"],
+    )
+
+    answer = gate.call(BOT, "login", {"user": "ann", "password": PASSWORD}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unavailable"
+    assert ran == []
+    (record,) = list(gate.store.records())
+    assert "internal error before decision: ValueError" in record.body["reasons"][0]
+    assert leaks(record.raw) == []
+
+
+class HeldStore(MemoryStore):
+    """A memory store whose transactions wait until `opened` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.opened = threading.Event()
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def _held(self, durable: bool) -> Iterator[Tx]:
+        assert self.opened.wait(30), "the test never opened the store"
+        with MemoryStore.transaction(self, durable=durable) as tx:
+            yield tx
+        with self.changed:
+            self.changed.notify_all()
+
+    def transaction(self, *, durable: bool = True) -> AbstractContextManager[Tx]:
+        return self._held(durable)
+
+
+@pytest.mark.requirement("G20")
+def test_a_timed_out_calls_record_masks_what_the_scanners_find_in_its_tool_name() -> None:
+    store = HeldStore()
+    gate = Gate(BUNDLE, store=store, key=TEST_KEY, scanners=[Marker()], decision_timeout=0.2)
+
+    answer = gate.call(BOT, f"tool {TOOL_SECRET}", {}, Session("s"))
+
+    assert isinstance(answer, Refusal)
+    assert answer.code == "unavailable"  # the refusal could not be recorded in time
+    store.opened.set()
+    with store.changed:  # the late refusal, and the record of the time-out
+        assert store.changed.wait_for(lambda: len(list(store.records())) == 2, 30)
+    assert {r.body["code"] for r in store.records()} == {"unknown_tool", "unavailable"}
+    assert leaks(b"".join(r.raw for r in store.records())) == []

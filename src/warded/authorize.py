@@ -25,7 +25,7 @@ from warded.policy.engine import Engine
 from warded.provenance import strings
 from warded.records import now_or_wall, refuse, us
 from warded.redaction import Secrets, mask_by_name
-from warded.request import build_context, instant, printable, resource_of, utf8
+from warded.request import MAX_NAME, build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import Finding, found_text, mask_text, scan_value, summary
 from warded.scanners.base import redact as mask_findings
 from warded.tools import Tool
@@ -132,11 +132,12 @@ def decide_once(
         now = instant(gate.clock.now())
         tool = gate._tools.get(name) if isinstance(name, str) else None
         if tool is None or not engine.visible(principal, name):
-            base["tool"] = masked_name(gate, engine, base["tool"])
+            base["tool"] = masked_name(gate, engine, name)
             return refuse(gate.store, "unknown_tool", base, now, started)
         frozen = canonical_json(tool.prepare(args))
         digest = args_digest(frozen, gate._key)
         value = thaw(frozen)
+        secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
         found = scan_value(scanners, value) if scanners else []
         secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
@@ -172,6 +173,9 @@ def decide_once(
         )
         if decision.errors and secrets:
             decision = replace(decision, errors=secrets.mask_all(decision.errors))
+        if shadow_decision is not None and shadow_decision.errors and secrets:
+            errors = secrets.mask_all(shadow_decision.errors)
+            shadow_decision = replace(shadow_decision, errors=errors)
         cedar_args = mask_findings(context["args"], found) if found else context["args"]
         request = {
             "resource": resource,
@@ -237,12 +241,16 @@ def decide_once(
         )
 
 
-def masked_name(gate: Gate, engine: Engine, name: str) -> str:
-    """A requested tool name as the log keeps it: what the input scanners find masked."""
+def masked_name(gate: Gate, engine: Engine, name: object) -> str:
+    """A requested tool name as the log keeps it: what the input scanners find masked,
+    then cut to length (a cut first could leave the start of a secret unrecognised)."""
+    if not isinstance(name, str):
+        return printable(name)
     try:
+        text = utf8(name[: 2 * MAX_NAME])
         scanners = gate._input_scanners(engine)
-        found = [f for s in scanners for f in s.scan(name)]
-        return mask_text(name, found) if found else name
+        found = [f for s in scanners for f in s.scan(text)]
+        return printable(mask_text(text, found) if found else text)
     except Exception:
         return "<tool name not scannable>"
 

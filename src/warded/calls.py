@@ -70,6 +70,11 @@ class NotRun(Exception):
     """The tool's body never started (its coroutine could not be run)."""
 
 
+class Unawaited(Exception):
+    """The tool handed back an awaitable that is not a coroutine inside a running event
+    loop: it may already be running there, so what it did is unknown."""
+
+
 class Held(Exception):
     """Raised inside a store transaction to roll it back and refuse the call."""
 

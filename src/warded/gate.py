@@ -155,8 +155,8 @@ class Gate(ToolRegistry):
         Raises BundleError if the new bundle is invalid; the running one stays.
         Once this returns, no call decided on the old bundle is recorded as
         allowed or executed (calls already recorded are in flight and carry
-        the version they were decided under). Open approvals bound to another
-        version are voided.
+        the version they were decided under). A new version voids every open
+        approval.
         """
         bundle = self._load(new)
         engine = self._new_engine(bundle)
@@ -170,7 +170,10 @@ class Gate(ToolRegistry):
                     # transaction, each of which checks the version it was decided on
                     self._engine = engine
                     tx.append([event_entry("reload", now, {"from": old, "to": bundle.version})])
-                    self.approvals.void(bundle.version, now, tx)
+                    # a change voids every open approval: one bound to the new version
+                    # outlived an earlier change whose voiding the store never took
+                    keep = bundle.version if bundle.version == old else None
+                    self.approvals.void(keep, now, tx)
             except Exception as exc:
                 log.error("could not record the reload or void approvals: %s", type(exc).__name__)
             self._engine = engine  # a revocation takes effect even when the store fails

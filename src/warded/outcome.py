@@ -9,7 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry
-from warded.calls import Authorized, NotRun
+from warded.calls import Authorized, NotRun, Unawaited
 from warded.errors import ViewError
 from warded.flagged import SCANNER as FLAGGING
 from warded.flagged import flagged_text
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("warded")
 UNTRUSTED = "untrusted"  # the label an opaque tool's result gives the session
+ERROR_TEXT = 500  # characters of a tool's error message the log keeps
 
 
 def finish(
@@ -79,7 +80,9 @@ def finish(
         outcome = outcome or ("interrupted" if interrupted else "error")
         notes.update(error=type(error).__name__, message=error_text(gate, authorized, error))
     never_ran = outcome == "not_run"
-    failed = error is not None  # ran, and raised (or was cancelled or interrupted)
+    # ran, and raised (or was cancelled or interrupted); an unawaited result may be
+    # running still, so not even an atomic tool gives its budget back
+    failed = error is not None and not isinstance(error, Unawaited)
     released = [
         r
         for r in authorized.reservations
@@ -188,12 +191,14 @@ def scan_output(
 
 def error_text(gate: Gate, authorized: Authorized, error: BaseException) -> str:
     """A tool's error message as the log keeps it: the call's secrets masked, and
-    whatever the input scanners find in it."""
+    whatever the input scanners find in it; valid UTF-8 (a lone surrogate escaped), so
+    the outcome can be sealed whole."""
     try:
-        text = authorized.secrets.mask(str(error)[:500])
+        # masked before it is cut: a cut first could keep the start of a secret
+        text = utf8(authorized.secrets.mask(str(error))[: 2 * ERROR_TEXT])
         scanners = gate._input_scanners(gate._engine)
         found = [f for s in scanners for f in s.scan(text)]
-        return mask_text(text, found) if found else text
+        return (mask_text(text, found) if found else text)[:ERROR_TEXT]
     except Exception:
         return "<message not readable>"
 

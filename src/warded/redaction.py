@@ -8,6 +8,7 @@ marks sensitive are masked, and long strings are cut.
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Iterable
 from typing import Any, Protocol
 
@@ -98,7 +99,34 @@ def _spellings(secret: str) -> tuple[str, ...]:
         json.dumps(secret, ensure_ascii=False)[1:-1],
         repr(secret)[1:-1],
         ascii(secret)[1:-1],
+        _escape_debug(secret),
     )
+
+
+_RUST_ESCAPES = {
+    "\0": "\\0",
+    "\t": "\\t",
+    "\r": "\\r",
+    "\n": "\\n",
+    "\\": "\\\\",
+    '"': '\\"',
+    "'": "\\'",
+}
+
+
+def _escape_debug(text: str) -> str:
+    """`text` as Rust's `str::escape_debug` spells it, as Cedar's errors quote the context:
+    both quotes escaped, what is not printable (the same categories as Python's
+    `isprintable`) as `\\u{hex}`, and so is a combining mark that starts the text."""
+    out = []
+    for i, ch in enumerate(text):
+        if ch in _RUST_ESCAPES:
+            out.append(_RUST_ESCAPES[ch])
+        elif ch.isprintable() and not (i == 0 and unicodedata.category(ch) in ("Mn", "Me")):
+            out.append(ch)
+        else:
+            out.append(f"\\u{{{ord(ch):x}}}")
+    return "".join(out)
 
 
 def _collect(sensitive: frozenset[str], value: Any, into: set[str], *, inside: bool) -> None:

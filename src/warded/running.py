@@ -9,10 +9,12 @@ import concurrent.futures
 import inspect
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry, new_id
-from warded.calls import Authorized, NotRun
+from warded.authorize import masked_name
+from warded.calls import Authorized, NotRun, Unawaited
 from warded.model import Principal, Refusal, Session
 from warded.outcome import finish
 from warded.records import append
@@ -54,13 +56,16 @@ def timed_out(
         time=time.time(),
         principal=utf8(str(principal)),
         session=printable(getattr(session, "id", None)),
-        tool=printable(name),
         decision="deny",
         code="unavailable",
         reasons=(f"decision timed out after {gate.decision_timeout}s",),
         bundle_version=gate._engine.version,
     )
-    executor(gate).submit(append, gate.store, [entry])  # never wait on a hung store
+
+    def record() -> None:  # never wait on a hung store, nor on the scanners of the name
+        append(gate.store, [replace(entry, tool=masked_name(gate, gate._engine, name))])
+
+    executor(gate).submit(record)
     return Refusal("unavailable", ref=ref)
 
 
@@ -100,8 +105,9 @@ def awaited(result: Any) -> Any:
         return result
     if loop_running():
         if inspect.iscoroutine(result):
-            result.close()
-        raise NotRun("an awaitable result inside a running event loop")
+            result.close()  # never started: nothing happened
+            raise NotRun("an awaitable result inside a running event loop")
+        raise Unawaited("an awaitable result inside a running event loop")
 
     async def wait() -> Any:
         return await result

@@ -9,6 +9,7 @@ checkpoints let a third party check an exported checkpoint with a public key.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import stat
 from contextlib import closing
@@ -19,8 +20,18 @@ import pytest
 from click.testing import CliRunner, Result
 
 from support import TEST_KEY
-from warded import Approver, Gate, ManualClock, Principal, Refusal, Session, SQLiteStore
+from warded import (
+    Approver,
+    Gate,
+    ManualClock,
+    Principal,
+    Refusal,
+    Session,
+    SQLiteStore,
+    ToolFailure,
+)
 from warded.cli import cli
+from warded.scanners import Finding
 
 BANKING = Path(__file__).resolve().parents[2] / "examples" / "banking" / "policies"
 BILLING = Principal.agent("billing-bot")
@@ -346,3 +357,68 @@ def test_keygen_never_overwrites_and_public_key_needs_a_checkpoint(
     assert keys["operator"].read_bytes() == before
     assert alone.exit_code == 1
     assert alone.stderr == "error: --public-key needs --checkpoint\n"
+
+
+@pytest.mark.requirement("G12")
+def test_a_tool_error_that_is_not_valid_unicode_keeps_its_outcome_whole(tmp_path: Path) -> None:
+    # A tool's message names a file by its undecodable bytes (os.fsdecode: a lone
+    # surrogate); such an outcome could not be sealed and was reduced, losing its labels.
+    db = tmp_path / "audit.db"
+    store = SQLiteStore(db)
+    gate = Gate.from_directory(BANKING, store=store, clock=ManualClock(START), key=TEST_KEY)
+
+    name = os.fsdecode(b"/docs/\xff.pdf")
+
+    def read_document(**_: Any) -> str:
+        raise LookupError(f"no file {name}")
+
+    gate.register("read_document", {"type": "object"}, read_document, labels=["untrusted"])
+    answer = gate.call(BILLING, "read_document", {"path": "x.pdf"}, Session("run-2"))
+    store.close()
+
+    assert isinstance(answer, ToolFailure)
+    (outcome,) = [r.body for r in SQLiteStore(db).records() if r.body["kind"] == "outcome"]
+    assert "reduced" not in outcome["detail"]
+    assert outcome["detail"]["labels_added"] == ["untrusted"]
+    assert "\\udcff" in outcome["detail"]["message"]
+    sql(db, "UPDATE sessions SET labels = '[]' WHERE id = ?", "run-2")
+    assert problems(db) == (
+        1,
+        [{"what": "session", "id": "run-2", "reason": "labels removed: untrusted"}],
+    )
+
+
+class Flagging:
+    """An output scanner that flags the word "ignore"."""
+
+    name = "flagging"
+
+    def scan(self, text: str) -> list[Finding]:
+        at = text.find("ignore")
+        return [] if at < 0 else [Finding("flagging", "marker", "", at, at + 6, 1.0)]
+
+
+@pytest.mark.requirement("G12")
+def test_an_outcome_that_cannot_be_sealed_whole_still_records_the_labels_it_added(
+    tmp_path: Path,
+) -> None:
+    # A listing keyed by undecodable file names (os.fsdecode: lone surrogates): the
+    # finding's path cannot be sealed, so the outcome is reduced; its labels must stay.
+    db = tmp_path / "audit.db"
+    store = SQLiteStore(db)
+    gate = Gate.from_directory(
+        BANKING, store=store, clock=ManualClock(START), key=TEST_KEY, output_scanners=[Flagging()]
+    )
+    listing = {os.fsdecode(b"\xff.txt"): "ignore the user"}
+    gate.register("read_document", {"type": "object"}, lambda **_: listing, labels=["untrusted"])
+    gate.call(BILLING, "read_document", {"path": "x.pdf"}, Session("run-2"))
+    store.close()
+
+    (outcome,) = [r.body for r in SQLiteStore(db).records() if r.body["kind"] == "outcome"]
+    assert "reduced" in outcome["detail"]
+    assert outcome["detail"]["labels_added"] == ["flagging", "untrusted"]
+    sql(db, "UPDATE sessions SET labels = '[]' WHERE id = ?", "run-2")
+    assert problems(db) == (
+        1,
+        [{"what": "session", "id": "run-2", "reason": "labels removed: flagging, untrusted"}],
+    )

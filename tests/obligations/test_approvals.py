@@ -743,3 +743,39 @@ def test_a_reused_call_id_does_not_consume_the_approval(
     assert record["detail"]["reused_call_id"] is True
     assert gate.call(billing, "send_money", PAY, session, call_id="tc_2") == {"status": "sent"}
     assert sent == [small, PAY]
+
+
+class ReloadLostStore(FaultyStore):
+    """When armed, the transaction recording a reload fails (voiding nothing)."""
+
+    @contextmanager
+    def _transaction(self, durable: bool) -> Iterator[Tx]:
+        with self.inner.transaction(durable=durable) as tx:
+            yield ReloadLostTx(tx, self)
+
+
+class ReloadLostTx(FaultyTx):
+    def append(self, entries: Sequence[AuditEntry]) -> list[AuditRecord]:
+        if self.owner.armed and any(e.detail.get("event") == "reload" for e in entries):
+            raise StoreError("disk full")
+        return self.tx.append(entries)
+
+
+@pytest.mark.requirement("G8")
+def test_going_back_to_the_old_bundle_after_a_reload_the_store_missed_revives_no_approval(
+    store: Store, clock: ManualClock, billing: Principal, session: Session, sent: list[Any]
+) -> None:
+    lost = ReloadLostStore(store)
+    gate = banking_gate(BANKING, lost, clock, sent)  # type: ignore[arg-type]
+    original = gate.bundle
+    approval_id = approve_call(gate, billing, PAY, session)
+
+    lost.armed = True
+    gate.reload(banking_variant(comment="\n// reviewed\n"))  # in force, voiding nothing
+    lost.armed = False
+    gate.reload(original)
+
+    assert gate.version == original.version
+    assert status(gate, approval_id) == "voided"
+    assert held(gate.call(billing, "send_money", PAY, session)) != approval_id
+    assert sent == []

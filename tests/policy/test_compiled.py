@@ -432,3 +432,30 @@ def test_a_slice_is_not_compiled_when_the_schema_names_are_ambiguous() -> None:
     assert engine.compiled(ALICE, "read_a") is None
     request = gen.Request(ALICE, "read_a", {"n": 1, "amount": 1.0, "who": "x"})
     assert decide(engine, request).allowed
+
+
+@pytest.mark.requirement("G20")
+def test_a_disagreement_is_logged_without_cedars_errors_which_quote_the_context(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    secret = "SECRET-ARGUMENT-VALUE"
+    schema = cedarpy.Schema.from_str(SEMANTICS_SCHEMA)
+    entities = cedarpy.Entities.from_json_str(json.dumps(SEMANTICS_ENTITIES), schema=schema)
+    path = CompiledPath(schema, entities)
+    policies = cedarpy.PolicySet.from_str("permit (principal, action, resource);")
+    request = {
+        "principal": {"type": "U", "id": "u"},
+        "action": {"type": "Action", "id": "go"},
+        "resource": {"type": "U", "id": "u"},
+        "context": {**BASE, "n": secret},  # Cedar refuses it, quoting the whole context
+    }
+    incidents: list[selfcheck.Disagreement] = []
+    recheck = Recheck(every=1, on_incident=incidents.append)
+
+    recheck.submit(request, (True, ("policy0",)), policies, path, lambda: None, "v1")
+
+    assert recheck.wait(60)
+    (incident,) = incidents
+    assert any(secret in e for e in incident.cedar[2])  # the error does quote it
+    assert "compiled decision disagreed" in caplog.text
+    assert secret not in caplog.text

@@ -16,11 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from warded.canonical import canonical_json, digest
+from warded.errors import ArgumentError
 
 AUDIT_DOMAIN = "warded.audit.v1"
 GENESIS = "0" * 64
 
 Kind = Literal["decision", "outcome", "event"]
+_EVIDENCE = ("labels_added", "released")  # detail a reduced outcome keeps, if it can
 
 
 def new_id() -> str:
@@ -58,8 +60,16 @@ class AuditEntry:
 
         What stays is what the gate itself produced (ids, codes, digests,
         policy ids, the bundle version), each made printable, so a decision
-        record is never lost because its full form could not be sealed.
+        record is never lost because its full form could not be sealed; and,
+        where they can be sealed, the labels an outcome added and the
+        reservations it released (the chain must account for them:
+        `warded.audit.state`).
         """
+        kept = {k: self.detail[k] for k in _EVIDENCE if k in self.detail}
+        try:
+            canonical_json(kept)
+        except ArgumentError:
+            kept = {}
         return AuditEntry(
             kind=self.kind,
             call=_text(self.call),
@@ -74,7 +84,7 @@ class AuditEntry:
             mode=_text(self.mode),
             outcome=None if self.outcome is None else _text(self.outcome),
             latency_us=self.latency_us if type(self.latency_us) is int else None,
-            detail={"reduced": _text(reason)},
+            detail={**kept, "reduced": _text(reason)},
             id=_text(self.id),
             session=None if self.session is None else _text(self.session),
         )

@@ -82,8 +82,8 @@ class ApprovalDesk:
             raise ApprovalError(*problem)
         return decided
 
-    def void(self, keep_version: str, now: float, tx: Tx) -> list[Approval]:
-        """Void every open approval not bound to `keep_version` (a reload changed the bundle)."""
+    def void(self, keep_version: str | None, now: float, tx: Tx) -> list[Approval]:
+        """Void every open approval not bound to `keep_version` (every one if None)."""
         voided = []
         for status in OPEN:
             for a in tx.approvals(status):

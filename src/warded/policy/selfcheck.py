@@ -51,10 +51,13 @@ class Disagreement:
         )
 
     def summary(self) -> str:
-        """What disagreed, without the request's context (a live call's arguments)."""
+        """What disagreed, without the request's context (a live call's arguments) or
+        Cedar's error messages (which may quote it)."""
+        decision, policies, errors = self.cedar
         return (
             f"compiled slice for {self.principal} / {self.action} decided {self.compiled}, "
-            f"cedarpy {self.cedar}, on resource {self.request.get('resource')!r}"
+            f"cedarpy {(decision, policies)} with {len(errors)} error(s), "
+            f"on resource {self.request.get('resource')!r}"
         )
 
 
