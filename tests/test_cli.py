@@ -869,7 +869,7 @@ FORGERIES = [
     "\u202eevil\u202c",  # bidi override
     "a\u2028b\u2029c\x85d\x0be\x0cf\x1cg",  # what splitlines() treats as line breaks
     "zero\u200bwidth\ufeff\x00nul",
-    "\\u000a",  # an escape typed literally must not look like an escaped newline
+    "\\u{000a}",  # an escape typed literally must not look like an escaped newline
 ]
 UNSAFE = {"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"}
 
@@ -903,9 +903,9 @@ def test_audit_tail_prints_one_line_per_record_whatever_the_names_hold(forged_lo
     assert result.exit_code == 0
     lines = _safe_lines(result.stdout, 2 * len(FORGERIES))
     assert [line.split()[0] for line in lines] == [f"#{i}" for i in range(len(lines))]
-    assert "send\\u005cu000a" in result.stdout  # the literal backslash is escaped too
-    assert "send\\u000a#99" in result.stdout  # the real newline, shown for what it is
-    assert "\\u202eevil" in result.stdout
+    assert "send\\u{005c}u{000a}" in result.stdout  # the literal backslash is escaped too
+    assert "send\\u{000a}#99" in result.stdout  # the real newline, shown for what it is
+    assert "\\u{202e}evil" in result.stdout
 
 
 def test_audit_tail_json_escapes_what_could_break_a_line(forged_log: Path) -> None:
@@ -941,7 +941,7 @@ def test_approvals_show_and_verify_errors_escape_what_the_agent_chose(
 
     assert shown.exit_code == 0
     _safe_lines(shown.stdout, len(shown.stdout.splitlines()))
-    assert "run\\u000a#0 approved by the CFO\\u001b[1A\\u202e" in shown.stdout
+    assert "run\\u{000a}#0 approved by the CFO\\u{001b}[1A\\u{202e}" in shown.stdout
     assert not any(line.startswith("#0") for line in shown.stdout.splitlines())
     _safe_lines(listed.stdout, 2)
     assert verified.exit_code == 1

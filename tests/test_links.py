@@ -330,6 +330,20 @@ def test_a_host_is_shown_beside_its_dns_spelling(
 def test_what_does_not_print_is_written_as_its_code() -> None:
     assert printable("a\u202eb\u200bc\x07d e") == "a\\u{202e}b\\u{200b}c\\u{0007}d e"
     assert shown("https://evil.com/\u202etxt.exe").text == "https://evil.com/\\u{202e}txt.exe"
+    assert printable("a\u2028b\u00a0c\x1b[1A") == "a\\u{2028}b\\u{00a0}c\\u{001b}[1A"
+
+
+def test_a_code_typed_literally_does_not_pass_for_a_character() -> None:
+    """Each `\\u{…}` shown stands for one character: a backslash that would start one
+    is written as its code too; any other backslash (a path) is left as it is."""
+    assert printable("\\u{202e}") == "\\u{005c}u{202e}"
+    assert printable("\\u{202e}") != printable("\u202e")
+    assert printable("C:\\Users\\u\\x") == "C:\\Users\\u\\x"
+    assert printable("\\") == "\\"
+    host = "ev\x07il.xn--pypal-4ve.com"
+    assert shown(f"https://{host}/").ascii is None  # ASCII already: nothing to add
+    lookalike = shown("https://ev\x07il.p\u0430ypal.com/")
+    assert lookalike.ascii == "ev\\u{0007}il.xn--pypal-4ve.com"  # the punycode is printable too
 
 
 def test_an_old_or_malformed_record_gives_what_it_can() -> None:

@@ -79,6 +79,44 @@ def test_the_page_shows_the_held_call_and_escapes_what_the_agent_wrote(
     assert not re.search(r"<script>(?!alert)", page.text)  # no inline script of our own
 
 
+HIDDEN = "\u202e\u200b\u2028\x1b\u00a0"  # a bidi override, zero-width, line break, escape, no-break
+
+
+def test_what_the_agent_wrote_shows_every_character_for_what_it_is(
+    client: TestClient, tokens: Tokens
+) -> None:
+    """An approver must see the call that will run: a bidi override in an argument
+    would show `rent` with what follows reversed, a zero-width space would hide a
+    difference. The page shows each as its code, as `warded approvals show` does."""
+    subject = "rent \u202efdp.exe\u200b"
+    body = {
+        "tool": "send_money",
+        "args": {"recipient": KNOWN, "amount": 1500, "subject": subject},
+        "session": f"run{HIDDEN}",
+    }
+    held = client.post("/v1/calls", json=body, headers=bearer(tokens.billing)).json()
+    approval = held["refusal"]["approval_id"]
+    client.post(  # a tool name the agent chose, in the audit log
+        "/v1/calls",
+        json={"tool": f"wire{HIDDEN}", "args": {}, "session": "s"},
+        headers=bearer(tokens.billing),
+    )
+    assert sign_in(client) == 303
+    csrf = page_csrf(client)
+    client.post(f"/approvals/{approval}", data={"verdict": "deny", "csrf": csrf, "reason": HIDDEN})
+    client.post("/v1/calls", json=body, headers=bearer(tokens.billing))  # held again
+
+    for path in ("/approvals", "/approvals/list", "/audit"):
+        page = client.get(path).text
+        assert [c for c in HIDDEN if c in page] == [], path
+    page = client.get("/approvals").text
+    assert "rent \\u{202e}fdp.exe\\u{200b}" in page
+    assert "run\\u{202e}\\u{200b}\\u{2028}\\u{001b}\\u{00a0}" in page
+    assert "wire\\u{202e}" in client.get("/audit").text
+    api = client.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
+    assert api["args"]["subject"] == subject  # the API gives the data as it is
+
+
 def test_a_decision_without_the_csrf_token_is_refused(client: TestClient, tokens: Tokens) -> None:
     approval = hold(client, tokens)
     assert sign_in(client) == 303

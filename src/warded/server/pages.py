@@ -28,7 +28,7 @@ from starlette.responses import RedirectResponse, Response
 
 from warded.governance.document import document
 from warded.governance.render import html_page
-from warded.links import source_words
+from warded.links import printable, source_words
 from warded.model import Principal
 from warded.server.accounts import Account
 from warded.server.api import decide_approval
@@ -52,6 +52,7 @@ def _when(t: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
 templates.env.filters["source"] = source_words
+templates.env.filters["printable"] = printable  # what the agent chose: nothing hidden
 templates.env.filters["flagged"] = lambda links: sum(
     x["flagged"] for a in links for x in a["items"] or ()
 )  # the links among an approval's view's `links` found in injected orders
