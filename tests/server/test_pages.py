@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
+import httpx
+import pytest
 from fastapi.testclient import TestClient
 
-from server_helpers import KNOWN, PASSWORD, Tokens, bearer
+from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
+from warded.server import create_app, load_config
 
 
-def sign_in(client: TestClient, who: str = "alice", password: str = PASSWORD) -> int:
+def sign_in(client: TestClient | httpx.Client, who: str = "alice", password: str = PASSWORD) -> int:
     form = client.get("/login").text
     csrf = re.search(r'name="csrf" value="([^"]+)"', form)
     assert csrf is not None
@@ -188,6 +193,27 @@ def test_the_audit_browser_filters_and_shows_chain_position_and_verify_status(
     assert "approval_required" in record
     bad_time = client.get("/audit?since=yesterday")
     assert "not a time" in bad_time.text
+
+
+@pytest.mark.parametrize("position", ["9" * 5000, "\u00b2", "99999999999999999999999"])
+def test_a_malformed_position_in_an_address_is_never_a_server_error(
+    config_path: Path, position: str
+) -> None:
+    """A link someone crafted for an approver to click answers as the page would."""
+    with (
+        Served(create_app(load_config(config_path))) as base,
+        httpx.Client(base_url=base, timeout=30) as person,
+    ):
+        assert sign_in(person) == 303
+        with person.stream("GET", "/approvals/events", params={"v": position}) as feed:
+            assert feed.status_code == 200
+            assert feed.headers["content-type"].startswith("text/event-stream")
+        older = person.get("/audit", params={"before": position})
+        assert older.status_code == 200
+        record = person.get(f"/audit/{position}")
+        assert record.status_code in (400, 404), record.text
+        answer: Any = record.json()
+        assert answer["error"]["code"] in ("invalid_request", "not_found")
 
 
 def test_the_bundle_page_shows_each_agents_boundary(client: TestClient) -> None:

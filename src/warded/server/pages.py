@@ -32,7 +32,7 @@ from warded.links import printable, source_words
 from warded.model import Principal
 from warded.server.accounts import Account
 from warded.server.api import decide_approval
-from warded.server.ledger import Filter
+from warded.server.ledger import LAST_SEQ, Filter
 from warded.server.problems import ApiError
 from warded.server.service import Service, client_address, same, service_of
 
@@ -219,8 +219,8 @@ async def approvals_list(request: Request) -> Response:
 async def approvals_events(request: Request) -> Response:
     service = service_of(request)
     _person(request, fetch=True)
-    since = request.query_params.get("v", "")
-    start = int(since) if since.isdigit() else service.live.version
+    since = _position(request.query_params.get("v"))
+    start = since if since is not None else service.live.version
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for version in service.live.changes(start, KEEPALIVE_SECONDS):
@@ -267,7 +267,7 @@ async def audit_page(request: Request) -> Response:
             decision=q.get("decision") or None,
             since=_time(q.get("since")),
             until=_time(q.get("until")),
-            before=int(q["before"]) if q.get("before", "").isdigit() else None,
+            before=_position(q.get("before")),
         )
         problem = None
     except ValueError as exc:
@@ -284,6 +284,13 @@ async def audit_page(request: Request) -> Response:
         problem=problem,
         older=records[-1].seq if len(records) == 100 else None,
     )
+
+
+def _position(value: str | None) -> int | None:
+    """A version or record position from an address: ASCII digits that fit one, or None."""
+    if value and value.isascii() and value.isdigit() and len(value) <= len(str(LAST_SEQ)):
+        return int(value)
+    return None
 
 
 def _agent(value: str | None) -> str | None:
