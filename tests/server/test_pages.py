@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
 from warded.server import create_app, load_config
+from warded.server.accounts import AccountBook
 
 
 def sign_in(client: TestClient | httpx.Client, who: str = "alice", password: str = PASSWORD) -> int:
@@ -214,6 +215,35 @@ def test_a_malformed_position_in_an_address_is_never_a_server_error(
         assert record.status_code in (400, 404), record.text
         answer: Any = record.json()
         assert answer["error"]["code"] in ("invalid_request", "not_found")
+
+
+def test_replacing_an_account_ends_the_sessions_signed_in_with_it(
+    config_path: Path, tokens: Tokens
+) -> None:
+    """An admin who resets a leaked password (`warded serve account add` again) must
+    also shut out whoever signed in with it: the session is bound to the account
+    as it was, not only to its id."""
+    with TestClient(create_app(load_config(config_path))) as client:
+        approval = hold(client, tokens)
+        assert sign_in(client) == 303
+        csrf = page_csrf(client)
+        AccountBook(config_path.parent / "accounts.json").add(
+            "alice", "person", roles=frozenset({"approver"}), password="a new password"
+        )
+        for path in ("/approvals", "/audit"):
+            answer = client.get(path, follow_redirects=False)
+            assert (answer.status_code, answer.headers.get("location")) == (303, "/login")
+        assert client.get("/approvals/list").status_code == 401
+        decided = client.post(
+            f"/approvals/{approval}",
+            data={"verdict": "approve", "csrf": csrf},
+            follow_redirects=False,
+        )
+        assert decided.headers.get("location") == "/login"
+        assert sign_in(client) == 401  # the old password
+        assert sign_in(client, password="a new password") == 303
+        pending = client.get("/approvals").text
+        assert f'id="approval-{approval}"' in pending  # still pending: nothing was decided
 
 
 def test_the_bundle_page_shows_each_agents_boundary(client: TestClient) -> None:

@@ -3,8 +3,9 @@
 Server-rendered HTML (Jinja2, autoescaped); the only script is
 `static/live.js`, which refreshes the approvals list when the server-sent
 event stream says it changed. A session is a signed, HttpOnly, SameSite=Strict
-cookie naming the person and a CSRF token; every form carries that token and
-is refused without it. The Content-Security-Policy allows nothing inline.
+cookie naming the person (the account as it was: replacing it ends the
+session) and a CSRF token; every form carries that token and is refused
+without it. The Content-Security-Policy allows nothing inline.
 """
 
 from __future__ import annotations
@@ -90,11 +91,11 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
     try:
         data = _signer(service).loads(raw, max_age=SESSION_SECONDS)
         account = service.accounts.get(str(data["id"]))
-        csrf = str(data["csrf"])
+        csrf, key = str(data["csrf"]), data["key"]
     except (BadSignature, KeyError, TypeError):
         raise SignIn(fetch) from None
-    if account is None or account.kind != "person":
-        raise SignIn(fetch)
+    if account is None or account.kind != "person" or key != account.key_id:
+        raise SignIn(fetch)  # gone, or replaced (a new password) since this session began
     return Person(account, csrf)
 
 
@@ -159,7 +160,9 @@ async def login(request: Request) -> Response:
     if account is None:
         service.throttle.failed(*keys)
         return _page(request, "login.html", 401, csrf=retry, error="Wrong id or password.")
-    session = signer.dumps({"id": account.id, "csrf": secrets.token_urlsafe(24)})
+    session = signer.dumps(
+        {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
+    )
     answer = RedirectResponse("/approvals", status_code=303)
     answer.set_cookie(
         COOKIE,
