@@ -60,6 +60,23 @@ def test_a_wrong_password_is_refused_and_repeated_failures_are_throttled(
     assert sign_in(client, "alice") == 303
 
 
+def test_a_sign_in_posted_from_another_origin_is_refused(client: TestClient) -> None:
+    """Login CSRF: a page elsewhere must not sign the approver's browser in as the
+    attacker (whose approvals would then be made, unknowingly, in the attacker's name)."""
+    form = client.get("/login").text  # the attacker fetches a form token of their own
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    answer = client.post(
+        "/login",
+        data={"id": "alice", "password": PASSWORD, "csrf": csrf.group(1)},
+        headers={"origin": "https://evil.example"},
+        follow_redirects=False,
+    )
+    assert answer.status_code == 403
+    assert "set-cookie" not in answer.headers
+    assert client.get("/approvals", follow_redirects=False).status_code == 303
+
+
 def test_a_token_is_not_a_password_and_agents_cannot_sign_in(
     client: TestClient, tokens: Tokens
 ) -> None:

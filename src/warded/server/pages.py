@@ -99,11 +99,16 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
     return Person(account, csrf)
 
 
-async def _form(request: Request, csrf: str | None) -> dict[str, str]:
-    """The posted form, if it carries the session's CSRF token and comes from this origin."""
+def _same_origin(request: Request) -> None:
+    """Refuse a form a page of another origin posted (the browser says so in `Origin`)."""
     origin = request.headers.get("origin")
     if origin is not None and origin != str(request.base_url).rstrip("/"):
         raise ApiError(403, "csrf_failed", "the form came from another origin")
+
+
+async def _form(request: Request, csrf: str | None) -> dict[str, str]:
+    """The posted form, if it carries the session's CSRF token and comes from this origin."""
+    _same_origin(request)
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     given = values.get("csrf", "")
@@ -144,6 +149,7 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     service = service_of(request)
     signer = _signer(service)
+    _same_origin(request)  # else another site could sign this browser in as someone else
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     retry = signer.dumps({"login": secrets.token_hex(8)})
