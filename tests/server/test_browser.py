@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
+from server_helpers import (
+    KNOWN,
+    PASSWORD,
+    Served,
+    Tokens,
+    bearer,
+    hold_message,
+    prepare_links,
+)
 from service_tools import EXECUTED
 from warded.server import create_app, load_config
 
@@ -130,7 +138,7 @@ def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
     nothing in the attacker's text runs or becomes markup."""
     from playwright.sync_api import expect
 
-    from link_tools import ATTACK, hold, prepare
+    from link_tools import ATTACK
 
     app = create_app(load_config(links_config))
     with Served(app) as base, httpx.Client(base_url=base, timeout=30) as agent:
@@ -143,9 +151,9 @@ def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
         page.click("button[type=submit]")
         expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
 
-        prepare(agent, tokens.billing)
+        prepare_links(agent, tokens.billing)
         body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}"
-        approval = hold(agent, tokens.billing, body)
+        approval = hold_message(agent, tokens.billing, body)
 
         card = page.locator(f"#approval-{approval}")
         expect(card).to_be_visible(timeout=WAIT_MS)  # arrived live
