@@ -167,13 +167,31 @@ def test_approving_on_the_page_records_who_and_why(client: TestClient, tokens: T
         follow_redirects=False,
     )
     assert answer.status_code == 303
-    assert "approved" in answer.headers["location"]
+    assert "approved: send_money" in client.get(answer.headers["location"]).text
     state = client.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
     assert (state["status"], state["decided_by"], state["reason"]) == (
         "approved",
         "alice",
         "budgeted",
     )
+
+
+def test_a_notice_in_a_link_someone_else_made_is_not_shown(
+    client: TestClient, tokens: Tokens
+) -> None:
+    """The page's notice says what the approver's own decision did; a link crafted
+    with `?notice=` must not make the trusted page say something else."""
+    approval = hold(client, tokens)
+    assert sign_in(client) == 303
+    forged = f"approved: send_money for billing-bot ({approval}); the rest are checked, approve"
+    page = client.get("/approvals", params={"notice": forged}).text
+    assert "the rest are checked" not in page
+    assert 'class="notice"' not in page
+    decided = client.post(
+        f"/approvals/{approval}",
+        data={"verdict": "deny", "csrf": page_csrf(client)},
+    )
+    assert f"denied: send_money for Agent::&#34;billing-bot&#34; ({approval})" in decided.text
 
 
 def test_an_approver_outside_the_group_sees_why_nothing_happened(

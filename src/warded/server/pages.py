@@ -41,6 +41,7 @@ router = APIRouter(include_in_schema=False)
 COOKIE = "warded_session"
 SESSION_SECONDS = 8 * 3600
 KEEPALIVE_SECONDS = 15.0
+NOTICE_SECONDS = 300
 templates = Jinja2Templates(directory=str(resources.files("warded.server") / "templates"))
 
 
@@ -78,8 +79,8 @@ class Person:
     csrf: str
 
 
-def _signer(service: Service) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(service.config.secret_key(), salt="warded.session")
+def _signer(service: Service, purpose: str = "session") -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(service.config.secret_key(), salt=f"warded.{purpose}")
 
 
 def _person(request: Request, *, fetch: bool = False) -> Person:
@@ -212,7 +213,7 @@ async def approvals_page(request: Request) -> Response:
         "approvals.html",
         person,
         version=service.live.version,
-        notice=request.query_params.get("notice"),
+        notice=_notice(service, request.query_params.get("notice")),
         **lists,
     )
 
@@ -253,9 +254,21 @@ async def decide(request: Request, approval_id: str) -> Response:
         notice = f"{decided.status}: {decided.tool} for {decided.principal} ({decided.id})"
     except ApiError as exc:
         notice = f"not done: {exc.message}"
+    signed = _signer(service, "notice").dumps({"notice": notice})
     return RedirectResponse(
-        "/approvals?" + urlencode({"notice": notice}), status_code=303, headers=_no_store()
+        "/approvals?" + urlencode({"notice": signed}), status_code=303, headers=_no_store()
     )
+
+
+def _notice(service: Service, signed: str | None) -> str | None:
+    """What this service said a decision did: a notice it signed, minutes ago, or none
+    (a link someone else made cannot make the page say anything)."""
+    if not signed:
+        return None
+    try:
+        return str(_signer(service, "notice").loads(signed, max_age=NOTICE_SECONDS)["notice"])
+    except (BadSignature, KeyError, TypeError):
+        return None
 
 
 def _no_store() -> dict[str, str]:
