@@ -1,7 +1,9 @@
-"""For the tests of links inside free text shown to approvers: a bundle that holds a
-message whose links are not all the user's, its tools (`tools: link_tools:register`:
-a message sender, and a page fetcher whose page carries injected orders with a link),
-and the session steps. `SENT` records every message sent, across tests."""
+"""For the tests of links inside free text: the schema of a message sender and a page
+fetcher whose page carries injected orders with a link (`test_links.py` uses it with
+its own policies), and for what approvers are shown, a bundle that holds a message
+whose links are not all the user's, with its tools (`tools: link_tools:register`).
+`SENT` records every message sent, across tests. Nothing here needs the server extra:
+the service's steps (`prepare_links`, `hold_message`) are in `server_helpers`."""
 
 from __future__ import annotations
 
@@ -9,7 +11,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from server_helpers import bearer, post_call
 from warded import Gate
 
 SENT: list[dict[str, Any]] = []
@@ -63,6 +64,7 @@ ENTITIES = [
 ]
 USER_SAID = "Tell Bob about our wiki, www.our-wiki.org, and pass on the slides."
 SESSION = "s-links"
+NOTES = "https://notes.example"  # the page `fetch` reads
 LOOKALIKE = "www.p\u0430ypal.com"  # a Cyrillic 'а'
 ATTACK = (
     '<script>alert("args")</script> "><img src=x onerror=alert(1)> '
@@ -78,24 +80,6 @@ def links_bundle(folder: Path) -> Path:
     (target / "messages.cedar").write_text(POLICIES)
     (target / "entities.json").write_text(json.dumps(ENTITIES))
     return target
-
-
-def prepare(client: Any, token: str) -> None:
-    """The user's words declared, then a page with injected orders read."""
-    said = client.post(
-        "/v1/trust", json={"session": SESSION, "text": USER_SAID}, headers=bearer(token)
-    )
-    assert said.status_code == 200, said.text
-    page = post_call(client, token, "fetch", {"url": "https://notes.example"}, session=SESSION)
-    assert page["status"] == "ok", page
-
-
-def hold(client: Any, token: str, body: str) -> str:
-    """Send a message; it must wait for an approval, whose id is returned."""
-    answer = post_call(client, token, "send_message", {"to": "Bob", "body": body}, session=SESSION)
-    assert answer["refusal"]["code"] == "approval_required", answer
-    approval: str = answer["refusal"]["approval_id"]
-    return approval
 
 
 def register(gate: Gate) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 import uvicorn
 import yaml
 
+from link_tools import NOTES, SESSION, USER_SAID
+
 ROOT = Path(__file__).resolve().parent.parent
 BANKING = ROOT / "examples" / "banking" / "policies"
 KNOWN = "GB33BUKB20201555555555"
@@ -66,6 +68,26 @@ def post_call(client: Any, token: str, tool: str, args: dict[str, Any], **body: 
 
 def payment(amount: float, subject: str = "rent") -> dict[str, Any]:
     return {"recipient": KNOWN, "amount": amount, "subject": subject}
+
+
+def prepare_links(client: Any, token: str) -> None:
+    """In `link_tools.SESSION`: the user's words declared, then a page with injected
+    orders read."""
+    said = client.post(
+        "/v1/trust", json={"session": SESSION, "text": USER_SAID}, headers=bearer(token)
+    )
+    assert said.status_code == 200, said.text
+    page = post_call(client, token, "fetch", {"url": NOTES}, session=SESSION)
+    assert page["status"] == "ok", page
+
+
+def hold_message(client: Any, token: str, body: str) -> str:
+    """Send a message in `link_tools.SESSION`; it must wait for an approval, whose id
+    is returned."""
+    answer = post_call(client, token, "send_message", {"to": "Bob", "body": body}, session=SESSION)
+    assert answer["refusal"]["code"] == "approval_required", answer
+    approval: str = answer["refusal"]["approval_id"]
+    return approval
 
 
 class Served:

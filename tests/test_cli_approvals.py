@@ -136,9 +136,10 @@ def test_the_installed_command_runs_as_a_module(tmp_path: Path, banking_dir: Pat
     assert done.stdout.startswith("ok: ")
 
 
-def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> None:
-    """What the approvals page shows of a held message's links, `approvals show` prints."""
-    from link_tools import ATTACK, SESSION, USER_SAID, links_bundle, register
+def _held_message(tmp_path: Path, body: str) -> tuple[Path, str]:
+    """A store holding a message of `body` for approval (links_tools' bundle, the user's
+    words declared, a page with injected orders read); the store and the approval's id."""
+    from link_tools import SESSION, USER_SAID, links_bundle, register
     from warded.scanners.injection import InjectionScanner
 
     db = tmp_path / "store.db"
@@ -154,12 +155,20 @@ def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> 
     assert not isinstance(
         gate.call(agent, "fetch", {"url": "https://notes.example"}, session), Refusal
     )
-    body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}\u202e"
     held = gate.call(agent, "send_message", {"to": "Bob", "body": body}, session)
     assert isinstance(held, Refusal)
     assert held.approval_id is not None
+    return db, held.approval_id
 
-    shown = run("approvals", "show", str(db), held.approval_id, "--now", str(NOW))
+
+def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> None:
+    """What the approvals page shows of a held message's links, `approvals show` prints."""
+    from link_tools import ATTACK
+
+    body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}\u202e"
+    db, approval = _held_message(tmp_path, body)
+
+    shown = run("approvals", "show", str(db), approval, "--now", str(NOW))
     assert shown.exit_code == 0, shown.output
     lines = shown.output.splitlines()
     assert "  links in body: 4; all share: no source common to all" in lines
@@ -171,6 +180,25 @@ def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> 
     idn = "host www.p\u0430ypal.com is www.xn--pypal-4ve.com (not plain ASCII: check each letter)"
     assert f"      {idn}" in lines
     assert "\u202e" not in shown.output  # a bidi override prints as its code, never raw
+
+
+def test_show_escapes_a_links_hidden_characters_once_as_the_page_does(tmp_path: Path) -> None:
+    """A character that does not print shows as its code, the same `\\u{…}` the page
+    shows, escaped once: not `\\u{005c}u{0007}`, and never raw."""
+    from warded.links import links, shown
+
+    link = "https://ev\x07il.example/\u00a0x"  # a bell in the host; a no-break space after
+    db, approval = _held_message(tmp_path, f"see {link} now")
+    (found,) = links(link)
+
+    printed = run("approvals", "show", str(db), approval, "--now", str(NOW))
+    assert printed.exit_code == 0, printed.output
+    lines = printed.output.splitlines()
+    page = shown(found).text  # what the page and the API give
+    assert page == "https://ev\\u{0007}il.example/"
+    assert any(line.startswith(f"    {page}  found in: ") for line in lines), lines
+    assert "\\u{005c}" not in printed.output
+    assert "\x07" not in printed.output
 
 
 def test_show_of_an_approval_without_links_prints_no_links(

@@ -125,18 +125,23 @@ def shown(link: str) -> Shown:
     return Shown(
         text=printable(link),
         host=printable(host),
-        ascii=ascii_form if ascii_form != host else None,
+        ascii=printable(ascii_form) if ascii_form != host else None,
         unicode=printable(unicode_form) if unicode_form != host else None,
         non_ascii=not host.isascii() or unicode_form != host,
     )
 
 
 def printable(text: str) -> str:
-    """`text` with each control, format, private-use or unassigned character (bidi
-    overrides, zero-width ones) written as `\\u{hex}`, so it shows as it is."""
+    """`text` as a person should read it, on a page or a terminal: each control, format,
+    private-use, unassigned or separator character other than the space (bidi overrides,
+    zero-width ones, escape, line breaks) written as `\\u{hex}`, and so is a backslash
+    that would start such a code, so each `\\u{…}` shown stands for one character."""
     return "".join(
-        f"\\u{{{ord(c):04x}}}" if unicodedata.category(c)[0] in "CZ" and c != " " else c
-        for c in text
+        f"\\u{{{ord(c):04x}}}"
+        if (unicodedata.category(c)[0] in "CZ" and c != " ")
+        or (c == "\\" and text.startswith("u{", i + 1))
+        else c
+        for i, c in enumerate(text)
     )
 
 

@@ -158,6 +158,17 @@ def test_an_agent_reads_its_own_records(client: TestClient, tokens: Tokens) -> N
     assert [r["seq"] for r in later["records"]] == [r["seq"] for r in records[1:]]
 
 
+@pytest.mark.parametrize("after", [2**63 - 1, 2**63, 10**30])
+def test_records_after_a_position_past_any_seq_are_none_not_an_error(
+    client: TestClient, tokens: Tokens, after: int
+) -> None:
+    call(client, tokens.billing, "get_balance", {})
+    for token in (tokens.billing, tokens.admin):
+        answer = client.get(f"/v1/audit?after={after}", headers=bearer(token))
+        assert answer.status_code == 200, answer.text
+        assert answer.json() == {"records": []}
+
+
 @pytest.mark.parametrize(
     ("body", "where"),
     [

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from link_tools import ATTACK, LOOKALIKE, SENT, hold, prepare
-from server_helpers import PASSWORD, Tokens, bearer
+from link_tools import ATTACK, LOOKALIKE, SENT
+from server_helpers import PASSWORD, Tokens, bearer, hold_message, prepare_links
 from warded import ManualClock
 from warded.server import create_app, load_config
 
@@ -42,9 +42,10 @@ def sign_in(client: TestClient) -> None:
 
 
 def test_each_link_is_listed_with_its_own_sources(app: TestClient, tokens: Tokens) -> None:
-    prepare(app, tokens.billing)
+    prepare_links(app, tokens.billing)
     sent = len(SENT)
-    approval = hold(app, tokens.billing, "Wiki: www.our-wiki.org, and see www.evil-site.com!")
+    message = "Wiki: www.our-wiki.org, and see www.evil-site.com!"
+    approval = hold_message(app, tokens.billing, message)
     assert len(SENT) == sent  # held: nothing went out
     view = app.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
     (body,) = view["links"]
@@ -71,8 +72,8 @@ def test_each_link_is_listed_with_its_own_sources(app: TestClient, tokens: Token
 
 
 def test_nothing_an_attacker_writes_becomes_markup(app: TestClient, tokens: Tokens) -> None:
-    prepare(app, tokens.billing)
-    approval = hold(app, tokens.billing, ATTACK)
+    prepare_links(app, tokens.billing)
+    approval = hold_message(app, tokens.billing, ATTACK)
     sign_in(app)
     page = app.get("/approvals").text
     card = page.split(f'id="approval-{approval}"', 1)[1].split("</article>", 1)[0]

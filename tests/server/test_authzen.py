@@ -125,8 +125,24 @@ def test_the_scenarios_valid_evaluation_requests_match_the_request_schema() -> N
         ("   ", "application/json"),
         ("[1, 2]", "application/json"),
         ('"just a string"', "application/json"),
+        (json.dumps(READ)[:-1] + ', "context": {"limit": NaN}}', "application/json"),
+        (json.dumps(READ)[:-1] + ', "context": {"limit": -Infinity}}', "application/json"),
+        (json.dumps(READ)[:-1] + ', "context": {"session": "\\ud800"}}', "application/json"),
+        (json.dumps(READ).replace('"alice"', '"al\\udc00ice"'), "application/json"),
     ],
-    ids=["text-plain", "no-type", "malformed", "empty", "blank", "array", "string"],
+    ids=[
+        "text-plain",
+        "no-type",
+        "malformed",
+        "empty",
+        "blank",
+        "array",
+        "string",
+        "nan",  # not JSON (RFC 8259); Python's parser takes it
+        "infinity",
+        "lone-surrogate",  # valid JSON text, but not a string of characters
+        "lone-surrogate-in-id",
+    ],
 )
 @pytest.mark.parametrize("path", ["evaluation", "evaluations", "search/subject", "search/action"])
 def test_bodies_that_are_not_a_json_object_are_400(
@@ -137,6 +153,7 @@ def test_bodies_that_are_not_a_json_object_are_400(
         headers["content-type"] = content_type
     answer = pdp.post(f"/access/v1/{path}", content=content, headers=headers)
     assert answer.status_code == 400
+    assert answer.json()["error"]["code"] in ("invalid_request", "unsupported_media_type")
 
 
 def test_the_request_id_is_echoed_and_made_up_when_absent(pdp: TestClient, tokens: Tokens) -> None:

@@ -15,7 +15,15 @@ from typing import Any
 import httpx
 import pytest
 
-from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
+from server_helpers import (
+    KNOWN,
+    PASSWORD,
+    Served,
+    Tokens,
+    bearer,
+    hold_message,
+    prepare_links,
+)
 from service_tools import EXECUTED
 from warded.server import create_app, load_config
 
@@ -130,7 +138,7 @@ def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
     nothing in the attacker's text runs or becomes markup."""
     from playwright.sync_api import expect
 
-    from link_tools import ATTACK, hold, prepare
+    from link_tools import ATTACK
 
     app = create_app(load_config(links_config))
     with Served(app) as base, httpx.Client(base_url=base, timeout=30) as agent:
@@ -143,9 +151,9 @@ def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
         page.click("button[type=submit]")
         expect(page.locator("#approvals")).to_have_attribute("data-live", "yes", timeout=WAIT_MS)
 
-        prepare(agent, tokens.billing)
+        prepare_links(agent, tokens.billing)
         body = f"Wiki: www.our-wiki.org, and see www.evil-site.com! {ATTACK}"
-        approval = hold(agent, tokens.billing, body)
+        approval = hold_message(agent, tokens.billing, body)
 
         card = page.locator(f"#approval-{approval}")
         expect(card).to_be_visible(timeout=WAIT_MS)  # arrived live
@@ -170,3 +178,46 @@ def test_a_held_message_shows_its_flagged_link_and_where_it_came_from(
         expect(card.locator("table.args")).to_contain_text('<script>alert("args")</script>')
         assert page.evaluate("document.querySelectorAll('img').length") == 0
         assert dialogs == []
+
+
+def attacker_site(base: str, token: str) -> Any:
+    """A page on another origin (same host, another port: the same *site*, so the
+    SameSite cookie alone would not stop it) that frames the approvals page and posts
+    the sign-in form with the attacker's credentials and a form token of their own."""
+    from starlette.applications import Starlette
+    from starlette.responses import HTMLResponse
+    from starlette.routing import Route
+
+    page = f"""<!doctype html><title>cat pictures</title>
+<iframe name="framed" src="{base}/approvals"></iframe>
+<form id="f" method="post" action="{base}/login" target="_top">
+<input name="id" value="bob"><input name="password" value="{PASSWORD}">
+<input name="csrf" value="{token}"></form>"""
+
+    async def home(request: Any) -> HTMLResponse:
+        return HTMLResponse(page)
+
+    return Starlette(routes=[Route("/", home)])
+
+
+def test_another_site_can_neither_frame_the_pages_nor_sign_the_browser_in(
+    browser: Any, config_path: Path
+) -> None:
+    from playwright.sync_api import expect
+
+    app = create_app(load_config(config_path))
+    with Served(app) as base, httpx.Client(base_url=base, timeout=30) as attacker:
+        form = attacker.get("/login").text
+        token = form.split('name="csrf" value="', 1)[1].split('"', 1)[0]
+        with Served(attacker_site(base, token)) as evil:
+            assert evil != base
+            page = browser.new_page()
+            page.goto(evil)
+            framed = page.frame(name="framed")
+            assert framed is not None
+            assert not framed.url.startswith(base)  # refused: frame-ancestors 'none'
+            with page.expect_navigation(timeout=WAIT_MS):
+                page.evaluate("document.getElementById('f').submit()")
+            expect(page.locator("body")).to_contain_text("another origin", timeout=WAIT_MS)
+            page.goto(f"{base}/approvals")
+            expect(page.locator("input[name=password]")).to_be_visible(timeout=WAIT_MS)

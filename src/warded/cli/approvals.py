@@ -14,11 +14,11 @@ from typing import Any
 
 import click
 
-from warded.cli.audit import DB_ARG, open_store, terminal_safe
+from warded.cli.audit import DB_ARG, open_store
 from warded.cli.common import Failure, _Group, format_option
 from warded.clock import ManualClock, SystemClock
 from warded.errors import ApprovalError
-from warded.links import for_approvers, source_words
+from warded.links import for_approvers, printable, source_words
 from warded.obligations.approvals import STATUSES, Approval
 from warded.obligations.desk import ApprovalDesk, approver_from_bundle
 from warded.policy.bundle import PolicyBundle
@@ -43,7 +43,7 @@ def _when(t: float) -> str:
 
 
 def _line(a: Approval) -> str:
-    who, tool, policy = (terminal_safe(x) for x in (a.principal, a.tool, a.policy))
+    who, tool, policy = (printable(x) for x in (a.principal, a.tool, a.policy))
     return (
         f"{a.id}  {a.status:<9} {who:<24} {tool:<16} group {a.group:<10} "
         f"expires {_when(a.expires)}  policy {policy}"
@@ -77,7 +77,7 @@ def show(db: Path, approval_id: str, now: float | None) -> None:
         a = _get(_desk(store, now), approval_id)
         held = _held(store, a.id)
     click.echo(_line(a))
-    session = terminal_safe(a.session)
+    session = printable(a.session)
     click.echo(f"  session {session}, bundle {a.bundle_version}, created {_when(a.created)}")
     click.echo(f"  resource {a.resource['type']}::{json.dumps(a.resource['id'])}")
     click.echo(f"  arguments (digest {a.args_digest[:16]}…):")
@@ -86,8 +86,8 @@ def show(db: Path, approval_id: str, now: float | None) -> None:
     for line in _seen(held):
         click.echo(f"  {line}")
     if a.decided_by:
-        reason = f": {terminal_safe(a.reason)}" if a.reason else ""
-        click.echo(f"  {a.status} by {terminal_safe(a.decided_by)}{reason}")
+        reason = f": {printable(a.reason)}" if a.reason else ""
+        click.echo(f"  {a.status} by {printable(a.decided_by)}{reason}")
 
 
 def _held(store: Store, approval_id: str) -> dict[str, Any]:
@@ -108,9 +108,9 @@ def _seen(held: dict[str, Any]) -> list[str]:
     provenance = context.get("provenance")
     if isinstance(provenance, dict):
         for arg, tags in sorted(provenance.items()):
-            out.append(f"provenance of {terminal_safe(str(arg))}: {_sources(tags)}")
+            out.append(f"provenance of {printable(str(arg))}: {_sources(tags)}")
     for arg in for_approvers(context.get("links"), (held.get("detail") or {}).get("links_found")):
-        name, n = terminal_safe(arg.arg), arg.count
+        name, n = printable(arg.arg), arg.count
         shared = f"; all share: {_sources(arg.provenance, 'no source common to all')}" if n else ""
         out.append(f"links in {name}: {n}{shared}")
         if arg.items is None:
@@ -118,13 +118,10 @@ def _seen(held: dict[str, Any]) -> list[str]:
             continue
         for x in arg.items:
             flag = "  FLAGGED" if x.flagged else ""
-            out.append(f"  {terminal_safe(x.shown.text)}{flag}  found in: {_sources(x.provenance)}")
+            out.append(f"  {x.shown.text}{flag}  found in: {_sources(x.provenance)}")
             if x.shown.non_ascii:
                 unicode, ascii_ = x.shown.unicode or x.shown.host, x.shown.ascii or x.shown.host
-                out.append(
-                    f"    host {terminal_safe(unicode)} is {terminal_safe(ascii_)} "
-                    "(not plain ASCII: check each letter)"
-                )
+                out.append(f"    host {unicode} is {ascii_} (not plain ASCII: check each letter)")
         if arg.unlisted:
             out.append(f"  and {arg.unlisted} more not listed")
     return [line for line in out if line]
@@ -132,8 +129,8 @@ def _seen(held: dict[str, Any]) -> list[str]:
 
 def _sources(tags: object, empty: str = "no remembered source (the agent wrote it)") -> str:
     if not isinstance(tags, list | tuple):
-        return terminal_safe(str(tags))
-    words = [terminal_safe(source_words(str(t))) for t in tags]
+        return printable(str(tags))
+    words = [printable(source_words(str(t))) for t in tags]
     return ", ".join(words) if words else empty
 
 

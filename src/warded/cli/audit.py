@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import sqlite3
 import time
-import unicodedata
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
 from pathlib import Path
@@ -18,6 +17,7 @@ from warded.audit.record import AuditRecord, Checkpoint, verify
 from warded.audit.signing import generate_key, sign, verify_signed
 from warded.audit.state import verify_state
 from warded.cli.common import Failure, _Group, _one_line, emit_json, format_option
+from warded.links import printable
 from warded.store import Store
 from warded.stores import is_url
 from warded.stores.sqlite import SQLiteStore
@@ -121,7 +121,7 @@ def audit_verify(db: Path, checkpoint: Path | None, public_key: Path | None, fmt
     if not result.ok:
         raise Failure(f"record {result.first_bad}: {result.reason}")
     if problems:
-        raise Failure(*(terminal_safe(f"{p} (not accounted for by the chain)") for p in problems))
+        raise Failure(*(printable(f"{p} (not accounted for by the chain)") for p in problems))
     against = f", matches checkpoint of {cp.size} records" if cp else ""
     signed = " (signature verified)" if public_key else ""
     click.echo(
@@ -175,19 +175,8 @@ def _summary(record: AuditRecord) -> str:
         who, tool = b.get("principal") or "", b.get("tool") or ""
     except (ValueError, KeyError, TypeError, AttributeError, OverflowError, OSError):
         return f"#{record.seq:<5} (unreadable record; see `warded audit verify`)"
-    who, tool, what, why = (terminal_safe(str(x)) for x in (who, tool, what, why))
+    who, tool, what, why = (printable(str(x)) for x in (who, tool, what, why))
     return f"#{record.seq:<5} {when}  {who:<24} {tool:<18} {what:<28} {why}".rstrip()
-
-
-def terminal_safe(text: str) -> str:
-    """`text` with control, formatting (bidi, zero-width) and line-separator characters
-    escaped, so it prints as exactly one line showing what it holds."""
-    return "".join(
-        f"\\u{ord(c):04x}" if unicodedata.category(c) in _UNSAFE or c == "\\" else c for c in text
-    )
-
-
-_UNSAFE = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
 
 @audit.command()

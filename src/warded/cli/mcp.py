@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from warded.cli.common import Failure, _Group
+from warded.links import printable
 
 if TYPE_CHECKING:
     from warded.mcp.config import GatewayConfig
@@ -172,8 +173,8 @@ def pin(config: Path, allow_flagged: bool) -> None:
                 click.echo(f"skipped {uid}: tool name {tool.name!r} cannot be exposed", err=True)
                 continue
             found = flags(tool)
-            for line in found:
-                click.echo(f"flagged {name}: {line}", err=True)
+            for line in found:  # a path holds the upstream's property names
+                click.echo(f"flagged {name}: {printable(line)}", err=True)
             if found and not allow_flagged:
                 flagged.append(name)
                 continue

@@ -274,12 +274,17 @@ async def _open(request: Request) -> tuple[Service, Account, dict[str, Any]]:
     if not raw.strip():
         raise ApiError(400, "invalid_request", "the body is empty")
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_constant=_not_json)
+        json.dumps(body, ensure_ascii=False).encode()  # a lone surrogate is no character
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_request", "the body is not valid JSON") from None
     if not isinstance(body, dict):
         raise ApiError(400, "invalid_request", "the body must be a JSON object")
     return service, pep, body
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # NaN and Infinity: Python's parser takes them
 
 
 def _request(item: dict[str, Any], defaults: dict[str, Any]) -> tuple[Entity, ...]:

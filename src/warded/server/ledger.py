@@ -21,6 +21,8 @@ from warded.audit.record import AuditRecord, VerifyResult, verify
 from warded.links import for_approvers
 from warded.store import Store
 
+LAST_SEQ = 2**63 - 1  # the largest position a store can hold (a signed 64-bit integer)
+
 
 @dataclass(frozen=True, slots=True)
 class Filter:
@@ -78,6 +80,8 @@ class Ledger:
     def find(self, where: Filter, limit: int = 100, newest_first: bool = True) -> list[AuditRecord]:
         """Records matching `where`: the newest `limit` of them, or the oldest after `after`."""
         start = where.after + 1 if where.after is not None else 0
+        if start > LAST_SEQ:
+            return []
         if not newest_first:
             found = []
             for record in self._scan(start, where):
@@ -97,6 +101,8 @@ class Ledger:
                 yield record
 
     def record(self, seq: int) -> AuditRecord | None:
+        if not 0 <= seq <= LAST_SEQ:
+            return None
         for record in self.store.records(seq):
             return record if record.seq == seq else None
         return None

@@ -3,8 +3,9 @@
 Server-rendered HTML (Jinja2, autoescaped); the only script is
 `static/live.js`, which refreshes the approvals list when the server-sent
 event stream says it changed. A session is a signed, HttpOnly, SameSite=Strict
-cookie naming the person and a CSRF token; every form carries that token and
-is refused without it. The Content-Security-Policy allows nothing inline.
+cookie naming the person (the account as it was: replacing it ends the
+session) and a CSRF token; every form carries that token and is refused
+without it. The Content-Security-Policy allows nothing inline.
 """
 
 from __future__ import annotations
@@ -28,11 +29,11 @@ from starlette.responses import RedirectResponse, Response
 
 from warded.governance.document import document
 from warded.governance.render import html_page
-from warded.links import source_words
+from warded.links import printable, source_words
 from warded.model import Principal
 from warded.server.accounts import Account
 from warded.server.api import decide_approval
-from warded.server.ledger import Filter
+from warded.server.ledger import LAST_SEQ, Filter
 from warded.server.problems import ApiError
 from warded.server.service import Service, client_address, same, service_of
 
@@ -40,6 +41,7 @@ router = APIRouter(include_in_schema=False)
 COOKIE = "warded_session"
 SESSION_SECONDS = 8 * 3600
 KEEPALIVE_SECONDS = 15.0
+NOTICE_SECONDS = 300
 templates = Jinja2Templates(directory=str(resources.files("warded.server") / "templates"))
 
 
@@ -52,6 +54,7 @@ def _when(t: float | None) -> str:
 templates.env.filters["when"] = _when
 templates.env.filters["pretty"] = lambda v: json.dumps(v, indent=2, sort_keys=True)
 templates.env.filters["source"] = source_words
+templates.env.filters["printable"] = printable  # what the agent chose: nothing hidden
 templates.env.filters["flagged"] = lambda links: sum(
     x["flagged"] for a in links for x in a["items"] or ()
 )  # the links among an approval's view's `links` found in injected orders
@@ -76,8 +79,8 @@ class Person:
     csrf: str
 
 
-def _signer(service: Service) -> URLSafeTimedSerializer:
-    return URLSafeTimedSerializer(service.config.secret_key(), salt="warded.session")
+def _signer(service: Service, purpose: str = "session") -> URLSafeTimedSerializer:
+    return URLSafeTimedSerializer(service.config.secret_key(), salt=f"warded.{purpose}")
 
 
 def _person(request: Request, *, fetch: bool = False) -> Person:
@@ -89,19 +92,24 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
     try:
         data = _signer(service).loads(raw, max_age=SESSION_SECONDS)
         account = service.accounts.get(str(data["id"]))
-        csrf = str(data["csrf"])
+        csrf, key = str(data["csrf"]), data["key"]
     except (BadSignature, KeyError, TypeError):
         raise SignIn(fetch) from None
-    if account is None or account.kind != "person":
-        raise SignIn(fetch)
+    if account is None or account.kind != "person" or key != account.key_id:
+        raise SignIn(fetch)  # gone, or replaced (a new password) since this session began
     return Person(account, csrf)
+
+
+def _same_origin(request: Request) -> None:
+    """Refuse a form a page of another origin posted (the browser says so in `Origin`)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != str(request.base_url).rstrip("/"):
+        raise ApiError(403, "csrf_failed", "the form came from another origin")
 
 
 async def _form(request: Request, csrf: str | None) -> dict[str, str]:
     """The posted form, if it carries the session's CSRF token and comes from this origin."""
-    origin = request.headers.get("origin")
-    if origin is not None and origin != str(request.base_url).rstrip("/"):
-        raise ApiError(403, "csrf_failed", "the form came from another origin")
+    _same_origin(request)
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     given = values.get("csrf", "")
@@ -142,6 +150,7 @@ async def login_form(request: Request) -> Response:
 async def login(request: Request) -> Response:
     service = service_of(request)
     signer = _signer(service)
+    _same_origin(request)  # else another site could sign this browser in as someone else
     form = await request.form()
     values = {k: v for k, v in form.items() if isinstance(v, str)}
     retry = signer.dumps({"login": secrets.token_hex(8)})
@@ -158,7 +167,9 @@ async def login(request: Request) -> Response:
     if account is None:
         service.throttle.failed(*keys)
         return _page(request, "login.html", 401, csrf=retry, error="Wrong id or password.")
-    session = signer.dumps({"id": account.id, "csrf": secrets.token_urlsafe(24)})
+    session = signer.dumps(
+        {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
+    )
     answer = RedirectResponse("/approvals", status_code=303)
     answer.set_cookie(
         COOKIE,
@@ -202,7 +213,7 @@ async def approvals_page(request: Request) -> Response:
         "approvals.html",
         person,
         version=service.live.version,
-        notice=request.query_params.get("notice"),
+        notice=_notice(service, request.query_params.get("notice")),
         **lists,
     )
 
@@ -218,8 +229,8 @@ async def approvals_list(request: Request) -> Response:
 async def approvals_events(request: Request) -> Response:
     service = service_of(request)
     _person(request, fetch=True)
-    since = request.query_params.get("v", "")
-    start = int(since) if since.isdigit() else service.live.version
+    since = _position(request.query_params.get("v"))
+    start = since if since is not None else service.live.version
 
     async def stream() -> AsyncIterator[dict[str, str]]:
         async for version in service.live.changes(start, KEEPALIVE_SECONDS):
@@ -243,9 +254,21 @@ async def decide(request: Request, approval_id: str) -> Response:
         notice = f"{decided.status}: {decided.tool} for {decided.principal} ({decided.id})"
     except ApiError as exc:
         notice = f"not done: {exc.message}"
+    signed = _signer(service, "notice").dumps({"notice": notice})
     return RedirectResponse(
-        "/approvals?" + urlencode({"notice": notice}), status_code=303, headers=_no_store()
+        "/approvals?" + urlencode({"notice": signed}), status_code=303, headers=_no_store()
     )
+
+
+def _notice(service: Service, signed: str | None) -> str | None:
+    """What this service said a decision did: a notice it signed, minutes ago, or none
+    (a link someone else made cannot make the page say anything)."""
+    if not signed:
+        return None
+    try:
+        return str(_signer(service, "notice").loads(signed, max_age=NOTICE_SECONDS)["notice"])
+    except (BadSignature, KeyError, TypeError):
+        return None
 
 
 def _no_store() -> dict[str, str]:
@@ -266,7 +289,7 @@ async def audit_page(request: Request) -> Response:
             decision=q.get("decision") or None,
             since=_time(q.get("since")),
             until=_time(q.get("until")),
-            before=int(q["before"]) if q.get("before", "").isdigit() else None,
+            before=_position(q.get("before")),
         )
         problem = None
     except ValueError as exc:
@@ -283,6 +306,13 @@ async def audit_page(request: Request) -> Response:
         problem=problem,
         older=records[-1].seq if len(records) == 100 else None,
     )
+
+
+def _position(value: str | None) -> int | None:
+    """A version or record position from an address: ASCII digits that fit one, or None."""
+    if value and value.isascii() and value.isdigit() and len(value) <= len(str(LAST_SEQ)):
+        return int(value)
+    return None
 
 
 def _agent(value: str | None) -> str | None:
