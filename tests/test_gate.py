@@ -23,6 +23,7 @@ from warded import (
     WardedError,
 )
 from warded.canonical import args_digest, canonical_json
+from warded.tools import MAX_DEPTH
 
 KNOWN = "GB33BUKB20201555555555"
 PAY = {"recipient": KNOWN, "amount": 42.5, "subject": "paper"}
@@ -151,6 +152,36 @@ def test_arguments_that_are_not_an_object_are_invalid(
     assert isinstance(result, Refusal)
     assert result.code == "invalid_arguments"
     assert executed == []
+
+
+def _nested(levels: int) -> Any:
+    value: Any = "x"
+    for i in range(levels):
+        value = {"a": value} if i % 2 else [value]
+    return value
+
+
+@pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1, 500, 900, 100_000])
+def test_arguments_nested_too_deep_are_invalid_not_an_internal_error(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any], levels: int
+) -> None:
+    """Every step after freezing walks the arguments; nesting that would exhaust one of
+    them (the redacted copy ran out of stack at ~500) is the caller's error, said so."""
+    args = {**PAY, "subject": _nested(levels - 1)}  # the arguments object is a level too
+    for answer in (
+        gate.call(billing, "send_money", args, session),
+        gate.decide(billing, "send_money", args, session),
+    ):
+        assert isinstance(answer, Refusal)
+        assert answer.code == "invalid_arguments"
+        if levels <= MAX_DEPTH:
+            assert answer.detail == "subject: violates 'type'"  # it reached the schema
+        else:
+            assert answer.detail is not None
+            assert answer.detail.startswith(f"arguments nested deeper than {MAX_DEPTH} levels")
+    assert executed == []
+    (record,) = [b for b in _bodies(gate) if b["kind"] == "decision"]
+    assert record["code"] == "invalid_arguments"
 
 
 def test_invalid_argument_detail_names_the_parameter_and_constraint_not_the_value(

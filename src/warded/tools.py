@@ -34,6 +34,7 @@ Effect = Literal["read", "write", "irreversible", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
 ResourceRule = Callable[[Mapping[str, Any]], tuple[str, str]]
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_DEPTH = 64  # levels of objects and arrays an argument may nest (a result's too: outputs)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -100,6 +101,42 @@ class Tool:
         """The keyword arguments the executor receives for the (valid, thawed) `value`;
         ArgumentError if the function's own parameter types refuse it."""
         return value if self.convert is None else self.convert(value)
+
+
+def too_deep(value: dict[str, Any]) -> None:
+    """ArgumentError naming where thawed arguments nest objects or arrays deeper than
+    `MAX_DEPTH` (every later step walks them; the limit keeps each in bounds)."""
+    level: list[Any] = [value]
+    for _ in range(MAX_DEPTH):
+        level = [
+            item
+            for v in level
+            for item in (v.values() if type(v) is dict else v)
+            if type(item) is dict or type(item) is list
+        ]
+        if not level:
+            return
+    raise ArgumentError(f"arguments nested deeper than {MAX_DEPTH} levels at {_deep(value)}/…")
+
+
+def _deep(value: dict[str, Any]) -> str:
+    """The first keys of the way down to a value `MAX_DEPTH` levels deep in `value`."""
+    levels: list[list[tuple[Any, int, str]]] = [[(value, 0, "")]]
+    for _ in range(MAX_DEPTH):
+        levels.append(
+            [
+                (item, parent, str(key))
+                for parent, (v, _p, _k) in enumerate(levels[-1])
+                for key, item in (v.items() if type(v) is dict else enumerate(v))
+                if type(item) is dict or type(item) is list
+            ]
+        )
+    keys: list[str] = []
+    at = 0
+    for level in reversed(levels[1:]):
+        _v, at, key = level[at]
+        keys.append(key)
+    return "/".join(reversed(keys[-8:]))
 
 
 def _fast_validator(parameters: Mapping[str, Any]) -> Any:
