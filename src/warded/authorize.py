@@ -28,7 +28,7 @@ from warded.redaction import Secrets, mask_by_name
 from warded.request import MAX_NAME, build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import Finding, found_text, mask_text, scan_value, summary
 from warded.scanners.base import redact as mask_findings
-from warded.tools import Tool, too_deep
+from warded.tools import Tool
 
 if TYPE_CHECKING:
     from warded.gate import Gate
@@ -137,7 +137,6 @@ def decide_once(
         frozen = canonical_json(tool.prepare(args))
         digest = args_digest(frozen, gate._key)
         value = thaw(frozen)
-        too_deep(value)
         secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
         found = scan_value(scanners, value) if scanners else []

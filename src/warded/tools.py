@@ -73,7 +73,8 @@ class Tool:
         return ToolSpec(self.name, self.description, copy.deepcopy(self.parameters), self.effect)
 
     def prepare(self, args: Mapping[str, Any]) -> dict[str, Any]:
-        """A copy of `args` with defaults filled in; ArgumentError if not an object."""
+        """A copy of `args` with defaults filled in; ArgumentError if not an object or
+        nested too deep (`too_deep`)."""
         plain = type(args) is dict and all(type(k) is str for k in args)
         if not plain and (
             not isinstance(args, Mapping) or not all(isinstance(k, str) for k in args)
@@ -83,6 +84,7 @@ class Tool:
         for key, default in self.defaults:
             if key not in out:
                 out[key] = copy.deepcopy(default)
+        too_deep(out)  # before the first step that walks it
         return out
 
     def check(self, value: Any) -> str | None:
@@ -103,23 +105,27 @@ class Tool:
         return value if self.convert is None else self.convert(value)
 
 
-def too_deep(value: dict[str, Any]) -> None:
-    """ArgumentError naming where thawed arguments nest objects or arrays deeper than
+def too_deep(value: Mapping[str, Any]) -> None:
+    """ArgumentError naming where arguments nest objects or arrays deeper than
     `MAX_DEPTH` (every later step walks them; the limit keeps each in bounds)."""
     level: list[Any] = [value]
     for _ in range(MAX_DEPTH):
         level = [
             item
             for v in level
-            for item in (v.values() if type(v) is dict else v)
-            if type(item) is dict or type(item) is list
+            for item in (v.values() if isinstance(v, Mapping) else v)
+            if type(item) not in _LEAVES and isinstance(item, _NESTS)
         ]
         if not level:
             return
     raise ArgumentError(f"arguments nested deeper than {MAX_DEPTH} levels at {_deep(value)}/…")
 
 
-def _deep(value: dict[str, Any]) -> str:
+_NESTS = (dict, list, tuple, Mapping)  # what canonical JSON writes as an object or array
+_LEAVES = frozenset({str, int, float, bool, type(None)})
+
+
+def _deep(value: Mapping[str, Any]) -> str:
     """The first keys of the way down to a value `MAX_DEPTH` levels deep in `value`."""
     levels: list[list[tuple[Any, int, str]]] = [[(value, 0, "")]]
     for _ in range(MAX_DEPTH):
@@ -127,8 +133,8 @@ def _deep(value: dict[str, Any]) -> str:
             [
                 (item, parent, str(key))
                 for parent, (v, _p, _k) in enumerate(levels[-1])
-                for key, item in (v.items() if type(v) is dict else enumerate(v))
-                if type(item) is dict or type(item) is list
+                for key, item in (v.items() if isinstance(v, Mapping) else enumerate(v))
+                if isinstance(item, _NESTS)
             ]
         )
     keys: list[str] = []
