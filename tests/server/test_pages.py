@@ -281,6 +281,22 @@ def test_replacing_an_account_ends_the_sessions_signed_in_with_it(
         assert f'id="approval-{approval}"' in pending  # still pending: nothing was decided
 
 
+def test_a_person_without_a_role_is_shown_nothing(config_path: Path, tokens: Tokens) -> None:
+    """The API gives a person with no role no approvals and no audit log; the pages,
+    which show both (and the bundle), must not give them more."""
+    AccountBook(config_path.parent / "accounts.json").add("carol", "person", password=PASSWORD)
+    with TestClient(create_app(load_config(config_path))) as client:
+        approval = hold(client, tokens)
+        assert sign_in(client, "carol") == 303
+        for path in ("/approvals", "/approvals/list", "/approvals/events", "/audit", "/bundle"):
+            assert client.get(path).status_code == 403, path
+        assert client.get("/audit/1").status_code == 403
+        decided = client.post(f"/approvals/{approval}", data={"verdict": "approve"})
+        assert decided.status_code == 403
+        assert sign_in(client, "alice") == 303  # an approver, in the same browser
+        assert f'id="approval-{approval}"' in client.get("/approvals").text  # still pending
+
+
 def test_the_bundle_page_shows_each_agents_boundary(client: TestClient) -> None:
     assert sign_in(client) == 303
     page = client.get("/bundle").text

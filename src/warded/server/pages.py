@@ -97,6 +97,8 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
         raise SignIn(fetch) from None
     if account is None or account.kind != "person" or key != account.key_id:
         raise SignIn(fetch)  # gone, or replaced (a new password) since this session began
+    if not account.roles:  # the API gives such a person nothing either
+        raise ApiError(403, "forbidden", "this account has no role; an admin can give it one")
     return Person(account, csrf)
 
 
