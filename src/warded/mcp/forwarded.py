@@ -40,6 +40,7 @@ from warded.mcp.config import (
     resource_action,
     split_name,
 )
+from warded.mcp.results import FAILURE_META, REFUSAL_META, upstream_result
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
 
@@ -79,7 +80,7 @@ class GatewayError(MCPError):
 
 def refusal_error(refusal: Refusal | ToolFailure) -> GatewayError:
     """A refused or failed read/get as a JSON-RPC error (no result type carries `isError`)."""
-    key = "warded/refusal" if isinstance(refusal, Refusal) else "warded/failure"
+    key = REFUSAL_META if isinstance(refusal, Refusal) else FAILURE_META
     return GatewayError(types.INVALID_PARAMS, refusal.to_model(), data={key: refusal.to_dict()})
 
 
@@ -150,15 +151,13 @@ class Forwarded:
 
     def _reader(self, upstream_id: str) -> Callable[..., Awaitable[Any]]:
         async def read(uri: str) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].read(uri)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].read(uri))
 
         return read
 
     def _getter(self, upstream_id: str, prompt: str) -> Callable[..., Awaitable[Any]]:
         async def get(**arguments: str) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].prompt(prompt, arguments)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].prompt(prompt, arguments))
 
         return get
 

@@ -34,7 +34,7 @@ from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
 from warded.mcp.forwarded import NOWHERE, Forwarded, GatewayError
 from warded.mcp.pins import Pins, flags, pin_of
-from warded.mcp.results import failed, refused
+from warded.mcp.results import failed, refused, upstream_result
 from warded.mcp.trusted import declarations
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
@@ -200,8 +200,7 @@ class Gateway:
 
     def _executor(self, upstream_id: str, tool: str) -> Callable[..., Awaitable[Any]]:
         async def forward(**arguments: Any) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].call(tool, arguments)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].call(tool, arguments))
 
         return forward
 
