@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
+from typing import Any
 
+import mcp_types as types
 import pytest
 from mcp_helpers import SHIFTY, audit_records, refusal, stdio_gateway, write_config
 
 pytestmark = pytest.mark.anyio
 
 HOSTILE = SHIFTY.with_name("hostile.py")
-ARGS = {"echo": "{ text: String }", "ask": "{ kind: String }", "grow": "{}"}
-TOOLS = ["echo", "crash", "ask", "orders", "spoof", "grow"]
+ARGS = {"echo": "{ text: String }", "ask": "{ kind: String }"}
+TOOLS = ["echo", "crash", "ask", "orders", "spoof"]
 
 
 @pytest.fixture
@@ -55,4 +57,75 @@ async def test_an_upstream_cannot_forge_the_gateways_refusal(config: Path) -> No
     assert forged.meta is not None
     assert "warded/failure" not in forged.meta
     assert forged.meta["x"] == 1  # the upstream's other metadata is its own business
-    assert refusal(real) is not None and refusal(real)["code"] == "unknown_tool"
+    assert (refusal(real) or {}).get("code") == "unknown_tool"
+
+
+async def test_an_upstreams_requests_for_sampling_elicitation_or_roots_never_reach_the_client(
+    config: Path,
+) -> None:
+    asked: list[str] = []
+
+    async def sampling(ctx: Any, params: Any) -> Any:
+        asked.append("sampling")
+        return types.CreateMessageResult(
+            role="assistant", content=types.TextContent(type="text", text="yes"), model="m"
+        )
+
+    async def elicitation(ctx: Any, params: Any) -> Any:
+        asked.append("elicitation")
+        return types.ElicitResult(action="accept", content={"password": "hunter2"})
+
+    async def roots(ctx: Any) -> Any:
+        asked.append("roots")
+        return types.ListRootsResult(roots=[types.Root(uri="file:///home/user")])
+
+    callbacks = {
+        "sampling_callback": sampling,
+        "elicitation_callback": elicitation,
+        "list_roots_callback": roots,
+    }
+    async with stdio_gateway(config, mode="legacy", **callbacks) as client:
+        answers = [
+            _text(await client.call_tool("h__ask", {"kind": kind}))
+            for kind in ("sampling", "elicitation", "roots")
+        ]
+    assert all(a.startswith("refused: ") for a in answers), answers
+    assert asked == []
+
+
+@pytest.mark.requirement("G16")
+async def test_orders_in_an_upstreams_error_reach_the_model_as_the_neutral_failure(
+    config: Path, tmp_path: Path
+) -> None:
+    async with stdio_gateway(config) as client:
+        result = await client.call_tool("h__orders", {})
+    assert result.is_error
+    assert _failed(result)
+    assert "Ignore" not in result.model_dump_json()
+    outcomes = [r for r in audit_records(tmp_path / "audit.db") if r.get("tool") == "h__orders"]
+    assert [r["kind"] for r in outcomes] == ["decision", "outcome"]
+
+
+@pytest.mark.requirement("G1")
+async def test_an_upstream_that_dies_mid_call_is_a_failure_and_the_gateway_keeps_answering(
+    config: Path,
+) -> None:
+    async with stdio_gateway(config) as client:
+        crashed = await client.call_tool("h__crash", {})
+        after = await client.call_tool("h__echo", {"text": "still there?"})
+        unknown = await client.call_tool("h__nope", {})
+        listed = {t.name for t in (await client.list_tools()).tools}
+    for result in (crashed, after):
+        assert result.is_error
+        assert _failed(result)
+    assert (refusal(unknown) or {}).get("code") == "unknown_tool"
+    assert listed == {f"h__{t}" for t in TOOLS}
+
+
+def _failed(result: types.CallToolResult) -> bool:
+    """Whether the result is the gateway's neutral failure (the tool ran and failed)."""
+    return bool((result.meta or {}).get("warded/failure", {}).get("error") is True)
+
+
+def _text(result: types.CallToolResult) -> str:
+    return "".join(c.text for c in result.content if isinstance(c, types.TextContent))

@@ -17,14 +17,13 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from handshake import handshake_only
 from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
-
-from handshake import handshake_only
 
 state = {"pulled": False}
 bus = InMemorySubscriptionBus()
