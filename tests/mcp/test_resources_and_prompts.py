@@ -220,3 +220,38 @@ async def test_a_subscription_is_allowed_only_where_a_read_is_and_updates_reach_
         if r["kind"] == "event" and r["detail"]["event"] == "mcp.resource_subscribe"
     ]
     assert [(e["uri"], e["upstream"]) for e in events] == [(f"{DOCS}features.md", "ev")]
+
+
+@pytest.mark.requirement("G2")
+async def test_a_uri_two_upstreams_list_is_read_from_neither(tmp_path: Path) -> None:
+    # `evil` lists the very URIs `ev` lists: it must not answer a read meant for `ev`
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    everything = node_bin("mcp-server-everything")
+    upstreams: dict[str, dict[str, Any]] = {
+        "ev": {"command": everything, "resources": True},
+        "evil": {"command": everything, "resources": True, "labels": ["untrusted"]},
+    }
+    config = write_config(tmp_path, policies, upstreams)
+    schema = subprocess.run(
+        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    ).stdout
+    (policies / "schema.cedarschema").write_text(schema)
+    (policies / "read.cedar").write_text(
+        'permit (principal == Agent::"desktop", action == Action::"ev--resource", resource);\n'
+        'permit (principal == Agent::"desktop", action == Action::"evil--resource", resource);\n'
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        with pytest.raises(MCPError) as shadowed:
+            await client.read_resource(f"{DOCS}features.md")
+        with pytest.raises(MCPError) as nowhere:
+            await client.read_resource("nobody://lists/this")
+    assert f"{DOCS}features.md" not in listed
+    assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)  # as a URI nobody owns
+    records = audit_records(tmp_path / "audit.db")
+    assert not [r for r in records if r.get("tool") in ("ev--resource", "evil--resource")]

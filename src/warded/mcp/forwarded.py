@@ -15,10 +15,13 @@ upstream's `labels`, like its tools.
 A refused read or get — and a URI or prompt name that no upstream owns —
 is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
-answer. A subscription to a resource's updates (handshake-era clients and
-upstreams) is allowed when a read of it would be, audited as an event, and
-forwarded upstream once per URI; each update is passed on to the
-connections that subscribed, while a read of it is still allowed to them.
+answer, and so does a URI that two upstreams claim (both list it, or
+neither does and both have a template matching it): URIs have no namespace,
+and no upstream may answer for another's resource. A subscription to a
+resource's updates (handshake-era clients and upstreams) is allowed when a
+read of it would be, audited as an event, and forwarded upstream once per
+URI; each update is passed on to the connections that subscribed, while a
+read of it is still allowed to them.
 """
 
 from __future__ import annotations
@@ -99,7 +102,6 @@ class Forwarded:
         self.gate = gate
         self._upstreams = upstreams
         self._session_of = session_of
-        self._owner: dict[str, str] = {}  # resource URI -> upstream id, from listings
         self._prompts: dict[str, types.Prompt] = {}  # action -> the prompt as listed upstream
         self._reading: set[str] = set()  # upstreams whose resource action is registered
         # resource URI -> connection -> (its principal, how to tell it the resource changed)
@@ -178,16 +180,27 @@ class Forwarded:
         session = self._session_of(principal)
         visible = self._visible(principal)
         shown: list[types.Resource] = []
-        for upstream in self._serving_resources():
+        for uri, listing in (await self._listed()).items():
+            if len(listing) > 1:
+                continue  # two upstreams claim it: no read of it goes anywhere (`_route`)
+            upstream, resource = listing[0]
             action = resource_action(upstream.id)
             if action not in visible:
                 continue
-            for resource in await upstream.resources():
-                self._owner[str(resource.uri)] = upstream.id
-                answer = self.gate.decide(principal, action, {"uri": str(resource.uri)}, session)
-                if not isinstance(answer, Refusal) or answer.code == "approval_required":
-                    shown.append(resource)
+            answer = self.gate.decide(principal, action, {"uri": uri}, session)
+            if not isinstance(answer, Refusal) or answer.code == "approval_required":
+                shown.append(resource)
         return shown
+
+    async def _listed(self) -> dict[str, list[tuple[Upstream, types.Resource]]]:
+        """Every resource the upstreams serving resources list now, by URI, with who lists it."""
+        found: dict[str, list[tuple[Upstream, types.Resource]]] = {}
+        for upstream in self._serving_resources():
+            for resource in await upstream.resources():
+                claims = found.setdefault(str(resource.uri), [])
+                if all(u is not upstream for u, _ in claims):  # an upstream may list it twice
+                    claims.append((upstream, resource))
+        return found
 
     async def templates(self, principal: Principal) -> list[types.ResourceTemplate]:
         """The resource templates of every upstream whose resource action this principal sees."""
@@ -199,19 +212,22 @@ class Forwarded:
         return shown
 
     async def _route(self, uri: str) -> str | None:
-        """The upstream a URI belongs to: the one that listed it, or whose template matches."""
+        """The upstream a URI belongs to: the one that lists it, else the one whose template
+        matches it; None when no upstream, or more than one, claims it (URIs have no
+        namespace: one upstream must not answer for another's resource)."""
         serving = self._serving_resources()
         if len(serving) == 1:
             return serving[0].id
-        if uri in self._owner:
-            return self._owner[uri]
-        for upstream in serving:
-            if any(str(r.uri) == uri for r in await upstream.resources()):
-                return upstream.id
-            templates = await upstream.resource_templates()
-            if any(template_pattern(t.uri_template).match(uri) for t in templates):
-                return upstream.id
-        return None
+        listing = (await self._listed()).get(uri, [])
+        claims = [upstream.id for upstream, _ in listing]
+        if not claims:
+            for upstream in serving:
+                templates = await upstream.resource_templates()
+                if any(template_pattern(t.uri_template).match(uri) for t in templates):
+                    claims.append(upstream.id)
+        if len(claims) > 1:
+            log.warning("resource %r is claimed by upstreams %s: not read", uri, claims)
+        return claims[0] if len(claims) == 1 else None
 
     async def read(self, principal: Principal, uri: str, call_id: str) -> types.ReadResourceResult:
         """One `resources/read`, decided with its URI and run by the gate."""
