@@ -395,7 +395,7 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
 def exposed_name(upstream: str, tool: str) -> str | None:
     """The gate tool name of an upstream tool, or None if it cannot be exposed as one."""
     name = f"{upstream}{SEPARATOR}{tool}"
-    return name if NAME.match(name) else None
+    return name if NAME.fullmatch(name) else None  # `match` lets a final newline through
 
 
 def split_name(name: str) -> tuple[str, str] | None:
@@ -412,4 +412,4 @@ def resource_action(upstream: str) -> str:
 def prompt_action(upstream: str, prompt: str) -> str | None:
     """The action (and gate tool) getting one prompt, or None if it cannot be one."""
     name = f"{upstream}{PROMPT}{prompt}"
-    return name if NAME.match(name) else None
+    return name if NAME.fullmatch(name) else None
