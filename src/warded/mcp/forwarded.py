@@ -15,13 +15,13 @@ upstream's `labels`, like its tools.
 A refused read or get — and a URI or prompt name that no upstream owns —
 is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
-answer, and so does a URI that two upstreams claim (both list it, or
-neither does and both have a template matching it): URIs have no namespace,
-and no upstream may answer for another's resource. A subscription to a
-resource's updates (handshake-era clients and upstreams) is allowed when a
-read of it would be, audited as an event, and forwarded upstream once per
-URI; each update is passed on to the connections that subscribed, while a
-read of it is still allowed to them.
+answer, and so does a URI that two upstreams claim (by listing it or by a
+template that matches it): URIs have no namespace, and no upstream may
+answer for another's resource. A subscription to a resource's updates
+(handshake-era clients and upstreams) is allowed when a read of it would
+be, audited as an event, and forwarded upstream once per URI; each update
+is passed on to the connections that subscribed, while a read of it is
+still allowed to them.
 """
 
 from __future__ import annotations
@@ -29,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -74,6 +75,21 @@ def template_pattern(template: str) -> re.Pattern[str]:
     """A URI template (RFC 6570) as a pattern over the URIs it can expand to."""
     parts = re.split(r"(\{[^}]*\})", template)
     return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + r"\Z")
+
+
+@dataclass(frozen=True, slots=True)
+class _Claims:
+    """The resources the upstreams list (URI → the first to list it, and every upstream
+    that does) and their templates (upstream id, pattern)."""
+
+    listed: dict[str, tuple[Upstream, types.Resource]]
+    listers: dict[str, list[str]]
+    templates: list[tuple[str, re.Pattern[str]]]
+
+    def of(self, uri: str) -> list[str]:
+        """The upstreams that list `uri` or have a template matching it, each once."""
+        matching = [u for u, pattern in self.templates if pattern.match(uri)]
+        return list(dict.fromkeys(self.listers.get(uri, []) + matching))
 
 
 class GatewayError(MCPError):
@@ -179,11 +195,11 @@ class Forwarded:
         """The resources this principal could read now, as their upstreams list them."""
         session = self._session_of(principal)
         visible = self._visible(principal)
+        claims = await self._claims()
         shown: list[types.Resource] = []
-        for uri, listing in (await self._listed()).items():
-            if len(listing) > 1:
-                continue  # two upstreams claim it: no read of it goes anywhere (`_route`)
-            upstream, resource = listing[0]
+        for uri, (upstream, resource) in claims.listed.items():
+            if claims.of(uri) != [upstream.id]:
+                continue  # another upstream claims it too: no read of it goes anywhere
             action = resource_action(upstream.id)
             if action not in visible:
                 continue
@@ -192,15 +208,17 @@ class Forwarded:
                 shown.append(resource)
         return shown
 
-    async def _listed(self) -> dict[str, list[tuple[Upstream, types.Resource]]]:
-        """Every resource the upstreams serving resources list now, by URI, with who lists it."""
-        found: dict[str, list[tuple[Upstream, types.Resource]]] = {}
+    async def _claims(self) -> _Claims:
+        """What every upstream serving resources lists now, and its templates."""
+        claims = _Claims({}, {}, [])
         for upstream in self._serving_resources():
             for resource in await upstream.resources():
-                claims = found.setdefault(str(resource.uri), [])
-                if all(u is not upstream for u, _ in claims):  # an upstream may list it twice
-                    claims.append((upstream, resource))
-        return found
+                uri = str(resource.uri)
+                claims.listed.setdefault(uri, (upstream, resource))
+                claims.listers.setdefault(uri, []).append(upstream.id)
+            for template in await upstream.resource_templates():
+                claims.templates.append((upstream.id, template_pattern(template.uri_template)))
+        return claims
 
     async def templates(self, principal: Principal) -> list[types.ResourceTemplate]:
         """The resource templates of every upstream whose resource action this principal sees."""
@@ -212,22 +230,16 @@ class Forwarded:
         return shown
 
     async def _route(self, uri: str) -> str | None:
-        """The upstream a URI belongs to: the one that lists it, else the one whose template
-        matches it; None when no upstream, or more than one, claims it (URIs have no
-        namespace: one upstream must not answer for another's resource)."""
+        """The upstream a URI belongs to: the one upstream that lists it or has a template
+        matching it; None when none does, or more than one (URIs have no namespace: one
+        upstream must not answer for another's resource)."""
         serving = self._serving_resources()
         if len(serving) == 1:
             return serving[0].id
-        listing = (await self._listed()).get(uri, [])
-        claims = [upstream.id for upstream, _ in listing]
-        if not claims:
-            for upstream in serving:
-                templates = await upstream.resource_templates()
-                if any(template_pattern(t.uri_template).match(uri) for t in templates):
-                    claims.append(upstream.id)
-        if len(claims) > 1:
-            log.warning("resource %r is claimed by upstreams %s: not read", uri, claims)
-        return claims[0] if len(claims) == 1 else None
+        claimants = (await self._claims()).of(uri)
+        if len(claimants) > 1:
+            log.warning("resource %r is claimed by upstreams %s: not read", uri, claimants)
+        return claimants[0] if len(claimants) == 1 else None
 
     async def read(self, principal: Principal, uri: str, call_id: str) -> types.ReadResourceResult:
         """One `resources/read`, decided with its URI and run by the gate."""
