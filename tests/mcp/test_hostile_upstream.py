@@ -16,6 +16,11 @@ import mcp_types as types
 import pytest
 from mcp_helpers import SHIFTY, audit_records, refusal, stdio_gateway, write_config
 
+from warded import Gate, MemoryStore
+from warded.errors import StoreError
+from warded.mcp import Gateway, load
+from warded.model import SessionState
+
 pytestmark = pytest.mark.anyio
 
 HOSTILE = SHIFTY.with_name("hostile.py")
@@ -129,3 +134,31 @@ def _failed(result: types.CallToolResult) -> bool:
 
 def _text(result: types.CallToolResult) -> str:
     return "".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+class _UnreadableAfterRunning(MemoryStore):
+    """A store whose session state cannot be read once a tool's outcome is recorded."""
+
+    def session(self, session_id: str) -> SessionState:
+        if any(r.body["kind"] == "outcome" for r in self.records()):
+            raise StoreError("the session table is locked")
+        return super().session(session_id)
+
+
+@pytest.mark.requirement("G1")
+async def test_a_store_failure_after_the_tool_ran_does_not_hide_its_result(config: Path) -> None:
+    # the agent would take an "Internal error" for a failed call and run it again
+    loaded = load(config)
+    gate = Gate.from_directory(loaded.policies, store=_UnreadableAfterRunning())
+    gateway = Gateway(loaded, gate, None)
+    desktop = loaded.principal("desktop")
+    told: list[str] = []
+
+    async def notify() -> None:
+        told.append("list_changed")
+
+    async with gateway.running():
+        gateway.attach(desktop, 1, notify)  # a connected client, told when its listing changes
+        result = await gateway.call(desktop, "h__echo", {"text": "paid"}, "call-1")
+    assert not result.is_error
+    assert _text(result) == "paid"

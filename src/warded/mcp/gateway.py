@@ -266,8 +266,16 @@ class Gateway:
             answer = failed(result)
         else:
             answer = types.CallToolResult.model_validate(result)
-        await self.refresh(principal)
+        await self.after_call(principal)
         return answer
+
+    async def after_call(self, principal: Principal) -> None:
+        """`refresh` for the principal whose call was answered: a failure (the store's, say)
+        is logged, never put in place of the answer of a call that may have run."""
+        try:
+            await self.refresh(principal)
+        except Exception:
+            log.exception("could not tell %s whether its tools changed", principal)
 
     # -- telling downstream clients that their listing changed ---------------
 
