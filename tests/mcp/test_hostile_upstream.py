@@ -162,3 +162,19 @@ async def test_a_store_failure_after_the_tool_ran_does_not_hide_its_result(confi
         result = await gateway.call(desktop, "h__echo", {"text": "paid"}, "call-1")
     assert not result.is_error
     assert _text(result) == "paid"
+
+
+@pytest.mark.requirement("G1")
+async def test_a_tool_definition_the_gate_cannot_take_is_quarantined_not_fatal(
+    config: Path, tmp_path: Path
+) -> None:
+    async with stdio_gateway(config) as client:
+        listed = {t.name for t in (await client.list_tools()).tools}
+        deep = await client.call_tool("h__deep", {"a": []})
+        echo = await client.call_tool("h__echo", {"text": "still here"})
+    assert listed == {f"h__{t}" for t in TOOLS}
+    assert (refusal(deep) or {}).get("code") == "unknown_tool"
+    assert _text(echo) == "still here"
+    events = [r["detail"] for r in audit_records(tmp_path / "audit.db") if r["kind"] == "event"]
+    quarantined = [e for e in events if e["event"] == "mcp.quarantine"]
+    assert [e["name"] for e in quarantined] == ["h__deep"]

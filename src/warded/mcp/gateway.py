@@ -170,10 +170,9 @@ class Gateway:
                 description=exposed.tool.description or "",
                 labels=upstream.labels,
             )
-        except ToolDefinitionError as exc:
-            self._quarantine(
-                exposed.name, exposed.upstream, exposed.tool.name, str(exc), exposed.pin
-            )
+        except Exception as exc:  # e.g. a schema nested past the validator's recursion
+            reason = str(exc) if isinstance(exc, ToolDefinitionError) else type(exc).__name__
+            self._quarantine(exposed.name, exposed.upstream, exposed.tool.name, reason, exposed.pin)
             return
         self._exposed[exposed.name] = exposed
 
