@@ -39,6 +39,10 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(credentials=[{"principal": "desktop", "sha256": "abc"}]), "credentials[0].sha256"),
         (_with(credentials=[{"principal": "x", "sha256": "a" * 64}]), "credentials[0].principal"),
         (_with(http={"anonymous": "desktop", "host": "0.0.0.0"}), "http.anonymous"),
+        (  # a proxy forwards the public URL to the loopback host: anyone would be "desktop"
+            _with(http={"anonymous": "desktop", "public_url": "https://gw.example/mcp"}),
+            "http.anonymous",
+        ),
         (_with(http={"port": 70000}), "http.port"),
         ({k: v for k, v in GOOD.items() if k != "policies"}, "policies"),
     ],

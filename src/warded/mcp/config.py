@@ -32,7 +32,7 @@
     [http]
     host = "127.0.0.1"
     port = 8765
-    # anonymous = "desktop"          # no credential needed: loopback only, for local tools
+    # anonymous = "desktop"          # no credential: loopback only, no public_url (local tools)
 
 Each upstream tool is exposed as `<upstream id>__<tool name>`; upstream ids
 have no "_", so the first "__" always splits a name in one way and no two
@@ -329,6 +329,8 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
             raise _fail(path, "http.anonymous", f"no principal {h.anonymous!r} in [principals]")
         if h.host not in LOOPBACK:
             raise _fail(path, "http.anonymous", "only on a loopback host (127.0.0.1, ::1)")
+        if h.public_url is not None:
+            raise _fail(path, "http.anonymous", "not with public_url: a proxy serves it to others")
         anonymous = principals[h.anonymous]
     return GatewayConfig(
         path=path,
