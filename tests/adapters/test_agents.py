@@ -167,3 +167,27 @@ def test_a_tool_the_gate_stops_listing_is_gone_from_the_next_request(
     assert "send_money" in offered(replay.sent[0])
     assert "send_money" not in offered(replay.sent[1])
     assert "get_balance" in offered(replay.sent[1])
+
+
+@pytest.mark.requirement("G1")
+def test_arguments_that_are_not_json_are_refused_and_the_run_goes_on(
+    gate: Gate, billing: Principal, session: Session, executed: list[Any]
+) -> None:
+    # (JSON nested deeper than Python's recursion limit is not among them: the SDK itself
+    # parses the arguments before any tool sees them, and raises RecursionError)
+    replay = run(
+        gate,
+        billing,
+        session,
+        response_body(
+            ("call_1", "send_money", '{"recipient": "GB33'),
+            ("call_2", "send_money", '["GB33", 1, "s"]'),
+            ("call_3", "send_money", '{"recipient": "x", "amount": NaN, "subject": "s"}'),
+        ),
+        response_body(text="done"),
+    )
+    seen = outputs(replay.sent[1])
+    assert [json.loads(seen[c])["code"] for c in ("call_1", "call_2", "call_3")] == [
+        "invalid_arguments"
+    ] * 3
+    assert executed == []

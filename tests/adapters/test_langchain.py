@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx2
@@ -12,6 +13,7 @@ from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
 from langchain_core.tools import BaseTool, InjectedToolCallId, StructuredTool, tool
 from langchain_core.utils.function_calling import convert_to_openai_tool
 from langchain_openai import ChatOpenAI
+from pydantic import BaseModel, Field
 
 from adapters.wire import KNOWN, PAY, Replay, chat_body, is_refusal, without_ref
 from warded import Gate, MemoryStore, Principal, Refusal, Session, ToolDefinitionError
@@ -237,3 +239,80 @@ def test_a_langchain_tool_with_injected_arguments_is_refused_at_registration(
     with pytest.raises(ToolDefinitionError, match="injected arguments"):
         register(bare, get_balance)
     assert bare.tools(Principal.agent("billing-bot"), Session("s")) == []
+
+
+PAY_SCHEMA = """
+type Session = { id: String, labels: Set<String>, calls: Long };
+type Now = { epoch: Long, hour: Long, weekday: Long };
+entity Agent;
+entity Tool;
+action pay appliesTo { principal: [Agent], resource: [Tool],
+  context: { args: { recipient: String, amount?: decimal, tags?: Set<String> },
+             session: Session, now: Now } };
+"""
+PAY_POLICY = """
+@id("pay")
+permit (principal == Agent::"billing-bot", action == Action::"pay", resource);
+
+@id("pay.small")
+forbid (principal, action == Action::"pay", resource)
+when { context.args has amount && context.args.amount.greaterThan(decimal("1000.0")) };
+"""
+
+
+@pytest.fixture
+def payer(tmp_path: Path) -> Gate:
+    """A gate whose one action, `pay`, forbids an amount over 1000 (an optional argument)."""
+    (tmp_path / "schema.cedarschema").write_text(PAY_SCHEMA)
+    (tmp_path / "pay.cedar").write_text(PAY_POLICY)
+    (tmp_path / "entities.json").write_text(
+        '[{"uid": {"type": "Agent", "id": "billing-bot"}, "attrs": {}, "parents": []}]'
+    )
+    return Gate.from_directory(tmp_path, store=MemoryStore())
+
+
+@pytest.mark.requirement("G7")
+def test_a_langchain_tool_whose_default_the_gate_cannot_see_is_refused_at_registration(
+    payer: Gate, billing: Principal, session: Session
+) -> None:
+    # LangChain fills a default_factory after the gate decided: the policy would never
+    # see the amount that is paid
+    paid: list[float] = []
+
+    class Payment(BaseModel):
+        recipient: str
+        amount: float = Field(default_factory=lambda: 5000.0)
+
+    @tool(args_schema=Payment)
+    def pay(recipient: str, amount: float) -> str:
+        """Pay a recipient."""
+        paid.append(amount)
+        return f"paid {amount}"
+
+    with pytest.raises(ToolDefinitionError, match="amount"):
+        register(payer, pay, effect="irreversible")
+    assert isinstance(payer.call(billing, "pay", {"recipient": KNOWN}, session), Refusal)
+    assert paid == []
+
+
+@pytest.mark.requirement("G7")
+def test_an_empty_container_default_is_shown_to_the_policy_and_is_what_the_tool_gets(
+    payer: Gate, billing: Principal, session: Session
+) -> None:
+    got: list[list[str]] = []
+
+    class Payment(BaseModel):
+        recipient: str
+        tags: list[str] = Field(default_factory=list)
+
+    @tool(args_schema=Payment)
+    def pay(recipient: str, tags: list[str]) -> str:
+        """Pay a recipient."""
+        got.append(tags)
+        return "paid"
+
+    register(payer, pay, effect="irreversible")
+    (spec,) = payer.tools(billing, session)
+    assert spec.parameters["properties"]["tags"]["default"] == []
+    assert payer.call(billing, "pay", {"recipient": KNOWN}, session) == "paid"
+    assert got == [[]]

@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from warded.mcp.config import GatewayConfigError, exposed_name, parse, split_name
+from warded.mcp.config import GatewayConfigError, exposed_name, parse, prompt_action, split_name
 from warded.mcp.schema import cedar_schema
 from warded.policy.bundle import PolicyBundle
 from warded.policy.source import BundleFiles
@@ -39,6 +39,10 @@ def _with(**changes: Any) -> dict[str, Any]:
         (_with(credentials=[{"principal": "desktop", "sha256": "abc"}]), "credentials[0].sha256"),
         (_with(credentials=[{"principal": "x", "sha256": "a" * 64}]), "credentials[0].principal"),
         (_with(http={"anonymous": "desktop", "host": "0.0.0.0"}), "http.anonymous"),
+        (  # a proxy forwards the public URL to the loopback host: anyone would be "desktop"
+            _with(http={"anonymous": "desktop", "public_url": "https://gw.example/mcp"}),
+            "http.anonymous",
+        ),
         (_with(http={"port": 70000}), "http.port"),
         ({k: v for k, v in GOOD.items() if k != "policies"}, "policies"),
     ],
@@ -62,6 +66,12 @@ def test_exposed_names_split_one_way_only() -> None:
     assert exposed_name("fs", "a.b") is None  # not a warded tool name
     assert exposed_name("fs", "x" * 70) is None
     assert split_name("fs_x") is None
+
+
+def test_a_name_with_a_trailing_newline_is_not_exposed() -> None:
+    # `$` matches before a final newline: "read\n" would be listed as a look-alike of "read"
+    assert exposed_name("fs", "read\n") is None
+    assert prompt_action("fs", "simple\n") is None
 
 
 def test_the_generated_schema_loads_and_types_the_arguments() -> None:

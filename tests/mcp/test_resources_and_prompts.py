@@ -220,3 +220,74 @@ async def test_a_subscription_is_allowed_only_where_a_read_is_and_updates_reach_
         if r["kind"] == "event" and r["detail"]["event"] == "mcp.resource_subscribe"
     ]
     assert [(e["uri"], e["upstream"]) for e in events] == [(f"{DOCS}features.md", "ev")]
+
+
+def _two_upstreams(folder: Path, upstreams: dict[str, dict[str, Any]]) -> Path:
+    """A gateway before these upstreams, each forwarding resources; any read is permitted."""
+    policies = folder / "policies"
+    policies.mkdir()
+    config = write_config(folder, policies, upstreams)
+    schema = subprocess.run(
+        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    ).stdout
+    (policies / "schema.cedarschema").write_text(schema)
+    permits = [f'action == Action::"{u}--resource"' for u in upstreams]
+    (policies / "read.cedar").write_text(
+        "".join(f'permit (principal == Agent::"desktop", {p}, resource);\n' for p in permits)
+    )
+    return config
+
+
+@pytest.mark.requirement("G2")
+async def test_a_uri_two_upstreams_list_is_read_from_neither(tmp_path: Path) -> None:
+    # `evil` lists the very URIs `ev` lists: it must not answer a read meant for `ev`
+    everything = node_bin("mcp-server-everything")
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": everything, "resources": True},
+            "evil": {"command": everything, "resources": True, "labels": ["untrusted"]},
+        },
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        with pytest.raises(MCPError) as shadowed:
+            await client.read_resource(f"{DOCS}features.md")
+        with pytest.raises(MCPError) as nowhere:
+            await client.read_resource("nobody://lists/this")
+    assert f"{DOCS}features.md" not in listed
+    assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)  # as a URI nobody owns
+    records = audit_records(tmp_path / "audit.db")
+    assert not [r for r in records if r.get("tool") in ("ev--resource", "evil--resource")]
+
+
+@pytest.mark.requirement("G2")
+async def test_a_uri_one_upstream_lists_and_anothers_template_matches_is_read_from_neither(
+    tmp_path: Path,
+) -> None:
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    shadowed_uri = "demo://resource/dynamic/text/1"  # ev's template matches it; h lists it
+    async with stdio_gateway(config, mode="legacy") as client:
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        with pytest.raises(MCPError) as shadowed:
+            await client.read_resource(shadowed_uri)
+        with pytest.raises(MCPError) as nowhere:
+            await client.read_resource("nobody://lists/this")
+        features = await client.read_resource(f"{DOCS}features.md")  # ev's alone
+    assert shadowed_uri not in listed
+    assert f"{DOCS}features.md" in listed
+    assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)
+    assert "Features" in features.contents[0].text  # type: ignore[union-attr]

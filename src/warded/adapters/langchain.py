@@ -107,14 +107,32 @@ def register(
     gate allows runs `tool.invoke(arguments)` (`tool.ainvoke` for a tool that
     only has a coroutine). Tools with injected arguments (`InjectedToolArg`,
     `InjectedToolCallId`) are refused with ToolDefinitionError: the gate
-    passes the model's arguments only.
+    passes the model's arguments only. So are tools with arguments whose
+    default is made by a `default_factory` (LangChain would make it after the
+    gate decided, unseen by the policy), except the empty containers (`list`,
+    `dict`, `set`, `tuple`, `frozenset`), which the gate fills in itself.
     """
     parameters = convert_to_openai_tool(tool)["function"]["parameters"]
     declared = {} if isinstance(tool.args_schema, dict) else get_fields(tool.get_input_schema())
-    injected = set(declared) - set(parameters.get("properties", {}))
+    properties = parameters.get("properties", {})
+    injected = set(declared) - set(properties)
     if injected:
         raise ToolDefinitionError(
             f"LangChain tool {tool.name!r} has injected arguments ({', '.join(sorted(injected))})"
+        )
+    hidden = []
+    for name, field in declared.items():
+        factory = field.default_factory
+        if factory is None or "default" in properties[name]:
+            continue
+        if factory in _EMPTY:
+            properties[name]["default"] = {} if factory is dict else []
+        else:
+            hidden.append(name)
+    if hidden:
+        raise ToolDefinitionError(
+            f"LangChain tool {tool.name!r}: the defaults of {', '.join(sorted(hidden))} are made "
+            "when it runs, after the gate decided; give them a plain default (or none)"
         )
 
     def run(**kwargs: Any) -> Any:
@@ -134,6 +152,9 @@ def register(
         sensitive=sensitive,
         labels=labels,
     )
+
+
+_EMPTY = (list, dict, set, tuple, frozenset)  # default factories the gate fills in as JSON
 
 
 def _calls(message: AIMessage) -> list[tuple[str | None, str, Any]]:

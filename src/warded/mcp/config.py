@@ -32,7 +32,7 @@
     [http]
     host = "127.0.0.1"
     port = 8765
-    # anonymous = "desktop"          # no credential needed: loopback only, for local tools
+    # anonymous = "desktop"          # no credential: loopback only, no public_url (local tools)
 
 Each upstream tool is exposed as `<upstream id>__<tool name>`; upstream ids
 have no "_", so the first "__" always splits a name in one way and no two
@@ -329,6 +329,8 @@ def _build(model: _ConfigModel, path: Path) -> GatewayConfig:
             raise _fail(path, "http.anonymous", f"no principal {h.anonymous!r} in [principals]")
         if h.host not in LOOPBACK:
             raise _fail(path, "http.anonymous", "only on a loopback host (127.0.0.1, ::1)")
+        if h.public_url is not None:
+            raise _fail(path, "http.anonymous", "not with public_url: a proxy serves it to others")
         anonymous = principals[h.anonymous]
     return GatewayConfig(
         path=path,
@@ -395,7 +397,7 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
 def exposed_name(upstream: str, tool: str) -> str | None:
     """The gate tool name of an upstream tool, or None if it cannot be exposed as one."""
     name = f"{upstream}{SEPARATOR}{tool}"
-    return name if NAME.match(name) else None
+    return name if NAME.fullmatch(name) else None  # `match` lets a final newline through
 
 
 def split_name(name: str) -> tuple[str, str] | None:
@@ -412,4 +414,4 @@ def resource_action(upstream: str) -> str:
 def prompt_action(upstream: str, prompt: str) -> str | None:
     """The action (and gate tool) getting one prompt, or None if it cannot be one."""
     name = f"{upstream}{PROMPT}{prompt}"
-    return name if NAME.match(name) else None
+    return name if NAME.fullmatch(name) else None

@@ -15,10 +15,13 @@ upstream's `labels`, like its tools.
 A refused read or get — and a URI or prompt name that no upstream owns —
 is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
-answer. A subscription to a resource's updates (handshake-era clients and
-upstreams) is allowed when a read of it would be, audited as an event, and
-forwarded upstream once per URI; each update is passed on to the
-connections that subscribed, while a read of it is still allowed to them.
+answer, and so does a URI that two upstreams claim (by listing it or by a
+template that matches it): URIs have no namespace, and no upstream may
+answer for another's resource. A subscription to a resource's updates
+(handshake-era clients and upstreams) is allowed when a read of it would
+be, audited as an event, and forwarded upstream once per URI; each update
+is passed on to the connections that subscribed, while a read of it is
+still allowed to them.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import mcp_types as types
@@ -40,6 +44,7 @@ from warded.mcp.config import (
     resource_action,
     split_name,
 )
+from warded.mcp.results import FAILURE_META, REFUSAL_META, upstream_result
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
 
@@ -72,6 +77,21 @@ def template_pattern(template: str) -> re.Pattern[str]:
     return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + r"\Z")
 
 
+@dataclass(frozen=True, slots=True)
+class _Claims:
+    """The resources the upstreams list (URI → the first to list it, and every upstream
+    that does) and their templates (upstream id, pattern)."""
+
+    listed: dict[str, tuple[Upstream, types.Resource]]
+    listers: dict[str, list[str]]
+    templates: list[tuple[str, re.Pattern[str]]]
+
+    def of(self, uri: str) -> list[str]:
+        """The upstreams that list `uri` or have a template matching it, each once."""
+        matching = [u for u, pattern in self.templates if pattern.match(uri)]
+        return list(dict.fromkeys(self.listers.get(uri, []) + matching))
+
+
 class GatewayError(MCPError):
     """An error the gateway itself answers with; any other error is answered "Internal error"
     (an upstream's error text, say, never reaches the client)."""
@@ -79,7 +99,7 @@ class GatewayError(MCPError):
 
 def refusal_error(refusal: Refusal | ToolFailure) -> GatewayError:
     """A refused or failed read/get as a JSON-RPC error (no result type carries `isError`)."""
-    key = "warded/refusal" if isinstance(refusal, Refusal) else "warded/failure"
+    key = REFUSAL_META if isinstance(refusal, Refusal) else FAILURE_META
     return GatewayError(types.INVALID_PARAMS, refusal.to_model(), data={key: refusal.to_dict()})
 
 
@@ -98,7 +118,6 @@ class Forwarded:
         self.gate = gate
         self._upstreams = upstreams
         self._session_of = session_of
-        self._owner: dict[str, str] = {}  # resource URI -> upstream id, from listings
         self._prompts: dict[str, types.Prompt] = {}  # action -> the prompt as listed upstream
         self._reading: set[str] = set()  # upstreams whose resource action is registered
         # resource URI -> connection -> (its principal, how to tell it the resource changed)
@@ -150,15 +169,13 @@ class Forwarded:
 
     def _reader(self, upstream_id: str) -> Callable[..., Awaitable[Any]]:
         async def read(uri: str) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].read(uri)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].read(uri))
 
         return read
 
     def _getter(self, upstream_id: str, prompt: str) -> Callable[..., Awaitable[Any]]:
         async def get(**arguments: str) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].prompt(prompt, arguments)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].prompt(prompt, arguments))
 
         return get
 
@@ -178,17 +195,30 @@ class Forwarded:
         """The resources this principal could read now, as their upstreams list them."""
         session = self._session_of(principal)
         visible = self._visible(principal)
+        claims = await self._claims()
         shown: list[types.Resource] = []
-        for upstream in self._serving_resources():
+        for uri, (upstream, resource) in claims.listed.items():
+            if claims.of(uri) != [upstream.id]:
+                continue  # another upstream claims it too: no read of it goes anywhere
             action = resource_action(upstream.id)
             if action not in visible:
                 continue
-            for resource in await upstream.resources():
-                self._owner[str(resource.uri)] = upstream.id
-                answer = self.gate.decide(principal, action, {"uri": str(resource.uri)}, session)
-                if not isinstance(answer, Refusal) or answer.code == "approval_required":
-                    shown.append(resource)
+            answer = self.gate.decide(principal, action, {"uri": uri}, session)
+            if not isinstance(answer, Refusal) or answer.code == "approval_required":
+                shown.append(resource)
         return shown
+
+    async def _claims(self) -> _Claims:
+        """What every upstream serving resources lists now, and its templates."""
+        claims = _Claims({}, {}, [])
+        for upstream in self._serving_resources():
+            for resource in await upstream.resources():
+                uri = str(resource.uri)
+                claims.listed.setdefault(uri, (upstream, resource))
+                claims.listers.setdefault(uri, []).append(upstream.id)
+            for template in await upstream.resource_templates():
+                claims.templates.append((upstream.id, template_pattern(template.uri_template)))
+        return claims
 
     async def templates(self, principal: Principal) -> list[types.ResourceTemplate]:
         """The resource templates of every upstream whose resource action this principal sees."""
@@ -200,19 +230,16 @@ class Forwarded:
         return shown
 
     async def _route(self, uri: str) -> str | None:
-        """The upstream a URI belongs to: the one that listed it, or whose template matches."""
+        """The upstream a URI belongs to: the one upstream that lists it or has a template
+        matching it; None when none does, or more than one (URIs have no namespace: one
+        upstream must not answer for another's resource)."""
         serving = self._serving_resources()
         if len(serving) == 1:
             return serving[0].id
-        if uri in self._owner:
-            return self._owner[uri]
-        for upstream in serving:
-            if any(str(r.uri) == uri for r in await upstream.resources()):
-                return upstream.id
-            templates = await upstream.resource_templates()
-            if any(template_pattern(t.uri_template).match(uri) for t in templates):
-                return upstream.id
-        return None
+        claimants = (await self._claims()).of(uri)
+        if len(claimants) > 1:
+            log.warning("resource %r is claimed by upstreams %s: not read", uri, claimants)
+        return claimants[0] if len(claimants) == 1 else None
 
     async def read(self, principal: Principal, uri: str, call_id: str) -> types.ReadResourceResult:
         """One `resources/read`, decided with its URI and run by the gate."""

@@ -34,7 +34,7 @@ from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
 from warded.mcp.forwarded import NOWHERE, Forwarded, GatewayError
 from warded.mcp.pins import Pins, flags, pin_of
-from warded.mcp.results import failed, refused
+from warded.mcp.results import failed, refused, upstream_result
 from warded.mcp.trusted import declarations
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
@@ -170,10 +170,9 @@ class Gateway:
                 description=exposed.tool.description or "",
                 labels=upstream.labels,
             )
-        except ToolDefinitionError as exc:
-            self._quarantine(
-                exposed.name, exposed.upstream, exposed.tool.name, str(exc), exposed.pin
-            )
+        except Exception as exc:  # e.g. a schema nested past the validator's recursion
+            reason = str(exc) if isinstance(exc, ToolDefinitionError) else type(exc).__name__
+            self._quarantine(exposed.name, exposed.upstream, exposed.tool.name, reason, exposed.pin)
             return
         self._exposed[exposed.name] = exposed
 
@@ -200,8 +199,7 @@ class Gateway:
 
     def _executor(self, upstream_id: str, tool: str) -> Callable[..., Awaitable[Any]]:
         async def forward(**arguments: Any) -> dict[str, Any]:
-            result = await self._upstreams[upstream_id].call(tool, arguments)
-            return result.model_dump(by_alias=True, mode="json", exclude_none=True)
+            return upstream_result(await self._upstreams[upstream_id].call(tool, arguments))
 
         return forward
 
@@ -267,8 +265,16 @@ class Gateway:
             answer = failed(result)
         else:
             answer = types.CallToolResult.model_validate(result)
-        await self.refresh(principal)
+        await self.after_call(principal)
         return answer
+
+    async def after_call(self, principal: Principal) -> None:
+        """`refresh` for the principal whose call was answered: a failure (the store's, say)
+        is logged, never put in place of the answer of a call that may have run."""
+        try:
+            await self.refresh(principal)
+        except Exception:
+            log.exception("could not tell %s whether its tools changed", principal)
 
     # -- telling downstream clients that their listing changed ---------------
 

@@ -7,16 +7,35 @@ in `structuredContent`: clients validate that against the tool's output
 schema (the TypeScript SDK rejects the whole result when it does not match),
 and no clients validate an error result's text. `approval_required` comes
 back the same way, with `approval_id` in both.
+
+Those `_meta` keys are the gateway's own: an upstream's result reaches the
+client without any `_meta` key in the `warded/` namespace (`upstream_result`),
+so no upstream can make its answer look like a refusal or a failure of the
+gateway's.
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 import mcp_types as types
+from pydantic import BaseModel
 
 from warded.model import Refusal, ToolFailure
 
 REFUSAL_META = "warded/refusal"
 FAILURE_META = "warded/failure"
+NAMESPACE = "warded/"
+
+
+def upstream_result(result: BaseModel) -> dict[str, Any]:
+    """An upstream's result as JSON for the gate, its `_meta` keys of the gateway's own
+    namespace left out."""
+    body: dict[str, Any] = result.model_dump(by_alias=True, mode="json", exclude_none=True)
+    meta = body.get("_meta")
+    if isinstance(meta, dict):
+        body["_meta"] = {k: v for k, v in meta.items() if not k.startswith(NAMESPACE)}
+    return body
 
 
 def refused(refusal: Refusal) -> types.CallToolResult:

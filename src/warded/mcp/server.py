@@ -97,7 +97,7 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         answer = await gateway.forwarded.read(
             principal, str(params.uri), f"mcp:{nonce}:{ctx.request_id}"
         )
-        await gateway.refresh(principal)
+        await gateway.after_call(principal)
         return answer
 
     async def subscribe(
@@ -140,7 +140,7 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
         answer = await gateway.forwarded.prompt(
             principal, params.name, params.arguments, f"mcp:{nonce}:{ctx.request_id}"
         )
-        await gateway.refresh(principal)
+        await gateway.after_call(principal)
         return answer
 
     async def listen(

@@ -26,7 +26,7 @@ import httpx2
 import mcp_types as types
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
-from mcp.shared.exceptions import MCPDeprecationWarning
+from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.mcp.config import UpstreamConfig
@@ -190,14 +190,20 @@ class Upstream:
         return await self._all("resources/list", self.client.list_resources, lambda p: p.resources)
 
     async def resource_templates(self) -> list[types.ResourceTemplate]:
-        """Every resource template the upstream lists now (all pages)."""
+        """Every resource template the upstream lists now (all pages); none if it offers
+        none (a server with resources may not implement the method at all)."""
         if self.client.server_capabilities.resources is None:
             return []
-        return await self._all(
-            "resources/templates/list",
-            self.client.list_resource_templates,
-            lambda p: p.resource_templates,
-        )
+        try:
+            return await self._all(
+                "resources/templates/list",
+                self.client.list_resource_templates,
+                lambda p: p.resource_templates,
+            )
+        except MCPError as exc:
+            if exc.code == types.METHOD_NOT_FOUND:
+                return []
+            raise
 
     async def read(self, uri: str) -> types.ReadResourceResult:
         return await self.client.session.read_resource(uri)

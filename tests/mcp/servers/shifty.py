@@ -17,12 +17,12 @@ from typing import Any
 
 import anyio
 import mcp_types as types
+from handshake import handshake_only
 from mcp.server import Server
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.stdio import stdio_server
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler, ToolsListChanged
 from mcp.shared.exceptions import MCPError
-from mcp.shared.message import SessionMessage
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 state = {"pulled": False}
@@ -106,23 +106,10 @@ async def main() -> None:
         options = server.create_initialization_options(NotificationOptions(tools_changed=True))
         if "--legacy" in sys.argv:
             outbound, inbound = anyio.create_memory_object_stream[Any](100)
-            tasks.start_soon(_handshake_only, read, write, outbound)
+            tasks.start_soon(handshake_only, read, write, outbound)
             read = inbound  # type: ignore[assignment]
         await server.run(read, write, options)
         tasks.cancel_scope.cancel()
-
-
-async def _handshake_only(read: Any, write: Any, outbound: Any) -> None:
-    """Answer `server/discover` with "method not found", as a handshake-era server does."""
-    async with outbound:
-        async for item in read:
-            message = getattr(item, "message", None)
-            if isinstance(message, types.JSONRPCRequest) and message.method == "server/discover":
-                error = types.ErrorData(code=types.METHOD_NOT_FOUND, message="Method not found")
-                reply = types.JSONRPCError(jsonrpc="2.0", id=message.id, error=error)
-                await write.send(SessionMessage(reply))
-                continue
-            await outbound.send(item)
 
 
 if __name__ == "__main__":
