@@ -306,6 +306,13 @@ def test_tool_registration_rejects_bad_declarations(banking_dir: Any) -> None:
         gate.register("t", {"type": "object", "properties": {"a": {"type": 5}}}, lambda: None)
     with pytest.raises(ToolDefinitionError):
         gate.register("t", {"type": "object"}, lambda: None, effect="dangerous")
+    with pytest.raises(ToolDefinitionError):
+        gate.register("t\n", {"type": "object"}, lambda: None)  # `$` would match before it
+    deep: dict[str, Any] = {"type": "object"}
+    for _ in range(2000):
+        deep = {"type": "object", "properties": {"a": deep}}
+    with pytest.raises(ToolDefinitionError, match="nested too deep"):
+        gate.register("t", deep, lambda: None)
     gate.register("t", {"type": "object"}, lambda: None)
     with pytest.raises(WardedError):
         gate.register("t", {"type": "object"}, lambda: None)

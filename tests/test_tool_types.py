@@ -163,3 +163,46 @@ def test_a_value_the_types_refuse_is_invalid_arguments_before_any_decision_witho
     for bad in ("2026-13-45", "yesterday", "XYZZY", "purple", "1234X"):
         assert bad not in answer.to_model()
         assert bad not in " ".join(decision["reasons"])
+
+
+class Payment(BaseModel):
+    to: str
+    amount: int = 5000  # a default inside a model: the policy sees only what was sent
+
+
+PAYMENTS = tiny(
+    {"pay": "{ p: { to: String, amount?: Long }, batch?: Set<{ to: String, amount?: Long }> }"},
+    '@id("pay")\npermit (principal, action, resource);\n'
+    '@id("cap")\nforbid (principal, action, resource)\n'
+    "when { context.args.p has amount && context.args.p.amount > 1000 };\n",
+)
+
+
+def test_a_default_inside_a_model_is_never_filled_behind_the_policys_back() -> None:
+    """The policy caps amounts it can see; `amount` left out would reach the tool as
+    5000. The call is invalid (saying what to send), never decided without it."""
+    paid: list[Payment] = []
+    gate = Gate(PAYMENTS, store=MemoryStore(), key=TEST_KEY)
+
+    @gate.tool
+    def pay(p: Payment, batch: list[Payment] | None = None) -> str:
+        paid.extend([p, *(batch or [])])
+        return "paid"
+
+    session = Session("s")
+    left_out = gate.call(BOT, "pay", {"p": {"to": "mallory"}}, session)
+    assert isinstance(left_out, Refusal)
+    assert (left_out.code, left_out.detail) == (
+        "invalid_arguments",
+        "p/amount: missing (its default is not sent)",
+    )
+    in_a_list = {
+        "p": {"to": "bob", "amount": 5},
+        "batch": [{"to": "bob", "amount": 5}, {"to": "eve"}],
+    }
+    refused = gate.call(BOT, "pay", in_a_list, session)
+    assert isinstance(refused, Refusal)
+    assert refused.detail == "batch/1/amount: missing (its default is not sent)"
+    assert isinstance(gate.call(BOT, "pay", {"p": {"to": "eve", "amount": 5000}}, session), Refusal)
+    assert gate.call(BOT, "pay", {"p": {"to": "bob", "amount": 50}}, session) == "paid"
+    assert paid == [Payment(to="bob", amount=50)]

@@ -9,7 +9,8 @@ Parameters with defaults are filled in before the arguments are frozen, so
 the policy sees exactly the values the tool will receive. A function whose
 parameters are pydantic models, enums, dates or other rich types receives
 instances validated (by pydantic) from exactly the frozen values the policy
-saw.
+saw; a default pydantic would fill inside such a value (a model's field left
+out) is `invalid_arguments`, since the policy never saw it.
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ def make_tool(
     `convert` turns the thawed arguments into the executor's keyword
     arguments (`typed_arguments` for functions with rich parameter types).
     """
-    if not NAME.match(name):
+    if not isinstance(name, str) or not NAME.fullmatch(name):
         raise ToolDefinitionError(f"tool name {name!r} must match {NAME.pattern}")
     if effect not in EFFECTS:
         raise ToolDefinitionError(f"effect must be one of {', '.join(EFFECTS)}, got {effect!r}")
@@ -196,6 +197,8 @@ def make_tool(
         cls.check_schema(dict(parameters))
     except jsonschema.SchemaError as exc:
         raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from None
+    except RecursionError:
+        raise ToolDefinitionError(f"tool {name!r}: JSON Schema nested too deep") from None
     frozen_params = copy.deepcopy(dict(parameters))
     return Tool(
         name=name,
@@ -251,14 +254,37 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
             if name not in out:
                 continue
             try:
-                out[name] = adapter.validate_python(out[name])
+                typed = adapter.validate_python(out[name])
             except pydantic.ValidationError as exc:
                 first = exc.errors()[0]  # its message would quote the value: only where and what
                 path = "/".join([name, *(str(p) for p in first["loc"])])
                 raise ArgumentError(f"{path}: violates {first['type']!r}") from None
+            unseen = _filled(out[name], adapter.dump_python(typed, by_alias=True, warnings=False))
+            if unseen is not None:  # pydantic filled a nested default the policy never saw
+                raise ArgumentError(
+                    f"{'/'.join([name, *unseen])}: missing (its default is not sent)"
+                )
+            out[name] = typed
         return out
 
     return convert
+
+
+def _filled(given: Any, typed: Any) -> list[str] | None:
+    """The path of a key `typed` (a validated value, dumped) has and `given` lacks."""
+    if isinstance(given, Mapping) and isinstance(typed, Mapping):
+        for key, value in typed.items():
+            if key not in given:
+                return [str(key)]
+            below = _filled(given[key], value)
+            if below is not None:
+                return [str(key), *below]
+    elif isinstance(given, list) and isinstance(typed, list | tuple) and len(given) == len(typed):
+        for i, (g, t) in enumerate(zip(given, typed, strict=True)):
+            below = _filled(g, t)
+            if below is not None:
+                return [str(i), *below]
+    return None
 
 
 def schema_from_signature(fn: Callable[..., Any]) -> dict[str, Any]:
