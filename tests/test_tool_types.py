@@ -13,7 +13,7 @@ from enum import StrEnum
 from typing import Any
 
 import pytest
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, computed_field, field_validator
 
 from support import TEST_KEY
 from tiny import tiny
@@ -168,6 +168,12 @@ def test_a_value_the_types_refuse_is_invalid_arguments_before_any_decision_witho
 class Payment(BaseModel):
     to: str
     amount: int = 5000  # a default inside a model: the policy sees only what was sent
+    note: str | None = None  # left out or null, the policy sees it absent either way
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def label(self) -> str:  # derived, never sent
+        return f"to {self.to}"
 
 
 PAYMENTS = tiny(

@@ -9,8 +9,8 @@ Parameters with defaults are filled in before the arguments are frozen, so
 the policy sees exactly the values the tool will receive. A function whose
 parameters are pydantic models, enums, dates or other rich types receives
 instances validated (by pydantic) from exactly the frozen values the policy
-saw; a default pydantic would fill inside such a value (a model's field left
-out) is `invalid_arguments`, since the policy never saw it.
+saw; a default other than None that pydantic would fill inside such a value (a
+model's field left out) is `invalid_arguments`, since the policy never saw it.
 """
 
 from __future__ import annotations
@@ -259,7 +259,10 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
                 first = exc.errors()[0]  # its message would quote the value: only where and what
                 path = "/".join([name, *(str(p) for p in first["loc"])])
                 raise ArgumentError(f"{path}: violates {first['type']!r}") from None
-            unseen = _filled(out[name], adapter.dump_python(typed, by_alias=True, warnings=False))
+            dumped = adapter.dump_python(
+                typed, by_alias=True, exclude_computed_fields=True, warnings=False
+            )
+            unseen = _filled(out[name], dumped)
             if unseen is not None:  # pydantic filled a nested default the policy never saw
                 raise ArgumentError(
                     f"{'/'.join([name, *unseen])}: missing (its default is not sent)"
@@ -271,10 +274,13 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
 
 
 def _filled(given: Any, typed: Any) -> list[str] | None:
-    """The path of a key `typed` (a validated value, dumped) has and `given` lacks."""
+    """The path of a key `typed` (a validated value, dumped) has and `given` lacks, but
+    for a None (the policy sees no null: an attribute left out or null is absent)."""
     if isinstance(given, Mapping) and isinstance(typed, Mapping):
         for key, value in typed.items():
             if key not in given:
+                if value is None:
+                    continue
                 return [str(key)]
             below = _filled(given[key], value)
             if below is not None:
