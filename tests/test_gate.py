@@ -161,6 +161,7 @@ def _nested(levels: int) -> Any:
     return value
 
 
+@pytest.mark.requirement("G11")
 @pytest.mark.parametrize("levels", [MAX_DEPTH, MAX_DEPTH + 1, 500, 900, 100_000])
 def test_arguments_nested_too_deep_are_invalid_not_an_internal_error(
     gate: Gate, billing: Principal, session: Session, executed: list[Any], levels: int

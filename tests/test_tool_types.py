@@ -184,6 +184,7 @@ PAYMENTS = tiny(
 )
 
 
+@pytest.mark.requirement("G7")
 def test_a_default_inside_a_model_is_never_filled_behind_the_policys_back() -> None:
     """The policy caps amounts it can see; `amount` left out would reach the tool as
     5000. The call is invalid (saying what to send), never decided without it."""
