@@ -79,6 +79,19 @@ def write_config(
     return path
 
 
+def write_schema(config: Path, policies: Path) -> None:
+    """The Cedar schema `warded mcp schema` derives from the gateway's upstreams, written
+    into the policy folder."""
+    schema = subprocess.run(
+        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    ).stdout
+    (policies / "schema.cedarschema").write_text(schema)
+
+
 def filesystem(shared: Path) -> dict[str, Any]:
     return {"command": node_bin("mcp-server-filesystem"), "args": [str(shared)]}
 

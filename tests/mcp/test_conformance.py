@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from mcp_helpers import NODE, WAIT, http_gateway, node_bin, write_config
+from mcp_helpers import NODE, WAIT, http_gateway, node_bin, write_config, write_schema
 
 NOT_THROUGH_THE_GATEWAY: dict[str, str] = {
     # none: resources, prompts and resource subscriptions are forwarded (the
@@ -101,14 +101,7 @@ def test_every_scenario_the_upstream_passes_passes_through_the_gateway(tmp_path:
         extra="",
     )
     config.write_text(config.read_text() + '\n[http]\nanonymous = "conformance"\n')
-    schema = subprocess.run(
-        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=True,
-    ).stdout
-    (policies / "schema.cedarschema").write_text(schema)
+    write_schema(config, policies)
     (policies / "all.cedar").write_text("permit (principal, action, resource);\n")
     with http_gateway(config) as (gateway_url, _):
         through = _conformance(gateway_url, tmp_path / "gateway")

@@ -7,14 +7,13 @@ upstream's own listing.
 from __future__ import annotations
 
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx2
 import pytest
-from mcp_helpers import WAIT, bearer_client, http_gateway, refusal, write_config
+from mcp_helpers import WAIT, bearer_client, http_gateway, refusal, write_config, write_schema
 
 pytestmark = pytest.mark.anyio
 
@@ -55,14 +54,7 @@ def gateway(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             {"principal": "alice", "sha256": _sha(OLD), "expires": "2020-01-01T00:00:00Z"},
         ],
     )
-    schema = subprocess.run(
-        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(path)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=True,
-    ).stdout
-    (policies / "schema.cedarschema").write_text(schema)
+    write_schema(path, policies)
     (policies / "time.cedar").write_text(POLICIES)
     with http_gateway(path) as (url, _):
         yield url
@@ -164,14 +156,7 @@ async def test_an_http_upstream_is_reached_over_streamable_http_and_its_results_
         policies = tmp_path / "policies"
         policies.mkdir()
         config = write_config(tmp_path, policies, {"ev": {"url": upstream}})
-        schema = subprocess.run(
-            [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
-            capture_output=True,
-            text=True,
-            timeout=WAIT,
-            check=True,
-        ).stdout
-        (policies / "schema.cedarschema").write_text(schema)
+        write_schema(config, policies)
         (policies / "echo.cedar").write_text(
             'permit (principal == Agent::"desktop", action == Action::"ev__echo", resource);\n'
         )

@@ -8,7 +8,6 @@ The schema is what `warded mcp schema` writes from the upstream's own listing.
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -26,6 +25,7 @@ from mcp_helpers import (
     stdio_gateway,
     without_ref,
     write_config,
+    write_schema,
 )
 
 pytestmark = pytest.mark.anyio
@@ -63,14 +63,7 @@ def _config(folder: Path, policy: str = POLICIES, **forwarded: bool) -> Path:
     policies.mkdir()
     upstream: dict[str, Any] = {"command": node_bin("mcp-server-everything"), **forwarded}
     config = write_config(folder, policies, {"ev": upstream})
-    schema = subprocess.run(
-        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=True,
-    ).stdout
-    (policies / "schema.cedarschema").write_text(schema)
+    write_schema(config, policies)
     (policies / "everything.cedar").write_text(policy)
     return config
 
@@ -227,14 +220,7 @@ def _two_upstreams(folder: Path, upstreams: dict[str, dict[str, Any]]) -> Path:
     policies = folder / "policies"
     policies.mkdir()
     config = write_config(folder, policies, upstreams)
-    schema = subprocess.run(
-        [sys.executable, "-m", "warded.cli", "mcp", "schema", str(config)],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=True,
-    ).stdout
-    (policies / "schema.cedarschema").write_text(schema)
+    write_schema(config, policies)
     permits = [f'action == Action::"{u}--resource"' for u in upstreams]
     (policies / "read.cedar").write_text(
         "".join(f'permit (principal == Agent::"desktop", {p}, resource);\n' for p in permits)
