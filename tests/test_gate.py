@@ -23,7 +23,7 @@ from warded import (
     WardedError,
 )
 from warded.canonical import args_digest, canonical_json
-from warded.tools import MAX_DEPTH
+from warded.outputs import MAX_DEPTH
 
 KNOWN = "GB33BUKB20201555555555"
 PAY = {"recipient": KNOWN, "amount": 42.5, "subject": "paper"}

@@ -140,7 +140,8 @@ def decide_once(
         secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
         found = scan_value(scanners, value) if scanners else []
-        secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
+        if found:
+            secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
         masked = mask_findings(value, found) if found else value
         redacted = gate.redactor.redact(tool.sensitive, masked)
         problem = tool.check(value)

@@ -29,13 +29,13 @@ import pydantic
 
 from warded.errors import ArgumentError, ToolDefinitionError
 from warded.model import ToolSpec
+from warded.outputs import MAX_DEPTH  # a result may nest as deep as its arguments
 from warded.policy import values
 
 Effect = Literal["read", "write", "irreversible", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
 ResourceRule = Callable[[Mapping[str, Any]], tuple[str, str]]
 NAME = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
-MAX_DEPTH = 64  # levels of objects and arrays an argument may nest (a result's too: outputs)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -127,7 +127,8 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _deep(value: Mapping[str, Any]) -> str:
-    """The first keys of the way down to a value `MAX_DEPTH` levels deep in `value`."""
+    """The first keys of the way down to a value `MAX_DEPTH` levels deep in `value`
+    (walked again with each parent's place: only a refused call pays for that)."""
     levels: list[list[tuple[Any, int, str]]] = [[(value, 0, "")]]
     for _ in range(MAX_DEPTH):
         levels.append(

@@ -170,7 +170,7 @@ class Gateway:
                 description=exposed.tool.description or "",
                 labels=upstream.labels,
             )
-        except Exception as exc:  # e.g. a schema nested past the validator's recursion
+        except Exception as exc:  # an upstream's definition never stops the gateway
             reason = str(exc) if isinstance(exc, ToolDefinitionError) else type(exc).__name__
             self._quarantine(exposed.name, exposed.upstream, exposed.tool.name, reason, exposed.pin)
             return

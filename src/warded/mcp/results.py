@@ -23,9 +23,9 @@ from pydantic import BaseModel
 
 from warded.model import Refusal, ToolFailure
 
-REFUSAL_META = "warded/refusal"
-FAILURE_META = "warded/failure"
-NAMESPACE = "warded/"
+NAMESPACE = "warded/"  # the gateway's own `_meta` keys
+REFUSAL_META = f"{NAMESPACE}refusal"
+FAILURE_META = f"{NAMESPACE}failure"
 
 
 def upstream_result(result: BaseModel) -> dict[str, Any]:
