@@ -161,6 +161,7 @@ def _held_message(tmp_path: Path, body: str) -> tuple[Path, str]:
     return db, held.approval_id
 
 
+@pytest.mark.requirement("G8")
 def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> None:
     """What the approvals page shows of a held message's links, `approvals show` prints."""
     from link_tools import ATTACK
@@ -182,6 +183,7 @@ def test_show_prints_each_link_with_its_sources_and_the_flag(tmp_path: Path) -> 
     assert "\u202e" not in shown.output  # a bidi override prints as its code, never raw
 
 
+@pytest.mark.requirement("G8")
 def test_show_escapes_a_links_hidden_characters_once_as_the_page_does(tmp_path: Path) -> None:
     """A character that does not print shows as its code, the same `\\u{…}` the page
     shows, escaped once: not `\\u{005c}u{0007}`, and never raw."""

@@ -68,6 +68,7 @@ def test_exposed_names_split_one_way_only() -> None:
     assert split_name("fs_x") is None
 
 
+@pytest.mark.requirement("G2")
 def test_a_name_with_a_trailing_newline_is_not_exposed() -> None:
     # `$` matches before a final newline: "read\n" would be listed as a look-alike of "read"
     assert exposed_name("fs", "read\n") is None

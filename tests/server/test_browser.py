@@ -200,6 +200,7 @@ def attacker_site(base: str, token: str) -> Any:
     return Starlette(routes=[Route("/", home)])
 
 
+@pytest.mark.requirement("G15")
 def test_another_site_can_neither_frame_the_pages_nor_sign_the_browser_in(
     browser: Any, config_path: Path
 ) -> None:

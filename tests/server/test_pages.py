@@ -60,6 +60,7 @@ def test_a_wrong_password_is_refused_and_repeated_failures_are_throttled(
     assert sign_in(client, "alice") == 303
 
 
+@pytest.mark.requirement("G15")
 def test_a_sign_in_posted_from_another_origin_is_refused(client: TestClient) -> None:
     """Login CSRF: a page elsewhere must not sign the approver's browser in as the
     attacker (whose approvals would then be made, unknowingly, in the attacker's name)."""
@@ -105,6 +106,7 @@ def test_the_page_shows_the_held_call_and_escapes_what_the_agent_wrote(
 HIDDEN = "\u202e\u200b\u2028\x1b\u00a0"  # a bidi override, zero-width, line break, escape, no-break
 
 
+@pytest.mark.requirement("G8")
 def test_what_the_agent_wrote_shows_every_character_for_what_it_is(
     client: TestClient, tokens: Tokens
 ) -> None:
@@ -176,6 +178,7 @@ def test_approving_on_the_page_records_who_and_why(client: TestClient, tokens: T
     )
 
 
+@pytest.mark.requirement("G8")
 def test_a_notice_in_a_link_someone_else_made_is_not_shown(
     client: TestClient, tokens: Tokens
 ) -> None:
@@ -252,6 +255,7 @@ def test_a_malformed_position_in_an_address_is_never_a_server_error(
         assert answer["error"]["code"] in ("invalid_request", "not_found")
 
 
+@pytest.mark.requirement("G15")
 def test_replacing_an_account_ends_the_sessions_signed_in_with_it(
     config_path: Path, tokens: Tokens
 ) -> None:
@@ -281,6 +285,7 @@ def test_replacing_an_account_ends_the_sessions_signed_in_with_it(
         assert f'id="approval-{approval}"' in pending  # still pending: nothing was decided
 
 
+@pytest.mark.requirement("G15")
 def test_a_person_without_a_role_is_shown_nothing(config_path: Path, tokens: Tokens) -> None:
     """The API gives a person with no role no approvals and no audit log; the pages,
     which show both (and the bundle), must not give them more."""
