@@ -297,3 +297,14 @@ def test_keys_inside_a_sensitive_value_are_masked_in_error_texts(tmp_path: Path)
 
     assert outcome["detail"]["message"] == "refused {'[redacted]': '[redacted]'}"
     assert b"X-Private-Name" not in files(tmp_path / "audit.db")
+
+
+def test_a_tools_own_parameter_names_are_not_scanned_as_keys() -> None:
+    # the names the tool's schema declares are its text, not the caller's: a call
+    # with fixed parameters costs no more than before keys were scanned
+    gate = Gate(BUNDLE, scanners=[Word("plain")])
+    gate.register("guarded", {"type": "object", "properties": {"plain": {}}}, lambda **_: "ok")
+    assert gate.call(BOT, "guarded", {"plain": "x"}, Session("s")) == "ok"
+    refused = gate.call(BOT, "guarded", {"plain": "plain"}, Session("s"))  # values still are
+    assert isinstance(refused, Refusal)
+    assert records(gate)[-1]["policies"] == ["no-secrets"]

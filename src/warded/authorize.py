@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,16 @@ from warded.provenance import strings
 from warded.records import now_or_wall, refuse, us
 from warded.redaction import Secrets, mask_by_name
 from warded.request import MAX_NAME, build_context, instant, printable, resource_of, utf8
-from warded.scanners.base import KEY, Finding, found_text, mask_text, scan_value, summary, text_at
+from warded.scanners.base import (
+    KEY,
+    Finding,
+    Scanner,
+    found_text,
+    mask_text,
+    scan_value,
+    summary,
+    text_at,
+)
 from warded.scanners.base import redact as mask_findings
 from warded.tools import Tool
 
@@ -139,7 +148,7 @@ def decide_once(
         value = thaw(frozen)
         secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
-        found = scan_value(scanners, value) if scanners else []
+        found = scan_arguments(scanners, tool, value) if scanners else []
         hidden: list[Finding] = []
         if found:
             secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
@@ -245,6 +254,12 @@ def decide_once(
         return refuse(
             gate.store, "unavailable", base, now, started, digest, redacted, reasons=(reason,)
         )
+
+
+def scan_arguments(scanners: Sequence[Scanner], tool: Tool, value: Any) -> list[Finding]:
+    """The input scanners' findings in a call's arguments, values and keys, but for the
+    tool's own parameter names (`scan_value`'s `declared`: its schema's `properties`)."""
+    return scan_value(scanners, value, tool.parameters.get("properties", {}))
 
 
 def to_mask(found: list[Finding], value: Any, sensitive: frozenset[str]) -> list[Finding]:

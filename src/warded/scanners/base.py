@@ -23,7 +23,7 @@ masked.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
@@ -61,23 +61,35 @@ class Scanner(Protocol):
     def scan(self, text: str) -> list[Finding]: ...
 
 
-def scan_value(scanners: Sequence[Scanner], value: Any) -> list[Finding]:
+def scan_value(
+    scanners: Sequence[Scanner], value: Any, declared: Container[str] = ()
+) -> list[Finding]:
     """Every scanner's findings on every string value and key in `value`, with `path` set.
 
     Walks dicts (each key, then its value), lists and tuples at any depth;
     other leaves (numbers, booleans, None) are skipped. Findings come in walk
-    order, then scanner order, then as each scanner returned them. Then, for
+    order, then scanner order, then as each scanner returned them. A scanner's
+    findings are a function of the text: a string that occurs again in `value`
+    is scanned once and its findings repeated at each of its paths. Then, for
     each scanner with `joins_siblings` set and each container with two or more
     non-empty string values among its direct children, they are joined with
     nothing between them and scanned with `scan(joined, cuts=offsets)` (the
     scanner reports only what crosses a cut); a finding that crosses from one
     string into the next becomes one finding per string it covers, each
     clamped to its string.
+
+    A key of the root mapping that is in `declared` (a tool's parameter names,
+    from its JSON Schema) is not scanned: its text is the tool's, not the
+    caller's, and skipping it keeps a call with fixed parameters as cheap as
+    when keys were not scanned. Keys at any other depth are always scanned.
     """
     out: list[Finding] = []
-    for path, text in _strings(value, ""):
-        for scanner in scanners:
-            out.extend(replace(f, path=path) for f in scanner.scan(text))
+    once: dict[str, list[Finding]] = {}  # a text that recurs (a key of every row) is read once
+    for path, text in _strings(value, "", declared):
+        found = once.get(text)
+        if found is None:
+            found = once[text] = [f for scanner in scanners for f in scanner.scan(text)]
+        out.extend(replace(f, path=path) for f in found)
     joining = [s for s in scanners if getattr(s, "joins_siblings", False)]
     if joining:
         for group in _siblings(value, ""):
@@ -228,14 +240,15 @@ def _join(path: str, key: str) -> str:
     return f"{path}/{key}" if path else key
 
 
-def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+def _strings(value: Any, path: str, declared: Container[str] = ()) -> list[tuple[str, str]]:
     if isinstance(value, str):
         return [(path, value)]
     out: list[tuple[str, str]] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
             at = _join(path, _escape(str(k)))
-            out.append((f"{at}/{KEY}", str(k)))
+            if k not in declared:
+                out.append((f"{at}/{KEY}", str(k)))
             out.extend(_strings(v, at))
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         for i, v in enumerate(value):
