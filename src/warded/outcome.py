@@ -21,7 +21,7 @@ from warded.provenance import APPROVED, INJECTED, leaves
 from warded.records import now_or_wall, us
 from warded.registry import ToolRegistry
 from warded.request import utf8
-from warded.scanners.base import KEY, Finding, mask_text, scan_value, shown_path, text_at
+from warded.scanners.base import KEY, Finding, mask_text, scan_value, shown_paths, text_at
 from warded.scanners.base import redact as mask_findings
 
 if TYPE_CHECKING:
@@ -176,9 +176,9 @@ def scan_output(
         if found:
             where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
             if any(f.path.endswith(f"/{KEY}") for f in found):  # no key in clear in the log
-                every = mask_findings(seen, found)
-                for w in where:
-                    w["path"] = shown_path(seen, every, w["path"])
+                shown = shown_paths(seen, mask_findings(seen, found), (f.path for f in found))
+                for w, path in zip(where, shown, strict=True):
+                    w["path"] = path
             notes = {"findings": where, "redacted": sorted(authorized.redact)}
         flagged = flagged_regions(seen, found, hiding)
         if not hiding:

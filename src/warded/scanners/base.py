@@ -160,22 +160,29 @@ def text_at(value: Any, path: str) -> str:
     return node if isinstance(node, str) and not is_key else ""
 
 
-def shown_path(value: Any, shown: Any, path: str) -> str:
-    """`path` (into `value`) as it reads in `shown`, `redact(value, …)`: each key on the
-    way replaced by the key it became."""
-    out: list[str] = []
-    for part in path.split("/") if path else ():
-        if part == KEY:
-            out.append(part)
-        elif isinstance(value, Mapping) and isinstance(shown, Mapping):
-            key = _unescape(part)
-            became = list(shown)[list(value).index(key)]
-            out.append(_escape(str(became)))
-            value, shown = value[key], shown[became]
-        else:
-            out.append(part)
-            value, shown = value[int(part)], shown[int(part)]
-    return "/".join(out)
+def shown_paths(value: Any, shown: Any, paths: Iterable[str]) -> list[str]:
+    """Each of `paths` (into `value`) as it reads in `shown`, `redact(value, …)`: each
+    key on the way replaced by the key it became."""
+    became: dict[int, dict[Any, Any]] = {}  # per mapping of `value`: its keys' new names
+    out = []
+    for path in paths:
+        parts: list[str] = []
+        node, into = value, shown
+        for part in path.split("/") if path else ():
+            if part == KEY:
+                parts.append(part)
+            elif isinstance(node, Mapping) and isinstance(into, Mapping):
+                names = became.get(id(node))
+                if names is None:
+                    names = became[id(node)] = dict(zip(node, into, strict=True))
+                key = _unescape(part)
+                parts.append(_escape(str(names[key])))
+                node, into = node[key], into[names[key]]
+            else:
+                parts.append(part)
+                node, into = node[int(part)], into[int(part)]
+        out.append("/".join(parts))
+    return out
 
 
 def summary(findings: Sequence[Finding], names: Iterable[str] = BUILTIN_NAMES) -> dict[str, bool]:
