@@ -306,3 +306,14 @@ def test_a_masked_field_name_gives_the_masked_view() -> None:
 def test_a_key_with_a_non_string_type_keeps_its_type_when_not_masked() -> None:
     out = _mask({1: "x", SECRET: 2, None: SECRET})
     assert out == {1: "x", "[redacted:token]": 2, None: "[redacted:token]"}
+
+
+def test_the_value_of_a_masked_key_is_kept_as_it_was() -> None:
+    note = Note("t", "x")
+    out = _mask({SECRET: Colour.RED, f"{SECRET}!": note, "k": {SECRET: [1]}})
+    assert out == {
+        "[redacted:token]": Colour.RED,
+        "[redacted:token]!": note,
+        "k": {"[redacted:token]": [1]},
+    }
+    assert out["[redacted:token]!"] is note  # not rebuilt: nothing in it was masked

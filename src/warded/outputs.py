@@ -259,11 +259,12 @@ def _same(original: Any, content: Any) -> Any:
 
 
 def _parts(path: str) -> list[str]:
-    """The keys and indexes on the way to the string a finding is in: a key's own
-    path ends at its value, whose mapping is rebuilt with the key renamed."""
-    if not path:
-        return []
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/") if p != KEY]
+    """The keys and indexes on the way to the string a finding is in, or for a key's
+    own path, to the mapping that holds the key (rebuilt with the key renamed)."""
+    parts = path.split("/") if path else []
+    if parts[-1:] == [KEY]:
+        parts = parts[:-2]
+    return [p.replace("~1", "/").replace("~0", "~") for p in parts]
 
 
 def _join(where: str, key: str) -> str:

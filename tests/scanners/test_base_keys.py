@@ -191,3 +191,15 @@ def test_the_builtin_scanners_find_a_token_an_email_and_orders_in_keys() -> None
     [key] = shown["a"]  # the orders' spans are the injection scanner's to choose
     assert key.startswith("[redacted:instruction_override]")
     assert "previous instructions" not in key
+
+
+def test_keys_masking_alike_skip_every_real_key_in_their_way() -> None:
+    value = {"bob": 1, "bobbob": 2, f"{MASKED}#3": 3, "bobbobbob": 4, "bob bob": 5}
+    out = redact(value, scan_value([BOB], value))
+    assert list(out.items()) == [
+        (MASKED, 1),
+        (f"{MASKED}#2", 2),
+        (f"{MASKED}#3", 3),
+        (f"{MASKED}#4", 4),
+        (f"{MASKED} {MASKED}", 5),
+    ]

@@ -309,11 +309,14 @@ def _keys(
     if not masked:
         return keys
     taken = {str(k) for i, k in enumerate(keys) if i not in masked}
+    last: dict[str, int] = {}  # per masked text, its last suffix: n keys alike cost O(n)
     for i, text in masked.items():
-        key, n = text, 1
+        n = last.get(text, 1)
+        key = text if n == 1 else f"{text}#{n}"
         while key in taken:
             n += 1
             key = f"{text}#{n}"
+        last[text] = n
         taken.add(key)
         keys[i] = key
     return keys
