@@ -179,6 +179,7 @@ def test_a_key_finding_alone_sets_context_scan_for_the_policy(world: dict[str, A
     assert world["ran"] == [{"plain": "x"}]
 
 
+@pytest.mark.requirement("G7")
 def test_the_tool_receives_the_exact_arguments_and_the_digest_is_over_them(
     world: dict[str, Any],
 ) -> None:
