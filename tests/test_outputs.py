@@ -262,3 +262,58 @@ def test_a_masked_enum_or_date_becomes_its_masked_string() -> None:
     out = _mask(Note("t", "x", Secretive.KEY))  # type: ignore[arg-type]
     assert isinstance(out, Note)
     assert out.colour == "[redacted:token]"
+
+
+class Headers(BaseModel):
+    values: dict[str, str]
+
+
+def test_a_secret_key_is_masked_in_a_rebuilt_mapping_of_the_same_type() -> None:
+    value = OrderedDict([(SECRET, "v"), (f"x {SECRET}", {SECRET: 1}), ("ok", SECRET)])
+    out = _mask(value)
+    assert type(out) is OrderedDict
+    assert list(out.items()) == [
+        ("[redacted:token]", "v"),
+        ("x [redacted:token]", {"[redacted:token]": 1}),
+        ("ok", "[redacted:token]"),
+    ]
+    assert SECRET in value  # the original is not modified
+
+
+def test_a_secret_key_inside_a_model_is_masked_and_the_model_kept() -> None:
+    result = Headers(values={SECRET: "a", "[redacted:token]": "b", "plain": "c"})
+    out = _mask(result)
+    assert type(out) is Headers
+    assert out.values == {"[redacted:token]#2": "a", "[redacted:token]": "b", "plain": "c"}
+    assert SECRET not in repr(out)
+
+
+def test_a_masked_field_name_gives_the_masked_view() -> None:
+    class Document:
+        def __init__(self, body: str) -> None:
+            self.body = body
+
+        def __warded_view__(self) -> Any:
+            return {self.body: "x"}  # a key from the content
+
+    out = _mask(Document(SECRET))
+    assert out == {"[redacted:token]": "x"}
+    assert _mask(Ticket(1, "s")) == Ticket(1, "s")
+    out = masked(Note("t", "x"), scan_value([WordScanner("title")], view(Note("t", "x"))))
+    assert out == {"[redacted:token]": "t", "text": "x", "colour": "red"}
+
+
+def test_a_key_with_a_non_string_type_keeps_its_type_when_not_masked() -> None:
+    out = _mask({1: "x", SECRET: 2, None: SECRET})
+    assert out == {1: "x", "[redacted:token]": 2, None: "[redacted:token]"}
+
+
+def test_the_value_of_a_masked_key_is_kept_as_it_was() -> None:
+    note = Note("t", "x")
+    out = _mask({SECRET: Colour.RED, f"{SECRET}!": note, "k": {SECRET: [1]}})
+    assert out == {
+        "[redacted:token]": Colour.RED,
+        "[redacted:token]!": note,
+        "k": {"[redacted:token]": [1]},
+    }
+    assert out["[redacted:token]!"] is note  # not rebuilt: nothing in it was masked

@@ -8,7 +8,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -26,7 +26,16 @@ from warded.provenance import strings
 from warded.records import now_or_wall, refuse, us
 from warded.redaction import Secrets, mask_by_name
 from warded.request import MAX_NAME, build_context, instant, printable, resource_of, utf8
-from warded.scanners.base import Finding, found_text, mask_text, scan_value, summary
+from warded.scanners.base import (
+    KEY,
+    Finding,
+    Scanner,
+    found_text,
+    mask_text,
+    scan_value,
+    summary,
+    text_at,
+)
 from warded.scanners.base import redact as mask_findings
 from warded.tools import Tool
 
@@ -139,13 +148,15 @@ def decide_once(
         value = thaw(frozen)
         secrets = Secrets.of_call(tool.sensitive, value)  # before a scanner can fail quoting them
         scanners = gate._input_scanners(engine)
-        found = scan_value(scanners, value) if scanners else []
+        found = scan_arguments(scanners, tool, value) if scanners else []
+        hidden: list[Finding] = []
         if found:
             secrets = Secrets.of_call(tool.sensitive, value, (found_text(value, f) for f in found))
-        masked = mask_findings(value, found) if found else value
+            hidden = to_mask(found, value, tool.sensitive)
+        masked = mask_findings(value, hidden) if hidden else value
         redacted = gate.redactor.redact(tool.sensitive, masked)
         problem = tool.check(value)
-        if problem is not None:
+        if problem is not None:  # its path may name a key with a secret
             return refuse(
                 gate.store,
                 "invalid_arguments",
@@ -154,7 +165,7 @@ def decide_once(
                 started,
                 digest,
                 redacted,
-                detail=problem,
+                detail=scrubbed(gate, engine, secrets, problem),
             )
         kwargs = tool.arguments(thaw(frozen))
         if tool.is_async and in_loop:
@@ -177,7 +188,7 @@ def decide_once(
         if shadow_decision is not None and shadow_decision.errors and secrets:
             errors = secrets.mask_all(shadow_decision.errors)
             shadow_decision = replace(shadow_decision, errors=errors)
-        cedar_args = mask_findings(context["args"], found) if found else context["args"]
+        cedar_args = mask_findings(context["args"], hidden) if hidden else context["args"]
         request = {
             "resource": resource,
             "context": {**context, "args": gate.redactor.redact(tool.sensitive, cedar_args)},
@@ -230,7 +241,10 @@ def decide_once(
         )
     except ArgumentError as exc:
         now = now_or_wall(gate.clock)
-        detail = secrets.mask(str(exc))
+        try:  # the error may name keys of arguments not yet scanned (`too_deep`)
+            detail = scrubbed(gate, engine, secrets, str(exc))
+        except Exception:
+            detail = "<detail not scannable>"
         return refuse(
             gate.store, "invalid_arguments", base, now, started, digest, redacted, detail=detail
         )
@@ -242,16 +256,37 @@ def decide_once(
         )
 
 
+def scan_arguments(scanners: Sequence[Scanner], tool: Tool, value: Any) -> list[Finding]:
+    """The input scanners' findings in a call's arguments, values and keys, but for the
+    tool's own parameter names (`scan_value`'s `declared`: its schema's `properties`)."""
+    return scan_value(scanners, value, tool.parameters.get("properties", {}))
+
+
+def to_mask(found: list[Finding], value: Any, sensitive: frozenset[str]) -> list[Finding]:
+    """The findings the records mask: all but those on a key that names a sensitive
+    parameter (the tool declares that name; it stays, so its value is masked by name)."""
+    if not sensitive:
+        return found
+    return [
+        f for f in found if not (f.path.endswith(f"/{KEY}") and text_at(value, f.path) in sensitive)
+    ]
+
+
+def scrubbed(gate: Gate, engine: Engine, secrets: Secrets, text: str) -> str:
+    """A text about the call as the log keeps it: the call's secrets masked, then what
+    the input scanners find in it."""
+    text = secrets.mask(text)
+    found = [f for s in gate._input_scanners(engine) for f in s.scan(text)]
+    return mask_text(text, found) if found else text
+
+
 def masked_name(gate: Gate, engine: Engine, name: object) -> str:
     """A requested tool name as the log keeps it: what the input scanners find masked,
     then cut to length (a cut first could leave the start of a secret unrecognised)."""
     if not isinstance(name, str):
         return printable(name)
     try:
-        text = utf8(name[: 2 * MAX_NAME])
-        scanners = gate._input_scanners(engine)
-        found = [f for s in scanners for f in s.scan(text)]
-        return printable(mask_text(text, found) if found else text)
+        return printable(scrubbed(gate, engine, Secrets(), utf8(name[: 2 * MAX_NAME])))
     except Exception:
         return "<tool name not scannable>"
 

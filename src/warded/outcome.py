@@ -21,7 +21,7 @@ from warded.provenance import APPROVED, INJECTED, leaves
 from warded.records import now_or_wall, us
 from warded.registry import ToolRegistry
 from warded.request import utf8
-from warded.scanners.base import Finding, mask_text, scan_value, text_at
+from warded.scanners.base import KEY, Finding, mask_text, scan_value, shown_paths, text_at
 from warded.scanners.base import redact as mask_findings
 
 if TYPE_CHECKING:
@@ -153,11 +153,13 @@ def scan_output(
     """(result masked per @redact, labels from findings, notes for the outcome record,
     its view as masked, the text of its flagged regions).
 
-    Any result is scanned through its JSON view (`warded.outputs`); one that
-    has none is withheld. The flagged regions are those of the findings of
-    an output scanner named `injection` (`warded.flagged`), as masked; if
-    the scan raised and such a scanner is among the output scanners, they
-    are None: the whole result is treated as flagged (fail closed).
+    Any result is scanned through its JSON view (`warded.outputs`), keys and
+    values; one that has none is withheld. The findings' paths in the notes
+    name keys as every finding masks them, whatever `@redact` says. The
+    flagged regions are those of the findings of an output scanner named
+    `injection` (`warded.flagged`), as masked; if the scan raised and such a
+    scanner is among the output scanners, they are None: the whole result is
+    treated as flagged (fail closed).
     """
     try:
         seen = view(result)
@@ -173,6 +175,10 @@ def scan_output(
         notes: dict[str, Any] = {}
         if found:
             where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
+            if any(f.path.endswith(f"/{KEY}") for f in found):  # no key in clear in the log
+                shown = shown_paths(seen, mask_findings(seen, found), (f.path for f in found))
+                for w, path in zip(where, shown, strict=True):
+                    w["path"] = path
             notes = {"findings": where, "redacted": sorted(authorized.redact)}
         flagged = flagged_regions(seen, found, hiding)
         if not hiding:

@@ -32,7 +32,10 @@ value is accepted only if its view is the masked view (up to the order of
 list items, which pydantic gives sets in iteration order). Otherwise the
 masked view itself is returned: never a value that still holds what was
 masked. A masked enum, datetime, UUID or other scalar becomes its masked
-string.
+string. A key with a finding becomes its masked key (as `redact` in
+`warded.scanners.base` masks it) in a rebuilt dict or other mapping; a type
+whose keys are its fields (a model, a dataclass, an attrs class) cannot rename
+one, so its masked view is returned instead.
 """
 
 from __future__ import annotations
@@ -50,7 +53,7 @@ from typing import Any, Protocol, runtime_checkable
 from pydantic import BaseModel
 
 from warded.errors import ViewError
-from warded.scanners.base import MASK, Finding, redact
+from warded.scanners.base import KEY, MASK, Finding, redact
 
 MAX_DEPTH = 64
 _TEXTUAL = (dt.datetime, dt.date, dt.time, uuid.UUID, Decimal, PurePath)
@@ -189,9 +192,14 @@ def _rebuild(original: Any, seen: Any, hidden: Any, tree: dict[str, Any]) -> Any
     if getattr(type(original), "__warded_view__", None) is not None:
         return type(original).__warded_from_view__(hidden)
 
-    def changed(get: Any) -> dict[Any, Any]:
-        return {k: _rebuild(get(k), seen[k], hidden[k], sub) for k, sub in tree.items()}
+    # each key of the view -> the key it became (masked where it had a finding)
+    became = dict(zip(seen, hidden, strict=True)) if isinstance(seen, dict) else {}
 
+    def changed(get: Any) -> dict[Any, Any]:
+        return {k: _rebuild(get(k), seen[k], hidden[became[k]], sub) for k, sub in tree.items()}
+
+    if any(k != new for k, new in became.items()) and not isinstance(original, Mapping):
+        raise TypeError("masked a field's name")
     if isinstance(original, BaseModel):
         if not set(tree) <= set(type(original).model_fields):
             raise TypeError("masked a computed field")
@@ -204,9 +212,11 @@ def _rebuild(original: Any, seen: Any, hidden: Any, tree: dict[str, Any]) -> Any
         return attrs.evolve(original, **changed(lambda k: getattr(original, k)))
     if isinstance(original, Mapping):
         keys = {_key(k, ""): k for k in original}
-        items = dict(original.items())
-        for k, new in changed(lambda k: original[keys[k]]).items():
-            items[keys[k]] = new
+        new = changed(lambda k: original[keys[k]])
+        items = {
+            (k if became[s] == s else became[s]): new.get(s, v)
+            for s, (k, v) in zip(keys, original.items(), strict=True)
+        }
         return items if type(original) is dict else _same(original, items)
     if isinstance(original, Set):
         # Pair members with their views by content: pydantic dumps sets in iteration order.
@@ -249,9 +259,12 @@ def _same(original: Any, content: Any) -> Any:
 
 
 def _parts(path: str) -> list[str]:
-    if not path:
-        return []
-    return [p.replace("~1", "/").replace("~0", "~") for p in path.split("/")]
+    """The keys and indexes on the way to the string a finding is in, or for a key's
+    own path, to the mapping that holds the key (rebuilt with the key renamed)."""
+    parts = path.split("/") if path else []
+    if parts[-1:] == [KEY]:
+        parts = parts[:-2]
+    return [p.replace("~1", "/").replace("~0", "~") for p in parts]
 
 
 def _join(where: str, key: str) -> str:

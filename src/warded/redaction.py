@@ -53,8 +53,9 @@ def mask_by_name(sensitive: frozenset[str], value: Any) -> Any:
 class Secrets:
     """The secret strings of one call, and the one step that masks them everywhere.
 
-    A call's secrets are the values of its `sensitive` parameters and the
-    spans the input scanners found in its arguments. Everything of the call
+    A call's secrets are the values of its `sensitive` parameters (with the
+    keys inside them) and the spans the input scanners found in its arguments,
+    keys and values. Everything of the call
     that reaches the audit log, the approvals table, a log line or a terminal —
     the argument copy, engine diagnostics, error reasons, tool error messages —
     goes through `mask` (each secret as it is, and as JSON, `repr` and `ascii`
@@ -70,7 +71,8 @@ class Secrets:
     @classmethod
     def of_call(cls, sensitive: frozenset[str], value: Any, found: Iterable[str] = ()) -> Secrets:
         """The secrets of a call with arguments `value`: its sensitive parameters'
-        values (at any depth) and the texts `found` by input scanners."""
+        values and the keys inside them (at any depth) and the texts `found` by input
+        scanners."""
         into: set[str] = set(found)
         if sensitive:
             _collect(sensitive, value, into, inside=False)
@@ -132,6 +134,8 @@ def _escape_debug(text: str) -> str:
 def _collect(sensitive: frozenset[str], value: Any, into: set[str], *, inside: bool) -> None:
     if isinstance(value, dict):
         for k, v in value.items():
+            if inside:  # a key inside a sensitive value is as secret as the value
+                into.add(k)
             _collect(sensitive, v, into, inside=inside or k in sensitive)
     elif isinstance(value, list):
         for v in value:

@@ -52,10 +52,6 @@ def test_a_bare_string_has_the_empty_path() -> None:
     assert [f.path for f in scan_value([WordScanner("x")], "axb")] == [""]
 
 
-def test_dictionary_keys_are_not_scanned() -> None:
-    assert scan_value([WordScanner("bob")], {"bob": "alice"}) == []
-
-
 def test_findings_come_in_walk_then_scanner_order() -> None:
     found = scan_value([WordScanner("a", "one"), WordScanner("b", "two")], ["ab", "ba"])
     assert [(f.path, f.scanner) for f in found] == [

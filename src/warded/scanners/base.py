@@ -1,29 +1,35 @@
 """Findings, the scanner protocol, and the walk over JSON-like values.
 
 A scanner looks at one string and returns findings with spans in that
-string. `scan_value` runs scanners over every string value of a call's
-arguments or a tool's result and records where each string sits (`path`);
-`redact` masks the findings' spans; `summary` is what the policy sees as
-`context.scan`.
+string. `scan_value` runs scanners over every string of a call's arguments or
+a tool's result — every string value and every dictionary key — and records
+where each string sits (`path`); `redact` masks the findings' spans; `summary`
+is what the policy sees as `context.scan`.
 
-Paths name string *values*: dictionary keys are not scanned (they are the
-structure that paths name and that redaction preserves; a tool's argument
-keys are fixed by its JSON Schema). A scanner whose `joins_siblings` is true
-(the secrets scanner) also reads the concatenation of sibling strings, so a
-value split across two arguments or two list items is found and every part
-of it is masked. A path is the keys and list indexes from
-the root joined with "/", each key escaped as in a JSON Pointer (RFC 6901:
-"~" as "~0", "/" as "~1"); "" is the root string itself.
+A path is the keys and list indexes from the root joined with "/", each key
+escaped as in a JSON Pointer (RFC 6901: "~" as "~0", "/" as "~1"); "" is the
+root string itself. That names a *value*. A *key* is named by its value's path
+followed by `KEY`, the segment "~" (which no escaped key can be): in
+`{"a": {"b": 1}}` the key "b" is at "a/b/~", its value at "a/b". Keys are
+scanned like values and their findings count in `summary` alike, since where a
+schema admits free keys (`additionalProperties`, a `dict[str, X]`) a key
+carries what a value can. `redact` replaces a key that has a finding with its
+masked text, made distinct (`#2`, `#3`, …) from every other key of its
+mapping. A scanner whose `joins_siblings` is true (the secrets scanner) also
+reads the concatenation of sibling string values (not keys), so a value split
+across two arguments or two list items is found and every part of it is
+masked.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol, runtime_checkable
 
 BUILTIN_NAMES = ("secrets", "pii", "injection")
 MASK = "[redacted:{kind}]"
+KEY = "~"  # the last segment of a key's own path (module docstring)
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,23 +61,35 @@ class Scanner(Protocol):
     def scan(self, text: str) -> list[Finding]: ...
 
 
-def scan_value(scanners: Sequence[Scanner], value: Any) -> list[Finding]:
-    """Every scanner's findings on every string value in `value`, with `path` set.
+def scan_value(
+    scanners: Sequence[Scanner], value: Any, declared: Container[str] = ()
+) -> list[Finding]:
+    """Every scanner's findings on every string value and key in `value`, with `path` set.
 
-    Walks dicts (values only, not keys), lists and tuples at any depth; other
-    leaves (numbers, booleans, None) are skipped. Findings come in walk order,
-    then scanner order, then as each scanner returned them. Then, for each
-    scanner with `joins_siblings` set and each container with two or more
-    non-empty strings among its direct children, the strings are joined with
+    Walks dicts (each key, then its value), lists and tuples at any depth;
+    other leaves (numbers, booleans, None) are skipped. Findings come in walk
+    order, then scanner order, then as each scanner returned them. A scanner's
+    findings are a function of the text: a string that occurs again in `value`
+    is scanned once and its findings repeated at each of its paths. Then, for
+    each scanner with `joins_siblings` set and each container with two or more
+    non-empty string values among its direct children, they are joined with
     nothing between them and scanned with `scan(joined, cuts=offsets)` (the
     scanner reports only what crosses a cut); a finding that crosses from one
     string into the next becomes one finding per string it covers, each
     clamped to its string.
+
+    A key of the root mapping that is in `declared` (a tool's parameter names,
+    from its JSON Schema) is not scanned: its text is the tool's, not the
+    caller's, and skipping it keeps a call with fixed parameters as cheap as
+    when keys were not scanned. Keys at any other depth are always scanned.
     """
     out: list[Finding] = []
-    for path, text in _strings(value, ""):
-        for scanner in scanners:
-            out.extend(replace(f, path=path) for f in scanner.scan(text))
+    once: dict[str, list[Finding]] = {}  # a text that recurs (a key of every row) is read once
+    for path, text in _strings(value, "", declared):
+        found = once.get(text)
+        if found is None:
+            found = once[text] = [f for scanner in scanners for f in scanner.scan(text)]
+        out.extend(replace(f, path=path) for f in found)
     joining = [s for s in scanners if getattr(s, "joins_siblings", False)]
     if joining:
         for group in _siblings(value, ""):
@@ -104,8 +122,11 @@ def redact(value: Any, findings: Sequence[Finding], mask: str = MASK) -> Any:
     Overlapping or touching spans at one path are merged into a single mask,
     whose `{kind}` is the merged findings' kinds, sorted and joined with "+".
     Spans are clamped to the string, so a stale finding never leaves a tail
-    unmasked. Dicts come back as dicts, tuples as tuples, other sequences as
-    lists; non-string leaves are returned as they are.
+    unmasked. A key with a finding becomes its masked text, with `#2`, `#3`, …
+    appended where that text is already a key of the mapping (one left as it
+    is, or one masked before it in the mapping's order). Dicts come back as
+    dicts, tuples as tuples, other sequences as lists; non-string leaves are
+    returned as they are.
     """
     by_path: dict[str, list[Finding]] = {}
     for f in findings:
@@ -119,17 +140,49 @@ def found_text(value: Any, finding: Finding) -> str:
 
 
 def text_at(value: Any, path: str) -> str:
-    """The string at `path` (a scanned string's path) in `value`, "" if none is there."""
+    """The string at `path` (a scanned string's path, a value's or a key's) in `value`,
+    "" if none is there."""
+    parts = path.split("/") if path else []
+    is_key = parts[-1:] == [KEY]
+    if is_key:
+        parts.pop()
     node = value
-    for part in path.split("/") if path else ():
-        key = part.replace("~1", "/").replace("~0", "~")
+    for i, part in enumerate(parts):
+        key = _unescape(part)
+        if is_key and i == len(parts) - 1:
+            return key if isinstance(node, Mapping) and key in node else ""
         if isinstance(node, Mapping):
             node = node.get(key)
         elif isinstance(node, Sequence) and not isinstance(node, str) and key.isdigit():
             node = node[int(key)] if int(key) < len(node) else None
         else:
             return ""
-    return node if isinstance(node, str) else ""
+    return node if isinstance(node, str) and not is_key else ""
+
+
+def shown_paths(value: Any, shown: Any, paths: Iterable[str]) -> list[str]:
+    """Each of `paths` (into `value`) as it reads in `shown`, `redact(value, …)`: each
+    key on the way replaced by the key it became."""
+    became: dict[int, dict[Any, Any]] = {}  # per mapping of `value`: its keys' new names
+    out = []
+    for path in paths:
+        parts: list[str] = []
+        node, into = value, shown
+        for part in path.split("/") if path else ():
+            if part == KEY:
+                parts.append(part)
+            elif isinstance(node, Mapping) and isinstance(into, Mapping):
+                names = became.get(id(node))
+                if names is None:
+                    names = became[id(node)] = dict(zip(node, into, strict=True))
+                key = _unescape(part)
+                parts.append(_escape(str(names[key])))
+                node, into = node[key], into[names[key]]
+            else:
+                parts.append(part)
+                node, into = node[int(part)], into[int(part)]
+        out.append("/".join(parts))
+    return out
 
 
 def summary(findings: Sequence[Finding], names: Iterable[str] = BUILTIN_NAMES) -> dict[str, bool]:
@@ -186,17 +239,24 @@ def _escape(key: str) -> str:
     return key.replace("~", "~0").replace("/", "~1")
 
 
+def _unescape(part: str) -> str:
+    return part.replace("~1", "/").replace("~0", "~")
+
+
 def _join(path: str, key: str) -> str:
     return f"{path}/{key}" if path else key
 
 
-def _strings(value: Any, path: str) -> list[tuple[str, str]]:
+def _strings(value: Any, path: str, declared: Container[str] = ()) -> list[tuple[str, str]]:
     if isinstance(value, str):
         return [(path, value)]
     out: list[tuple[str, str]] = []
     if isinstance(value, Mapping):
         for k, v in value.items():
-            out.extend(_strings(v, _join(path, _escape(str(k)))))
+            at = _join(path, _escape(str(k)))
+            if k not in declared:
+                out.append((f"{at}/{KEY}", str(k)))
+            out.extend(_strings(v, at))
     elif isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         for i, v in enumerate(value):
             out.extend(_strings(v, _join(path, str(i))))
@@ -224,13 +284,42 @@ def _rebuild(value: Any, path: str, by_path: dict[str, list[Finding]], mask: str
         found = by_path.get(path)
         return mask_text(value, found, mask) if found else value
     if isinstance(value, Mapping):
+        keys = _keys(value, path, by_path, mask)
         return {
-            k: _rebuild(v, _join(path, _escape(str(k))), by_path, mask) for k, v in value.items()
+            key: _rebuild(v, _join(path, _escape(str(k))), by_path, mask)
+            for key, (k, v) in zip(keys, value.items(), strict=True)
         }
     if isinstance(value, Sequence) and not isinstance(value, bytes | bytearray):
         items = [_rebuild(v, _join(path, str(i)), by_path, mask) for i, v in enumerate(value)]
         return tuple(items) if isinstance(value, tuple) else items
     return value
+
+
+def _keys(
+    value: Mapping[Any, Any], path: str, by_path: dict[str, list[Finding]], mask: str
+) -> list[Any]:
+    """The keys of `value` as `redact` leaves them: those with a finding masked, each
+    distinct from every other (`redact`)."""
+    keys = list(value)
+    masked: dict[int, str] = {}
+    for i, k in enumerate(keys):
+        found = by_path.get(f"{_join(path, _escape(str(k)))}/{KEY}")
+        if found:
+            masked[i] = mask_text(str(k), found, mask)
+    if not masked:
+        return keys
+    taken = {str(k) for i, k in enumerate(keys) if i not in masked}
+    last: dict[str, int] = {}  # per masked text, its last suffix: n keys alike cost O(n)
+    for i, text in masked.items():
+        n = last.get(text, 1)
+        key = text if n == 1 else f"{text}#{n}"
+        while key in taken:
+            n += 1
+            key = f"{text}#{n}"
+        last[text] = n
+        taken.add(key)
+        keys[i] = key
+    return keys
 
 
 def builtin_scanner(name: str) -> Scanner:
