@@ -12,7 +12,7 @@ from pydantic import BaseModel
 
 from support import TEST_KEY
 from tiny import tiny
-from warded import Gate, MemoryStore, Principal, Refusal, Session
+from warded import Gate, MemoryStore, Principal, Refusal, Session, ToolDefinitionError
 from warded.tools import make_tool
 
 BOT = Principal.agent("bot")
@@ -257,3 +257,20 @@ def test_a_recursive_schema_is_walked_as_deep_as_the_arguments() -> None:
     assert tool.check({"amount": 1, "children": [{"amount": 2}, {}]}) == (
         "children/1/amount: missing (its default is not sent)"
     )
+
+
+def test_a_schema_check_kept_for_one_schema_is_never_the_answer_for_another() -> None:
+    # the meta-validation of a schema is kept by its JSON text; a tuple is written as
+    # the list that would pass, so a schema with one is checked on its own every time
+    listed = {"type": "object", "required": ["a"]}
+    tupled = {"type": "object", "required": ("a",)}
+    for _ in range(2):
+        make_tool("t", listed, lambda **_: None)
+        with pytest.raises(ToolDefinitionError, match="invalid JSON Schema"):
+            make_tool("t", tupled, lambda **_: None)
+        with pytest.raises(ToolDefinitionError, match="invalid JSON Schema"):
+            make_tool("t", {"type": "object", "minProperties": -1}, lambda **_: None)
+    draft4 = {"$schema": "http://json-schema.org/draft-04/schema#", "type": "object"}
+    make_tool("t", {**draft4, "minimum": 1, "exclusiveMinimum": True}, lambda **_: None)
+    with pytest.raises(ToolDefinitionError, match="invalid JSON Schema"):  # 2020-12: a number
+        make_tool("t", {"type": "object", "minimum": 1, "exclusiveMinimum": True}, lambda **_: None)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -294,6 +295,55 @@ def _fast_validator(parameters: Mapping[str, Any]) -> Any:
         return None
 
 
+def _schema_problem(
+    cls: type[jsonschema.protocols.Validator], schema: dict[str, Any]
+) -> str | None:
+    """What is wrong with `schema` as a JSON Schema of its draft (`cls`), or None; the
+    answer for a schema of JSON values only is kept, by its exact JSON text (a registry
+    built again, or many with the same tools, checks each schema once)."""
+    try:
+        text = json.dumps(schema, sort_keys=True) if _json_only(schema) else None
+    except RecursionError:
+        return "JSON Schema nested too deep"
+    if text is None:
+        return _check_schema(cls, schema)
+    return _checked_schema(cls, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_schema(cls: type[jsonschema.protocols.Validator], text: str) -> str | None:
+    return _check_schema(cls, json.loads(text))
+
+
+def _check_schema(cls: type[jsonschema.protocols.Validator], schema: Any) -> str | None:
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"invalid JSON Schema: {exc.message}"
+    except RecursionError:
+        return "JSON Schema nested too deep"
+    return None
+
+
+def _json_only(value: Any) -> bool:
+    """Whether `value` is made of JSON's own types only (dict with str keys, list, str,
+    int, float, bool, None), which its JSON text tells apart; a tuple, say, would be
+    written as the list it is not to a JSON Schema check."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            if not all(type(k) is str for k in node):
+                return False
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind not in _LEAVES:
+            return False
+    return True
+
+
 def make_tool(
     name: str,
     parameters: Mapping[str, Any],
@@ -333,12 +383,9 @@ def make_tool(
     if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
         raise ToolDefinitionError(f"tool {name!r}: parameters must be a JSON Schema of type object")
     cls = jsonschema.validators.validator_for(parameters, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(dict(parameters))
-    except jsonschema.SchemaError as exc:
-        raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from None
-    except RecursionError:
-        raise ToolDefinitionError(f"tool {name!r}: JSON Schema nested too deep") from None
+    problem = _schema_problem(cls, dict(parameters))
+    if problem is not None:
+        raise ToolDefinitionError(f"tool {name!r}: {problem}")
     frozen_params = copy.deepcopy(dict(parameters))
     return Tool(
         name=name,
