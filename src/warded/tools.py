@@ -84,11 +84,13 @@ class Tool:
             (k, p["default"]) for k, p in props.items() if isinstance(p, Mapping) and "default" in p
         )
         object.__setattr__(self, "defaults", defaults)
-        root = referencing.Resource.from_contents(
-            self.parameters, default_specification=referencing.jsonschema.DRAFT202012
-        )
-        resolver = referencing.Registry().resolver_with_root(root)
-        object.__setattr__(self, "unfilled", resolver if _other_defaults(self.parameters) else None)
+        resolver = None
+        if _other_defaults(self.parameters):
+            root = referencing.Resource.from_contents(
+                self.parameters, default_specification=referencing.jsonschema.DRAFT202012
+            )
+            resolver = referencing.Registry().resolver_with_root(root)
+        object.__setattr__(self, "unfilled", resolver)
 
     def spec(self) -> ToolSpec:
         """The tool as listed; its schema is a copy, so no caller can change what validates."""
