@@ -109,6 +109,7 @@ class ToolRegistry:
         labels: Sequence[str] = (),
         atomic: bool = False,
         opaque: bool = False,
+        convert: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> Tool:
         """Register a tool described by a name and a JSON Schema, run by `executor(**args)`.
 
@@ -117,6 +118,8 @@ class ToolRegistry:
         its budget reservations are given back (by default they are kept).
         `opaque=True` declares a result the gate cannot view (`warded.outputs`):
         it is never scanned or masked, and labels the session `untrusted`.
+        `convert` turns the checked arguments into the executor's keyword arguments
+        before the decision; an ArgumentError it raises makes the call invalid.
         """
         return self._add(
             make_tool(
@@ -130,6 +133,7 @@ class ToolRegistry:
                 labels=tuple(labels),
                 atomic=atomic,
                 opaque=opaque,
+                convert=convert,
             )
         )
 

@@ -9,8 +9,13 @@ Parameters with defaults are filled in before the arguments are frozen, so
 the policy sees exactly the values the tool will receive. A function whose
 parameters are pydantic models, enums, dates or other rich types receives
 instances validated (by pydantic) from exactly the frozen values the policy
-saw; a default other than None that pydantic would fill inside such a value (a
-model's field left out) is `invalid_arguments`, since the policy never saw it.
+saw. One rule for every kind of tool: the gate fills the defaults of the
+top-level properties (the policy sees them), and a property left out whose
+default something else would fill, a default other than None anywhere below the
+top level or under a `$ref`, `anyOf`, `oneOf`, `allOf` or `if` (which an MCP
+upstream or pydantic fills after the decision, choosing the branch by its own
+rules), is `invalid_arguments` naming it, since the policy never saw it: the
+caller sends it, so what is decided is what runs, whatever fills defaults.
 """
 
 from __future__ import annotations
@@ -18,19 +23,28 @@ from __future__ import annotations
 import copy
 import functools
 import inspect
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal, get_type_hints
+from typing import TYPE_CHECKING, Any, Literal, get_type_hints
 
 import jsonschema
 import jsonschema_rs
 import pydantic
+import referencing
+import referencing.exceptions
+import referencing.jsonschema
 
 from warded.errors import ArgumentError, ToolDefinitionError
 from warded.model import ToolSpec
 from warded.outputs import MAX_DEPTH  # a result may nest as deep as its arguments
 from warded.policy import values
+
+if TYPE_CHECKING:
+    from referencing._core import Resolver
+
+    Schemas = list[tuple[Any, Resolver[Any]]]  # subschemas, each with what resolves its references
 
 Effect = Literal["read", "write", "irreversible", "external"]
 EFFECTS: tuple[Effect, ...] = ("read", "write", "irreversible", "external")
@@ -59,6 +73,8 @@ class Tool:
     to_cedar: Callable[[Any], Any] = field(init=False, repr=False)  # the arguments' Cedar form
 
     defaults: tuple[tuple[str, Any], ...] = field(init=False, repr=False)
+    # the schema's root, to follow its references, if it has defaults the gate does not fill
+    unfilled: Resolver[Any] | None = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         # `values.to_cedar` for this tool's schema, and its parameters' defaults, read once
@@ -68,6 +84,13 @@ class Tool:
             (k, p["default"]) for k, p in props.items() if isinstance(p, Mapping) and "default" in p
         )
         object.__setattr__(self, "defaults", defaults)
+        resolver = None
+        if _other_defaults(self.parameters):
+            root = referencing.Resource.from_contents(
+                self.parameters, default_specification=referencing.jsonschema.DRAFT202012
+            )
+            resolver = referencing.Registry().resolver_with_root(root)
+        object.__setattr__(self, "unfilled", resolver)
 
     def spec(self) -> ToolSpec:
         """The tool as listed; its schema is a copy, so no caller can change what validates."""
@@ -89,16 +112,24 @@ class Tool:
         return out
 
     def check(self, value: Any) -> str | None:
-        """None if `value` is valid, else where and which constraint failed (never the value)."""
+        """None if `value` is valid, else where and which constraint failed (never the value),
+        or which property it leaves out that would be filled with a default the policy
+        never saw."""
         if self.fast is not None and self.fast.is_valid(value):
-            return None
+            return self._unseen(value)
         error = jsonschema.exceptions.best_match(self.validator.iter_errors(value))
         if error is None:
             # jsonschema_rs refused what jsonschema lets through (e.g. a `pattern`,
             # which JSON Schema defines as ECMA 262, not Python's `re`)
-            return None if self.fast is None else "(arguments): violates the schema"
+            return self._unseen(value) if self.fast is None else "(arguments): violates the schema"
         path = "/".join(str(p) for p in error.absolute_path) or "(arguments)"
         return f"{path}: violates {error.validator!r}"
+
+    def _unseen(self, value: Any) -> str | None:
+        if self.unfilled is None:
+            return None
+        path = _unseen_default([(self.parameters, self.unfilled)], value)
+        return None if path is None else f"{'/'.join(path)}: missing (its default is not sent)"
 
     def arguments(self, value: dict[str, Any]) -> dict[str, Any]:
         """The keyword arguments the executor receives for the (valid, thawed) `value`;
@@ -147,12 +178,172 @@ def _deep(value: Mapping[str, Any]) -> str:
     return "/".join(reversed(keys[-8:]))
 
 
+_SAME = ("allOf", "anyOf", "oneOf")  # keywords whose subschemas apply to the instance itself
+_SAME_ONE = ("if", "then", "else")  # `not` is left out: nothing is filled from under it
+
+
+def _other_defaults(parameters: Mapping[str, Any]) -> bool:
+    """Whether the schema may hold a default other than None the gate does not fill (it
+    fills a top-level property's own, unless a reference may lead there again), read
+    broadly: any `default` and `$ref` key counts."""
+    props = parameters.get("properties")
+    filled = (
+        {id(p) for p in props.values() if isinstance(p, Mapping)}
+        if isinstance(props, Mapping)
+        else set()
+    )
+    found: set[str] = set()
+    stack: list[Any] = [parameters]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            if node.get("default") is not None:
+                found.add("filled" if id(node) in filled else "other")
+            if "$ref" in node or "$dynamicRef" in node:
+                found.add("ref")
+            stack.extend(node.values())
+        elif isinstance(node, list):
+            stack.extend(node)
+    return "other" in found or found == {"filled", "ref"}
+
+
+def _applying(schema: Any, resolver: Resolver[Any], out: Schemas, seen: set[int]) -> None:
+    """Add `schema` and every subschema that applies to the same instance to `out`."""
+    if not isinstance(schema, Mapping) or id(schema) in seen:
+        return
+    seen.add(id(schema))
+    if "$id" in schema:
+        resolver = resolver.in_subresource(
+            referencing.Resource.from_contents(
+                schema, default_specification=referencing.jsonschema.DRAFT202012
+            )
+        )
+    out.append((schema, resolver))
+    for key in ("$ref", "$dynamicRef"):
+        ref = schema.get(key)
+        if isinstance(ref, str):
+            try:
+                resolved = resolver.lookup(ref)
+            except referencing.exceptions.Unresolvable:
+                continue  # nor does the gate validate what is behind it: a value there is refused
+            _applying(resolved.contents, resolved.resolver, out, seen)
+    subs = [s for k in _SAME if isinstance(schema.get(k), list) for s in schema[k]]
+    subs += [schema.get(k) for k in _SAME_ONE]
+    dependent = schema.get("dependentSchemas")
+    subs += list(dependent.values()) if isinstance(dependent, Mapping) else []
+    for sub in subs:
+        _applying(sub, resolver, out, seen)
+
+
+def _closure(schemas: Schemas) -> Schemas:
+    out: Schemas = []
+    seen: set[int] = set()
+    for schema, resolver in schemas:
+        _applying(schema, resolver, out, seen)
+    return out
+
+
+def _matches(pattern: Any, key: str) -> bool:
+    try:
+        return isinstance(pattern, str) and re.search(pattern, key) is not None
+    except re.error:
+        return True  # a pattern Python cannot read may match: its defaults count
+
+
+def _unseen_default(schemas: Schemas, value: Any) -> list[str] | None:
+    """The path of the first property `value` leaves out that some subschema applying to
+    it gives a default other than None, or None. Broad on purpose: every branch of an
+    `anyOf`/`oneOf`/`if` counts, whichever an upstream would pick."""
+    applying = _closure(schemas)
+    children: dict[str | int, Schemas] = {}
+    if isinstance(value, dict):
+        for schema, resolver in applying:
+            props = schema.get("properties")
+            props = props if isinstance(props, Mapping) else {}
+            for key, sub in props.items():
+                if key in value:
+                    children.setdefault(key, []).append((sub, resolver))
+                elif any(s.get("default") is not None for s, _ in _closure([(sub, resolver)])):
+                    return [str(key)]
+            patterns = schema.get("patternProperties")
+            patterns = patterns if isinstance(patterns, Mapping) else {}
+            others = [schema.get(k) for k in ("additionalProperties", "unevaluatedProperties")]
+            for key in value:
+                matched = [sub for pattern, sub in patterns.items() if _matches(pattern, key)]
+                rest = others if key not in props and not matched else []
+                children.setdefault(key, []).extend((sub, resolver) for sub in matched + rest)
+    elif isinstance(value, list):
+        for schema, resolver in applying:
+            prefix, items = schema.get("prefixItems"), schema.get("items")
+            if isinstance(items, list):  # drafts before 2020-12
+                prefix, items = items, schema.get("additionalItems")
+            prefix = prefix if isinstance(prefix, list) else []
+            every = [schema.get(k) for k in ("contains", "unevaluatedItems")]
+            for i in range(len(value)):
+                own = [prefix[i]] if i < len(prefix) else [items]
+                children.setdefault(i, []).extend((sub, resolver) for sub in own + every)
+    for place, subs in children.items():
+        below = _unseen_default(subs, value[place])
+        if below is not None:
+            return [str(place), *below]
+    return None
+
+
 def _fast_validator(parameters: Mapping[str, Any]) -> Any:
     """A jsonschema_rs validator (formats not asserted, as jsonschema's default; never online)."""
     try:
         return jsonschema_rs.validator_for(dict(parameters), validate_formats=False, offline=True)
     except Exception:  # a schema it cannot build: jsonschema validates alone
         return None
+
+
+def _schema_problem(
+    cls: type[jsonschema.protocols.Validator], schema: dict[str, Any]
+) -> str | None:
+    """What is wrong with `schema` as a JSON Schema of its draft (`cls`), or None; the
+    answer for a schema of JSON values only is kept, by its exact JSON text (a registry
+    built again, or many with the same tools, checks each schema once)."""
+    try:
+        text = json.dumps(schema, sort_keys=True) if _json_only(schema) else None
+    except RecursionError:
+        return "JSON Schema nested too deep"
+    if text is None:
+        return _check_schema(cls, schema)
+    return _checked_schema(cls, text)
+
+
+@functools.lru_cache(maxsize=4096)
+def _checked_schema(cls: type[jsonschema.protocols.Validator], text: str) -> str | None:
+    return _check_schema(cls, json.loads(text))
+
+
+def _check_schema(cls: type[jsonschema.protocols.Validator], schema: Any) -> str | None:
+    try:
+        cls.check_schema(schema)
+    except jsonschema.SchemaError as exc:
+        return f"invalid JSON Schema: {exc.message}"
+    except RecursionError:
+        return "JSON Schema nested too deep"
+    return None
+
+
+def _json_only(value: Any) -> bool:
+    """Whether `value` is made of JSON's own types only (dict with str keys, list, str,
+    int, float, bool, None), which its JSON text tells apart; a tuple, say, would be
+    written as the list it is not to a JSON Schema check."""
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        kind = type(node)
+        if kind is dict:
+            if not all(type(k) is str for k in node):
+                return False
+            stack.extend(node.values())
+        elif kind is list:
+            stack.extend(node)
+        elif kind not in _LEAVES:
+            return False
+    return True
 
 
 def make_tool(
@@ -194,12 +385,9 @@ def make_tool(
     if not isinstance(parameters, Mapping) or parameters.get("type") != "object":
         raise ToolDefinitionError(f"tool {name!r}: parameters must be a JSON Schema of type object")
     cls = jsonschema.validators.validator_for(parameters, default=jsonschema.Draft202012Validator)
-    try:
-        cls.check_schema(dict(parameters))
-    except jsonschema.SchemaError as exc:
-        raise ToolDefinitionError(f"tool {name!r}: invalid JSON Schema: {exc.message}") from None
-    except RecursionError:
-        raise ToolDefinitionError(f"tool {name!r}: JSON Schema nested too deep") from None
+    problem = _schema_problem(cls, dict(parameters))
+    if problem is not None:
+        raise ToolDefinitionError(f"tool {name!r}: {problem}")
     frozen_params = copy.deepcopy(dict(parameters))
     return Tool(
         name=name,
@@ -252,26 +440,40 @@ def typed_arguments(fn: Callable[..., Any]) -> Callable[[dict[str, Any]], dict[s
     def convert(value: dict[str, Any]) -> dict[str, Any]:
         out = dict(value)
         for name, adapter in adapters.items():
-            if name not in out:
-                continue
-            try:
-                typed = adapter.validate_python(out[name])
-            except pydantic.ValidationError as exc:
-                first = exc.errors()[0]  # its message would quote the value: only where and what
-                path = "/".join([name, *(str(p) for p in first["loc"])])
-                raise ArgumentError(f"{path}: violates {first['type']!r}") from None
-            dumped = adapter.dump_python(
-                typed, by_alias=True, exclude_computed_fields=True, warnings=False
-            )
-            unseen = _filled(out[name], dumped)
-            if unseen is not None:  # pydantic filled a nested default the policy never saw
-                raise ArgumentError(
-                    f"{'/'.join([name, *unseen])}: missing (its default is not sent)"
-                )
-            out[name] = typed
+            if name in out:
+                out[name] = _typed(adapter, out[name], name)
         return out
 
     return convert
+
+
+def model_arguments(model: type[pydantic.BaseModel]) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """A converter giving the arguments as they are, once `model`, which the tool
+    validates them with when it runs, accepts them without filling a default."""
+    adapter = pydantic.TypeAdapter(model)
+
+    def convert(value: dict[str, Any]) -> dict[str, Any]:
+        _typed(adapter, value, None)
+        return value
+
+    return convert
+
+
+def _typed(adapter: pydantic.TypeAdapter[Any], value: Any, name: str | None) -> Any:
+    """`value` validated by `adapter`; ArgumentError saying where and what (never the
+    value) if it refuses it, or if it filled a default the policy never saw."""
+    try:
+        typed = adapter.validate_python(value)
+    except pydantic.ValidationError as exc:
+        first = exc.errors()[0]  # its message would quote the value: only where and what
+        path = "/".join([*([name] if name else []), *(str(p) for p in first["loc"])])
+        raise ArgumentError(f"{path or '(arguments)'}: violates {first['type']!r}") from None
+    dumped = adapter.dump_python(typed, by_alias=True, exclude_computed_fields=True, warnings=False)
+    unseen = _filled(value, dumped)
+    if unseen is not None:  # pydantic filled a nested default the policy never saw
+        path = "/".join([*([name] if name else []), *unseen])
+        raise ArgumentError(f"{path}: missing (its default is not sent)")
+    return typed
 
 
 def _filled(given: Any, typed: Any) -> list[str] | None:

@@ -316,3 +316,79 @@ def test_an_empty_container_default_is_shown_to_the_policy_and_is_what_the_tool_
     assert spec.parameters["properties"]["tags"]["default"] == []
     assert payer.call(billing, "pay", {"recipient": KNOWN}, session) == "paid"
     assert got == [[]]
+
+
+@pytest.mark.requirement("G7")
+def test_a_langchain_default_below_the_top_level_is_never_filled_behind_the_policys_back(
+    tmp_path: Path, billing: Principal, session: Session
+) -> None:
+    """LangChain validates the arguments with the tool's model when it runs it, filling
+    the defaults of a nested model: a plain one the schema shows, a factory's it does
+    not. Left out, either is invalid_arguments naming it; sent, the policy decides."""
+    paid: list[Any] = []
+
+    class Line(BaseModel):
+        recipient: str
+        amount: float = 5000.0
+
+    class Extra(BaseModel):
+        recipient: str
+        amount: float = Field(default_factory=lambda: 5000.0)
+
+    class Payment(BaseModel):
+        line: Line | None = None
+        extra: list[Extra] = []
+
+    @tool(args_schema=Payment)
+    def pay(line: Line | None, extra: list[Extra]) -> str:
+        """Pay a recipient."""
+        paid.extend([line, *extra])
+        return "paid"
+
+    line = "{ recipient: String, amount?: decimal }"
+    (tmp_path / "schema.cedarschema").write_text(
+        PAY_SCHEMA.replace(
+            "{ recipient: String, amount?: decimal, tags?: Set<String> }",
+            f"{{ line?: {line}, extra?: Set<{line}> }}",
+        )
+    )
+    (tmp_path / "pay.cedar").write_text(
+        PAY_POLICY.replace(
+            "context.args has amount", "context.args has line && context.args.line has amount"
+        ).replace("context.args.amount", "context.args.line.amount")
+    )
+    (tmp_path / "entities.json").write_text(
+        '[{"uid": {"type": "Agent", "id": "billing-bot"}, "attrs": {}, "parents": []}]'
+    )
+    payer = Gate.from_directory(tmp_path, store=MemoryStore())
+    register(payer, pay, effect="irreversible")
+    over = {"line": {"recipient": KNOWN, "amount": 5000.0}}
+    assert isinstance(payer.call(billing, "pay", over, session), Refusal)  # the policy's cap
+    for args, missing in (
+        ({"line": {"recipient": KNOWN}}, "line/amount"),
+        ({"extra": [{"recipient": KNOWN, "amount": 5}, {"recipient": KNOWN}]}, "extra/1/amount"),
+    ):
+        refused = payer.call(billing, "pay", args, session)
+        assert isinstance(refused, Refusal)
+        assert (refused.code, refused.detail) == (
+            "invalid_arguments",
+            f"{missing}: missing (its default is not sent)",
+        )
+    assert paid == []
+    sent = {"line": {"recipient": KNOWN, "amount": 5}, "extra": [{"recipient": KNOWN, "amount": 6}]}
+    assert payer.call(billing, "pay", sent, session) == "paid"
+    assert paid == [Line(recipient=KNOWN, amount=5), Extra(recipient=KNOWN, amount=6)]
+
+
+def test_a_langchain_tool_whose_arguments_are_a_pydantic_v1_model_is_refused(bare: Gate) -> None:
+    # the gate checks a call's defaults with the model's pydantic 2 validation
+    from pydantic.v1 import BaseModel as V1Model
+
+    class Payment(V1Model):
+        recipient: str
+
+    pay = StructuredTool.from_function(
+        lambda recipient: "paid", name="pay", description="Pay.", args_schema=Payment
+    )
+    with pytest.raises(ToolDefinitionError, match="pydantic v1"):
+        register(bare, pay)

@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import policy_strategies as gen
+from tiny import HEAD
 from warded import BundleFiles, PolicyBundle, Principal
 from warded.policy import compiler, selfcheck
 from warded.policy.compiled import CompiledPath, Recheck
@@ -459,3 +460,50 @@ def test_a_disagreement_is_logged_without_cedars_errors_which_quote_the_context(
     assert any(secret in e for e in incident.cedar[2])  # the error does quote it
     assert "compiled decision disagreed" in caplog.text
     assert secret not in caplog.text
+
+
+# -- slices shared by the engines of one bundle --------------------------------------
+
+
+def _team_bundle(entities: list[dict[str, Any]], schema_extra: str = "") -> PolicyBundle:
+    schema = (
+        HEAD + "action go appliesTo { principal: [Agent], resource: [Tool],\n"
+        "  context: { args: {}, session: Session, now: Now } };\n" + schema_extra
+    )
+    policy = '@id("ops")\npermit (principal in Team::"ops", action, resource);\n'
+    return PolicyBundle.load(
+        BundleFiles(
+            (("p.cedar", policy),), ("s.cedarschema", schema), ("e.json", json.dumps(entities))
+        )
+    )
+
+
+def _agent(*teams: str) -> list[dict[str, Any]]:
+    parents = [{"type": "Team", "id": t} for t in teams]
+    teams_ = [{"uid": {"type": "Team", "id": t}, "attrs": {}, "parents": []} for t in teams]
+    return [*teams_, {"uid": {"type": "Agent", "id": "bot"}, "attrs": {}, "parents": parents}]
+
+
+@pytest.mark.requirement("G19")
+def test_engines_on_one_bundle_share_its_slices_and_no_other_bundle_reuses_them() -> None:
+    bot = Principal.agent("bot")
+    request = gen.Request(bot, "go", {})
+    in_ops = _team_bundle(_agent("ops"))
+    first, second = Engine(in_ops, compile_after=0), Engine(in_ops, compile_after=0)
+    assert decide(first, request).allowed
+    assert second.compiled(bot, "go") is first.compiled(bot, "go") is not None
+    assert Engine(in_ops, compiled=False).compiled(bot, "go") is None  # cedarpy only: unchanged
+    # the same policy over other entities, another schema, or the same files loaded again
+    # (or the bundle copied with other entities, its version unchanged): nothing is reused
+    out_of_ops = _team_bundle(_agent("dev"))
+    other_schema = _team_bundle(_agent("ops"), "entity Spare;\n")
+    again = _team_bundle(_agent("ops"))
+    copied = replace(in_ops, entities=out_of_ops.entities)
+    for bundle, allowed in ((out_of_ops, False), (other_schema, True), (again, True)):
+        engine = Engine(bundle, compile_after=0)
+        assert decide(engine, request).allowed is allowed
+        assert engine.compiled(bot, "go") is not first.compiled(bot, "go")
+    assert copied.version == in_ops.version
+    engine = Engine(copied, compile_after=0)
+    assert engine._shared is not first._shared
+    assert decide(engine, request).allowed is False

@@ -30,7 +30,7 @@ try:
     from langchain_core.tools import BaseTool, StructuredTool
     from langchain_core.utils.function_calling import convert_to_openai_tool
     from langchain_core.utils.pydantic import get_fields
-    from pydantic import ConfigDict, Field, SkipValidation
+    from pydantic import BaseModel, ConfigDict, Field, SkipValidation
 except ImportError as exc:
     raise ImportError(
         "warded.adapters.langchain needs langchain-core: pip install 'warded[langchain]'"
@@ -41,7 +41,7 @@ from warded.adapters.text import decode_arguments, is_error, model_text
 from warded.errors import ToolDefinitionError
 from warded.gate import Gate
 from warded.model import ToolSpec
-from warded.tools import ResourceRule, Tool
+from warded.tools import ResourceRule, Tool, model_arguments
 
 
 class GateTool(BaseTool):
@@ -110,10 +110,19 @@ def register(
     passes the model's arguments only. So are tools with arguments whose
     default is made by a `default_factory` (LangChain would make it after the
     gate decided, unseen by the policy), except the empty containers (`list`,
-    `dict`, `set`, `tuple`, `frozenset`), which the gate fills in itself.
+    `dict`, `set`, `tuple`, `frozenset`), which the gate fills in itself. A
+    call leaving out a field of a nested model that has a default (plain or
+    made) is invalid_arguments naming it: LangChain would fill it unseen. So
+    tools whose arguments are a pydantic v1 model are refused.
     """
     parameters = convert_to_openai_tool(tool)["function"]["parameters"]
-    declared = {} if isinstance(tool.args_schema, dict) else get_fields(tool.get_input_schema())
+    model = None if isinstance(tool.args_schema, dict) else tool.get_input_schema()
+    if model is not None and not issubclass(model, BaseModel):
+        raise ToolDefinitionError(
+            f"LangChain tool {tool.name!r}: its arguments are a pydantic v1 model, whose "
+            "defaults the gate cannot check; use a pydantic 2 model"
+        )
+    declared = {} if model is None else get_fields(model)
     properties = parameters.get("properties", {})
     injected = set(declared) - set(properties)
     if injected:
@@ -151,6 +160,7 @@ def register(
         resource=resource,
         sensitive=sensitive,
         labels=labels,
+        convert=None if model is None else model_arguments(model),
     )
 
 

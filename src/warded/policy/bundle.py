@@ -69,7 +69,7 @@ class PolicyInfo:
         return self.annotations.get("owner")
 
 
-@dataclass(frozen=True, slots=True, eq=False)
+@dataclass(frozen=True, slots=True, eq=False, weakref_slot=True)
 class PolicyBundle:
     """An immutable, validated bundle. Build one with `load` or `from_directory`."""
 

@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import json
 import threading
+import weakref
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from typing import Any
 
 import cedarpy
@@ -27,6 +29,37 @@ from warded.policy.bundle import PolicyBundle
 from warded.policy.compiled import CompiledPath, Recheck
 from warded.policy.compiler import CompiledSlice
 from warded.policy.slicing import slice_tree
+
+Key = tuple[str, str, str]  # (principal type, principal id, action id)
+
+
+@dataclass(eq=False)
+class Shared:
+    """What every engine on one bundle (the same object: its version, schema and
+    entities fixed) works out alike, kept once: slices, compiled slices (each
+    self-checked; a recheck's disagreement disables it for all), visibility."""
+
+    slices: dict[Key, cedarpy.PolicySet] = field(default_factory=dict)
+    compiled: dict[Key, CompiledSlice | None] = field(default_factory=dict)
+    visible: dict[Key, bool] = field(default_factory=dict)
+    visible_with: dict[tuple[str, str, str, frozenset[str]], bool] = field(default_factory=dict)
+    path: CompiledPath | None = None
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+_SHARED: weakref.WeakKeyDictionary[PolicyBundle, Shared] = weakref.WeakKeyDictionary()
+_SHARED_LOCK = threading.Lock()
+
+
+def shared(bundle: PolicyBundle) -> Shared:
+    """The share of `bundle`, kept as long as the bundle is (keyed by the object: a
+    bundle loaded again, even from the same files, starts a share of its own)."""
+    with _SHARED_LOCK:
+        found = _SHARED.get(bundle)
+        if found is None:
+            found = _SHARED[bundle] = Shared()
+        return found
+
 
 _ALLOW = cedarpy.Decision.Allow
 _DENY = cedarpy.Decision.Deny
@@ -52,19 +85,18 @@ class Engine:
         `compile_after` times (compiling and self-checking a slice costs
         about as much as a hundred cedarpy decisions); `compiled=False`
         decides everything with cedarpy. `recheck` samples compiled
-        decisions to re-decide with cedarpy.
+        decisions to re-decide with cedarpy. Slices, compiled slices and
+        visibility are shared by every engine on the same bundle (`Shared`).
         """
         self.bundle = bundle
         self.mode: Mode = mode
         self.recheck = recheck
         self.compile_after = compile_after if compiled else -1
-        self._path: CompiledPath | None = None
-        self._slices: dict[tuple[str, str, str], cedarpy.PolicySet] = {}
-        self._compiled: dict[tuple[str, str, str], CompiledSlice | None] = {}
-        self._seen: dict[tuple[str, str, str], int] = {}
-        self._visible: dict[tuple[str, str, str], bool] = {}
-        self._visible_with: dict[tuple[str, str, str, frozenset[str]], bool] = {}
-        self._lock = threading.Lock()
+        self._shared = share = shared(bundle)
+        self._slices, self._compiled = share.slices, share.compiled
+        self._visible, self._visible_with = share.visible, share.visible_with
+        self._lock = share.lock
+        self._seen: dict[Key, int] = {}
 
     @property
     def version(self) -> str:
@@ -84,7 +116,7 @@ class Engine:
                 False, (), ("no action declared for this tool",), self.version, self.mode
             )
         key = (principal.type, principal.id, action["id"])
-        compiled = self._compiled.get(key, _UNSET)
+        compiled = self._compiled.get(key, _UNSET) if self.compile_after >= 0 else None
         if compiled is _UNSET:
             seen = self._seen[key] = self._seen.get(key, 0) + 1
             ready = 0 <= self.compile_after < seen
@@ -192,14 +224,15 @@ class Engine:
     @property
     def compiled_path(self) -> CompiledPath:
         """The bundle's compiled path (schema and entity store read on first use)."""
-        if self._path is None:
+        share = self._shared
+        if share.path is None:
             with self._lock:
-                if self._path is None:
-                    self._path = CompiledPath(self.bundle.schema, self.bundle.entities)
-        return self._path
+                if share.path is None:
+                    share.path = CompiledPath(self.bundle.schema, self.bundle.entities)
+        return share.path
 
     def _compile(
-        self, principal: Principal, action: Mapping[str, str], key: tuple[str, str, str]
+        self, principal: Principal, action: Mapping[str, str], key: Key
     ) -> CompiledSlice | None:
         with self._lock:
             if key in self._compiled:
@@ -221,7 +254,7 @@ class Engine:
         resource: Mapping[str, str],
         context: Mapping[str, Any],
         outcome: tuple[bool, tuple[str, ...]],
-        key: tuple[str, str, str],
+        key: Key,
     ) -> None:
         assert self.recheck is not None
         request = {
