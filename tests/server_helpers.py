@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -54,6 +55,20 @@ def write_config(directory: Path, accounts: Path, **extra: Any) -> Path:
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def sign_in(client: Any, who: str = "alice", password: str = PASSWORD) -> int:
+    """Sign in on the pages (a TestClient or an httpx.Client); the answer's status."""
+    form = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    answer = client.post(
+        "/login",
+        data={"id": who, "password": password, "csrf": csrf.group(1)},
+        follow_redirects=False,
+    )
+    status: int = answer.status_code
+    return status
 
 
 def post_call(client: Any, token: str, tool: str, args: dict[str, Any], **body: Any) -> Any:

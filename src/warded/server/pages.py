@@ -31,8 +31,8 @@ from warded.governance.document import document
 from warded.governance.render import html_page
 from warded.links import printable, source_words
 from warded.model import Principal
-from warded.server.accounts import Account
-from warded.server.api import decide_approval
+from warded.server.accounts import Account, Role
+from warded.server.api import decide_approval, held_record
 from warded.server.ledger import LAST_SEQ, Filter
 from warded.server.problems import ApiError
 from warded.server.service import Service, client_address, same, service_of
@@ -83,8 +83,9 @@ def _signer(service: Service, purpose: str = "session") -> URLSafeTimedSerialize
     return URLSafeTimedSerializer(service.config.secret_key(), salt=f"warded.{purpose}")
 
 
-def _person(request: Request, *, fetch: bool = False) -> Person:
-    """The signed-in person; raises SignIn without a valid session cookie."""
+def _person(request: Request, role: Role | None = None, *, fetch: bool = False) -> Person:
+    """The signed-in person (with `role`, if given); raises SignIn without a valid
+    session cookie, and ApiError 403 for a person without the role."""
     service = service_of(request)
     raw = request.cookies.get(COOKIE)
     if not raw:
@@ -99,7 +100,17 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
         raise SignIn(fetch)  # gone, or replaced (a new password) since this session began
     if not account.roles:  # the API gives such a person nothing either
         raise ApiError(403, "forbidden", "this account has no role; an admin can give it one")
+    if role is not None and role not in account.roles:
+        raise ApiError(403, "forbidden", f"this page is for the {role} role")
     return Person(account, csrf)
+
+
+def _approver(request: Request, *, fetch: bool = False) -> Person:
+    """A signed-in person the API would let decide approvals: the approver role and an
+    `Approver` in the live bundle (`Service.approver`), exactly as `GET /v1/approvals`."""
+    person = _person(request, "approver", fetch=fetch)
+    service_of(request).approver(person.account)
+    return person
 
 
 def _same_origin(request: Request) -> None:
@@ -137,8 +148,10 @@ def _to_login() -> Response:
 
 
 @router.get("/")
-async def home() -> Response:
-    return RedirectResponse("/approvals", status_code=303)
+async def home(request: Request) -> Response:
+    """The first page the person's roles open: approvals for approvers, else the audit log."""
+    roles = _person(request).account.roles
+    return RedirectResponse("/approvals" if "approver" in roles else "/audit", status_code=303)
 
 
 @router.get("/login")
@@ -172,7 +185,7 @@ async def login(request: Request) -> Response:
     session = signer.dumps(
         {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
     )
-    answer = RedirectResponse("/approvals", status_code=303)
+    answer = RedirectResponse("/", status_code=303)
     answer.set_cookie(
         COOKIE,
         session,
@@ -208,7 +221,7 @@ def _approvals(service: Service) -> dict[str, Any]:
 
 @router.get("/approvals")
 async def approvals_page(request: Request) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _approver(request)
     lists = await run_in_threadpool(_approvals, service)
     return _signed_page(
         request,
@@ -222,7 +235,7 @@ async def approvals_page(request: Request) -> Response:
 
 @router.get("/approvals/list")
 async def approvals_list(request: Request) -> Response:
-    service, person = service_of(request), _person(request, fetch=True)
+    service, person = service_of(request), _approver(request, fetch=True)
     lists = await run_in_threadpool(_approvals, service)
     return _signed_page(request, "_approvals.html", person, **lists)
 
@@ -230,7 +243,7 @@ async def approvals_list(request: Request) -> Response:
 @router.get("/approvals/events")
 async def approvals_events(request: Request) -> Response:
     service = service_of(request)
-    _person(request, fetch=True)
+    _approver(request, fetch=True)
     since = _position(request.query_params.get("v"))
     start = since if since is not None else service.live.version
 
@@ -243,7 +256,7 @@ async def approvals_events(request: Request) -> Response:
 
 @router.post("/approvals/{approval_id}")
 async def decide(request: Request, approval_id: str) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _approver(request)
     form = await _form(request, person.csrf)
     verdict = form.get("verdict")
     if verdict not in ("approve", "deny"):
@@ -277,12 +290,24 @@ def _no_store() -> dict[str, str]:
     return {"cache-control": "no-store"}
 
 
+@router.get("/approvals/{approval_id}/record")
+async def held_record_page(request: Request, approval_id: str) -> Response:
+    """The decision record that asked for this approval, as `GET
+    /v1/approvals/{id}/record` gives it: an approver reads this one record of the
+    audit log, never the log (no position in it, no other record, no verify status)."""
+    service, person = service_of(request), _approver(request)
+    record = await run_in_threadpool(held_record, service, approval_id)
+    return _signed_page(
+        request, "record.html", person, record=record.body, hash=record.hash, status=None
+    )
+
+
 # -- audit --------------------------------------------------------------------
 
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _person(request, "admin")
     q = request.query_params
     try:
         where = Filter(
@@ -339,7 +364,7 @@ def _time(value: str | None) -> float | None:
 
 @router.get("/audit/{seq}")
 async def record_page(request: Request, seq: int) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _person(request, "admin")
     record = await run_in_threadpool(service.ledger.record, seq)
     if record is None:
         raise ApiError(404, "not_found", "no such record")
