@@ -46,6 +46,8 @@ def write_config(directory: Path, accounts: Path, **extra: Any) -> Path:
         "secret_key_file": "service.key",
         "live_poll_seconds": 0.2,
         "login_failures": 1000,
+        "login_account_failures": 1000,
+        "login_address_failures": 1000,
         **extra,
     }
     path = directory / "service.yaml"
@@ -106,11 +108,19 @@ def hold_message(client: Any, token: str, body: str) -> str:
 
 
 class Served:
-    """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS."""
+    """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS, run as
+    `warded serve run` runs it."""
 
     def __init__(self, app: Any) -> None:
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                proxy_headers=False,  # as `warded serve run`: only `trusted_proxies` decides
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -11,6 +11,7 @@ without it. The Content-Security-Policy allows nothing inline.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,7 +32,7 @@ from warded.governance.document import document
 from warded.governance.render import html_page
 from warded.links import printable, source_words
 from warded.model import Principal
-from warded.server.accounts import Account, Role
+from warded.server.accounts import Account, Role, sign_in_keys
 from warded.server.api import decide_approval, held_record
 from warded.server.ledger import LAST_SEQ, Filter
 from warded.server.problems import ApiError
@@ -174,14 +175,18 @@ async def login(request: Request) -> Response:
     except BadSignature:
         return _page(request, "login.html", 403, csrf=retry, error="The form expired; try again.")
     who, password = values.get("id", "")[:256], values.get("password", "")[:1024]
-    keys = (f"ip:{client_address(request)}", f"account:{who}")
-    if service.throttle.blocked(*keys):
-        error = "Too many failed sign-ins. Try again later."
-        return _page(request, "login.html", 429, csrf=retry, error=error)
+    keys = sign_in_keys(client_address(request), who)
+    wait = service.throttle.retry_after(*keys)
+    if wait > 0:
+        error = f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} min."
+        answer = _page(request, "login.html", 429, csrf=retry, error=error)
+        answer.headers["retry-after"] = str(math.ceil(wait))
+        return answer
     account = await run_in_threadpool(service.accounts.by_password, who, password)
     if account is None:
         service.throttle.failed(*keys)
         return _page(request, "login.html", 401, csrf=retry, error="Wrong id or password.")
+    service.throttle.succeeded(keys[0])
     session = signer.dumps(
         {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +14,7 @@ from warded.errors import ApprovalError
 from warded.gate import Gate
 from warded.obligations.approvals import Approval, Approver
 from warded.obligations.desk import approver_from_bundle
-from warded.server.accounts import Account, AccountBook, Kind, Role, Throttle
+from warded.server.accounts import TOKEN_PREFIX, Account, AccountBook, Kind, Role, Scope, Throttle
 from warded.server.config import ServiceConfig
 from warded.server.ledger import Ledger
 from warded.server.live import Live
@@ -77,22 +78,44 @@ def service_of(request: Request) -> Service:
 
 
 def client_address(request: Request) -> str:
+    """The caller's address: the peer's, or, from a `trusted_proxies` peer, the
+    address its `X-Forwarded-For` names (`uvicorn`'s ProxyHeadersMiddleware)."""
     return request.client.host if request.client else "unknown"
+
+
+def refuse_throttled(wait: float) -> None:
+    """429 with `Retry-After` while the throttle says wait."""
+    if wait > 0:
+        raise ApiError(
+            429,
+            "too_many_failures",
+            "too many failed sign-ins; try again later",
+            headers={"retry-after": str(math.ceil(wait))},
+        )
+
+
+def _key_id(token: str) -> str:
+    """A token's key id (which account it claims to be), for throttling a guess at it
+    apart from other accounts' failures at the same address; bounded."""
+    return token.removeprefix(TOKEN_PREFIX).partition("_")[0][:32]
 
 
 def authenticate(request: Request, kinds: tuple[Kind, ...], role: Role | None = None) -> Account:
     """The account behind the request's bearer token, if of one of `kinds` (and `role`)."""
     service = service_of(request)
-    address = f"ip:{client_address(request)}"
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise ApiError(401, "unauthenticated", "a bearer token is required")
-    if service.throttle.blocked(address):
-        raise ApiError(429, "too_many_failures", "too many failed sign-ins; try again later")
+    address = client_address(request)
+    keys: tuple[tuple[Scope, str], ...] = (
+        ("pair", f"{address} token:{_key_id(token.strip())}"),
+        ("address", address),
+    )
+    refuse_throttled(service.throttle.retry_after(*keys))
     account = service.accounts.by_token(token.strip()) if scheme.lower() == "bearer" else None
     if account is None:
-        service.throttle.failed(address)
+        service.throttle.failed(*keys)
         raise ApiError(401, "unauthenticated", "the credential is not valid")
     if account.kind not in kinds or (role is not None and role not in account.roles):
         raise ApiError(403, "forbidden", "this account may not use this endpoint")
