@@ -29,6 +29,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import ipaddress
+import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -139,6 +140,9 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
 }
 
 
+_POSITIVE = [key for key, kinds in _KEYS.items() if kinds in (int, (int, float))]
+
+
 def load_config(path: str | Path) -> ServiceConfig:
     """Read and check a configuration file; raises ConfigError or OSError."""
     source = Path(path).resolve()
@@ -154,6 +158,9 @@ def load_config(path: str | Path) -> ServiceConfig:
             raise ConfigError(f"{source}: unknown setting {key!r}")
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise ConfigError(f"{source}: {key} has the wrong type ({type(value).__name__})")
+    for key in _POSITIVE:
+        if key in data and not 0 < data[key] < math.inf:
+            raise ConfigError(f"{source}: {key} must be a positive finite number, not {data[key]}")
     for key in ("policies", "store", "accounts"):
         if key not in data:
             raise ConfigError(f"{source}: {key} is required")
@@ -197,12 +204,18 @@ def load_config(path: str | Path) -> ServiceConfig:
 def _proxies(source: Path, value: list[Any]) -> tuple[str, ...]:
     """`trusted_proxies`: the addresses or networks of the reverse proxies in front."""
     for item in value:
-        try:
-            ipaddress.ip_network(item)  # an address is a network of one
-        except (TypeError, ValueError):
+        if not isinstance(item, str) or not _network(item):
             message = "trusted_proxies lists IP addresses or networks (10.0.0.0/8)"
-            raise ConfigError(f"{source}: {message}, not {item!r}") from None
+            raise ConfigError(f"{source}: {message}, not {item!r}")
     return tuple(value)
+
+
+def _network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)  # an address is a network of one
+    except ValueError:
+        return False
+    return True
 
 
 def _names(source: Path, key: str, value: list[Any]) -> tuple[str, ...]:
