@@ -210,3 +210,16 @@ def test_behind_a_trusted_tls_proxy_people_can_sign_in_and_the_cookie_is_secure(
             assert answer.status_code == expected, trusted
             if expected == 303:
                 assert "secure" in answer.headers["set-cookie"].lower()
+
+
+@pytest.mark.requirement("G15")
+def test_an_ipv6_client_is_one_address_for_its_whole_slash_64(proxied: Attempt) -> None:
+    """One IPv6 host holds a /64 (2**64 addresses): counted per address, it could
+    guess at an account from a fresh address every time."""
+    for i in range(5):
+        assert proxied("alice", "guess", f"2001:db8:1:2::{i + 1:x}").status_code == 401
+    assert proxied("alice", PASSWORD, "2001:db8:1:2:ffff::9").status_code == 429
+    assert proxied("alice", PASSWORD, "2001:db8:1:3::1").status_code == 303  # another /64
+    for _ in range(5):  # an IPv4 address written as IPv6 is that IPv4 address
+        assert proxied("bob", "guess", "192.0.2.77").status_code == 401
+    assert proxied("bob", PASSWORD, "::ffff:192.0.2.77").status_code == 429

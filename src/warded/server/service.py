@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import math
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,9 +79,20 @@ def service_of(request: Request) -> Service:
 
 
 def client_address(request: Request) -> str:
-    """The caller's address: the peer's, or, from a `trusted_proxies` peer, the
-    address its `X-Forwarded-For` names (`uvicorn`'s ProxyHeadersMiddleware)."""
-    return request.client.host if request.client else "unknown"
+    """Where the caller is, for throttling: the peer's address, or, from a
+    `trusted_proxies` peer, the one its `X-Forwarded-For` names (uvicorn's
+    ProxyHeadersMiddleware); an IPv6 address stands for its /64, which one host
+    holds whole, and an IPv4-mapped one for its IPv4 address."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
 
 
 def refuse_throttled(wait: float) -> None:
