@@ -223,3 +223,40 @@ def test_an_ipv6_client_is_one_address_for_its_whole_slash_64(proxied: Attempt) 
     for _ in range(5):  # an IPv4 address written as IPv6 is that IPv4 address
         assert proxied("bob", "guess", "192.0.2.77").status_code == 401
     assert proxied("bob", PASSWORD, "::ffff:192.0.2.77").status_code == 429
+
+
+@pytest.mark.requirement("G15")
+def test_a_browser_that_signed_in_before_is_not_held_by_a_guess_at_its_account(
+    tmp_path: Path, accounts_file: tuple[Path, Tokens], clock: ManualClock
+) -> None:
+    """Guessing at Alice from many addresses holds her account for anyone new, but
+    not for the browser she signed in with before: it has its own strict limit."""
+    config = write_config(tmp_path, accounts_file[0], trusted_proxies=["127.0.0.1"], **LIMITS)
+    with (
+        Served(create_app(load_config(config), clock=clock)) as base,
+        httpx.Client(base_url=base, timeout=30) as alice,
+        httpx.Client(base_url=base, timeout=30) as bob,
+        httpx.Client(base_url=base, timeout=30) as attacker,
+    ):
+
+        def attempt(browser: httpx.Client, who: str, password: str, address: str) -> int:
+            found = re.search(r'name="csrf" value="([^"]+)"', browser.get("/login").text)
+            assert found is not None
+            return browser.post(
+                "/login",
+                data={"id": who, "password": password, "csrf": found.group(1)},
+                headers={"x-forwarded-for": address},
+                follow_redirects=False,
+            ).status_code
+
+        assert attempt(alice, "alice", PASSWORD, "203.0.113.5") == 303
+        assert attempt(bob, "bob", PASSWORD, "203.0.113.6") == 303
+        for i in range(20):
+            assert attempt(attacker, "alice", f"guess {i}", f"198.51.100.{i}") == 401
+        assert attempt(attacker, "alice", PASSWORD, "198.51.100.99") == 429
+        assert attempt(bob, "alice", PASSWORD, "203.0.113.6") == 429  # Bob's browser: not hers
+        alice.cookies.delete("warded_session")
+        assert attempt(alice, "alice", PASSWORD, "192.0.2.1") == 303  # from anywhere
+        for _ in range(5):  # her browser's own limit still holds
+            assert attempt(alice, "alice", "typo", "192.0.2.1") == 401
+        assert attempt(alice, "alice", PASSWORD, "192.0.2.1") == 429

@@ -281,6 +281,12 @@ class Throttle:
         return times
 
 
-def sign_in_keys(address: str, account: str) -> tuple[tuple[Scope, str], ...]:
-    """What one sign-in attempt counts against: the pair, the account, the address."""
+def sign_in_keys(
+    address: str, account: str, device: str | None = None
+) -> tuple[tuple[Scope, str], ...]:
+    """What one sign-in attempt counts against: the pair, the account, the address; or,
+    from a browser that signed in as this account before (`device`), that browser and
+    account alone, so that guessing at the account elsewhere does not hold its owner."""
+    if device is not None:
+        return (("pair", f"device:{device} {account}"),)
     return (("pair", f"{address} {account}"), ("account", account), ("address", address))

@@ -41,6 +41,8 @@ from warded.server.service import Service, client_address, same, service_of
 router = APIRouter(include_in_schema=False)
 COOKIE = "warded_session"
 SESSION_SECONDS = 8 * 3600
+DEVICE_COOKIE = "warded_device"  # a browser that signed in as an account before
+DEVICE_SECONDS = 90 * 86400
 KEEPALIVE_SECONDS = 15.0
 NOTICE_SECONDS = 300
 templates = Jinja2Templates(directory=str(resources.files("warded.server") / "templates"))
@@ -175,7 +177,8 @@ async def login(request: Request) -> Response:
     except BadSignature:
         return _page(request, "login.html", 403, csrf=retry, error="The form expired; try again.")
     who, password = values.get("id", "")[:256], values.get("password", "")[:1024]
-    keys = sign_in_keys(client_address(request), who)
+    device = _device(service, request, who)
+    keys = sign_in_keys(client_address(request), who, device)
     wait = service.throttle.retry_after(*keys)
     if wait > 0:
         error = f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} min."
@@ -191,15 +194,32 @@ async def login(request: Request) -> Response:
         {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
     )
     answer = RedirectResponse("/", status_code=303)
+    secure = request.url.scheme == "https"
     answer.set_cookie(
-        COOKIE,
-        session,
-        max_age=SESSION_SECONDS,
+        COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="strict", secure=secure
+    )
+    known = {"id": account.id, "device": device or secrets.token_hex(8)}
+    answer.set_cookie(
+        DEVICE_COOKIE,
+        _signer(service, "device").dumps(known),
+        max_age=DEVICE_SECONDS,
+        path="/login",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
     return answer
+
+
+def _device(service: Service, request: Request, who: str) -> str | None:
+    """The id of this browser, if it signed in as `who` before (its device cookie)."""
+    try:
+        data = _signer(service, "device").loads(
+            request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_SECONDS
+        )
+        return str(data["device"]) if data["id"] == who else None
+    except (BadSignature, KeyError, TypeError):
+        return None
 
 
 @router.post("/logout")
