@@ -167,6 +167,8 @@ def test_an_approver_reads_no_audit_content_but_the_held_calls(
             answer = browser.get(path)
             assert answer.status_code in (403, 404), path
             assert SECRET_SESSION not in answer.text, path
+        for other in (tokens.billing, tokens.support, tokens.gateway):  # agents, PEPs: no
+            assert api_status(world, other, f"/v1/approvals/{world.approval}/record") == 403
         api = world.agent.get(
             f"/v1/approvals/{world.approval}/record", headers=bearer(tokens.alice)
         )
