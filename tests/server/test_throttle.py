@@ -174,7 +174,9 @@ def test_bad_tokens_for_one_key_do_not_shut_out_other_agents_at_the_address(
         stale = tokens.billing[:-4] + "AAAA"  # billing-bot's key id, a wrong secret
         for _ in range(5):
             assert tools(stale) == 401
-        assert tools(stale) == 429
+        refused = client.get("/v1/tools?session=s", headers=bearer(stale))
+        assert (refused.status_code, refused.headers["retry-after"]) == (429, "300")
+        assert refused.json()["error"]["code"] == "too_many_failures"
         assert tools(tokens.support) == 200  # another agent behind the same address
         for i in range(95):
             assert tools(f"wd_k{i}_secret") == 401

@@ -241,7 +241,7 @@ class Throttle:
     of them is `window` old. A refused attempt is not counted, so a key is never
     refused for longer than `window` after its last counted failure: an attacker
     delays a person at most that long after they stop, never for good. A success
-    forgets its (address, account) pair's failures.
+    forgets its pair's failures (`sign_in_keys`).
     """
 
     def __init__(self, clock: Clock, limits: Limits | None = None) -> None:

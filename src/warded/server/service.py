@@ -95,17 +95,6 @@ def client_address(request: Request) -> str:
     return str(address)
 
 
-def refuse_throttled(wait: float) -> None:
-    """429 with `Retry-After` while the throttle says wait."""
-    if wait > 0:
-        raise ApiError(
-            429,
-            "too_many_failures",
-            "too many failed sign-ins; try again later",
-            headers={"retry-after": str(math.ceil(wait))},
-        )
-
-
 def _key_id(token: str) -> str:
     """A token's key id (which account it claims to be), for throttling a guess at it
     apart from other accounts' failures at the same address; bounded."""
@@ -124,7 +113,11 @@ def authenticate(request: Request, kinds: tuple[Kind, ...], role: Role | None = 
         ("pair", f"{address} token:{_key_id(token.strip())}"),
         ("address", address),
     )
-    refuse_throttled(service.throttle.retry_after(*keys))
+    wait = service.throttle.retry_after(*keys)
+    if wait > 0:
+        message = "too many failed sign-ins; try again later"
+        retry = {"retry-after": str(math.ceil(wait))}
+        raise ApiError(429, "too_many_failures", message, headers=retry)
     account = service.accounts.by_token(token.strip()) if scheme.lower() == "bearer" else None
     if account is None:
         service.throttle.failed(*keys)
