@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -45,6 +46,8 @@ def write_config(directory: Path, accounts: Path, **extra: Any) -> Path:
         "secret_key_file": "service.key",
         "live_poll_seconds": 0.2,
         "login_failures": 1000,
+        "login_account_failures": 1000,
+        "login_address_failures": 1000,
         **extra,
     }
     path = directory / "service.yaml"
@@ -54,6 +57,20 @@ def write_config(directory: Path, accounts: Path, **extra: Any) -> Path:
 
 def bearer(token: str) -> dict[str, str]:
     return {"authorization": f"Bearer {token}"}
+
+
+def sign_in(client: Any, who: str = "alice", password: str = PASSWORD) -> int:
+    """Sign in on the pages (a TestClient or an httpx.Client); the answer's status."""
+    form = client.get("/login").text
+    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
+    assert csrf is not None
+    answer = client.post(
+        "/login",
+        data={"id": who, "password": password, "csrf": csrf.group(1)},
+        follow_redirects=False,
+    )
+    status: int = answer.status_code
+    return status
 
 
 def post_call(client: Any, token: str, tool: str, args: dict[str, Any], **body: Any) -> Any:
@@ -91,11 +108,19 @@ def hold_message(client: Any, token: str, body: str) -> str:
 
 
 class Served:
-    """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS."""
+    """The app on a real uvicorn server on 127.0.0.1, port chosen by the OS, run as
+    `warded serve run` runs it."""
 
     def __init__(self, app: Any) -> None:
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=0,
+                log_level="warning",
+                lifespan="on",
+                proxy_headers=False,  # as `warded serve run`: only `trusted_proxies` decides
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

@@ -64,6 +64,14 @@ def shoot(page: Any, name: str) -> None:
         page.screenshot(path=str(Path(target) / f"{name}.png"), full_page=True)
 
 
+def sign_in(page: Any, base: str, who: str) -> None:
+    page.goto(f"{base}/login")
+    page.fill("input[name=id]", who)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url(lambda url: not url.endswith("/login"), timeout=WAIT_MS)
+
+
 def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
     browser: Any, config_path: Path, tokens: Tokens
 ) -> None:
@@ -112,6 +120,14 @@ def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
         assert again["refusal"]["code"] == "approval_required"
         assert EXECUTED[before:] == [("send_money", {"recipient": KNOWN, "amount": 1200})]
 
+        page.locator(f"a[href='/approvals/{approval}/record']").click()  # decided: its record
+        expect(page.locator("h1")).to_have_text(f"Audit record #{state['record']}")
+        expect(page.locator("pre.record")).to_contain_text("laptop for the new hire")
+        expect(page.locator("nav a[href='/audit']")).to_have_count(0)  # the log is the admin's
+        assert page.goto(f"{base}/audit").status == 403
+
+        sign_in(page, base, "root")
+        expect(page.locator("h1")).to_have_text("Audit log", timeout=WAIT_MS)
         page.goto(f"{base}/audit?agent=billing-bot")
         expect(page.locator(".chain.ok")).to_contain_text("The hash chain verifies")
         shoot(page, "service-audit")
@@ -120,6 +136,7 @@ def test_a_large_payment_is_approved_in_the_browser_and_runs_once(
         expect(page.locator(".chain.ok")).to_contain_text("the chain verifies through record")
         expect(page.locator("pre.record")).to_contain_text("approval_required")
         shoot(page, "service-record")
+        sign_in(page, base, "alice")
         page.goto(f"{base}/bundle")
         expect(page.locator(".governance h1")).to_contain_text("Governance document")
         shoot(page, "service-bundle")

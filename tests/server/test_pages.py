@@ -10,21 +10,9 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer
+from server_helpers import KNOWN, PASSWORD, Served, Tokens, bearer, sign_in
 from warded.server import create_app, load_config
 from warded.server.accounts import AccountBook
-
-
-def sign_in(client: TestClient | httpx.Client, who: str = "alice", password: str = PASSWORD) -> int:
-    form = client.get("/login").text
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form)
-    assert csrf is not None
-    answer = client.post(
-        "/login",
-        data={"id": who, "password": password, "csrf": csrf.group(1)},
-        follow_redirects=False,
-    )
-    return answer.status_code
 
 
 def page_csrf(client: TestClient) -> str:
@@ -131,13 +119,16 @@ def test_what_the_agent_wrote_shows_every_character_for_what_it_is(
     client.post(f"/approvals/{approval}", data={"verdict": "deny", "csrf": csrf, "reason": HIDDEN})
     client.post("/v1/calls", json=body, headers=bearer(tokens.billing))  # held again
 
-    for path in ("/approvals", "/approvals/list", "/audit"):
+    for path in ("/approvals", "/approvals/list", f"/approvals/{approval}/record"):
         page = client.get(path).text
         assert [c for c in HIDDEN if c in page] == [], path
     page = client.get("/approvals").text
     assert "rent \\u{202e}fdp.exe\\u{200b}" in page
     assert "run\\u{202e}\\u{200b}\\u{2028}\\u{001b}\\u{00a0}" in page
-    assert "wire\\u{202e}" in client.get("/audit").text
+    assert sign_in(client, "root") == 303  # the audit log is the admin's
+    page = client.get("/audit").text
+    assert [c for c in HIDDEN if c in page] == []
+    assert "wire\\u{202e}" in page
     api = client.get(f"/v1/approvals/{approval}", headers=bearer(tokens.alice)).json()
     assert api["args"]["subject"] == subject  # the API gives the data as it is
 
@@ -218,7 +209,7 @@ def test_the_audit_browser_filters_and_shows_chain_position_and_verify_status(
         json={"tool": "get_balance", "args": {}, "session": "s"},
         headers=bearer(tokens.support),
     )
-    assert sign_in(client) == 303
+    assert sign_in(client, "root") == 303
     page = client.get("/audit?agent=support-bot&decision=allow").text
     assert "The hash chain verifies" in page
     assert "Agent::&#34;support-bot&#34;" in page
@@ -247,6 +238,7 @@ def test_a_malformed_position_in_an_address_is_never_a_server_error(
         with person.stream("GET", "/approvals/events", params={"v": position}) as feed:
             assert feed.status_code == 200
             assert feed.headers["content-type"].startswith("text/event-stream")
+        assert sign_in(person, "root") == 303
         older = person.get("/audit", params={"before": position})
         assert older.status_code == 200
         record = person.get(f"/audit/{position}")

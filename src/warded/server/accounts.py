@@ -26,7 +26,7 @@ import secrets
 import threading
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, get_args
 
@@ -221,36 +221,72 @@ def _check(stored: str, given: str) -> bool:
         return False
 
 
-@dataclass
-class Throttle:
-    """Failed sign-ins per key (an address, an account) in a sliding window.
+Scope = Literal["pair", "account", "address"]
 
-    A key with `limit` failures within `window` seconds is refused until the
-    oldest of them ages out; a success does not erase failures.
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    """Failed sign-ins allowed within `window` seconds, per scope (the `login_*` settings)."""
+
+    pair: int = 5  # one address at one account: guessing
+    account: int = 20  # one account from every address together: distributed guessing
+    address: int = 100  # one address at every account together: spraying
+    window: float = 300.0
+
+
+class Throttle:
+    """Failed sign-ins in a sliding window, counted per key, each scope against its limit.
+
+    A key with its limit of failures within `window` is refused until the oldest
+    of them is `window` old. A refused attempt is not counted, so a key is never
+    refused for longer than `window` after its last counted failure: an attacker
+    delays a person at most that long after they stop, never for good. A success
+    forgets its pair's failures (`sign_in_keys`).
     """
 
-    clock: Clock
-    limit: int = 5
-    window: float = 300.0
-    _failures: dict[str, deque[float]] = field(default_factory=dict)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
+    def __init__(self, clock: Clock, limits: Limits | None = None) -> None:
+        self.clock = clock
+        self.limits = limits if limits is not None else Limits()
+        self._failures: dict[tuple[Scope, str], deque[float]] = {}
+        self._lock = threading.Lock()
 
-    def blocked(self, *keys: str) -> bool:
+    def retry_after(self, *keys: tuple[Scope, str]) -> float:
+        """Seconds until every key may try again: 0 when none is at its limit."""
+        now = self.clock.now()
+        wait = 0.0
+        with self._lock:
+            for key in keys:
+                times, limit = self._recent(key, now), getattr(self.limits, key[0])
+                if len(times) >= limit:  # free again when the limit-th newest failure ages out
+                    wait = max(wait, times[-limit] + self.limits.window - now)
+        return wait
+
+    def failed(self, *keys: tuple[Scope, str]) -> None:
         now = self.clock.now()
         with self._lock:
-            return any(len(self._recent(k, now)) >= self.limit for k in keys)
+            for key in keys:
+                self._recent(key, now).append(now)
 
-    def failed(self, *keys: str) -> None:
-        now = self.clock.now()
+    def succeeded(self, key: tuple[Scope, str]) -> None:
         with self._lock:
-            for k in keys:
-                self._recent(k, now).append(now)
+            self._failures.pop(key, None)
 
-    def _recent(self, key: str, now: float) -> deque[float]:
+    def _recent(self, key: tuple[Scope, str], now: float) -> deque[float]:
         if len(self._failures) > _CACHE_LIMIT:
-            cutoff = now - self.window
+            cutoff = now - self.limits.window
             self._failures = {k: t for k, t in self._failures.items() if t and t[-1] > cutoff}
         times = self._failures.setdefault(key, deque())
-        while times and times[0] <= now - self.window:
+        while times and times[0] <= now - self.limits.window:
             times.popleft()
         return times
+
+
+def sign_in_keys(
+    address: str, account: str, device: str | None = None
+) -> tuple[tuple[Scope, str], ...]:
+    """What one sign-in attempt counts against: the pair, the account, the address; or,
+    from a browser that signed in as this account before (`device`), that browser and
+    account alone, so that guessing at the account elsewhere does not hold its owner."""
+    if device is not None:
+        return (("pair", f"device:{device} {account}"),)
+    return (("pair", f"{address} {account}"), ("account", account), ("address", address))

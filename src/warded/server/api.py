@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse
 
+from warded.audit.record import AuditRecord
 from warded.errors import ApprovalError, BundleError
 from warded.model import Refusal, Session, ToolFailure
 from warded.obligations.approvals import Approval, Status
@@ -102,6 +103,13 @@ class ToolsOut(BaseModel):
 
 class RecordsOut(BaseModel):
     records: list[dict[str, Any]]
+
+
+class RecordOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    seq: int
+    hash: str
+    kind: str
 
 
 class ApprovalOut(BaseModel):
@@ -275,6 +283,30 @@ async def approval(request: Request, approval_id: str) -> Any:
     if account.kind == "agent" and found.principal != str(account.acts_as()):
         raise ApiError(404, "not_found", "no such approval")
     return JSONResponse(await run_in_threadpool(service.approval_view, found))
+
+
+@router.get(
+    "/approvals/{approval_id}/record",
+    response_model=RecordOut,
+    summary="The decision record that asked for an approval (approvers)",
+)
+async def approval_record(request: Request, approval_id: str) -> Any:
+    """The one audit record an approver reads: the gate's decision that held the call
+    (arguments redacted as the gate recorded them), not the log around it."""
+    service = service_of(request)
+    service.approver(authenticate(request, ("person",), "approver"))
+    found = await run_in_threadpool(held_record, service, approval_id)
+    return JSONResponse(found.to_json())
+
+
+def held_record(service: Service, approval_id: str) -> AuditRecord:
+    """The decision record that asked for the approval; 404 for an unknown approval."""
+    _get(service, approval_id)
+    held = service.ledger.held(approval_id)
+    record = service.ledger.record(held["record"]) if held is not None else None
+    if record is None:
+        raise ApiError(404, "not_found", "the approval's decision record is not in the log")
+    return record
 
 
 def _get(service: Service, approval_id: str) -> Approval:

@@ -15,6 +15,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse, Response
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from warded.clock import Clock, SystemClock
 from warded.gate import Gate
@@ -66,7 +67,7 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
         config=config,
         gate=gate,
         accounts=AccountBook(config.accounts, clock),
-        throttle=Throttle(clock, config.login_failures, config.login_window_seconds),
+        throttle=Throttle(clock, config.login),
         clock=clock,
         ledger=ledger,
         live=Live(gate.approvals, store, config.live_poll_seconds, notifier),
@@ -114,6 +115,8 @@ def create_app(config: ServiceConfig, *, clock: Clock | None = None) -> FastAPI:
     app.add_exception_handler(RequestValidationError, _invalid)  # type: ignore[arg-type]
     app.add_exception_handler(StarletteHTTPException, _http_error)  # type: ignore[arg-type]
     app.add_middleware(Guard, max_body=config.max_body_bytes)
+    if config.trusted_proxies:  # their X-Forwarded-For and -Proto, and no one else's
+        app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(config.trusted_proxies))
     return app
 
 

@@ -17,12 +17,19 @@ service that starts with a setting silently ignored.
     secret_key_file: service.key     # signs browser sessions; created if missing
     notify: {webhook: https://…, secret_file: webhook.key}
     public_url: https://pdp.example.com   # the AuthZEN policy_decision_point identifier
+    trusted_proxies: [10.0.0.2]      # proxies whose X-Forwarded-For/-Proto are believed
+    login_failures: 5                # failed sign-ins per window: per (address, account),
+    login_account_failures: 20       # per account from every address,
+    login_address_failures: 100      # per address at every account,
+    login_window_seconds: 300        # within this sliding window
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import ipaddress
+import math
 import secrets
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -37,11 +44,13 @@ from warded.gate import Gate
 from warded.policy.bundle import PolicyBundle
 from warded.provenance import APPROVED, check_source
 from warded.scanners.base import Scanner, builtin_scanner
+from warded.server.accounts import Limits
 from warded.store import Store
 from warded.stores.sqlite import SQLiteStore
 from warded.tools import EFFECTS
 
 DECLARED_RESULT = {"permitted": True}
+_LOGIN = Limits()
 
 
 class ConfigError(ValueError):
@@ -98,8 +107,8 @@ class ServiceConfig:
     max_body_bytes: int = 1_000_000
     approval_ttl: float = 3600.0
     live_poll_seconds: float = 1.0
-    login_failures: int = 5
-    login_window_seconds: float = 300.0
+    login: Limits = field(default_factory=Limits)
+    trusted_proxies: tuple[str, ...] = ()
 
     def secret_key(self) -> bytes:
         """The key that signs browser sessions; created (0600) on first use."""
@@ -124,8 +133,14 @@ _KEYS: dict[str, type | tuple[type, ...]] = {
     "approval_ttl": (int, float),
     "live_poll_seconds": (int, float),
     "login_failures": int,
+    "login_account_failures": int,
+    "login_address_failures": int,
     "login_window_seconds": (int, float),
+    "trusted_proxies": list,
 }
+
+
+_POSITIVE = [key for key, kinds in _KEYS.items() if kinds in (int, (int, float))]
 
 
 def load_config(path: str | Path) -> ServiceConfig:
@@ -143,6 +158,9 @@ def load_config(path: str | Path) -> ServiceConfig:
             raise ConfigError(f"{source}: unknown setting {key!r}")
         if not isinstance(value, kinds) or isinstance(value, bool):
             raise ConfigError(f"{source}: {key} has the wrong type ({type(value).__name__})")
+    for key in _POSITIVE:
+        if key in data and not 0 < data[key] < math.inf:
+            raise ConfigError(f"{source}: {key} must be a positive finite number, not {data[key]}")
     for key in ("policies", "store", "accounts"):
         if key not in data:
             raise ConfigError(f"{source}: {key} is required")
@@ -173,9 +191,31 @@ def load_config(path: str | Path) -> ServiceConfig:
         max_body_bytes=data.get("max_body_bytes", 1_000_000),
         approval_ttl=float(data.get("approval_ttl", 3600.0)),
         live_poll_seconds=float(data.get("live_poll_seconds", 1.0)),
-        login_failures=data.get("login_failures", 5),
-        login_window_seconds=float(data.get("login_window_seconds", 300.0)),
+        login=Limits(
+            pair=data.get("login_failures", _LOGIN.pair),
+            account=data.get("login_account_failures", _LOGIN.account),
+            address=data.get("login_address_failures", _LOGIN.address),
+            window=float(data.get("login_window_seconds", _LOGIN.window)),
+        ),
+        trusted_proxies=_proxies(source, data.get("trusted_proxies", [])),
     )
+
+
+def _proxies(source: Path, value: list[Any]) -> tuple[str, ...]:
+    """`trusted_proxies`: the addresses or networks of the reverse proxies in front."""
+    for item in value:
+        if not isinstance(item, str) or not _network(item):
+            message = "trusted_proxies lists IP addresses or networks (10.0.0.0/8)"
+            raise ConfigError(f"{source}: {message}, not {item!r}")
+    return tuple(value)
+
+
+def _network(text: str) -> bool:
+    try:
+        ipaddress.ip_network(text)  # an address is a network of one
+    except ValueError:
+        return False
+    return True
 
 
 def _names(source: Path, key: str, value: list[Any]) -> tuple[str, ...]:

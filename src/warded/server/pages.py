@@ -11,6 +11,7 @@ without it. The Content-Security-Policy allows nothing inline.
 from __future__ import annotations
 
 import json
+import math
 import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -31,8 +32,8 @@ from warded.governance.document import document
 from warded.governance.render import html_page
 from warded.links import printable, source_words
 from warded.model import Principal
-from warded.server.accounts import Account
-from warded.server.api import decide_approval
+from warded.server.accounts import Account, Role, sign_in_keys
+from warded.server.api import decide_approval, held_record
 from warded.server.ledger import LAST_SEQ, Filter
 from warded.server.problems import ApiError
 from warded.server.service import Service, client_address, same, service_of
@@ -40,6 +41,8 @@ from warded.server.service import Service, client_address, same, service_of
 router = APIRouter(include_in_schema=False)
 COOKIE = "warded_session"
 SESSION_SECONDS = 8 * 3600
+DEVICE_COOKIE = "warded_device"  # a browser that signed in as an account before
+DEVICE_SECONDS = 90 * 86400
 KEEPALIVE_SECONDS = 15.0
 NOTICE_SECONDS = 300
 templates = Jinja2Templates(directory=str(resources.files("warded.server") / "templates"))
@@ -83,8 +86,9 @@ def _signer(service: Service, purpose: str = "session") -> URLSafeTimedSerialize
     return URLSafeTimedSerializer(service.config.secret_key(), salt=f"warded.{purpose}")
 
 
-def _person(request: Request, *, fetch: bool = False) -> Person:
-    """The signed-in person; raises SignIn without a valid session cookie."""
+def _person(request: Request, role: Role | None = None, *, fetch: bool = False) -> Person:
+    """The signed-in person (with `role`, if given); raises SignIn without a valid
+    session cookie, and ApiError 403 for a person without the role."""
     service = service_of(request)
     raw = request.cookies.get(COOKIE)
     if not raw:
@@ -99,7 +103,17 @@ def _person(request: Request, *, fetch: bool = False) -> Person:
         raise SignIn(fetch)  # gone, or replaced (a new password) since this session began
     if not account.roles:  # the API gives such a person nothing either
         raise ApiError(403, "forbidden", "this account has no role; an admin can give it one")
+    if role is not None and role not in account.roles:
+        raise ApiError(403, "forbidden", f"this page is for the {role} role")
     return Person(account, csrf)
+
+
+def _approver(request: Request, *, fetch: bool = False) -> Person:
+    """A signed-in person the API would let decide approvals: the approver role and an
+    `Approver` in the live bundle (`Service.approver`), exactly as `GET /v1/approvals`."""
+    person = _person(request, "approver", fetch=fetch)
+    service_of(request).approver(person.account)
+    return person
 
 
 def _same_origin(request: Request) -> None:
@@ -137,8 +151,10 @@ def _to_login() -> Response:
 
 
 @router.get("/")
-async def home() -> Response:
-    return RedirectResponse("/approvals", status_code=303)
+async def home(request: Request) -> Response:
+    """The first page the person's roles open: approvals for approvers, else the audit log."""
+    roles = _person(request).account.roles
+    return RedirectResponse("/approvals" if "approver" in roles else "/audit", status_code=303)
 
 
 @router.get("/login")
@@ -161,27 +177,49 @@ async def login(request: Request) -> Response:
     except BadSignature:
         return _page(request, "login.html", 403, csrf=retry, error="The form expired; try again.")
     who, password = values.get("id", "")[:256], values.get("password", "")[:1024]
-    keys = (f"ip:{client_address(request)}", f"account:{who}")
-    if service.throttle.blocked(*keys):
-        error = "Too many failed sign-ins. Try again later."
-        return _page(request, "login.html", 429, csrf=retry, error=error)
+    device = _device(service, request, who)
+    keys = sign_in_keys(client_address(request), who, device)
+    wait = service.throttle.retry_after(*keys)
+    if wait > 0:
+        error = f"Too many failed sign-ins. Try again in {math.ceil(wait / 60)} min."
+        answer = _page(request, "login.html", 429, csrf=retry, error=error)
+        answer.headers["retry-after"] = str(math.ceil(wait))
+        return answer
     account = await run_in_threadpool(service.accounts.by_password, who, password)
     if account is None:
         service.throttle.failed(*keys)
         return _page(request, "login.html", 401, csrf=retry, error="Wrong id or password.")
+    service.throttle.succeeded(keys[0])
     session = signer.dumps(
         {"id": account.id, "key": account.key_id, "csrf": secrets.token_urlsafe(24)}
     )
-    answer = RedirectResponse("/approvals", status_code=303)
+    answer = RedirectResponse("/", status_code=303)
+    secure = request.url.scheme == "https"
     answer.set_cookie(
-        COOKIE,
-        session,
-        max_age=SESSION_SECONDS,
+        COOKIE, session, max_age=SESSION_SECONDS, httponly=True, samesite="strict", secure=secure
+    )
+    known = {"id": account.id, "device": device or secrets.token_hex(8)}
+    answer.set_cookie(
+        DEVICE_COOKIE,
+        _signer(service, "device").dumps(known),
+        max_age=DEVICE_SECONDS,
+        path="/login",
         httponly=True,
         samesite="strict",
-        secure=request.url.scheme == "https",
+        secure=secure,
     )
     return answer
+
+
+def _device(service: Service, request: Request, who: str) -> str | None:
+    """The id of this browser, if it signed in as `who` before (its device cookie)."""
+    try:
+        data = _signer(service, "device").loads(
+            request.cookies.get(DEVICE_COOKIE, ""), max_age=DEVICE_SECONDS
+        )
+        return str(data["device"]) if data["id"] == who else None
+    except (BadSignature, KeyError, TypeError):
+        return None
 
 
 @router.post("/logout")
@@ -208,7 +246,7 @@ def _approvals(service: Service) -> dict[str, Any]:
 
 @router.get("/approvals")
 async def approvals_page(request: Request) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _approver(request)
     lists = await run_in_threadpool(_approvals, service)
     return _signed_page(
         request,
@@ -222,7 +260,7 @@ async def approvals_page(request: Request) -> Response:
 
 @router.get("/approvals/list")
 async def approvals_list(request: Request) -> Response:
-    service, person = service_of(request), _person(request, fetch=True)
+    service, person = service_of(request), _approver(request, fetch=True)
     lists = await run_in_threadpool(_approvals, service)
     return _signed_page(request, "_approvals.html", person, **lists)
 
@@ -230,7 +268,7 @@ async def approvals_list(request: Request) -> Response:
 @router.get("/approvals/events")
 async def approvals_events(request: Request) -> Response:
     service = service_of(request)
-    _person(request, fetch=True)
+    _approver(request, fetch=True)
     since = _position(request.query_params.get("v"))
     start = since if since is not None else service.live.version
 
@@ -243,7 +281,7 @@ async def approvals_events(request: Request) -> Response:
 
 @router.post("/approvals/{approval_id}")
 async def decide(request: Request, approval_id: str) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _approver(request)
     form = await _form(request, person.csrf)
     verdict = form.get("verdict")
     if verdict not in ("approve", "deny"):
@@ -277,12 +315,24 @@ def _no_store() -> dict[str, str]:
     return {"cache-control": "no-store"}
 
 
+@router.get("/approvals/{approval_id}/record")
+async def held_record_page(request: Request, approval_id: str) -> Response:
+    """The decision record that asked for this approval, as `GET
+    /v1/approvals/{id}/record` gives it: an approver reads this one record of the
+    audit log, never the log (no position in it, no other record, no verify status)."""
+    service, person = service_of(request), _approver(request)
+    record = await run_in_threadpool(held_record, service, approval_id)
+    return _signed_page(
+        request, "record.html", person, record=record.body, hash=record.hash, status=None
+    )
+
+
 # -- audit --------------------------------------------------------------------
 
 
 @router.get("/audit")
 async def audit_page(request: Request) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _person(request, "admin")
     q = request.query_params
     try:
         where = Filter(
@@ -339,7 +389,7 @@ def _time(value: str | None) -> float | None:
 
 @router.get("/audit/{seq}")
 async def record_page(request: Request, seq: int) -> Response:
-    service, person = service_of(request), _person(request)
+    service, person = service_of(request), _person(request, "admin")
     record = await run_in_threadpool(service.ledger.record, seq)
     if record is None:
         raise ApiError(404, "not_found", "no such record")

@@ -20,7 +20,7 @@ ErrorCode = Literal[
     "not_found",  # 404: no such thing for this account
     "conflict",  # 409: an approval that is no longer pending, or expired
     "payload_too_large",  # 413
-    "too_many_failures",  # 429: too many failed sign-ins from this address or for this account
+    "too_many_failures",  # 429: too many failed sign-ins (`Retry-After` says how long to wait)
     "bundle_invalid",  # 400: a reload was refused; the running bundle stays
     "unavailable",  # 503: the store cannot be reached
 ]
@@ -30,14 +30,19 @@ ERROR_CODES: tuple[ErrorCode, ...] = get_args(ErrorCode)
 class ApiError(Exception):
     """Raised by a handler; answered as the JSON error body with its status."""
 
-    def __init__(self, status: int, code: ErrorCode, message: str) -> None:
+    def __init__(
+        self, status: int, code: ErrorCode, message: str, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
+        self.headers = headers or {}
 
     def response(self) -> JSONResponse:
-        return error_response(self.status, self.code, self.message)
+        answer = error_response(self.status, self.code, self.message)
+        answer.headers.update(self.headers)
+        return answer
 
 
 def error_response(status: int, code: ErrorCode, message: str) -> JSONResponse:

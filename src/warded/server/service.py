@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hmac
+import ipaddress
+import math
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,7 +15,7 @@ from warded.errors import ApprovalError
 from warded.gate import Gate
 from warded.obligations.approvals import Approval, Approver
 from warded.obligations.desk import approver_from_bundle
-from warded.server.accounts import Account, AccountBook, Kind, Role, Throttle
+from warded.server.accounts import TOKEN_PREFIX, Account, AccountBook, Kind, Role, Scope, Throttle
 from warded.server.config import ServiceConfig
 from warded.server.ledger import Ledger
 from warded.server.live import Live
@@ -77,22 +79,48 @@ def service_of(request: Request) -> Service:
 
 
 def client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
+    """Where the caller is, for throttling: the peer's address, or, from a
+    `trusted_proxies` peer, the one its `X-Forwarded-For` names (uvicorn's
+    ProxyHeadersMiddleware); an IPv6 address stands for its /64, which one host
+    holds whole, and an IPv4-mapped one for its IPv4 address."""
+    host = request.client.host if request.client else "unknown"
+    try:
+        address = ipaddress.ip_address(host)
+    except ValueError:
+        return host
+    if isinstance(address, ipaddress.IPv6Address):
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
+def _key_id(token: str) -> str:
+    """A token's key id (which account it claims to be), for throttling a guess at it
+    apart from other accounts' failures at the same address; bounded."""
+    return token.removeprefix(TOKEN_PREFIX).partition("_")[0][:32]
 
 
 def authenticate(request: Request, kinds: tuple[Kind, ...], role: Role | None = None) -> Account:
     """The account behind the request's bearer token, if of one of `kinds` (and `role`)."""
     service = service_of(request)
-    address = f"ip:{client_address(request)}"
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
         raise ApiError(401, "unauthenticated", "a bearer token is required")
-    if service.throttle.blocked(address):
-        raise ApiError(429, "too_many_failures", "too many failed sign-ins; try again later")
+    address = client_address(request)
+    keys: tuple[tuple[Scope, str], ...] = (
+        ("pair", f"{address} token:{_key_id(token.strip())}"),
+        ("address", address),
+    )
+    wait = service.throttle.retry_after(*keys)
+    if wait > 0:
+        message = "too many failed sign-ins; try again later"
+        retry = {"retry-after": str(math.ceil(wait))}
+        raise ApiError(429, "too_many_failures", message, headers=retry)
     account = service.accounts.by_token(token.strip()) if scheme.lower() == "bearer" else None
     if account is None:
-        service.throttle.failed(address)
+        service.throttle.failed(*keys)
         raise ApiError(401, "unauthenticated", "the credential is not valid")
     if account.kind not in kinds or (role is not None and role not in account.roles):
         raise ApiError(403, "forbidden", "this account may not use this endpoint")
