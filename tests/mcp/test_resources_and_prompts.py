@@ -277,3 +277,36 @@ async def test_a_uri_one_upstream_lists_and_anothers_template_matches_is_read_fr
     assert f"{DOCS}features.md" in listed
     assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)
     assert "Features" in features.contents[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.requirement("G2")
+async def test_a_uri_a_second_upstream_claims_after_its_list_changed_is_read_from_neither(
+    tmp_path: Path,
+) -> None:
+    # routing is a map kept from the upstreams' listings: a change must reach it
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    (tmp_path / "policies" / "claim.cedar").write_text(
+        'permit (principal == Agent::"desktop", action == Action::"h__claim", resource);\n'
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        before = await client.read_resource(f"{DOCS}features.md")
+        claimed = await client.call_tool("h__claim", {})  # answered once h was listed again
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        with pytest.raises(MCPError) as shadowed:
+            await client.read_resource(f"{DOCS}features.md")
+        with pytest.raises(MCPError) as nowhere:
+            await client.read_resource("nobody://lists/this")
+    assert "Features" in before.contents[0].text  # type: ignore[union-attr]
+    assert not claimed.is_error
+    assert f"{DOCS}features.md" not in listed
+    assert f"{DOCS}startup.md" in listed  # ev's alone still
+    assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)

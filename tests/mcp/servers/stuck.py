@@ -112,7 +112,9 @@ server = Server(
 
 async def main() -> None:
     async with stdio_server() as (read, write), anyio.create_task_group() as tasks:
-        changes = NotificationOptions(tools_changed=True, prompts_changed=True, resources_changed=True)
+        changes = NotificationOptions(
+            tools_changed=True, prompts_changed=True, resources_changed=True
+        )
         options = server.create_initialization_options(changes)
         outbound, inbound = anyio.create_memory_object_stream[Any](100)
         tasks.start_soon(handshake_only, read, write, outbound)
