@@ -65,7 +65,6 @@ class Gateway:
     def __init__(self, config: GatewayConfig, gate: Gate, pins: Pins | None) -> None:
         self.config = config
         self.gate = gate
-        self.pins = pins
         self._upstreams: dict[str, Upstream] = {}
         self._exposed: dict[str, Exposed] = {}
         self.vetting = Vetting(pins, self._audit)
@@ -296,7 +295,11 @@ class Gateway:
         return version
 
     async def resync(self) -> None:
-        """List every upstream again (after re-pinning, say) and notify who is affected."""
+        """Read the pins file again (after re-pinning, say; one that cannot be read is a
+        GatewayConfigError and the pins stay), list every upstream again and notify who
+        is affected."""
+        if self.config.pins is not None:
+            self.vetting.pins = read_pins(self.config)
         for upstream in self._upstreams.values():
             await self._sync(upstream)
         await self.refresh()
@@ -308,11 +311,15 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     gate = Gate.from_directory(config.policies, store=store)
     if config.shadow is not None:
         gate.shadow(config.shadow)  # decided and logged beside the live bundle, never enforced
-    pins = None
-    if config.pins is not None:
-        pins = Pins.read(config.pins)
-        if pins is None:
-            raise GatewayConfigError(
-                f"{config.pins}: no pins file yet; run `warded mcp pin {config.path}` first"
-            )
-    return Gateway(config, gate, pins)
+    return Gateway(config, gate, None if config.pins is None else read_pins(config))
+
+
+def read_pins(config: GatewayConfig) -> Pins:
+    """The pins file the config names; GatewayConfigError if it is missing or broken."""
+    assert config.pins is not None
+    pins = Pins.read(config.pins)
+    if pins is None:
+        raise GatewayConfigError(
+            f"{config.pins}: no pins file yet; run `warded mcp pin {config.path}` first"
+        )
+    return pins
