@@ -310,3 +310,44 @@ async def test_a_uri_a_second_upstream_claims_after_its_list_changed_is_read_fro
     assert f"{DOCS}features.md" not in listed
     assert f"{DOCS}startup.md" in listed  # ev's alone still
     assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)
+
+
+@pytest.mark.requirement("G1")
+async def test_an_upstreams_template_cannot_make_routing_slow(tmp_path: Path) -> None:
+    # hostile.py's template is 24 expressions and a "!": matched by backtracking, any
+    # URI not ending in "!" would hold the gateway (every upstream, every agent) for ages
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        with anyio.fail_after(WAIT):
+            features = await client.read_resource(f"{DOCS}features.md")
+            claimed = await client.read_resource(f"{DOCS}features.md!")  # h's template's
+    assert "Features" in features.contents[0].text  # type: ignore[union-attr]
+    assert claimed.contents[0].text == "the hostile server's text"  # type: ignore[union-attr]
+
+
+def test_a_template_matches_exactly_the_uris_its_expressions_can_stand_for() -> None:
+    # against the regular expression (each expression one or more characters), on every
+    # short template and URI over a small alphabet
+    import itertools
+    import re
+
+    from warded.mcp.forwarded import Template
+
+    def words(alphabet: str, most: int) -> list[str]:
+        return ["".join(w) for n in range(most + 1) for w in itertools.product(alphabet, repeat=n)]
+
+    for template in words("ab{}", 5):
+        parts = re.split(r"(\{[^}]*\})", template)
+        pattern = "".join(".+" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+        for uri in words("ab", 6):
+            expected = re.fullmatch(pattern, uri, re.DOTALL) is not None
+            assert Template.of(template).match(uri) == expected, (template, uri)

@@ -88,10 +88,33 @@ def prompt_parameters(prompt: types.Prompt) -> dict[str, Any]:
     }
 
 
-def template_pattern(template: str) -> re.Pattern[str]:
-    """A URI template (RFC 6570) as a pattern over the URIs it can expand to."""
-    parts = re.split(r"(\{[^}]*\})", template)
-    return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + r"\Z")
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A URI template (RFC 6570) as the literal parts around its expressions. A URI
+    matches when it starts with the first part, ends with the last and holds the others
+    in order, at least one character standing for each expression. Each part is placed
+    leftmost in one pass — never backtracking, so no template an upstream lists can make
+    matching slow (a regular expression of its expressions could take ages)."""
+
+    parts: tuple[str, ...]
+
+    @classmethod
+    def of(cls, template: str) -> Template:
+        return cls(tuple(re.split(r"\{[^}]*\}", template)))
+
+    def match(self, uri: str) -> bool:
+        if len(self.parts) == 1:
+            return uri == self.parts[0]
+        first, *inner, last = self.parts
+        if not uri.startswith(first):
+            return False
+        at = len(first)  # where the text the next expression stands for begins
+        for part in inner:
+            found = uri.find(part, at + 1)
+            if found < 0:
+                return False
+            at = found + len(part)
+        return len(uri) - len(last) > at and uri.endswith(last)
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +124,7 @@ class _Offer:
     listed and routes no read, but still claims its URIs: it makes them ambiguous."""
 
     resources: Mapping[str, tuple[types.Resource, bool]]
-    templates: Sequence[tuple[types.ResourceTemplate, re.Pattern[str], bool]]
+    templates: Sequence[tuple[types.ResourceTemplate, Template, bool]]
 
 
 class GatewayError(MCPError):
@@ -172,7 +195,7 @@ class Forwarded:
             else {str(r.uri): (r, self._vetted(uid, r)) for r in resources},
             old.templates
             if templates is None
-            else [(t, template_pattern(t.uri_template), self._vetted(uid, t)) for t in templates],
+            else [(t, Template.of(t.uri_template), self._vetted(uid, t)) for t in templates],
         )
         owners: dict[str, str | None] = {}
         for owner, offer in self._offers.items():
@@ -275,8 +298,8 @@ class Forwarded:
         matching = [
             (owner, vetted)
             for owner, offer in self._offers.items()
-            for _, pattern, vetted in offer.templates
-            if pattern.match(uri)
+            for _, template, vetted in offer.templates
+            if template.match(uri)
         ]
         claimants = {owner for owner, _ in matching}
         if uri in self._owners:
