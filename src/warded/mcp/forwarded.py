@@ -17,11 +17,16 @@ is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
 answer, and so does a URI that two upstreams claim (by listing it or by a
 template that matches it): URIs have no namespace, and no upstream may
-answer for another's resource. A subscription to a resource's updates
-(handshake-era clients and upstreams) is allowed when a read of it would
-be, audited as an event, and forwarded upstream once per URI; each update
-is passed on to the connections that subscribed, while a read of it is
-still allowed to them.
+answer for another's resource. Who claims a URI is looked up in a map of
+what each upstream last listed (`_Offer`), rebuilt when it connects and on
+each of its list changes: a read lists nothing upstream, and a hung
+upstream holds no other's listing or read. A prompt, resource or template
+is listed (and routes) only while vetted like a tool (`pins.py`).
+
+A subscription to a resource's updates (handshake-era clients and
+upstreams) is allowed when a read of it would be, audited as an event, and
+forwarded upstream once per URI; each update is passed on to the
+connections that subscribed, while a read of it is still allowed to them.
 """
 
 from __future__ import annotations
