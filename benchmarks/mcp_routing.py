@@ -9,9 +9,9 @@ folder). Two variants per round, the order alternating:
   templates (all pages) to find the one owner — then the read through the gate;
 * after: the read through the gate, routed by the map kept from the upstreams' listings.
 
-Printed: median and p90 wall time per read, the median client thread CPU time
-(`time.thread_time`, this process: the gateway runs here), the ratio, and the load average
-before and after. Run from the repository root after `(cd tests/mcp/node && npm ci)`:
+Printed: median and p90 wall time per read, the median CPU time of the event loop's thread
+(`time.thread_time`: the listings and the routing run there; the gate's decision threads
+are not counted), the ratios, and the load average before and after. Run from the repository root after `(cd tests/mcp/node && npm ci)`:
 
     .venv/bin/python benchmarks/mcp_routing.py [--reads 300]
 """
