@@ -11,7 +11,8 @@ folder). Two variants per round, the order alternating:
 
 Printed: median and p90 wall time per read, the median CPU time of the event loop's thread
 (`time.thread_time`: the listings and the routing run there; the gate's decision threads
-are not counted), the ratios, and the load average before and after. Run from the repository root after `(cd tests/mcp/node && npm ci)`:
+are not counted), the ratios, and the load average before and after. Run from the
+repository root after `(cd tests/mcp/node && npm ci)`:
 
     .venv/bin/python benchmarks/mcp_routing.py [--reads 300]
 """
