@@ -156,6 +156,17 @@ def test_the_typescript_sdk_client_sees_the_same_gateway(config: Path, shared: P
     assert (shared / "welcome.txt").read_text() == "hello\n"
 
 
+def test_the_schema_does_not_need_the_upstreams_resource_listing(tmp_path: Path) -> None:
+    # `warded mcp schema` types actions; a resource listing that fails is none of its business
+    from mcp_helpers import shifty, write_schema
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    upstream = {**shifty(broken_resources=True), "resources": True}
+    write_schema(write_config(tmp_path, policies, {"web": upstream}), policies)
+    assert 'action "web--resource"' in (policies / "schema.cedarschema").read_text()
+
+
 async def test_an_upstreams_error_text_never_reaches_the_client(tmp_path: Path) -> None:
     from mcp.shared.exceptions import MCPError
     from mcp_helpers import shifty

@@ -163,7 +163,7 @@ def pin(config: Path, allow_flagged: bool) -> None:
     conf = _load(config)
     if conf.pins is None:
         raise Failure(f'{config}: set `pins = "FILE"` in the config to pin upstream definitions')
-    listed = asyncio.run(list_all(conf.upstreams))
+    listed = asyncio.run(list_all(conf.upstreams, readable=True))
     chosen: list[tuple[str, Definition]] = []
     flagged = []
     for uid, listing in listed.items():

@@ -283,8 +283,12 @@ class Listing:
         return [*self.tools, *self.prompts, *self.readable]
 
 
-async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
-    """Connect to every upstream once and return what each lists (for `pin` and `schema`)."""
+async def list_all(
+    configs: Mapping[str, UpstreamConfig], *, readable: bool = False
+) -> dict[str, Listing]:
+    """Connect to every upstream once and return what each lists (for `pin` and `schema`):
+    its tools and forwarded prompts, and with `readable` its forwarded resources and
+    templates too (`pin` vets them; `schema` does not need them)."""
 
     async def ignore(_: Upstream) -> None:
         return None
@@ -294,9 +298,9 @@ async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
         async with Upstream(config, ignore).connect() as upstream:
             tools = await upstream.tools()
             prompts = await upstream.prompts() if config.prompts else []
-            readable: list[types.Resource | types.ResourceTemplate] = []
-            if config.resources:
-                readable += await upstream.resources()
-                readable += await upstream.resource_templates()
-            listed[uid] = Listing(tools, prompts, config.resources, readable)
+            offered: list[types.Resource | types.ResourceTemplate] = []
+            if readable and config.resources:
+                offered += await upstream.resources()
+                offered += await upstream.resource_templates()
+            listed[uid] = Listing(tools, prompts, config.resources, offered)
     return listed
