@@ -115,6 +115,8 @@ async def test_a_hung_upstream_holds_none_of_the_other_upstreams_requests(tmp_pa
             await client.call_tool("stuck__entered", {})  # the hang call arrived upstream
             # every listing, read and get of stuck's waits now, the gateway's re-listing too
             await client.call_tool("stuck__freeze", {})
+            # three list changes while stuck is listed again: one listing, not three
+            arrivals = await client.call_tool("stuck__arrivals", {})
             tasks.start_soon(hold, "read", client.read_resource("stuck://note"))
             tasks.start_soon(hold, "get", client.get_prompt("stuck__greet"))
 
@@ -127,6 +129,7 @@ async def test_a_hung_upstream_holds_none_of_the_other_upstreams_requests(tmp_pa
             simple = await client.get_prompt("ev__simple-prompt")
             assert hung == {}  # all of it answered while stuck's requests still wait
             await client.call_tool("stuck__release", {})
+    assert arrivals.content[0].text == "1"  # type: ignore[union-attr]
     assert {"ev__echo", "stuck__hang"} <= tools
     assert {"stuck://note", "demo://resource/static/document/features.md"} <= resources
     assert {t.uri_template for t in templates} >= {"stuck://notes/{id}"}

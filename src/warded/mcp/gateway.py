@@ -68,6 +68,7 @@ class Gateway:
         self._upstreams: dict[str, Upstream] = {}
         self._exposed: dict[str, Exposed] = {}
         self.vetting = Vetting(pins, self._audit)
+        self._changed: dict[str, bool] = {}  # upstream being listed again -> changed since
         self._downstream: dict[Principal, dict[int, Notify]] = {}
         self._shown: dict[Principal, frozenset[str]] = {}
         self._buses: dict[Principal, InMemorySubscriptionBus] = {}
@@ -112,8 +113,20 @@ class Gateway:
                 self._upstreams.clear()
 
     async def _upstream_changed(self, upstream: Upstream) -> None:
-        await self._sync(upstream)
-        await self.refresh()
+        """List a changed upstream again. A change while it is being listed asks for one
+        more listing after that one: however many notifications an upstream sends, at
+        most one listing of it runs, and one waits."""
+        if upstream.id in self._changed:
+            self._changed[upstream.id] = True
+            return
+        self._changed[upstream.id] = True
+        try:
+            while self._changed[upstream.id]:
+                self._changed[upstream.id] = False
+                await self._sync(upstream)
+                await self.refresh()
+        finally:
+            del self._changed[upstream.id]
 
     async def _sync(self, upstream: Upstream) -> None:
         """List the upstream again and bring the gate's tools in line with the pins."""

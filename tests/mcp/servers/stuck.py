@@ -4,7 +4,8 @@ handshake), for the gateway's timeout tests.
 `hang` waits for the `release` event (its `amount` is for a budget); `entered` answers
 once a `hang` call has arrived; `release` sets the event, ending every wait. `freeze`
 makes every listing, read and prompt get wait for it too, says the tool, prompt and
-resource lists changed, and answers once a frozen request has arrived. It lists one
+resource lists changed, and answers once a frozen request has arrived; `arrivals`
+answers how many frozen requests have arrived. It lists one
 resource, `stuck://note`, one template, `stuck://notes/{id}`, and one prompt, `greet`.
 Run: python stuck.py
 """
@@ -24,6 +25,7 @@ release = anyio.Event()
 hanging = anyio.Event()  # a `hang` call arrived
 frozen = {"on": False}
 stuck = anyio.Event()  # a frozen request arrived
+arrived = {"count": 0}
 AMOUNT = {"type": "object", "properties": {"amount": {"type": "integer"}}, "required": ["amount"]}
 NONE: dict[str, Any] = {"type": "object", "properties": {}}
 
@@ -34,6 +36,7 @@ def text(value: str) -> types.CallToolResult:
 
 async def unless_frozen() -> None:
     if frozen["on"]:
+        arrived["count"] += 1
         stuck.set()
         await release.wait()
 
@@ -43,7 +46,7 @@ async def list_tools(ctx, params) -> types.ListToolsResult:  # type: ignore[no-u
     tools = [types.Tool(name="hang", description="Wait.", input_schema=AMOUNT)]
     tools += [
         types.Tool(name=n, description=f"The {n} tool.", input_schema=NONE)
-        for n in ("entered", "release", "freeze")
+        for n in ("entered", "release", "freeze", "arrivals")
     ]
     return types.ListToolsResult(tools=tools)
 
@@ -57,6 +60,8 @@ async def call_tool(ctx, params: types.CallToolRequestParams) -> types.CallToolR
         case "entered":
             await hanging.wait()
             return text("a hang call arrived")
+        case "arrivals":
+            return text(str(arrived["count"]))
         case "release":
             release.set()
             return text("released every wait")
