@@ -351,3 +351,38 @@ def test_a_template_matches_exactly_the_uris_its_expressions_can_stand_for() -> 
         for uri in words("ab", 6):
             expected = re.fullmatch(pattern, uri, re.DOTALL) is not None
             assert Template.of(template).match(uri) == expected, (template, uri)
+
+
+@pytest.mark.requirement("G2")
+async def test_an_upstream_cannot_announce_an_update_of_anothers_resource(tmp_path: Path) -> None:
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    (tmp_path / "policies" / "updates.cedar").write_text(
+        'permit (principal == Agent::"desktop", action == Action::"h__updates", resource);\n'
+    )
+    updates: list[str] = []
+    own = anyio.Event()
+
+    async def messages(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            if str(message.params.uri) == "hostile://own":
+                own.set()
+
+    async with stdio_gateway(config, mode="legacy", message_handler=messages) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.subscribe_resource(f"{DOCS}features.md")  # ev's
+            await client.subscribe_resource("hostile://own")
+        await client.call_tool("h__updates", {})  # features.md "changed", then its own
+        with anyio.fail_after(WAIT):
+            await own.wait()
+    assert updates == ["hostile://own"]

@@ -365,7 +365,11 @@ class Forwarded:
             await self.unsubscribe(uri, connection)
 
     async def updated(self, upstream: Upstream, uri: str) -> None:
-        """An upstream says a resource changed: tell who subscribed and may still read it."""
+        """An upstream says a resource changed: tell who subscribed and may still read it,
+        if the resource is that upstream's (no upstream speaks for another's)."""
+        if self._route(uri) != upstream.id:
+            log.warning("upstream %s: update of %r, not its resource, dropped", upstream.id, uri)
+            return
         action = resource_action(upstream.id)
         for principal, tell in list(self._subscribers.get(uri, {}).values()):
             answer = self.gate.decide(principal, action, {"uri": uri}, self._session_of(principal))
