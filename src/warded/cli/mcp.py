@@ -1,12 +1,12 @@
-"""`warded mcp`: run the MCP gateway, pin upstream tools, generate their Cedar schema.
+"""`warded mcp`: run the MCP gateway, pin upstream definitions, generate the Cedar schema.
 
     warded mcp serve CONFIG [--principal NAME]   stdio, one client (Claude Desktop, Cursor)
     warded mcp serve CONFIG --http [--port N]    Streamable HTTP, bearer credentials per agent
     warded mcp schema CONFIG [-o FILE]           Cedar actions for every upstream tool
-    warded mcp pin CONFIG [--allow-flagged]      pin every upstream tool's definition
+    warded mcp pin CONFIG [--allow-flagged]      pin every upstream tool, prompt, resource...
     warded mcp token PRINCIPAL                   a new bearer credential and its config lines
 
-The gateway reloads its policies and lists its upstreams again on SIGHUP.
+The gateway reloads its policies and pins and lists its upstreams again on SIGHUP.
 Needs the `mcp` extra: `pip install 'warded[mcp]'`.
 """
 

@@ -2,7 +2,7 @@
 
     policies = "policies"              # the policy directory (relative to this file)
     store = "warded-mcp.db"            # SQLite file for audit, approvals, session state
-    pins = "warded-mcp.pins.json"      # pinned tool definitions (`warded mcp pin`)
+    pins = "warded-mcp.pins.json"      # pinned upstream definitions (`warded mcp pin`)
     shadow = "candidate"               # a candidate bundle decided and logged, never enforced
 
     [upstreams.fs]                     # id: letters, digits, "-" (never "_")
