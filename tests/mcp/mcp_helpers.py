@@ -39,10 +39,10 @@ def node_bin(name: str) -> str:
 
 
 def toml(value: Any) -> str:
-    """A TOML value for str, bool, int, list and dict (inline table)."""
+    """A TOML value for str, bool, int, float, list and dict (inline table)."""
     if isinstance(value, bool):
         return "true" if value else "false"
-    if isinstance(value, str | int):
+    if isinstance(value, str | int | float):
         return json.dumps(value)
     if isinstance(value, list):
         return "[" + ", ".join(toml(v) for v in value) + "]"

@@ -44,6 +44,10 @@ def _with(**changes: Any) -> dict[str, Any]:
             "http.anonymous",
         ),
         (_with(http={"port": 70000}), "http.port"),
+        *(
+            (_with(upstreams={"fs": {"command": "x", "timeout": t}}), "upstreams.fs.timeout")
+            for t in (0, -1, 0.0, float("nan"), float("inf"), 86401, "5", True)
+        ),
         ({k: v for k, v in GOOD.items() if k != "policies"}, "policies"),
     ],
 )
@@ -51,6 +55,15 @@ def test_a_bad_config_is_one_error_naming_the_key(raw: dict[str, Any], key: str)
     with pytest.raises(GatewayConfigError) as caught:
         parse(raw, Path("/etc/gateway.toml"))
     assert f": {key}: " in str(caught.value) or f": {key} " in str(caught.value)
+
+
+def test_an_upstream_waits_a_minute_for_an_answer_unless_configured() -> None:
+    raw = _with(upstreams={"fs": {"command": "x"}, "web": {"url": "http://a", "timeout": 2.5}})
+    config = parse(raw, Path("/etc/gateway.toml"))
+    assert config.upstreams["fs"].timeout == 60.0
+    assert config.upstreams["web"].timeout == 2.5
+    whole = parse(_with(upstreams={"fs": {"command": "x", "timeout": 5}}), Path("/g.toml"))
+    assert whole.upstreams["fs"].timeout == 5.0
 
 
 def test_the_session_of_a_principal_is_the_configured_one_or_derived_from_it() -> None:

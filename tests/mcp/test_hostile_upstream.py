@@ -25,7 +25,7 @@ pytestmark = pytest.mark.anyio
 
 HOSTILE = SHIFTY.with_name("hostile.py")
 ARGS = {"echo": "{ text: String }", "ask": "{ kind: String }"}
-TOOLS = ["echo", "crash", "ask", "orders", "spoof"]
+TOOLS = ["echo", "crash", "ask", "orders", "spoof", "claim", "updates"]
 
 
 @pytest.fixture

@@ -277,3 +277,112 @@ async def test_a_uri_one_upstream_lists_and_anothers_template_matches_is_read_fr
     assert f"{DOCS}features.md" in listed
     assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)
     assert "Features" in features.contents[0].text  # type: ignore[union-attr]
+
+
+@pytest.mark.requirement("G2")
+async def test_a_uri_a_second_upstream_claims_after_its_list_changed_is_read_from_neither(
+    tmp_path: Path,
+) -> None:
+    # routing is a map kept from the upstreams' listings: a change must reach it
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    (tmp_path / "policies" / "claim.cedar").write_text(
+        'permit (principal == Agent::"desktop", action == Action::"h__claim", resource);\n'
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        before = await client.read_resource(f"{DOCS}features.md")
+        claimed = await client.call_tool("h__claim", {})  # answered once h was listed again
+        listed = [str(r.uri) for r in (await client.list_resources()).resources]
+        with pytest.raises(MCPError) as shadowed:
+            await client.read_resource(f"{DOCS}features.md")
+        with pytest.raises(MCPError) as nowhere:
+            await client.read_resource("nobody://lists/this")
+    assert "Features" in before.contents[0].text  # type: ignore[union-attr]
+    assert not claimed.is_error
+    assert f"{DOCS}features.md" not in listed
+    assert f"{DOCS}startup.md" in listed  # ev's alone still
+    assert _blank_ref(shadowed.value) == _blank_ref(nowhere.value)
+
+
+@pytest.mark.requirement("G1")
+async def test_an_upstreams_template_cannot_make_routing_slow(tmp_path: Path) -> None:
+    # hostile.py's template is 24 expressions and a "!": matched by backtracking, any
+    # URI not ending in "!" would hold the gateway (every upstream, every agent) for ages
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    async with stdio_gateway(config, mode="legacy") as client:
+        with anyio.fail_after(WAIT):
+            features = await client.read_resource(f"{DOCS}features.md")
+            claimed = await client.read_resource(f"{DOCS}features.md!")  # h's template's
+    assert "Features" in features.contents[0].text  # type: ignore[union-attr]
+    assert claimed.contents[0].text == "the hostile server's text"  # type: ignore[union-attr]
+
+
+def test_a_template_matches_exactly_the_uris_its_expressions_can_stand_for() -> None:
+    # against the regular expression (each expression one or more characters), on every
+    # short template and URI over a small alphabet
+    import itertools
+    import re
+
+    from warded.mcp.forwarded import Template
+
+    def words(alphabet: str, most: int) -> list[str]:
+        return ["".join(w) for n in range(most + 1) for w in itertools.product(alphabet, repeat=n)]
+
+    for template in words("ab{}", 5):
+        parts = re.split(r"(\{[^}]*\})", template)
+        pattern = "".join(".+" if i % 2 else re.escape(p) for i, p in enumerate(parts))
+        for uri in words("ab", 6):
+            expected = re.fullmatch(pattern, uri, re.DOTALL) is not None
+            assert Template.of(template).match(uri) == expected, (template, uri)
+
+
+@pytest.mark.requirement("G2")
+async def test_an_upstream_cannot_announce_an_update_of_anothers_resource(tmp_path: Path) -> None:
+    from mcp_helpers import SHIFTY
+
+    hostile = {"command": sys.executable, "args": [str(SHIFTY.with_name("hostile.py"))]}
+    config = _two_upstreams(
+        tmp_path,
+        {
+            "ev": {"command": node_bin("mcp-server-everything"), "resources": True},
+            "h": {**hostile, "resources": True},
+        },
+    )
+    (tmp_path / "policies" / "updates.cedar").write_text(
+        'permit (principal == Agent::"desktop", action == Action::"h__updates", resource);\n'
+    )
+    updates: list[str] = []
+    own = anyio.Event()
+
+    async def messages(message: Any) -> None:
+        if isinstance(message, types.ResourceUpdatedNotification):
+            updates.append(str(message.params.uri))
+            if str(message.params.uri) == "hostile://own":
+                own.set()
+
+    async with stdio_gateway(config, mode="legacy", message_handler=messages) as client:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", MCPDeprecationWarning)
+            await client.subscribe_resource(f"{DOCS}features.md")  # ev's
+            await client.subscribe_resource("hostile://own")
+        await client.call_tool("h__updates", {})  # features.md "changed", then its own
+        with anyio.fail_after(WAIT):
+            await own.wait()
+    assert updates == ["hostile://own"]

@@ -168,6 +168,32 @@ async def test_a_pinned_gateway_quarantines_what_differs_from_the_pins_file(tmp_
         assert await _names(client) == {"web__fetch", "web__publish"}
 
 
+async def test_a_definition_pinned_again_is_exposed_after_a_reload(tmp_path: Path) -> None:
+    token = "wmcp_desktop-0123456789"
+    config = write_config(
+        tmp_path,
+        _bundle(tmp_path),
+        {"web": shifty()},
+        credentials=[
+            {"principal": "desktop", "sha256": hashlib.sha256(token.encode()).hexdigest()}
+        ],
+        extra='pins = "pins.json"',
+    )
+    pin = [sys.executable, "-m", "warded.cli", "mcp", "pin", str(config)]
+    subprocess.run(pin, capture_output=True, timeout=WAIT, check=True)
+    pins = json.loads((tmp_path / "pins.json").read_text())
+    pins["tools"]["web__weather"]["sha256"] = "0" * 64  # pinned otherwise: held back
+    (tmp_path / "pins.json").write_text(json.dumps(pins))
+    changes = Changes()
+    with http_gateway(config) as (url, process):
+        async with bearer_client(url, token, mode="legacy", message_handler=changes) as client:
+            assert await _names(client) == {"web__fetch", "web__publish"}
+            subprocess.run(pin, capture_output=True, timeout=WAIT, check=True)  # reviewed
+            process.send_signal(signal.SIGHUP)
+            await changes.wait()
+            assert await _names(client) == {"web__fetch", "web__publish", "web__weather"}
+
+
 async def test_a_policy_reload_changes_the_listing_and_tells_the_client(tmp_path: Path) -> None:
     policies = _bundle(tmp_path)
     token = "wmcp_desktop-0123456789"

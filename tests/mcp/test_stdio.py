@@ -156,6 +156,17 @@ def test_the_typescript_sdk_client_sees_the_same_gateway(config: Path, shared: P
     assert (shared / "welcome.txt").read_text() == "hello\n"
 
 
+def test_the_schema_does_not_need_the_upstreams_resource_listing(tmp_path: Path) -> None:
+    # `warded mcp schema` types actions; a resource listing that fails is none of its business
+    from mcp_helpers import shifty, write_schema
+
+    policies = tmp_path / "policies"
+    policies.mkdir()
+    upstream = {**shifty(broken_resources=True), "resources": True}
+    write_schema(write_config(tmp_path, policies, {"web": upstream}), policies)
+    assert 'action "web--resource"' in (policies / "schema.cedarschema").read_text()
+
+
 async def test_an_upstreams_error_text_never_reaches_the_client(tmp_path: Path) -> None:
     from mcp.shared.exceptions import MCPError
     from mcp_helpers import shifty
@@ -174,16 +185,26 @@ async def test_an_upstreams_error_text_never_reaches_the_client(tmp_path: Path) 
     upstream = {**shifty(broken_resources=True), "resources": True}
     config = write_config(tmp_path, policies, {"web": upstream})
     async with stdio_gateway(config, mode="legacy") as client:
-        with pytest.raises(MCPError) as listing:
-            await client.list_resources()
+        listing = await client.list_resources()  # its listing failed: it lists nothing
         with pytest.raises(MCPError) as reading:
             await client.read_resource("shifty://notes/1")
         still = await client.call_tool("web__weather", {"city": "Oslo"})
-    assert listing.value.code == types.INTERNAL_ERROR
-    assert listing.value.message == "Internal error"
+    assert listing.resources == []
     assert reading.value.data["warded/failure"]["error"] is True  # the gate's neutral failure
-    for error in (listing.value, reading.value):
-        shown = f"{error.message} {error.data}"
-        assert "hunter2" not in shown
-        assert "/srv/secret" not in shown
+    shown = f"{reading.value.message} {reading.value.data}"
+    assert "hunter2" not in shown
+    assert "/srv/secret" not in shown
     assert not still.is_error  # the gateway keeps serving
+    failed = [
+        r["detail"]
+        for r in audit_records(tmp_path / "audit.db")
+        if r["kind"] == "event" and r["detail"]["event"] == "mcp.listing_failed"
+    ]
+    assert failed == [
+        {
+            "event": "mcp.listing_failed",
+            "upstream": "web",
+            "method": "resources/list",
+            "error": "MCPError",
+        }
+    ]

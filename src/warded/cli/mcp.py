@@ -1,12 +1,12 @@
-"""`warded mcp`: run the MCP gateway, pin upstream tools, generate their Cedar schema.
+"""`warded mcp`: run the MCP gateway, pin upstream definitions, generate the Cedar schema.
 
     warded mcp serve CONFIG [--principal NAME]   stdio, one client (Claude Desktop, Cursor)
     warded mcp serve CONFIG --http [--port N]    Streamable HTTP, bearer credentials per agent
     warded mcp schema CONFIG [-o FILE]           Cedar actions for every upstream tool
-    warded mcp pin CONFIG [--allow-flagged]      pin every upstream tool's definition
+    warded mcp pin CONFIG [--allow-flagged]      pin every upstream tool, prompt, resource...
     warded mcp token PRINCIPAL                   a new bearer credential and its config lines
 
-The gateway reloads its policies and lists its upstreams again on SIGHUP.
+The gateway reloads its policies and pins and lists its upstreams again on SIGHUP.
 Needs the `mcp` extra: `pip install 'warded[mcp]'`.
 """
 
@@ -153,35 +153,37 @@ def schema(config: Path, output: Path | None) -> None:
 
 @mcp.command()
 @_CONFIG
-@click.option("--allow-flagged", is_flag=True, help="Pin tools whose definitions were flagged.")
+@click.option("--allow-flagged", is_flag=True, help="Pin definitions that were flagged.")
 def pin(config: Path, allow_flagged: bool) -> None:
-    """Pin every upstream tool's definition; flagged descriptions are refused unless allowed."""
-    from warded.mcp.config import exposed_name
-    from warded.mcp.pins import Pins, flags, pin_of
+    """Pin every upstream definition (tools, and the prompts, resources and resource
+    templates the config forwards); flagged ones are refused unless allowed."""
+    from warded.mcp.pins import Definition, Pins, flags, kind_of, name_of, pin_of
     from warded.mcp.upstream import list_all
 
     conf = _load(config)
     if conf.pins is None:
-        raise Failure(f'{config}: set `pins = "FILE"` in the config to pin tool definitions')
-    listed = asyncio.run(list_all(conf.upstreams))
-    chosen = {}
+        raise Failure(f'{config}: set `pins = "FILE"` in the config to pin upstream definitions')
+    listed = asyncio.run(list_all(conf.upstreams, readable=True))
+    chosen: list[tuple[str, Definition]] = []
     flagged = []
     for uid, listing in listed.items():
-        for tool in listing.tools:
-            name = exposed_name(uid, tool.name)
-            if name is None:
-                click.echo(f"skipped {uid}: tool name {tool.name!r} cannot be exposed", err=True)
+        for item in listing.definitions():
+            kind = kind_of(item)
+            name = name_of(uid, item)
+            if name is None:  # names and URIs come from the upstream: printed escaped
+                shown = printable(getattr(item, "name", ""))
+                click.echo(f"skipped {uid}: {kind} name {shown!r} cannot be exposed", err=True)
                 continue
-            found = flags(tool)
+            found = flags(item)
             for line in found:  # a path holds the upstream's property names
-                click.echo(f"flagged {name}: {printable(line)}", err=True)
+                click.echo(f"flagged {kind} {printable(name)}: {printable(line)}", err=True)
             if found and not allow_flagged:
-                flagged.append(name)
+                flagged.append(f"{kind} {printable(name)}")
                 continue
-            chosen[name] = tool
-            click.echo(f"pinned  {name}  {pin_of(tool)[:16]}")
+            chosen.append((name, item))
+            click.echo(f"pinned  {kind} {printable(name)}  {pin_of(item)[:16]}")
     Pins.write(conf.pins, chosen)
-    click.echo(f"wrote {conf.pins}: {len(chosen)} tools", err=True)
+    click.echo(f"wrote {conf.pins}: {len(chosen)} definitions", err=True)
     if flagged:
         raise Failure(
             f"not pinned (flagged): {', '.join(flagged)}; read them, then --allow-flagged to pin"

@@ -2,7 +2,7 @@
 
     policies = "policies"              # the policy directory (relative to this file)
     store = "warded-mcp.db"            # SQLite file for audit, approvals, session state
-    pins = "warded-mcp.pins.json"      # pinned tool definitions (`warded mcp pin`)
+    pins = "warded-mcp.pins.json"      # pinned upstream definitions (`warded mcp pin`)
     shadow = "candidate"               # a candidate bundle decided and logged, never enforced
 
     [upstreams.fs]                     # id: letters, digits, "-" (never "_")
@@ -11,6 +11,7 @@
     labels = []                        # labels every output of this upstream adds
     resources = false                  # forward resources (reads go through the gate)
     prompts = false                    # forward prompts (gets go through the gate)
+    timeout = 60                       # seconds any one request may wait for its answer
 
     [upstreams.web]                    # Streamable HTTP: url, credential from the environment
     url = "https://tools.example/mcp"
@@ -69,6 +70,8 @@ PROMPT = "--prompt--"
 UPSTREAM_ID = re.compile(r"^(?=.{1,32}$)[A-Za-z](?:-?[A-Za-z0-9])*$")
 ENTITY_ID = re.compile(r"^[^\x00-\x1f]{1,128}$")
 SHA256 = re.compile(r"^[0-9a-f]{64}$")
+TIMEOUT = 60.0  # seconds an upstream may take to answer one request, unless configured
+MAX_TIMEOUT = 86400.0
 LOOPBACK = ("127.0.0.1", "::1", "localhost")
 TYPE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(::[A-Za-z_][A-Za-z0-9_]*)*$")
 
@@ -91,6 +94,7 @@ class _UpstreamModel(_Strict):
     labels: list[str] = Field(default_factory=list)
     resources: bool = False
     prompts: bool = False
+    timeout: float = TIMEOUT
 
 
 class _PrincipalModel(_Strict):
@@ -146,6 +150,7 @@ class UpstreamConfig:
     labels: tuple[str, ...] = ()
     resources: bool = False
     prompts: bool = False
+    timeout: float = TIMEOUT
 
     def bearer(self) -> str | None:
         """The credential sent upstream, read from the environment when it is needed."""
@@ -248,6 +253,7 @@ def _first_error(exc: pydantic.ValidationError) -> str:
     message = {
         "missing": "is required",
         "extra_forbidden": "is not a known key",
+        "float_type": "must be a number",
     }.get(error["type"], error["msg"])
     return f"{where}: {message}"
 
@@ -360,6 +366,9 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
     for label in u.labels:
         if not label or not label.isprintable():
             raise _fail(path, f"{key}.labels", "labels are non-empty printable strings")
+    if not 0 < u.timeout <= MAX_TIMEOUT:  # NaN fails too
+        message = f"seconds to wait for an answer: more than 0, at most {MAX_TIMEOUT:.0f}"
+        raise _fail(path, f"{key}.timeout", message)
     if (u.command is None) == (u.url is None):
         raise _fail(path, key, "give either command (stdio) or url (Streamable HTTP)")
     if u.url is not None:
@@ -376,6 +385,7 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
             labels=tuple(u.labels),
             resources=u.resources,
             prompts=u.prompts,
+            timeout=u.timeout,
         )
     if u.bearer_env is not None:
         raise _fail(path, f"{key}.bearer_env", "only for Streamable HTTP upstreams (with url)")
@@ -391,6 +401,7 @@ def _upstream(uid: str, u: _UpstreamModel, here: Path, path: Path) -> UpstreamCo
         labels=tuple(u.labels),
         resources=u.resources,
         prompts=u.prompts,
+        timeout=u.timeout,
     )
 
 

@@ -17,20 +17,25 @@ is a JSON-RPC error whose message is the neutral refusal and whose `data`
 holds its fields; a hidden prompt and one that never existed get the same
 answer, and so does a URI that two upstreams claim (by listing it or by a
 template that matches it): URIs have no namespace, and no upstream may
-answer for another's resource. A subscription to a resource's updates
-(handshake-era clients and upstreams) is allowed when a read of it would
-be, audited as an event, and forwarded upstream once per URI; each update
-is passed on to the connections that subscribed, while a read of it is
-still allowed to them.
+answer for another's resource. Who claims a URI is looked up in a map of
+what each upstream last listed (`_Offer`), rebuilt when it connects and on
+each of its list changes: a read lists nothing upstream, and a hung
+upstream holds no other's listing or read. A prompt, resource or template
+is listed (and routes) only while vetted like a tool (`pins.py`).
+
+A subscription to a resource's updates (handshake-era clients and
+upstreams) is allowed when a read of it would be, audited as an event, and
+forwarded upstream once per URI; each update is passed on to the
+connections that subscribed, while a read of it is still allowed to them.
 """
 
 from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import mcp_types as types
 from mcp.shared.exceptions import MCPError
@@ -44,6 +49,7 @@ from warded.mcp.config import (
     resource_action,
     split_name,
 )
+from warded.mcp.pins import Vetting, name_of
 from warded.mcp.results import FAILURE_META, REFUSAL_META, upstream_result
 from warded.mcp.upstream import Upstream
 from warded.model import Principal, Refusal, Session, ToolFailure
@@ -58,6 +64,22 @@ URI = {
 }
 Updated = Callable[[str], Awaitable[None]]
 NOWHERE = "--unknown--"  # never a registered name: the gate's uniform unknown_tool answer
+Item = TypeVar("Item")
+Audit = Callable[[str, Mapping[str, Any]], None]
+
+
+async def listed(
+    upstream: Upstream, method: str, listing: Awaitable[list[Item]], audit: Audit
+) -> list[Item] | None:
+    """An upstream's listing, or None when it fails (it timed out, say): logged and
+    audited (`mcp.listing_failed`), and what it listed before stays as it was."""
+    try:
+        return await listing
+    except Exception as exc:
+        log.warning("upstream %s: %s failed: %s", upstream.id, method, type(exc).__name__)
+        detail = {"upstream": upstream.id, "method": method, "error": type(exc).__name__}
+        audit("mcp.listing_failed", detail)
+        return None
 
 
 def prompt_parameters(prompt: types.Prompt) -> dict[str, Any]:
@@ -71,25 +93,43 @@ def prompt_parameters(prompt: types.Prompt) -> dict[str, Any]:
     }
 
 
-def template_pattern(template: str) -> re.Pattern[str]:
-    """A URI template (RFC 6570) as a pattern over the URIs it can expand to."""
-    parts = re.split(r"(\{[^}]*\})", template)
-    return re.compile("".join(".+" if p.startswith("{") else re.escape(p) for p in parts) + r"\Z")
+@dataclass(frozen=True, slots=True)
+class Template:
+    """A URI template (RFC 6570) as the literal parts around its expressions. A URI
+    matches when it starts with the first part, ends with the last and holds the others
+    in order, at least one character standing for each expression. Each part is placed
+    leftmost in one pass — never backtracking, so no template an upstream lists can make
+    matching slow (a regular expression of its expressions could take ages)."""
+
+    parts: tuple[str, ...]
+
+    @classmethod
+    def of(cls, template: str) -> Template:
+        return cls(tuple(re.split(r"\{[^}]*\}", template)))
+
+    def match(self, uri: str) -> bool:
+        if len(self.parts) == 1:
+            return uri == self.parts[0]
+        first, *inner, last = self.parts
+        if not uri.startswith(first):
+            return False
+        at = len(first)  # where the text the next expression stands for begins
+        for part in inner:
+            found = uri.find(part, at + 1)
+            if found < 0:
+                return False
+            at = found + len(part)
+        return len(uri) - len(last) > at and uri.endswith(last)
 
 
 @dataclass(frozen=True, slots=True)
-class _Claims:
-    """The resources the upstreams list (URI → the first to list it, and every upstream
-    that does) and their templates (upstream id, pattern)."""
+class _Offer:
+    """What one upstream offers to read, as it last listed it: its resources by URI and
+    its templates, each with whether it was vetted (`pins.py`). One held back is not
+    listed and routes no read, but still claims its URIs: it makes them ambiguous."""
 
-    listed: dict[str, tuple[Upstream, types.Resource]]
-    listers: dict[str, list[str]]
-    templates: list[tuple[str, re.Pattern[str]]]
-
-    def of(self, uri: str) -> list[str]:
-        """The upstreams that list `uri` or have a template matching it, each once."""
-        matching = [u for u, pattern in self.templates if pattern.match(uri)]
-        return list(dict.fromkeys(self.listers.get(uri, []) + matching))
+    resources: Mapping[str, tuple[types.Resource, bool]]
+    templates: Sequence[tuple[types.ResourceTemplate, Template, bool]]
 
 
 class GatewayError(MCPError):
@@ -112,14 +152,18 @@ class Forwarded:
         gate: Gate,
         upstreams: Mapping[str, Upstream],
         session_of: Callable[[Principal], Session],
-        audit: Callable[[str, Mapping[str, Any]], None],
+        audit: Audit,
+        vetting: Vetting,
     ) -> None:
         self.config = config
         self.gate = gate
         self._upstreams = upstreams
         self._session_of = session_of
+        self._vetting = vetting
         self._prompts: dict[str, types.Prompt] = {}  # action -> the prompt as listed upstream
-        self._reading: set[str] = set()  # upstreams whose resource action is registered
+        self._offers: dict[str, _Offer] = {}  # upstream id -> what it offers to read
+        # listed URI -> the one upstream listing it, None when several do (routed nowhere)
+        self._owners: dict[str, str | None] = {}
         # resource URI -> connection -> (its principal, how to tell it the resource changed)
         self._subscribers: dict[str, dict[int, tuple[Principal, Updated]]] = {}
         self.audit = audit
@@ -127,31 +171,65 @@ class Forwarded:
     # -- keeping the gate's actions in line with the upstreams ----------------
 
     async def sync(self, upstream: Upstream) -> None:
-        """Register the upstream's resource action and the actions of the prompts it lists."""
-        config = upstream.config
-        if config.resources and upstream.id not in self._reading:
-            self._reading.add(upstream.id)
+        """List the upstream's resources and templates (the routing map) and prompts
+        again, where the config forwards them, and register their actions."""
+        if upstream.config.resources:
+            await self._sync_resources(upstream)
+        if upstream.config.prompts:
+            await self._sync_prompts(upstream)
+
+    async def _sync_resources(self, upstream: Upstream) -> None:
+        uid = upstream.id
+        if uid not in self._offers:
             self.gate.register(
-                resource_action(upstream.id),
+                resource_action(uid),
                 URI,
-                self._reader(upstream.id),
-                description=f"Read a resource of {upstream.id}.",
-                labels=config.labels,
+                self._reader(uid),
+                description=f"Read a resource of {uid}.",
+                labels=upstream.config.labels,
             )
-        if not config.prompts:
-            return
-        listed = {}
-        for prompt in await upstream.prompts():
+            self._offers[uid] = _Offer({}, [])
+        resources = await listed(upstream, "resources/list", upstream.resources(), self.audit)
+        templates = await listed(
+            upstream, "resources/templates/list", upstream.resource_templates(), self.audit
+        )
+        old = self._offers[uid]
+        self._offers[uid] = _Offer(
+            old.resources
+            if resources is None
+            else {str(r.uri): (r, self._vetted(uid, r)) for r in resources},
+            old.templates
+            if templates is None
+            else [(t, Template.of(t.uri_template), self._vetted(uid, t)) for t in templates],
+        )
+        owners: dict[str, str | None] = {}
+        for owner, offer in self._offers.items():
+            for uri in offer.resources:
+                owners[uri] = owner if uri not in owners else None
+        self._owners = owners
+
+    def _vetted(self, upstream: str, item: types.Resource | types.ResourceTemplate) -> bool:
+        name = name_of(upstream, item)
+        return name is not None and self._vetting.admit(upstream, name, item) is not None
+
+    async def _sync_prompts(self, upstream: Upstream) -> None:
+        prompts = await listed(upstream, "prompts/list", upstream.prompts(), self.audit)
+        if prompts is None:
+            return  # its prompts stay as they were
+        found = {}
+        for prompt in prompts:
             action = prompt_action(upstream.id, prompt.name)
-            if action is None or exposed_name(upstream.id, prompt.name) is None:
+            name = exposed_name(upstream.id, prompt.name)
+            if action is None or name is None:
                 log.warning("upstream %s: prompt %r cannot be exposed", upstream.id, prompt.name)
                 continue
-            listed[action] = prompt
+            if self._vetting.admit(upstream.id, name, prompt) is not None:
+                found[action] = prompt
         for action in [a for a in self._prompts if a.startswith(f"{upstream.id}--")]:
-            if self._prompts[action] != listed.get(action):
+            if self._prompts[action] != found.get(action):
                 self.gate.unregister(action)
                 del self._prompts[action]
-        for action, prompt in listed.items():
+        for action, prompt in found.items():
             if action in self._prompts:
                 continue
             try:
@@ -160,7 +238,7 @@ class Forwarded:
                     prompt_parameters(prompt),
                     self._getter(upstream.id, prompt.name),
                     description=prompt.description or "",
-                    labels=config.labels,
+                    labels=upstream.config.labels,
                 )
             except ToolDefinitionError as exc:
                 log.warning("upstream %s: prompt %r not exposed: %s", upstream.id, prompt.name, exc)
@@ -181,69 +259,69 @@ class Forwarded:
 
     def owns(self, name: str) -> bool:
         """Whether `name` is one of the resource or prompt actions (never a tool to call)."""
-        return name in self._prompts or any(name == resource_action(u) for u in self._reading)
+        return name in self._prompts or any(name == resource_action(u) for u in self._offers)
 
     def _visible(self, principal: Principal) -> set[str]:
         return {s.name for s in self.gate.tools(principal, self._session_of(principal))}
 
     # -- resources ---------------------------------------------------------------
 
-    def _serving_resources(self) -> list[Upstream]:
-        return [u for u in self._upstreams.values() if u.config.resources]
-
-    async def resources(self, principal: Principal) -> list[types.Resource]:
-        """The resources this principal could read now, as their upstreams list them."""
+    def resources(self, principal: Principal) -> list[types.Resource]:
+        """The resources this principal could read now, as their upstreams last listed them."""
         session = self._session_of(principal)
         visible = self._visible(principal)
-        claims = await self._claims()
         shown: list[types.Resource] = []
-        for uri, (upstream, resource) in claims.listed.items():
-            if claims.of(uri) != [upstream.id]:
-                continue  # another upstream claims it too: no read of it goes anywhere
-            action = resource_action(upstream.id)
+        for owner, offer in self._offers.items():
+            action = resource_action(owner)
             if action not in visible:
                 continue
-            answer = self.gate.decide(principal, action, {"uri": uri}, session)
-            if not isinstance(answer, Refusal) or answer.code == "approval_required":
-                shown.append(resource)
+            for uri, (resource, _) in offer.resources.items():
+                if self._route(uri) != owner:
+                    continue  # held back, or claimed by another upstream too
+                answer = self.gate.decide(principal, action, {"uri": uri}, session)
+                if not isinstance(answer, Refusal) or answer.code == "approval_required":
+                    shown.append(resource)
         return shown
 
-    async def _claims(self) -> _Claims:
-        """What every upstream serving resources lists now, and its templates."""
-        claims = _Claims({}, {}, [])
-        for upstream in self._serving_resources():
-            for resource in await upstream.resources():
-                uri = str(resource.uri)
-                claims.listed.setdefault(uri, (upstream, resource))
-                claims.listers.setdefault(uri, []).append(upstream.id)
-            for template in await upstream.resource_templates():
-                claims.templates.append((upstream.id, template_pattern(template.uri_template)))
-        return claims
-
-    async def templates(self, principal: Principal) -> list[types.ResourceTemplate]:
-        """The resource templates of every upstream whose resource action this principal sees."""
+    def templates(self, principal: Principal) -> list[types.ResourceTemplate]:
+        """The vetted resource templates of every upstream whose resource action this
+        principal sees."""
         visible = self._visible(principal)
-        shown: list[types.ResourceTemplate] = []
-        for upstream in self._serving_resources():
-            if resource_action(upstream.id) in visible:
-                shown.extend(await upstream.resource_templates())
-        return shown
+        return [
+            template
+            for owner, offer in self._offers.items()
+            if resource_action(owner) in visible
+            for template, _, vetted in offer.templates
+            if vetted
+        ]
 
-    async def _route(self, uri: str) -> str | None:
+    def _route(self, uri: str) -> str | None:
         """The upstream a URI belongs to: the one upstream that lists it or has a template
-        matching it; None when none does, or more than one (URIs have no namespace: one
-        upstream must not answer for another's resource)."""
-        serving = self._serving_resources()
-        if len(serving) == 1:
-            return serving[0].id
-        claimants = (await self._claims()).of(uri)
-        if len(claimants) > 1:
-            log.warning("resource %r is claimed by upstreams %s: not read", uri, claimants)
-        return claimants[0] if len(claimants) == 1 else None
+        matching it, or the one upstream serving resources if none does; None when more
+        than one claims it (URIs have no namespace: one upstream must not answer for
+        another's resource), or when what claims it is held back."""
+        matching = [
+            (owner, vetted)
+            for owner, offer in self._offers.items()
+            for _, template, vetted in offer.templates
+            if template.match(uri)
+        ]
+        claimants = {owner for owner, _ in matching}
+        if uri in self._owners:
+            claimants.add(self._owners[uri] or NOWHERE)  # NOWHERE: listed by several
+        if len(claimants) > 1 or NOWHERE in claimants:
+            log.warning("resource %r is claimed by several upstreams: not read", uri)
+            return None
+        if not claimants:
+            return next(iter(self._offers)) if len(self._offers) == 1 else None
+        (owner,) = claimants
+        listed_here = self._offers[owner].resources.get(uri)
+        vetted = listed_here[1] if listed_here else any(v for _, v in matching)
+        return owner if vetted else None
 
     async def read(self, principal: Principal, uri: str, call_id: str) -> types.ReadResourceResult:
         """One `resources/read`, decided with its URI and run by the gate."""
-        owner = await self._route(uri)
+        owner = self._route(uri)
         action = NOWHERE if owner is None else resource_action(owner)
         result = await self.gate.acall(
             principal, action, {"uri": uri}, self._session_of(principal), call_id=call_id
@@ -256,7 +334,7 @@ class Forwarded:
         self, principal: Principal, uri: str, connection: int, updated: Updated
     ) -> None:
         """Pass a resource's updates to this connection, if a read of it would be allowed."""
-        owner = await self._route(uri)
+        owner = self._route(uri)
         action = NOWHERE if owner is None else resource_action(owner)
         answer = self.gate.decide(principal, action, {"uri": uri}, self._session_of(principal))
         if isinstance(answer, Refusal):
@@ -277,7 +355,7 @@ class Forwarded:
         if subscribers.pop(connection, None) is None or subscribers:
             return
         del self._subscribers[uri]
-        owner = await self._route(uri)
+        owner = self._route(uri)
         if owner is not None:
             await self._upstreams[owner].subscribe(uri, on=False)
 
@@ -287,7 +365,11 @@ class Forwarded:
             await self.unsubscribe(uri, connection)
 
     async def updated(self, upstream: Upstream, uri: str) -> None:
-        """An upstream says a resource changed: tell who subscribed and may still read it."""
+        """An upstream says a resource changed: tell who subscribed and may still read it,
+        if the resource is that upstream's (no upstream speaks for another's)."""
+        if self._route(uri) != upstream.id:
+            log.warning("upstream %s: update of %r, not its resource, dropped", upstream.id, uri)
+            return
         action = resource_action(upstream.id)
         for principal, tell in list(self._subscribers.get(uri, {}).values()):
             answer = self.gate.decide(principal, action, {"uri": uri}, self._session_of(principal))

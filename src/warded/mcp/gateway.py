@@ -32,8 +32,8 @@ from warded.audit.record import AuditEntry, new_id
 from warded.errors import BundleError, ToolDefinitionError, WardedError
 from warded.gate import Gate
 from warded.mcp.config import GatewayConfig, GatewayConfigError, exposed_name
-from warded.mcp.forwarded import NOWHERE, Forwarded, GatewayError
-from warded.mcp.pins import Pins, flags, pin_of
+from warded.mcp.forwarded import NOWHERE, Forwarded, GatewayError, listed
+from warded.mcp.pins import Pins, Vetting
 from warded.mcp.results import failed, refused, upstream_result
 from warded.mcp.trusted import declarations
 from warded.mcp.upstream import Upstream
@@ -65,16 +65,17 @@ class Gateway:
     def __init__(self, config: GatewayConfig, gate: Gate, pins: Pins | None) -> None:
         self.config = config
         self.gate = gate
-        self.pins = pins
         self._upstreams: dict[str, Upstream] = {}
         self._exposed: dict[str, Exposed] = {}
-        self._first_seen: dict[str, str] = {}  # pins trusted on first use, when no pins file
-        self._quarantined: dict[str, tuple[str, str]] = {}  # name -> (reason, seen pin)
+        self.vetting = Vetting(pins, self._audit)
+        self._changed: dict[str, bool] = {}  # upstream being listed again -> changed since
         self._downstream: dict[Principal, dict[int, Notify]] = {}
         self._shown: dict[Principal, frozenset[str]] = {}
         self._buses: dict[Principal, InMemorySubscriptionBus] = {}
         self._listeners: dict[Principal, ListenHandler] = {}
-        self.forwarded = Forwarded(config, gate, self._upstreams, self.session, self._audit)
+        self.forwarded = Forwarded(
+            config, gate, self._upstreams, self.session, self._audit, self.vetting
+        )
 
     # -- upstreams ----------------------------------------------------------
 
@@ -101,7 +102,7 @@ class Gateway:
                         n: {"upstream": e.upstream, "tool": e.tool.name, "pin": e.pin}
                         for n, e in sorted(self._exposed.items())
                     },
-                    "quarantined": sorted(self._quarantined),
+                    "quarantined": sorted(f"{k} {n}" for k, n in self.vetting.held),
                 },
             )
             try:
@@ -112,55 +113,49 @@ class Gateway:
                 self._upstreams.clear()
 
     async def _upstream_changed(self, upstream: Upstream) -> None:
-        await self._sync(upstream)
-        await self.refresh()
+        """List a changed upstream again. A change while it is being listed asks for one
+        more listing after that one: however many notifications an upstream sends, at
+        most one listing of it runs, and one waits."""
+        if upstream.id in self._changed:
+            self._changed[upstream.id] = True
+            return
+        self._changed[upstream.id] = True
+        try:
+            while self._changed[upstream.id]:
+                self._changed[upstream.id] = False
+                await self._sync(upstream)
+                await self.refresh()
+        finally:
+            del self._changed[upstream.id]
 
     async def _sync(self, upstream: Upstream) -> None:
         """List the upstream again and bring the gate's tools in line with the pins."""
         await self.forwarded.sync(upstream)
-        listed = await upstream.tools()
+        tools = await listed(upstream, "tools/list", upstream.tools(), self._audit)
+        if tools is None:
+            return  # its tools stay as they were
         present: set[str] = set()
-        for tool in listed:
+        for tool in tools:
             name = exposed_name(upstream.id, tool.name)
             if name is None:
                 log.warning("upstream %s: tool name %r cannot be exposed", upstream.id, tool.name)
                 continue
             present.add(name)
-            pin = pin_of(tool)
-            reason = self._untrusted(name, tool, pin)
-            if reason is not None:
-                self._quarantine(name, upstream.id, tool.name, reason, pin)
+            pin = self.vetting.admit(upstream.id, name, tool)
+            if pin is None:
+                self._withdraw(name)
                 continue
-            self._quarantined.pop(name, None)
             current = self._exposed.get(name)
             if current is not None and current.pin == pin:
                 continue
             self._expose(Exposed(name, upstream.id, tool, pin))
         for name in [n for n, e in self._exposed.items() if e.upstream == upstream.id]:
             if name not in present:
-                self.gate.unregister(name)
-                del self._exposed[name]
+                self._withdraw(name)
                 self._audit("mcp.tool_removed", {"upstream": upstream.id, "tool": name})
 
-    def _untrusted(self, name: str, tool: types.Tool, pin: str) -> str | None:
-        """Why a definition may not be exposed, or None if it matches its pin."""
-        if self.pins is not None:
-            expected = self.pins.get(name)
-            if expected is None:
-                return "not pinned"
-            return None if expected == pin else "definition differs from its pin"
-        first = self._first_seen.get(name)
-        if first is None:
-            if flags(tool):
-                return "flagged by the injection scanner; pin it explicitly to trust it"
-            self._first_seen[name] = pin
-            return None
-        return None if first == pin else "definition changed since it was first seen"
-
     def _expose(self, exposed: Exposed) -> None:
-        if exposed.name in self._exposed:
-            self.gate.unregister(exposed.name)
-            del self._exposed[exposed.name]
+        self._withdraw(exposed.name)
         upstream = self.config.upstreams[exposed.upstream]
         try:
             self.gate.register(
@@ -172,30 +167,14 @@ class Gateway:
             )
         except Exception as exc:  # an upstream's definition never stops the gateway
             reason = str(exc) if isinstance(exc, ToolDefinitionError) else type(exc).__name__
-            self._quarantine(exposed.name, exposed.upstream, exposed.tool.name, reason, exposed.pin)
+            self.vetting.hold(exposed.upstream, exposed.name, exposed.tool, reason, exposed.pin)
             return
         self._exposed[exposed.name] = exposed
 
-    def _quarantine(self, name: str, upstream: str, tool: str, reason: str, pin: str) -> None:
+    def _withdraw(self, name: str) -> None:
         if name in self._exposed:
             self.gate.unregister(name)
             del self._exposed[name]
-        if self._quarantined.get(name) == (reason, pin):
-            return
-        self._quarantined[name] = (reason, pin)
-        expected = self.pins.get(name) if self.pins is not None else self._first_seen.get(name)
-        log.warning("quarantined %s: %s", name, reason)
-        self._audit(
-            "mcp.quarantine",
-            {
-                "upstream": upstream,
-                "tool": tool,
-                "name": name,
-                "reason": reason,
-                "pinned": expected,
-                "seen": pin,
-            },
-        )
 
     def _executor(self, upstream_id: str, tool: str) -> Callable[..., Awaitable[Any]]:
         async def forward(**arguments: Any) -> dict[str, Any]:
@@ -329,7 +308,11 @@ class Gateway:
         return version
 
     async def resync(self) -> None:
-        """List every upstream again (after re-pinning, say) and notify who is affected."""
+        """Read the pins file again (after re-pinning, say; one that cannot be read is a
+        GatewayConfigError and the pins stay), list every upstream again and notify who
+        is affected."""
+        if self.config.pins is not None:
+            self.vetting.pins = read_pins(self.config)
         for upstream in self._upstreams.values():
             await self._sync(upstream)
         await self.refresh()
@@ -341,11 +324,15 @@ def open_gateway(config: GatewayConfig) -> Gateway:
     gate = Gate.from_directory(config.policies, store=store)
     if config.shadow is not None:
         gate.shadow(config.shadow)  # decided and logged beside the live bundle, never enforced
-    pins = None
-    if config.pins is not None:
-        pins = Pins.read(config.pins)
-        if pins is None:
-            raise GatewayConfigError(
-                f"{config.pins}: no pins file yet; run `warded mcp pin {config.path}` first"
-            )
-    return Gateway(config, gate, pins)
+    return Gateway(config, gate, None if config.pins is None else read_pins(config))
+
+
+def read_pins(config: GatewayConfig) -> Pins:
+    """The pins file the config names; GatewayConfigError if it is missing or broken."""
+    assert config.pins is not None
+    pins = Pins.read(config.pins)
+    if pins is None:
+        raise GatewayConfigError(
+            f"{config.pins}: no pins file yet; run `warded mcp pin {config.path}` first"
+        )
+    return pins

@@ -79,14 +79,14 @@ def build_server(gateway: Gateway, principal_of: PrincipalOf) -> Server[Gateway]
     ) -> types.ListResourcesResult:
         principal = principal_of(ctx)
         _attach(gateway, ctx, principal)
-        return types.ListResourcesResult(resources=await gateway.forwarded.resources(principal))
+        return types.ListResourcesResult(resources=gateway.forwarded.resources(principal))
 
     async def list_templates(
         ctx: ServerRequestContext[Gateway, Any], params: types.PaginatedRequestParams | None
     ) -> types.ListResourceTemplatesResult:
         principal = principal_of(ctx)
         _attach(gateway, ctx, principal)
-        found = await gateway.forwarded.templates(principal)
+        found = gateway.forwarded.templates(principal)
         return types.ListResourceTemplatesResult(resource_templates=found)
 
     async def read_resource(

@@ -7,9 +7,13 @@ roots, sampling or elicitation (no callbacks are registered, so none of
 those capabilities are declared), its bearer token (an HTTP upstream gets
 only the credential its own config names), and its environment (a stdio
 upstream gets the SDK's minimal default environment plus its config's
-`env`). Listings are not cached past a change: a `list_changed`
-notification (or, on 2026-07-28, a `subscriptions/listen` event) calls
-`on_change`, and the gateway lists again.
+`env`). Listings are not kept past a change: a `list_changed`
+notification of tools, prompts or resources (or, on 2026-07-28, a
+`subscriptions/listen` event) calls `on_change`, and the gateway lists
+again. Every request waits at most the upstream's `timeout` for its answer
+(the SDK's read timeout: then the request is cancelled upstream and fails
+with REQUEST_TIMEOUT), so a hung upstream holds no call, listing or
+connection attempt longer than that.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import contextlib
 import logging
 import warnings
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol, TypeVar
 
 import anyio
@@ -30,6 +34,7 @@ from mcp.shared.exceptions import MCPDeprecationWarning, MCPError
 from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 
 from warded.mcp.config import UpstreamConfig
+from warded.mcp.pins import Definition
 
 
 class _Page(Protocol):
@@ -110,9 +115,11 @@ class Upstream:
             client = await stack.enter_async_context(self._client_for(stack))
             tasks = await stack.enter_async_context(anyio.create_task_group())
             self._client = client
-            tools = client.server_capabilities.tools
-            prompts = client.server_capabilities.prompts
-            changes = (tools and tools.list_changed) or (prompts and prompts.list_changed)
+            capabilities = client.server_capabilities
+            changes = any(
+                c is not None and c.list_changed
+                for c in (capabilities.tools, capabilities.prompts, capabilities.resources)
+            )
             if client.protocol_version in MODERN_PROTOCOL_VERSIONS and changes:
                 tasks.start_soon(self._listen, client)
             try:
@@ -127,6 +134,7 @@ class Upstream:
             "mode": "auto",
             "cache": None,
             "message_handler": self._message,
+            "read_timeout_seconds": c.timeout,
         }
         if c.transport == "stdio":
             assert c.command is not None
@@ -142,7 +150,7 @@ class Upstream:
         headers = {"Authorization": f"Bearer {token}"} if token else {}
         http = httpx2.AsyncClient(
             headers=headers,
-            timeout=httpx2.Timeout(30.0, read=300.0),
+            timeout=httpx2.Timeout(30.0, read=max(300.0, c.timeout)),
             transport=_KeepAlive(httpx2.AsyncHTTPTransport()),
         )
         stack.push_async_callback(http.aclose)
@@ -228,7 +236,10 @@ class Upstream:
 
     async def _message(self, message: types.ServerNotification | Exception) -> None:
         if isinstance(
-            message, types.ToolListChangedNotification | types.PromptListChangedNotification
+            message,
+            types.ToolListChangedNotification
+            | types.PromptListChangedNotification
+            | types.ResourceListChangedNotification,
         ):
             await self._changed()
         elif isinstance(message, types.ResourceUpdatedNotification):
@@ -242,7 +253,9 @@ class Upstream:
 
     async def _listen(self, client: Client) -> None:
         try:
-            async with client.listen(tools_list_changed=True, prompts_list_changed=True) as events:
+            async with client.listen(
+                tools_list_changed=True, prompts_list_changed=True, resources_list_changed=True
+            ) as events:
                 async for _ in events:
                     await self._changed()
         except Exception as exc:
@@ -252,20 +265,30 @@ class Upstream:
         try:
             await self._on_change(self)
         except Exception:
-            log.exception("upstream %s: handling a tool list change failed", self.id)
+            log.exception("upstream %s: handling a list change failed", self.id)
 
 
 @dataclass(frozen=True, slots=True)
 class Listing:
-    """What one upstream offers: its tools, and its prompts if the config forwards them."""
+    """What one upstream offers: its tools, and its prompts, resources and resource
+    templates where the config forwards them."""
 
     tools: list[types.Tool]
     prompts: list[types.Prompt]
     resources: bool
+    readable: list[types.Resource | types.ResourceTemplate] = field(default_factory=list)
+
+    def definitions(self) -> list[Definition]:
+        """Everything in it that is pinned (`pins.py`)."""
+        return [*self.tools, *self.prompts, *self.readable]
 
 
-async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
-    """Connect to every upstream once and return what each lists (for `pin` and `schema`)."""
+async def list_all(
+    configs: Mapping[str, UpstreamConfig], *, readable: bool = False
+) -> dict[str, Listing]:
+    """Connect to every upstream once and return what each lists (for `pin` and `schema`):
+    its tools and forwarded prompts, and with `readable` its forwarded resources and
+    templates too (`pin` vets them; `schema` does not need them)."""
 
     async def ignore(_: Upstream) -> None:
         return None
@@ -275,5 +298,9 @@ async def list_all(configs: Mapping[str, UpstreamConfig]) -> dict[str, Listing]:
         async with Upstream(config, ignore).connect() as upstream:
             tools = await upstream.tools()
             prompts = await upstream.prompts() if config.prompts else []
-            listed[uid] = Listing(tools, prompts, config.resources)
+            offered: list[types.Resource | types.ResourceTemplate] = []
+            if readable and config.resources:
+                offered += await upstream.resources()
+                offered += await upstream.resource_templates()
+            listed[uid] = Listing(tools, prompts, config.resources, offered)
     return listed
