@@ -45,6 +45,7 @@ from warded.scanners.patterns import (
     PHRASES,
     PLAIN,
     ROT13_HINT,
+    TAILED_GUARDS,
     TRIGGERS,
     compile_kinds,
 )
@@ -92,6 +93,28 @@ def test_a_guarded_trigger_guard_finds_what_the_guard_finds(word: str, data: st.
     assert injection._GUARDS[word].search(before) is not None
     text = data.draw(st.text(max_size=24))
     assert bool(injection._GUARDS[word].search(text)) == bool(guard.search(text))
+
+
+@pytest.mark.parametrize("word", sorted(TAILED_GUARDS))
+@CHECK
+@given(data=st.data())
+def test_a_tailed_guard_only_matches_a_text_ending_with_a_non_word_character(
+    word: str, data: st.DataObject
+) -> None:
+    # so `_guarded` does not search a side that ends with a word character
+    guard = GUARDS[word]
+    matching = data.draw(st.from_regex(guard))
+    text = data.draw(
+        st.one_of(st.text(max_size=24), st.text(alphabet=" \nnot\u00e9_1a", max_size=24))
+    )
+    for candidate in (matching, text, matching + text, text + matching):
+        if guard.search(candidate) is not None:
+            assert not injection._ident_char(candidate[-1])
+
+
+def test_the_tailed_guards_are_the_negated_verbs_and_the_tool_nouns() -> None:
+    assert {"follow", "listen", "tool", "function", "api"} <= TAILED_GUARDS
+    assert "anything" not in TAILED_GUARDS  # "^\W+goes" ends anywhere
 
 
 @CHECK

@@ -67,6 +67,7 @@ from warded.scanners.patterns import (
     PLAIN,
     REQUIRES,
     ROT13_HINT,
+    TAILED_GUARDS,
     TRIGGERS,
     WEIGHTS,
     compile_kinds,
@@ -770,7 +771,11 @@ def _cues(text: str, word: str) -> list[int]:
         return _occurrences(text, word)
     return _memoized(
         ("cue", text, word),
-        lambda: [i for i in _occurrences(text, word) if _guarded(guard, text, i, i + len(word))],
+        lambda: [
+            i
+            for i in _occurrences(text, word)
+            if _guarded(guard, text, i, i + len(word), word in TAILED_GUARDS)
+        ],
     )
 
 
@@ -882,10 +887,16 @@ def _windows(
     return merge_intervals(spans)
 
 
-def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
-    """Whether the cue is in the 24 characters before the word or after it."""
-    before = guard.search(text[max(0, start - 24) : start])
-    return before is not None or guard.search(text[end : end + 24]) is not None
+def _guarded(guard: re.Pattern[str], text: str, start: int, end: int, tailed: bool) -> bool:
+    """Whether the cue is in the 24 characters before the word or after it. `tailed`: the
+    guard only matches a text that ends with a non-word character (`TAILED_GUARDS`), so a
+    side that ends with a word character is not searched."""
+    for side in (text[max(0, start - 24) : start], text[end : end + 24]):
+        if tailed and (not side or _ident_char(side[-1])):
+            continue
+        if guard.search(side) is not None:
+            return True
+    return False
 
 
 def _mentions_rot13(text: str) -> bool:
