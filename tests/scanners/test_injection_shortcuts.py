@@ -37,13 +37,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warded.scanners import injection
+from warded.scanners import injection, normalize
 from warded.scanners.lexicon import LEAD_WORDS, TARGET_WORDS
 from warded.scanners.patterns import (
     GUARDS,
     MARKUP,
     PHRASES,
     PLAIN,
+    REQUIRES,
     ROT13_HINT,
     TAILED_GUARDS,
     TRIGGERS,
@@ -223,6 +224,28 @@ def test_snake_case_calls_found_at_their_first_characters_are_all_of_them(text: 
     assert [m.span() for m in found] == _spans(injection._SNAKE_CALL, text)
     plain = injection._matches_at(injection._SNAKE_CALL, text, None)
     assert [m.span() for m in plain] == _spans(injection._SNAKE_CALL, text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=" a#", max_size=30))
+def test_three_lone_letters_in_one_search_are_either_shape(text: str) -> None:
+    found = normalize._THREE_LONE.search(text) is not None
+    assert found == (" a a a " in text or " a  a  a " in text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(["<|", "<", "|", "inst]", "sys>>", "_of_turn>", "x", "é", " ", "inst"]),
+        max_size=10,
+    )
+)
+def test_the_required_strings_found_in_one_pass_are_the_strings_in_the_text(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+    for kind, needed in REQUIRES.items():
+        assert injection._holds_one(text, kind) == any(r in text for r in needed)
 
 
 # ---------------------------------------------------------------- first words

@@ -380,7 +380,7 @@ class InjectionScanner:
             return _LOCATORS[kind](text, words)
         gate = TRIGGERS.get(kind)
         if gate is None:
-            if kind in REQUIRES and not any(r in text for r in REQUIRES[kind]):
+            if kind in REQUIRES and not _holds_one(text, kind):
                 return []
             return [(0, len(text))]
         hits = gate[1] & _lexical(words)
@@ -821,6 +821,19 @@ def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     for m in _literal("</").finditer(text):
         spans.append((m.start(), min(len(text), m.start() + 40)))
     return merge_intervals(spans)
+
+
+def _holds_one(text: str, kind: str) -> bool:
+    """Whether `text` holds one of the strings of `REQUIRES[kind]`: in an ASCII text, from one
+    pass of an automaton over its bytes."""
+    if not text.isascii():
+        return any(r in text for r in REQUIRES[kind])
+    return bool(_required(kind).find_matches_as_indexes(text.encode("ascii")))
+
+
+@functools.cache
+def _required(kind: str) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick([r.encode("ascii") for r in REQUIRES[kind]])
 
 
 @functools.cache
