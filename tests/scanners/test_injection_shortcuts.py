@@ -37,14 +37,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from warded.scanners import injection
+from warded.scanners import injection, normalize
 from warded.scanners.lexicon import LEAD_WORDS, TARGET_WORDS
 from warded.scanners.patterns import (
     GUARDS,
     MARKUP,
     PHRASES,
     PLAIN,
+    REQUIRES,
     ROT13_HINT,
+    TAILED_GUARDS,
     TRIGGERS,
     compile_kinds,
 )
@@ -92,6 +94,28 @@ def test_a_guarded_trigger_guard_finds_what_the_guard_finds(word: str, data: st.
     assert injection._GUARDS[word].search(before) is not None
     text = data.draw(st.text(max_size=24))
     assert bool(injection._GUARDS[word].search(text)) == bool(guard.search(text))
+
+
+@pytest.mark.parametrize("word", sorted(TAILED_GUARDS))
+@CHECK
+@given(data=st.data())
+def test_a_tailed_guard_only_matches_a_text_ending_with_a_non_word_character(
+    word: str, data: st.DataObject
+) -> None:
+    # so `_guarded` does not search a side that ends with a word character
+    guard = GUARDS[word]
+    matching = data.draw(st.from_regex(guard))
+    text = data.draw(
+        st.one_of(st.text(max_size=24), st.text(alphabet=" \nnot\u00e9_1a", max_size=24))
+    )
+    for candidate in (matching, text, matching + text, text + matching):
+        if guard.search(candidate) is not None:
+            assert not injection._ident_char(candidate[-1])
+
+
+def test_the_tailed_guards_are_the_negated_verbs_and_the_tool_nouns() -> None:
+    assert {"follow", "listen", "tool", "function", "api"} <= TAILED_GUARDS
+    assert "anything" not in TAILED_GUARDS  # "^\W+goes" ends anywhere
 
 
 @CHECK
@@ -202,6 +226,28 @@ def test_snake_case_calls_found_at_their_first_characters_are_all_of_them(text: 
     assert [m.span() for m in plain] == _spans(injection._SNAKE_CALL, text)
 
 
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(alphabet=" a#", max_size=30))
+def test_three_lone_letters_in_one_search_are_either_shape(text: str) -> None:
+    found = normalize._THREE_LONE.search(text) is not None
+    assert found == (" a a a " in text or " a  a  a " in text)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    pieces=st.lists(
+        st.sampled_from(["<|", "<", "|", "inst]", "sys>>", "_of_turn>", "x", "é", " ", "inst"]),
+        max_size=10,
+    )
+)
+def test_the_required_strings_found_in_one_pass_are_the_strings_in_the_text(
+    pieces: list[str],
+) -> None:
+    text = "".join(pieces)
+    for kind, needed in REQUIRES.items():
+        assert injection._holds_one(text, kind) == any(r in text for r in needed)
+
+
 # ---------------------------------------------------------------- first words
 STARTS = {kind: first_words(pattern) for kind, pattern in KINDS.items()}
 
@@ -293,10 +339,8 @@ _VOCABULARY = sorted(
     )
 )
 _TOOLS = ["send_email", "reserve_hotel"]
-# the forms of the tools' verbs the word index does not hold (`_present_leads`)
-_TOOL_FORMS = sorted(
-    w for forms in injection.InjectionScanner(tools=_TOOLS)._tool_own_leads.values() for w in forms
-)
+# the forms of the tools' verbs the word index does not hold (`_lead_places`)
+_TOOL_FORMS = injection.InjectionScanner(tools=_TOOLS)._own_leads
 _PIECES = st.one_of(
     st.sampled_from(_VOCABULARY),
     st.sampled_from([*_TOOL_FORMS, "hotel", "email", "rot13", "Caesar", "rotate every letter"]),
@@ -327,14 +371,56 @@ def test_every_rot13_hint_starts_with_one_of_its_words_standing_whole() -> None:
     assert injection._ROT13_WORDS <= injection._INDEXED
 
 
+def _whole(text: str, word: str) -> list[int]:
+    """Where `word` stands whole in `text` (no letter either side), by `str.find`."""
+    out = []
+    i = text.find(word)
+    while i != -1:
+        j = i + len(word)
+        if not text[i - 1 : i].isalpha() and not text[j : j + 1].isalpha():
+            out.append(i)
+        i = text.find(word, i + 1)
+    return out
+
+
 @settings(max_examples=25, deadline=None)
-@given(pieces=st.lists(_PIECES, max_size=40))
-def test_the_tool_leads_read_off_the_index_are_the_text_s_words(pieces: list[str]) -> None:
-    text = (_FILLER + "".join(pieces)).lower()
+@given(pieces=st.lists(_PIECES, max_size=40), long=st.booleans())
+def test_the_tool_leads_read_off_the_index_and_the_own_automaton_are_where_they_stand(
+    pieces: list[str], long: bool
+) -> None:
+    text = ((_FILLER if long else "") + "".join(pieces)).lower()
     scanner = injection.InjectionScanner(tools=_TOOLS)
-    expected = scanner._tool_leads & injection._words(text)
+    expected = sorted(i for w in scanner._tool_leads for i in _whole(text, w))
     injection._MEMO.cache, injection._MEMO.index = {}, True
     try:
-        assert set(scanner._present_leads(text)) == expected
+        assert scanner._lead_places(text) == expected
     finally:
         injection._MEMO.cache = None
+
+
+# names that overlap themselves and each other, and characters that make them part of an
+# identifier
+_NAMES = ["send_email", "aa_aa", "a_aa", "email_send", "sendEmail", "get_x_y"]
+_NAME_TEXT = st.lists(
+    st.sampled_from(["send_email", "aa_aa", "a_a", "email_send", "sendemail", "get_x_y", "_", "a"])
+    | st.sampled_from([" ", "(", "`", "1", "é", "\n", "SEND_EMAIL", "x"]),
+    max_size=12,
+).map("".join)
+
+
+@settings(max_examples=1000, deadline=None)
+@given(text=_NAME_TEXT)
+def test_the_tool_names_found_in_one_pass_are_the_first_that_stand_whole(text: str) -> None:
+    scanner = injection.InjectionScanner(tools=_NAMES)
+    expected = set()
+    for name in scanner._tool_names:
+        for i in range(len(text)):
+            j = i + len(name)
+            if (
+                text.startswith(name, i)
+                and not (text[i - 1 : i].isalnum() or text[i - 1 : i] == "_")
+                and not (text[j : j + 1].isalnum() or text[j : j + 1] == "_")
+            ):
+                expected.add((i, j))
+                break
+    assert sorted(scanner._named_tools(text)) == sorted(expected)

@@ -67,6 +67,7 @@ from warded.scanners.patterns import (
     PLAIN,
     REQUIRES,
     ROT13_HINT,
+    TAILED_GUARDS,
     TRIGGERS,
     WEIGHTS,
     compile_kinds,
@@ -210,12 +211,18 @@ class InjectionScanner:
         )
         self._tool_actions = tuple(a for n in self.tools if (a := _tool_action(n)) is not None)
         self._tool_leads = ORDER_VERBS | {w for a in self._tool_actions for w in a.verbs}
-        # the leads the word index does not hold that a text's words can be (`_present_leads`)
-        own: dict[str, set[str]] = {}
-        for w in self._tool_leads - _INDEXED:
-            if w.isascii() and w.isalpha():
-                own.setdefault(w[:4], set()).add(w)
-        self._tool_own_leads = own  # by their first four letters
+        # the leads the word index does not hold that a text's words can be (`_lead_places`)
+        self._own_leads = sorted(
+            w for w in self._tool_leads - _INDEXED if w.isascii() and w.isalpha()
+        )
+        self._own_automaton = _whole_words(self._own_leads) if self._own_leads else None
+        # the names an ASCII text can hold, found in one pass (`_named_tools`)
+        self._ascii_names = [n for n in self._tool_names if n.isascii()]
+        self._names_automaton = (
+            ahocorasick_rs.BytesAhoCorasick([n.encode("ascii") for n in self._ascii_names])
+            if self._ascii_names
+            else None
+        )
 
     def for_tools(self, names: Iterable[str]) -> InjectionScanner:
         """This scanner, also knowing the tools `names` (the gate calls it with the names
@@ -373,7 +380,7 @@ class InjectionScanner:
             return _LOCATORS[kind](text, words)
         gate = TRIGGERS.get(kind)
         if gate is None:
-            if kind in REQUIRES and not any(r in text for r in REQUIRES[kind]):
+            if kind in REQUIRES and not _holds_one(text, kind):
                 return []
             return [(0, len(text))]
         hits = gate[1] & _lexical(words)
@@ -389,18 +396,11 @@ class InjectionScanner:
         """
         text = view.text
         n = len(text)
-        for name in self._tool_names:
-            i = text.find(name)
-            while i != -1:
-                j = i + len(name)
-                before = i == 0 or not _ident_char(text[i - 1])
-                if before and (j == n or not _ident_char(text[j])):
-                    yield Signal("tool_name", *view.span(i, j))
-                    break
-                i = text.find(name, i + 1)
+        for i, j in self._named_tools(text):
+            yield Signal("tool_name", *view.span(i, j))
         if not self._tool_actions:
             return
-        leads = [v for v in _positions(text, self._present_leads(text)) if _lead(text, v)]
+        leads = [v for v in self._lead_places(text) if _lead(text, v)]
         ascii_text = text.isascii()
         for v in leads:
             end = _SENTENCE_END.search(text, v, min(n, v + ORDER_REACH))
@@ -417,23 +417,47 @@ class InjectionScanner:
                     yield Signal("tool_action", *view.span(v, last))
                     break
 
-    def _present_leads(self, text: str) -> Iterable[str]:
-        """The words of `_tool_leads` that stand whole in `text`: in a text the word index
-        covers, the indexed ones read off it and the others looked up one by one (the
-        text's whole word set costs more than both)."""
+    def _named_tools(self, text: str) -> list[tuple[int, int]]:
+        """The span of each tool name's first occurrence in `text` that stands whole (as an
+        identifier): in ASCII text, from one pass over the text for all the names."""
+        n = len(text)
+
+        def whole(i: int, j: int) -> bool:
+            return (i == 0 or not _ident_char(text[i - 1])) and (j == n or not _ident_char(text[j]))
+
+        if self._names_automaton is None or not text.isascii():
+            found: dict[str, int] = {}
+            for name in self._tool_names:
+                i = text.find(name)
+                while i != -1 and not whole(i, i + len(name)):
+                    i = text.find(name, i + 1)
+                if i != -1:
+                    found[name] = i
+            return [(i, i + len(name)) for name, i in found.items()]
+        first: dict[int, int] = {}
+        matches = self._names_automaton.find_matches_as_indexes(
+            text.encode("ascii"), overlapping=True
+        )
+        for k, i, j in matches:  # an ASCII text's bytes are its characters
+            if k not in first and whole(i, j):
+                first[k] = i  # the matches of one name come in the order they start
+        return sorted({(i, i + len(self._ascii_names[k])) for k, i in first.items()})
+
+    def _lead_places(self, text: str) -> list[int]:
+        """Where a word of `_tool_leads` stands whole in `text`, in order: in a text the word
+        index covers, the indexed ones read off it and the others (`_own_leads`) from one
+        pass of the scanner's own automaton."""
         if not (text.isascii() and len(text) >= _INDEX_FROM and getattr(_MEMO, "index", True)):
-            return self._tool_leads & _words(text)
+            return _positions(text, self._tool_leads & _words(text))
         index = _memoized(("index", text), lambda: _index(text))
-        padded = _memoized(("padded", text), lambda: f" {_letters_only(text)} ")
-        own: set[str] = set()
-        for head, forms in self._tool_own_leads.items():
-            i = padded.find(" " + head)  # a word that starts with `head` starts at `i`
-            while i != -1:
-                end = padded.find(" ", i + 1)
-                if padded[i + 1 : end] in forms:
-                    own.add(padded[i + 1 : end])
-                i = padded.find(" " + head, end)
-        return (index.keys() & self._tool_leads) | own
+        places = [i for w in index.keys() & self._tool_leads for i in index[w]]
+        if self._own_automaton is not None:
+            matches = self._own_automaton.find_matches_as_indexes(
+                _padded_bytes(text), overlapping=True
+            )
+            places += [start for _, start, _ in matches]
+        places.sort()
+        return places
 
     def _decoded(self, decoded: str, start: int, end: int) -> set[Signal]:
         """Signals of a decoded payload, placed on the encoded run's span."""
@@ -672,21 +696,29 @@ def _index(text: str) -> dict[str, list[int]]:
     space the words are the runs between spaces: with a space added at each end,
     " word " is the word standing whole, and `_automaton` finds all of them at once.
     """
-    automaton, words = _automaton()
-    padded = f" {_letters_only(text)} ".encode("ascii")
     out: dict[str, list[int]] = {}
-    # `padded` is one character longer than `text`, and so is each pattern: start + 1 - 1
-    for k, start, _ in automaton.find_matches_as_indexes(padded, overlapping=True):
-        out.setdefault(words[k], []).append(start)
+    for k, start, _ in _automaton().find_matches_as_indexes(_padded_bytes(text), overlapping=True):
+        out.setdefault(_INDEX_WORDS[k], []).append(start)
     return out
 
 
-@functools.cache
-def _automaton() -> tuple[ahocorasick_rs.BytesAhoCorasick, list[str]]:
-    """The automaton `_index` runs (" word " for each word of `_INDEXED`), and its words."""
-    words = sorted(_INDEXED)
+def _padded_bytes(text: str) -> bytes:
+    """ASCII `text` with every character but a letter made a space, and a space at each end:
+    " word " in it is a word of `text` standing whole, and starts where the word does in
+    `text` (the text is one character longer, and so is the pattern)."""
+    return _memoized(("padded bytes", text), lambda: f" {_letters_only(text)} ".encode("ascii"))
+
+
+def _whole_words(words: list[str]) -> ahocorasick_rs.BytesAhoCorasick:
+    """An automaton that finds " word " for each of the ASCII `words` (`_padded_bytes`)."""
     patterns = [f" {w} ".encode("ascii") for w in words]
-    return ahocorasick_rs.BytesAhoCorasick(patterns, implementation=_DFA), words
+    return ahocorasick_rs.BytesAhoCorasick(patterns, implementation=_DFA)
+
+
+@functools.cache
+def _automaton() -> ahocorasick_rs.BytesAhoCorasick:
+    """The automaton `_index` runs: `_whole_words(_INDEX_WORDS)`."""
+    return _whole_words(_INDEX_WORDS)
 
 
 def _starts_in(
@@ -739,7 +771,11 @@ def _cues(text: str, word: str) -> list[int]:
         return _occurrences(text, word)
     return _memoized(
         ("cue", text, word),
-        lambda: [i for i in _occurrences(text, word) if _guarded(guard, text, i, i + len(word))],
+        lambda: [
+            i
+            for i in _occurrences(text, word)
+            if _guarded(guard, text, i, i + len(word), word in TAILED_GUARDS)
+        ],
     )
 
 
@@ -787,6 +823,19 @@ def _break_windows(text: str, words: frozenset[str]) -> list[tuple[int, int]]:
     return merge_intervals(spans)
 
 
+def _holds_one(text: str, kind: str) -> bool:
+    """Whether `text` holds one of the strings of `REQUIRES[kind]`: in an ASCII text, from one
+    pass of an automaton over its bytes."""
+    if not text.isascii():
+        return any(r in text for r in REQUIRES[kind])
+    return bool(_required(kind).find_matches_as_indexes(text.encode("ascii")))
+
+
+@functools.cache
+def _required(kind: str) -> ahocorasick_rs.BytesAhoCorasick:
+    return ahocorasick_rs.BytesAhoCorasick([r.encode("ascii") for r in REQUIRES[kind]])
+
+
 @functools.cache
 def _literal(string: str) -> re.Pattern[str]:
     """A pattern that finds `string`: on a long text, `re` finds a short literal sooner than
@@ -811,6 +860,7 @@ _LEXICON = frozenset().union(
 # the words one of which each match of the rot13 hint holds whole (`patterns.ROT13_HINT`)
 _ROT13_WORDS = frozenset({"rot", "rotate", "caesar"})
 _INDEXED = frozenset(w for w in _LEXICON if w.isascii() and w.isalpha()) | _ROT13_WORDS
+_INDEX_WORDS = sorted(_INDEXED)
 _INDEX_FROM = 4096  # characters: in a shorter text, finding each word costs less than an index
 _DFA = ahocorasick_rs.Implementation.DFA  # the fastest of the three (~1 MB, built in ~10 ms)
 
@@ -850,10 +900,16 @@ def _windows(
     return merge_intervals(spans)
 
 
-def _guarded(guard: re.Pattern[str], text: str, start: int, end: int) -> bool:
-    """Whether the cue is in the 24 characters before the word or after it."""
-    before = guard.search(text[max(0, start - 24) : start])
-    return before is not None or guard.search(text[end : end + 24]) is not None
+def _guarded(guard: re.Pattern[str], text: str, start: int, end: int, tailed: bool) -> bool:
+    """Whether the cue is in the 24 characters before the word or after it. `tailed`: the
+    guard only matches a text that ends with a non-word character (`TAILED_GUARDS`), so a
+    side that ends with a word character is not searched."""
+    for side in (text[max(0, start - 24) : start], text[end : end + 24]):
+        if tailed and (not side or _ident_char(side[-1])):
+            continue
+        if guard.search(side) is not None:
+            return True
+    return False
 
 
 def _mentions_rot13(text: str) -> bool:

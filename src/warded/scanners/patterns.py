@@ -303,6 +303,13 @@ GUARDS: dict[str, re.Pattern[str]] = {
     },
 }
 
+# The guards whose every match ends the searched text with a non-word character, as their
+# patterns end (`\W+$`, `\W+(?:\w+\W+)?$`; "$" before a last newline too): a text that ends
+# with a word character has no match.
+TAILED_GUARDS = frozenset(
+    word for word, guard in GUARDS.items() if guard.pattern.endswith((r"\W+$", r"\W+(?:\w+\W+)?$"))
+)
+
 # Case matters for this one: "DAN" the persona, not "Dan" the name.
 DAN = re.compile(r"\bDAN\b")
 # Named encodings: rot13 is only decoded when the text mentions it.
