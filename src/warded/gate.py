@@ -35,7 +35,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from warded.authorize import authorize, context_of
+from warded.authorize import authorize, context_of, scan_arguments
 from warded.calls import Unknown
 from warded.canonical import canonical_json, thaw
 from warded.clock import Clock, SystemClock
@@ -68,7 +68,7 @@ from warded.redaction import DefaultRedactor, Redactor
 from warded.registry import ToolRegistry
 from warded.request import instant, resource_of, utf8
 from warded.running import abandon, execute, executor, loop_running, timed_out
-from warded.scanners.base import Scanner, builtin_scanner, scan_value
+from warded.scanners.base import Scanner, builtin_scanner
 from warded.store import MemoryStore, Store
 from warded.tools import Tool
 
@@ -472,7 +472,7 @@ class Gate(ToolRegistry):
         t.arguments(thaw(frozen))
         resource = resource_of(t, value, engine.bundle)
         scanners = self._input_scanners(engine)
-        found = scan_value(scanners, value) if scanners else []
+        found = scan_arguments(scanners, t, value) if scanners else []
         state = self.store.session(session.id)
         context = context_of(self, engine, t, value, state, now, found)
         return checked(engine.decide(principal, tool, resource, context)), value, now
