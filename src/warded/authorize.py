@@ -27,10 +27,10 @@ from warded.records import now_or_wall, refuse, us
 from warded.redaction import Secrets, mask_by_name
 from warded.request import MAX_NAME, build_context, instant, printable, resource_of, utf8
 from warded.scanners.base import (
-    KEY,
     Finding,
     Scanner,
     found_text,
+    is_key,
     mask_text,
     scan_value,
     summary,
@@ -165,7 +165,7 @@ def decide_once(
                 started,
                 digest,
                 redacted,
-                detail=scrubbed(gate, engine, secrets, problem),
+                detail=scrubbed(gate, engine, secrets.mask(problem)),
             )
         kwargs = tool.arguments(thaw(frozen))
         if tool.is_async and in_loop:
@@ -242,7 +242,7 @@ def decide_once(
     except ArgumentError as exc:
         now = now_or_wall(gate.clock)
         try:  # the error may name keys of arguments not yet scanned (`too_deep`)
-            detail = scrubbed(gate, engine, secrets, str(exc))
+            detail = scrubbed(gate, engine, secrets.mask(str(exc)))
         except Exception:
             detail = "<detail not scannable>"
         return refuse(
@@ -267,15 +267,12 @@ def to_mask(found: list[Finding], value: Any, sensitive: frozenset[str]) -> list
     parameter (the tool declares that name; it stays, so its value is masked by name)."""
     if not sensitive:
         return found
-    return [
-        f for f in found if not (f.path.endswith(f"/{KEY}") and text_at(value, f.path) in sensitive)
-    ]
+    return [f for f in found if not (is_key(f.path) and text_at(value, f.path) in sensitive)]
 
 
-def scrubbed(gate: Gate, engine: Engine, secrets: Secrets, text: str) -> str:
-    """A text about the call as the log keeps it: the call's secrets masked, then what
-    the input scanners find in it."""
-    text = secrets.mask(text)
+def scrubbed(gate: Gate, engine: Engine, text: str) -> str:
+    """A text about a call as the log keeps it: what the input scanners find in it masked
+    (mask the call's own secrets first, before any cut)."""
     found = [f for s in gate._input_scanners(engine) for f in s.scan(text)]
     return mask_text(text, found) if found else text
 
@@ -286,7 +283,7 @@ def masked_name(gate: Gate, engine: Engine, name: object) -> str:
     if not isinstance(name, str):
         return printable(name)
     try:
-        return printable(scrubbed(gate, engine, Secrets(), utf8(name[: 2 * MAX_NAME])))
+        return printable(scrubbed(gate, engine, utf8(name[: 2 * MAX_NAME])))
     except Exception:
         return "<tool name not scannable>"
 

@@ -9,6 +9,7 @@ from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from warded.audit.record import AuditEntry
+from warded.authorize import scrubbed
 from warded.calls import Authorized, NotRun, Unawaited
 from warded.errors import ViewError
 from warded.flagged import SCANNER as FLAGGING
@@ -21,7 +22,7 @@ from warded.provenance import APPROVED, INJECTED, leaves
 from warded.records import now_or_wall, us
 from warded.registry import ToolRegistry
 from warded.request import utf8
-from warded.scanners.base import KEY, Finding, mask_text, scan_value, shown_paths, text_at
+from warded.scanners.base import Finding, is_key, scan_value, shown_paths, text_at
 from warded.scanners.base import redact as mask_findings
 
 if TYPE_CHECKING:
@@ -175,7 +176,7 @@ def scan_output(
         notes: dict[str, Any] = {}
         if found:
             where = [{"scanner": f.scanner, "kind": f.kind, "path": f.path} for f in found]
-            if any(f.path.endswith(f"/{KEY}") for f in found):  # no key in clear in the log
+            if any(is_key(f.path) for f in found):  # no key in clear in the log
                 shown = shown_paths(seen, mask_findings(seen, found), (f.path for f in found))
                 for w, path in zip(where, shown, strict=True):
                     w["path"] = path
@@ -202,9 +203,7 @@ def error_text(gate: Gate, authorized: Authorized, error: BaseException) -> str:
     try:
         # masked before it is cut: a cut first could keep the start of a secret
         text = utf8(authorized.secrets.mask(str(error))[: 2 * ERROR_TEXT])
-        scanners = gate._input_scanners(gate._engine)
-        found = [f for s in scanners for f in s.scan(text)]
-        return (mask_text(text, found) if found else text)[:ERROR_TEXT]
+        return scrubbed(gate, gate._engine, text)[:ERROR_TEXT]
     except Exception:
         return "<message not readable>"
 

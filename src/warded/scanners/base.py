@@ -139,6 +139,11 @@ def found_text(value: Any, finding: Finding) -> str:
     return text_at(value, finding.path)[finding.start : finding.end]
 
 
+def is_key(path: str) -> bool:
+    """Whether `path` names a key itself (it ends in `KEY`), not a value."""
+    return path.endswith(f"/{KEY}")
+
+
 def text_at(value: Any, path: str) -> str:
     """The string at `path` (a scanned string's path, a value's or a key's) in `value`,
     "" if none is there."""
