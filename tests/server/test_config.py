@@ -1,4 +1,6 @@
-"""A setting that cannot mean what it says stops the service at start, naming the key."""
+"""A setting that cannot mean what it says stops the service at start, naming the key
+(G8: an approval lifetime of inf or nan would make approvals that never expire; G15: a
+sign-in limit of 0 or an endless window would lock every person out)."""
 
 from __future__ import annotations
 
